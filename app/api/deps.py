@@ -1,0 +1,49 @@
+"""Typed FastAPI dependencies shared by the gateway and management routers."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import orjson
+from fastapi import Depends, Request
+from fastapi.responses import Response
+
+from app.runtime import get_hub
+from services.hub import Hub
+from services.router import GatewayError
+from services.tokens import Principal
+
+HubDep = Annotated[Hub, Depends(get_hub)]
+
+
+def bearer_token(request: Request) -> str | None:
+    header = request.headers.get("authorization")
+    if header:
+        scheme, _, value = header.partition(" ")
+        return value.strip() if scheme.lower() == "bearer" else None
+    return request.headers.get("x-api-key")
+
+
+def current_principal(request: Request, hub: HubDep) -> Principal:
+    return hub.tokens.authenticate(bearer_token(request))
+
+
+def admin_principal(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+    if not principal.is_admin:
+        raise GatewayError(403, "admin_only", "This endpoint needs an admin token.", error_type="permission_error")
+    return principal
+
+
+PrincipalDep = Annotated[Principal, Depends(current_principal)]
+AdminDep = Annotated[Principal, Depends(admin_principal)]
+
+
+def json_response(content: object, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(content), status_code=status, media_type="application/json", headers=headers)
+
+
+def error_response(error: GatewayError, headers: dict[str, str] | None = None) -> Response:
+    extra = dict(headers or {})
+    if error.retry_after is not None:
+        extra["retry-after"] = str(error.retry_after)
+    return json_response(error.body(), error.status, extra)

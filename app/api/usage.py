@@ -1,0 +1,123 @@
+"""Usage for scripts: the request log, the user × model table and streamed CSV/JSON exports.
+
+Admin tokens (and the master key) see everyone; a user's token only that user's usage, whatever
+filters it sends (the services scope every query to the caller).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import Response, StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from app.api.deps import HubDep, PrincipalDep, json_response
+from services.analytics import BREAKDOWN_SORTS, RANGE_PRESETS, TimeRange, aligned_range, breakdown, preset_range
+from services.exports import MEDIA_TYPES, export_stream, filename
+from services.rollups import HOUR
+from services.router import GatewayError
+from services.tokens import Principal
+from services.usage_query import UsageFilter, Viewer, list_usage
+
+router = APIRouter(prefix="/api", tags=["usage"])
+RangeName = Literal[tuple(RANGE_PRESETS)]  # type: ignore[valid-type]
+
+
+def viewer_of(principal: Principal) -> Viewer:
+    return Viewer(principal.user_id, principal.is_admin)
+
+
+@dataclass(frozen=True, slots=True)
+class FilterParams:
+    """Query parameters shared by the usage endpoints (``user_id`` only narrows an admin's view)."""
+
+    user_id: int | None = Query(None, description="0 = the master key")
+    token_id: int | None = None
+    provider: str | None = None
+    model: str | None = Query(None, description="the requested (logical or provider/model) name")
+    key_id: int | None = None
+    status: Literal["ok", "error", "cancelled"] | None = None
+
+    def filter(self, **extra: object) -> UsageFilter:
+        return UsageFilter(user_id=self.user_id, token_id=self.token_id, provider=self.provider, model=self.model,
+                           key_id=self.key_id, status=self.status, **extra)  # type: ignore[arg-type]
+
+
+Filters = Annotated[FilterParams, Depends()]
+
+
+def time_range(
+    range: Annotated[RangeName | None, Query(description="a preset; default 30d unless since is given")] = None,
+    since: Annotated[datetime | None, Query(description="ISO time, UTC unless a zone is given")] = None,
+    until: Annotated[datetime | None, Query(description="ISO time; default now")] = None,
+) -> TimeRange:
+    """The window, rounded out to whole buckets (hours up to seven days, UTC days beyond)."""
+    now = datetime.now(UTC)
+    if since is None:
+        return preset_range(range or "30d", now)
+    try:
+        return aligned_range(_utc(since), _utc(until) if until else now)
+    except ValueError as error:
+        raise GatewayError(400, "invalid_range", str(error), param="until") from None
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+Window = Annotated[TimeRange, Depends(time_range)]
+
+
+def _range_body(window: TimeRange) -> dict[str, str]:
+    return {"since": window.since.isoformat(), "until": window.until.isoformat(), "bucket": "hour" if window.width == HOUR else "day"}
+
+
+@router.get("/usage", summary="Usage records, newest first")
+async def usage(
+    hub: HubDep,
+    principal: PrincipalDep,
+    filters: Filters,
+    request_id: str | None = None,
+    search: str | None = Query(None, description="request id, model or error text"),
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = Query(100, ge=1, le=1000),
+    offset: int = Query(0, ge=0),
+) -> Response:
+    query = filters.filter(request_id=request_id, search=search, since=since, until=until)
+    rows = await run_in_threadpool(list_usage, hub.engine, query, viewer=viewer_of(principal), limit=limit, offset=offset)
+    return json_response({"object": "list", "data": rows})
+
+
+@router.get("/usage/aggregate", summary="Requests, tokens and cost per user × model in a time range")
+async def aggregate(
+    hub: HubDep,
+    principal: PrincipalDep,
+    filters: Filters,
+    window: Window,
+    sort: Literal[BREAKDOWN_SORTS] = "cost",  # type: ignore[valid-type]
+    descending: bool = True,
+    limit: int = Query(100, ge=1, le=1000),
+    offset: int = Query(0, ge=0),
+) -> Response:
+    page = await run_in_threadpool(
+        breakdown, hub.engine, filters.filter(), viewer_of(principal), window, limit=limit, offset=offset, sort=sort, descending=descending
+    )
+    return json_response({"object": "list", "range": _range_body(window), "total": page.total, "data": page.rows})
+
+
+@router.get("/usage/export", summary="Stream the filtered records or the aggregated table as CSV or JSON")
+def export(
+    hub: HubDep,
+    principal: PrincipalDep,
+    filters: Filters,
+    window: Window,
+    format: Literal["csv", "json"] = "csv",
+    kind: Literal["records", "aggregate"] = "records",
+) -> StreamingResponse:
+    chunks = export_stream(hub.engine, kind, format, filters.filter(), viewer_of(principal), window)
+    headers = {"content-disposition": f'attachment; filename="{filename(kind, format, window)}"', "cache-control": "no-store"}
+    return StreamingResponse(chunks, media_type=MEDIA_TYPES[format], headers=headers)

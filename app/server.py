@@ -1,0 +1,118 @@
+"""Wiring: settings → Hub → API app + console pages + scheduled jobs, all in one NiceGUI process.
+
+The gateway API (``/v1``, ``/api``, ``/health``, ``/metrics``) is its own lean FastAPI app. A tiny
+ASGI dispatcher in front of NiceGUI's middleware stack hands those paths straight to it, so gateway
+calls skip the session, gzip and page middlewares that only the console needs.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from fastapi import FastAPI
+from nicegui import app as nicegui_app
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from app.api import health, manage, metrics, usage, v1
+from app import auth
+from app.api.middleware import RequestIdMiddleware
+from app.runtime import set_hub
+from app.scheduler import start_scheduler
+from app.settings import Settings, SettingsError
+from services.config_file import apply_config_file
+from services.hub import Hub, HubOptions
+from services.router import GatewayError, RetryPolicy
+from services.users import UserError
+
+log = logging.getLogger("llmhub")
+API_PREFIXES = ("/v1/", "/api/", "/health", "/metrics")
+
+
+def hub_options(settings: Settings) -> HubOptions:
+    return HubOptions(
+        data_dir=settings.data_dir,
+        master_key=settings.master_key,
+        secret_key=settings.secret_key,
+        upstream_timeout=settings.upstream_timeout,
+        upstream_connect_timeout=settings.upstream_connect_timeout,
+        policy=RetryPolicy(
+            max_attempts=settings.max_attempts,
+            retry_budget=settings.retry_budget,
+            cooldown_wait_budget=settings.cooldown_wait_budget,
+        ),
+        default_cooldown=settings.default_cooldown,
+        circuit_threshold=settings.circuit_threshold,
+        circuit_open_seconds=settings.circuit_open_seconds,
+    )
+
+
+def build_api_app() -> FastAPI:
+    api = FastAPI(
+        title="LLM Hub API",
+        version="0.1.0",
+        docs_url="/api/docs",
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
+    )
+    api.include_router(v1.router)
+    api.include_router(health.router)
+    api.include_router(usage.router)
+    api.include_router(metrics.router)
+    manage.install(api)
+    api.add_exception_handler(GatewayError, v1.gateway_error_handler)
+    api.add_middleware(RequestIdMiddleware)
+    return api
+
+
+def install_fast_lane(api: ASGIApp) -> None:
+    """Route API paths around NiceGUI's middleware stack (built lazily on the first request)."""
+    build_console_stack: Callable[[], ASGIApp] = nicegui_app.build_middleware_stack
+
+    def build() -> ASGIApp:
+        console = build_console_stack()
+
+        async def dispatch(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] == "http" and scope["path"].startswith(API_PREFIXES):
+                await api(scope, receive, send)
+            else:
+                await console(scope, receive, send)
+
+        return dispatch
+
+    nicegui_app.build_middleware_stack = build  # type: ignore[method-assign]
+
+
+def build(settings: Settings) -> Hub:
+    """Everything that can fail on bad configuration happens here, before the server starts."""
+    hub = Hub(hub_options(settings))
+    if settings.config is not None:
+        report = apply_config_file(settings.config, hub=hub)
+        log.info("config %s applied: %s", settings.config, report)
+    if settings.admin_email and settings.admin_password:
+        create_env_admin(hub, settings.admin_email, settings.admin_password)
+    set_hub(hub)
+    install_fast_lane(build_api_app())
+    auth.install()
+    import pages  # noqa: F401  (registers the console pages)
+
+    nicegui_app.on_startup(_starter(hub))
+    nicegui_app.on_shutdown(hub.stop)
+    return hub
+
+
+def create_env_admin(hub: Hub, email: str, password: str) -> None:
+    """The admin named by LLMHUB_ADMIN_EMAIL / LLMHUB_ADMIN_PASSWORD, if that e-mail has no account yet."""
+    try:
+        if hub.accounts.bootstrap_admin(email, password):
+            log.info("admin %s created from LLMHUB_ADMIN_EMAIL", email)
+    except UserError as exc:
+        raise SettingsError(f"LLMHUB_ADMIN_EMAIL / LLMHUB_ADMIN_PASSWORD: {exc.message}") from None
+
+
+def _starter(hub: Hub) -> Callable[[], Awaitable[None]]:
+    async def start() -> None:
+        await hub.start()
+        start_scheduler(hub)
+
+    return start

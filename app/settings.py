@@ -1,0 +1,66 @@
+"""Process settings: environment variables (``LLMHUB_*``) overridden by command-line flags.
+
+Validated once at start; a bad value stops the process with a message naming the variable.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LogLevel = Literal["debug", "info", "warning", "error", "critical"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LLMHUB_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=1, le=65535)
+    data_dir: Path = Path("data")
+    config: Path | None = None
+    master_key: str | None = Field(None, min_length=8)
+    secret_key: str | None = None
+    log_level: LogLevel = "info"
+    admin_email: str | None = None
+    admin_password: str | None = None
+    upstream_timeout: float = Field(60.0, gt=0, description="seconds to wait for an upstream byte")
+    upstream_connect_timeout: float = Field(5.0, gt=0)
+    max_attempts: int = Field(5, ge=1, le=20)
+    retry_budget: float = Field(30.0, gt=0, description="seconds after which no new attempt starts")
+    cooldown_wait_budget: float = Field(2.0, ge=0, description="longest wait for a cooling key")
+    default_cooldown: float = Field(30.0, gt=0, description="cooldown after a 429 without Retry-After")
+    circuit_threshold: int = Field(5, ge=1, description="consecutive failures that open a provider circuit")
+    circuit_open_seconds: float = Field(30.0, gt=0)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
+    @property
+    def database_path(self) -> Path:
+        return self.data_dir / "llmhub.db"
+
+
+def _is_secret(name: str) -> bool:
+    return any(word in name for word in ("KEY", "PASSWORD", "SECRET"))
+
+
+class SettingsError(Exception):
+    """A setting has a bad value; the message names it."""
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings from the environment, apply non-None overrides, validate."""
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            name = "LLMHUB_" + "_".join(str(p) for p in err["loc"]).upper()
+            shown = "hidden" if _is_secret(name) else repr(err.get("input"))
+            problems.append(f"{name}: {err['msg']} (got {shown})")
+        raise SettingsError("invalid settings:\n  " + "\n  ".join(problems)) from None

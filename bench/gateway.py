@@ -1,0 +1,666 @@
+"""Gateway overhead benchmark: LLM Hub against calling the upstream directly, a bare passthrough
+proxy and (when it can be installed) a LiteLLM proxy, all in front of the same zero-delay emulator.
+
+    python bench/gateway.py [--duration 5] [--warmup 1] [--no-litellm]
+
+Load comes from ``wrk`` (one thread, a Lua script for the POST body); each row is a 1 s warm-up
+then a measured run. On a machine with two or more CPUs the server being measured owns CPU 0 and
+everything else (this script, ``wrk``, the emulator) shares CPU 1. A second check opens N
+concurrent streams at once against slow-starting upstream answers and looks for stalls. The
+result is one Markdown table, the stream check's table and the targets as PASS/MISS lines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import secrets
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+import uvloop
+
+ROOT = Path(__file__).resolve().parent.parent
+CHAT_PATH = "/v1/chat/completions"
+PROMPT = "Hello there, please tell me a short story about a fox"
+STREAM_PROMPT = " ".join(["word"] * 40)
+CONCURRENCIES = (1, 32)
+MODES = ("non-stream", "stream")
+DIRECT = "emulator direct"
+HUB = "LLM Hub"
+PEER = "LiteLLM"
+BASELINE = "passthrough"  # the bare proxy on LLM Hub's own stack (httpx upstream client): ratios use it
+ALT_BASELINE = "passthrough (aiohttp)"  # the same proxy with aiohttp's client: what the HTTP client costs
+ALLOWED_CPUS = sorted(os.sched_getaffinity(0))
+PINNING = len(ALLOWED_CPUS) >= 2 and shutil.which("taskset") is not None
+SUT_CPUS = set(ALLOWED_CPUS[:1])  # the server being measured, alone
+LOAD_CPUS = set(ALLOWED_CPUS[1:2])  # wrk, the emulator (unless measured itself) and this script
+STALL_SLACK_S = 1.0
+STREAM_TIMEOUT_S = 30.0
+QUIET_BUSY = 0.10
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+LITELLM_START_TIMEOUT_S = 90.0
+LITELLM_INSTALL_TIMEOUT_S = 900.0
+
+
+# ----------------------------------------------------------------------------- processes
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    """No pytest, NiceGUI or LLM Hub variables leak into a server (NiceGUI reads some on import)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST" and not k.startswith(("NICEGUI_", "LLMHUB_"))}
+    env.update(extra)
+    return env
+
+
+def pin_tree(pid: int, cpus: set[int]) -> None:
+    """Move every thread of a process and of its children onto ``cpus`` (like ``taskset -a -p``)."""
+    if not PINNING:
+        return
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            os.sched_setaffinity(int(task.name), cpus)
+            children = (task / "children").read_text().split()
+        except (ProcessLookupError, FileNotFoundError):
+            continue
+        for child in children:
+            pin_tree(int(child), cpus)
+
+
+@dataclass(frozen=True)
+class CpuSample:
+    """Clock ticks: all CPUs busy, all CPUs in total, and the part used by the benchmark's own processes."""
+
+    busy: int
+    total: int
+    ours: int
+
+
+def process_ticks(pid: int) -> int:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return 0
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+def cpu_sample(pids: tuple[int, ...]) -> CpuSample:
+    ticks = [int(n) for n in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    own = os.times()  # this script plus the wrk runs it has waited for
+    ours = sum(map(process_ticks, pids)) + round((own.user + own.system + own.children_user + own.children_system) * CLOCK_TICKS)
+    return CpuSample(sum(ticks) - ticks[3] - ticks[4], sum(ticks), ours)
+
+
+def foreign_share(before: CpuSample, after: CpuSample) -> float:
+    """The share of all CPUs that other work on the machine used between two samples."""
+    foreign = (after.busy - before.busy) - (after.ours - before.ours)
+    return max(0.0, foreign / max(1, after.total - before.total))
+
+
+def cpu_busy(seconds: float) -> float:
+    before = cpu_sample(())
+    time.sleep(seconds)
+    return foreign_share(before, cpu_sample(()))
+
+
+def wait_for_quiet(limit_s: float) -> float:
+    """Benchmarks on a shared machine lie: wait (up to ``limit_s``) until other work has stopped."""
+    deadline = time.monotonic() + limit_s
+    busy = cpu_busy(1.0)
+    while busy > QUIET_BUSY and time.monotonic() < deadline:
+        print(f"waiting for a quiet machine ({busy:.0%} busy) ...", file=sys.stderr, flush=True)
+        busy = cpu_busy(2.0)
+    return busy
+
+
+@dataclass
+class Server:
+    name: str
+    url: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def log_tail(self, lines: int = 15) -> str:
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+class TargetError(Exception):
+    """A target could not be started or measured; the message says why in one line, ``detail`` shows its log."""
+
+    def __init__(self, message: str, detail: str = "") -> None:
+        super().__init__(message)
+        self.detail = detail
+
+
+def launch(name: str, argv: list[str], port: int, workdir: Path, *, sut: bool, env: dict[str, str] | None = None) -> Server:
+    """Start a server; one under test is started pinned to the system-under-test CPU."""
+    log_path = workdir / f"{name.lower().replace(' ', '-')}.log"
+    prefix = ["taskset", "-c", ",".join(map(str, sorted(SUT_CPUS)))] if sut and PINNING else []
+    with log_path.open("wb") as log:
+        process = subprocess.Popen([*prefix, *argv], cwd=ROOT, env=env or child_env(), stdout=log, stderr=subprocess.STDOUT)
+    return Server(name, f"http://127.0.0.1:{port}", process, log_path)
+
+
+def wait_ready(server: Server, path: str, timeout: float, headers: dict[str, str] | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            tail = server.log_tail()
+            raise TargetError(f"exited with {server.process.returncode}: {(tail.splitlines() or [''])[-1]}", tail)
+        try:
+            if httpx.get(server.url + path, headers=headers, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    server.stop()
+    raise TargetError(f"did not answer {path} within {timeout:.0f} s", server.log_tail())
+
+
+# ----------------------------------------------------------------------------- targets
+
+
+@dataclass(frozen=True)
+class Target:
+    """Something to drive: a base URL plus the token and model for fast and slow-starting answers."""
+
+    name: str
+    url: str
+    pid: int
+    token: str
+    model: str
+    slow_token: str
+    slow_model: str
+
+
+def start_emulator(workdir: Path) -> Server:
+    port = free_port()
+    server = launch("emulator", [sys.executable, "tests/upstream_emulator.py", "--port", str(port)], port, workdir, sut=False)
+    wait_ready(server, "/v1/models", 20, {"Authorization": "Bearer ok"})
+    return server
+
+
+def start_passthrough(workdir: Path, emulator: Server, client: str) -> Server:
+    port = free_port()
+    argv = [sys.executable, "bench/passthrough.py", "--port", str(port), "--upstream", emulator.url, "--client", client]
+    server = launch(f"passthrough-{client}", argv, port, workdir, sut=True)
+    wait_ready(server, "/health", 20)
+    return server
+
+
+def llmhub_config(emulator: Server, slow_key: str) -> dict[str, object]:
+    def provider(name: str, secret: str) -> dict[str, object]:
+        return {"name": name, "kind": "openai", "base_url": emulator.url + "/v1", "keys": [{"label": "bench", "secret": secret}]}
+
+    def model(name: str, provider_name: str) -> dict[str, object]:
+        return {"name": name, "routes": [{"provider": provider_name, "model": "gpt-4o", "priority": 1}]}
+
+    return {
+        "providers": [provider("emu", "ok#bench"), provider("emu-slow", slow_key + "#bench")],
+        "models": [model("bench", "emu"), model("bench-slow", "emu-slow")],
+    }
+
+
+def start_llmhub(workdir: Path, emulator: Server, slow_key: str, master_key: str) -> Server:
+    port = free_port()
+    config = workdir / "llmhub.yaml"
+    config.write_text(json.dumps(llmhub_config(emulator, slow_key), indent=2))  # JSON is YAML
+    env = child_env(LLMHUB_PORT=str(port), LLMHUB_DATA_DIR=str(workdir / "llmhub-data"), LLMHUB_MASTER_KEY=master_key, LLMHUB_CONFIG=str(config))
+    server = launch(HUB, [sys.executable, "run.py"], port, workdir, sut=True, env=env)
+    wait_ready(server, "/health", 60)
+    return server
+
+
+def litellm_venv() -> Path:
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    return Path(os.environ.get("LLMHUB_BENCH_LITELLM_VENV", cache / "llmhub-bench" / "litellm-venv"))
+
+
+def ensure_litellm(venv: Path) -> Path:
+    """The ``litellm`` executable of its own virtualenv (it pins other SDK versions than ours)."""
+    executable = venv / "bin" / "litellm"
+    if executable.exists():
+        return executable
+    print(f"installing litellm[proxy] into {venv} (once) ...", file=sys.stderr, flush=True)
+    try:
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, capture_output=True, timeout=120)
+        pip = subprocess.run(
+            [str(venv / "bin" / "pip"), "install", "-q", "litellm[proxy]"], capture_output=True, text=True, timeout=LITELLM_INSTALL_TIMEOUT_S
+        )
+    except (subprocess.SubprocessError, OSError) as exc:
+        raise TargetError(f"could not install litellm[proxy]: {exc}") from None
+    if pip.returncode != 0 or not executable.exists():
+        last = (pip.stderr or pip.stdout).strip().splitlines()[-1:] or ["no output"]
+        raise TargetError(f"pip install litellm[proxy] failed: {last[0]}")
+    return executable
+
+
+def start_litellm(workdir: Path, emulator: Server, slow_key: str, master_key: str) -> Server:
+    executable = ensure_litellm(litellm_venv())
+
+    def model(name: str, key: str) -> dict[str, object]:
+        return {"model_name": name, "litellm_params": {"model": "openai/gpt-4o", "api_base": emulator.url + "/v1", "api_key": key}}
+
+    config = workdir / "litellm.yaml"
+    config.write_text(json.dumps({"model_list": [model("gpt-4o", "ok"), model("gpt-4o-slow", slow_key)]}, indent=2))
+    port = free_port()
+    env = child_env(LITELLM_MASTER_KEY=master_key, LITELLM_LOCAL_MODEL_COST_MAP="True", LITELLM_LOG="ERROR")
+    argv = [str(executable), "--config", str(config), "--host", "127.0.0.1", "--port", str(port), "--num_workers", "1"]
+    server = launch(PEER, argv, port, workdir, sut=True, env=env)
+    wait_ready(server, "/health/liveliness", LITELLM_START_TIMEOUT_S)
+    return server
+
+
+def chat_body(model: str, *, stream: bool, prompt: str = PROMPT) -> bytes:
+    body: dict[str, object] = {"model": model, "messages": [{"role": "user", "content": prompt}], "max_tokens": 64}
+    if stream:
+        body["stream"] = True
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+def smoke(target: Target) -> None:
+    """One JSON and one streamed call must both answer 200 before a target is measured."""
+    headers = {"Authorization": f"Bearer {target.token}", "Content-Type": "application/json"}
+    for stream in (False, True):
+        response = httpx.post(target.url + CHAT_PATH, content=chat_body(target.model, stream=stream), headers=headers, timeout=30)
+        if response.status_code != 200 or (stream and b"[DONE]" not in response.content):
+            raise TargetError(f"{'stream' if stream else 'chat'} call answered {response.status_code}: {response.text[:300]}")
+
+
+# ----------------------------------------------------------------------------- load (wrk)
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    target: str
+    mode: str
+    concurrency: int
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    requests: int
+    noise: float  # the share of all CPUs that other work used meanwhile
+
+
+WRK_SCRIPT = """
+wrk.method = "POST"
+wrk.body = [==[%(body)s]==]
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer %(token)s"
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("BENCH %%d %%d %%d %%d %%d\\n", summary.requests, summary.duration,
+    latency:percentile(50), latency:percentile(99), e.status + e.connect + e.read + e.write + e.timeout))
+end
+"""
+
+
+def run_wrk(target: Target, stream: bool, concurrency: int, seconds: int, workdir: Path, metered: tuple[int, ...]) -> LoadResult:
+    script = workdir / f"wrk-{secrets.token_hex(4)}.lua"
+    script.write_text(WRK_SCRIPT % {"body": chat_body(target.model, stream=stream).decode(), "token": target.token})
+    argv = ["wrk", "-t1", f"-c{concurrency}", f"-d{seconds}s", "--timeout", "10s", "-s", str(script), target.url + CHAT_PATH]
+    before = cpu_sample(metered)
+    try:
+        output = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60).stdout
+    except subprocess.TimeoutExpired:
+        raise TargetError(f"wrk did not finish a {seconds} s run") from None
+    noise = foreign_share(before, cpu_sample(metered))
+    line = next((line for line in output.splitlines() if line.startswith("BENCH ")), None)
+    if line is None:
+        raise TargetError("wrk printed no summary", output)
+    requests, duration_us, p50_us, p99_us, errors = map(int, line.split()[1:])
+    mode = MODES[stream]
+    rps = requests / (duration_us / 1e6)
+    return LoadResult(target.name, mode, concurrency, rps, p50_us / 1000, p99_us / 1000, errors, requests, noise)
+
+
+def load_rows(target: Target, args: argparse.Namespace, workdir: Path, metered: tuple[int, ...]) -> list[LoadResult]:
+    """Every mode and concurrency for one target, c=1 first: an HTTP client pool left with many idle
+    connections by a c=32 run can slow every later request, and c=1 is the latency row."""
+    return [measured_row(target, stream, concurrency, args, workdir, metered) for concurrency in CONCURRENCIES for stream in (False, True)]
+
+
+def measured_row(target: Target, stream: bool, concurrency: int, args: argparse.Namespace, workdir: Path, metered: tuple[int, ...]) -> LoadResult:
+    """One row; run again (up to ``--retries`` times, after waiting for quiet) while other work disturbed it,
+    keeping the quietest run."""
+    best: LoadResult | None = None
+    for attempt in range(1 + args.retries):
+        if attempt:
+            wait_for_quiet(args.wait_quiet)
+        run_wrk(target, stream, concurrency, args.warmup, workdir, metered)
+        result = run_wrk(target, stream, concurrency, args.duration, workdir, metered)
+        print(
+            f"  {target.name:21} {result.mode:10} c={concurrency:<3} {result.rps:7.0f} req/s  p50 {result.p50_ms:6.2f} ms"
+            f"  (other work {result.noise:.0%})",
+            file=sys.stderr, flush=True,
+        )
+        best = result if best is None or result.noise < best.noise else best
+        if best.noise <= QUIET_BUSY:
+            break
+    assert best is not None
+    return best
+
+
+# ----------------------------------------------------------------------------- concurrent streams
+
+
+@dataclass
+class StreamTrace:
+    status: int = 0
+    done: bool = False
+    error: str = ""
+    first_chunk_s: float | None = None
+    max_gap_s: float = 0.0
+    chunks: int = 0
+
+
+@dataclass
+class StreamCheck:
+    target: str
+    traces: list[StreamTrace] = field(default_factory=list)
+    wall_s: float = 0.0
+
+    @property
+    def completed(self) -> int:
+        return sum(1 for t in self.traces if t.status == 200 and t.done)
+
+    @property
+    def first_chunks(self) -> list[float]:
+        return [t.first_chunk_s for t in self.traces if t.first_chunk_s is not None]
+
+    @property
+    def max_gap_s(self) -> float:
+        return max((t.max_gap_s for t in self.traces), default=0.0)
+
+    def stalled(self, pause: float) -> bool:
+        """A stream that failed, or a gap between chunks longer than the upstream's own pause plus the slack."""
+        return self.completed < len(self.traces) or self.max_gap_s > pause + STALL_SLACK_S
+
+    def late_starts(self, pause: float) -> int:
+        """Streams whose first chunk came later than the upstream's pause plus the slack."""
+        return sum(1 for first in self.first_chunks if first > pause + STALL_SLACK_S)
+
+
+def raw_request(url: str, token: str, body: bytes) -> bytes:
+    head = (
+        f"POST {CHAT_PATH} HTTP/1.1\r\nHost: {urlsplit(url).netloc}\r\nAuthorization: Bearer {token}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+async def one_stream(url: str, request: bytes) -> StreamTrace:
+    """One streamed call on a raw socket: the lightest possible client, so the gaps are the server's."""
+    trace = StreamTrace()
+    parts = urlsplit(url)
+    received = bytearray()
+    started = time.perf_counter()
+    last: float | None = None
+    try:
+        async with asyncio.timeout(STREAM_TIMEOUT_S):
+            reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
+            writer.write(request)
+            while data := await reader.read(65536):
+                received += data
+                now = time.perf_counter()
+                if last is not None:
+                    trace.max_gap_s = max(trace.max_gap_s, now - last)
+                    last = now
+                elif b"data:" in received:
+                    trace.first_chunk_s, last = now - started, now
+            writer.close()
+    except (OSError, TimeoutError) as exc:
+        trace.error = f"{type(exc).__name__}: {exc}"
+    trace.status = int(received[9:12]) if received.startswith(b"HTTP/1.1 ") else 0
+    trace.done = b"data: [DONE]" in received
+    trace.chunks = received.count(b"data:")
+    return trace
+
+
+async def open_streams(target: Target, count: int) -> StreamCheck:
+    request = raw_request(target.url, target.slow_token, chat_body(target.slow_model, stream=True, prompt=STREAM_PROMPT))
+    started = time.perf_counter()
+    traces = await asyncio.gather(*(one_stream(target.url, request) for _ in range(count)))
+    return StreamCheck(target.name, list(traces), time.perf_counter() - started)
+
+
+def concurrent_streams(target: Target, count: int) -> StreamCheck:
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(open_streams(target, count))
+
+
+# ----------------------------------------------------------------------------- report
+
+
+def by_key(results: list[LoadResult]) -> dict[tuple[str, str, int], LoadResult]:
+    return {(r.target, r.mode, r.concurrency): r for r in results}
+
+
+def load_table(results: list[LoadResult], names: list[str]) -> str:
+    index = by_key(results)
+    lines = [
+        "| mode | c | target | req/s | p50 ms | p99 ms | non-2xx/errors | overhead p50 ms | × passthrough | other load |",
+        "|---|--:|---|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+    for mode in MODES:
+        for concurrency in CONCURRENCIES:
+            direct = index.get((DIRECT, mode, concurrency))
+            passthrough = index.get((BASELINE, mode, concurrency))
+            for name in names:
+                row = index.get((name, mode, concurrency))
+                if row is None:
+                    continue
+                overhead = f"{row.p50_ms - direct.p50_ms:+.2f}" if direct and name != direct.target else "–"
+                ratio = f"{row.rps / passthrough.rps:.2f}" if passthrough else "–"
+                lines.append(
+                    f"| {mode} | {concurrency} | {name} | {row.rps:,.0f} | {row.p50_ms:.2f} | {row.p99_ms:.2f} | {row.errors}"
+                    f" | {overhead} | {ratio} | {row.noise:.0%} |"
+                )
+    return "\n".join(lines)
+
+
+def stream_table(checks: list[StreamCheck], pause: float) -> str:
+    lines = [
+        "| target | streams | completed | failed | first chunk p50 / max s | late starts | max gap between chunks ms | wall s | stalls |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|---|",
+    ]
+    for check in checks:
+        firsts = check.first_chunks
+        first = f"{statistics.median(firsts):.3f} / {max(firsts):.3f}" if firsts else "–"
+        failed = len(check.traces) - check.completed
+        stalls = "yes" if check.stalled(pause) else "none"
+        lines.append(
+            f"| {check.target} | {len(check.traces)} | {check.completed} | {failed} | {first} | {check.late_starts(pause)}"
+            f" | {check.max_gap_s * 1000:.1f} | {check.wall_s:.2f} | {stalls} |"
+        )
+    errors = sorted({t.error or f"HTTP {t.status}" for c in checks for t in c.traces if not (t.status == 200 and t.done)})
+    if errors:
+        lines.append("")
+        lines.extend(f"- failure: {e}" for e in errors[:5])
+    return "\n".join(lines)
+
+
+def verdict(ok: bool | None) -> str:
+    return "n/a " if ok is None else ("PASS" if ok else "MISS")
+
+
+def target_lines(results: list[LoadResult], checks: list[StreamCheck], pause: float) -> list[str]:
+    index = by_key(results)
+    lines = []
+    for mode in MODES:
+        hub, direct = index.get((HUB, mode, 1)), index.get((DIRECT, mode, 1))
+        added = hub.p50_ms - direct.p50_ms if hub and direct else None
+        shown = f"{added:.2f} ms" if added is not None else "not measured"
+        lines.append(f"{verdict(None if added is None else added < 1.0)}  {mode}: added p50 latency at c=1 under 1 ms ({shown})")
+    for mode in MODES:
+        hub, peer, base = (index.get((name, mode, 32)) for name in (HUB, PEER, BASELINE))
+        if hub and peer:
+            lines.append(f"{verdict(hub.rps >= 10 * peer.rps)}  {mode}: c=32 throughput ≥ 10× LiteLLM ({hub.rps / peer.rps:.1f}×)")
+        else:
+            lines.append(f"n/a   {mode}: c=32 throughput ≥ 10× LiteLLM (LiteLLM row not measured)")
+        if hub and base:
+            lines.append(f"{verdict(hub.rps >= 0.6 * base.rps)}  {mode}: c=32 throughput ≥ 60% of the bare passthrough ({hub.rps / base.rps:.0%})")
+    hub_check = next((c for c in checks if c.target == HUB), None)
+    if hub_check is not None:
+        facts = f"{hub_check.completed} completed, max gap {hub_check.max_gap_s * 1000:.0f} ms, {hub_check.late_starts(pause)} late starts"
+        lines.append(f"{verdict(not hub_check.stalled(pause))}  {len(hub_check.traces)} concurrent streams through LLM Hub with no stalls ({facts})")
+    hub_rows = [r for r in results if r.target == HUB]
+    errors = sum(r.errors for r in hub_rows)
+    lines.append(f"{verdict(errors == 0 if hub_rows else None)}  LLM Hub answered every load request with 2xx ({errors} errors)")
+    return lines
+
+
+# ----------------------------------------------------------------------------- main
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration", type=int, default=5, help="measured seconds per row (default 5)")
+    parser.add_argument("--warmup", type=int, default=1, help="warm-up seconds per row (default 1)")
+    parser.add_argument("--streams", type=int, default=200, help="concurrent streams in the stall check (default 200)")
+    parser.add_argument("--stream-delay", type=float, default=0.5, help="upstream first-token delay in the stall check (default 0.5 s)")
+    parser.add_argument("--no-litellm", action="store_true", help="skip the LiteLLM peer row")
+    parser.add_argument("--retries", type=int, default=2, help="extra runs of a row that other work disturbed (default 2)")
+    parser.add_argument("--wait-quiet", type=float, default=60, help="seconds to wait for other work to stop before each target (default 60)")
+    return parser.parse_args(argv)
+
+
+@contextmanager
+def skipped_on_failure(skipped: list[str], name: str) -> Iterator[None]:
+    """Record a target that failed to start (or to answer) as skipped instead of aborting the run."""
+    try:
+        yield
+    except TargetError as exc:
+        skipped.append(f"{name}: {exc}")
+        print(f"skipping {name}: {exc}\n{exc.detail}", file=sys.stderr, flush=True)
+
+
+def start_targets(stack: ExitStack, workdir: Path, args: argparse.Namespace, skipped: list[str]) -> tuple[Server, list[Target]]:
+    slow_key = f"slow:{args.stream_delay:g}"
+    emulator = start_emulator(workdir)
+    stack.callback(emulator.stop)
+    targets = [Target(DIRECT, emulator.url, emulator.process.pid, "ok", "gpt-4o", slow_key, "gpt-4o")]
+    hub_key, litellm_key = "sk-bench-" + secrets.token_hex(16), "sk-" + secrets.token_hex(32)
+    starters = [
+        (BASELINE, lambda: start_passthrough(workdir, emulator, "httpx"), "ok", "gpt-4o", slow_key, "gpt-4o"),
+        (ALT_BASELINE, lambda: start_passthrough(workdir, emulator, "aiohttp"), "ok", "gpt-4o", slow_key, "gpt-4o"),
+        (HUB, lambda: start_llmhub(workdir, emulator, slow_key, hub_key), hub_key, "bench", hub_key, "bench-slow"),
+    ]
+    if args.no_litellm:
+        skipped.append("LiteLLM: --no-litellm")
+    else:
+        starters.append((PEER, lambda: start_litellm(workdir, emulator, slow_key, litellm_key), litellm_key, "gpt-4o", litellm_key, "gpt-4o-slow"))
+    for name, start, token, model, slow_token, slow_model in starters:
+        with skipped_on_failure(skipped, name):
+            print(f"starting {name} ...", file=sys.stderr, flush=True)
+            server = start()
+            stack.callback(server.stop)
+            target = Target(name, server.url, server.process.pid, token, model, slow_token, slow_model)
+            smoke(target)
+            targets.append(target)
+    return emulator, targets
+
+
+@dataclass
+class Findings:
+    load: list[LoadResult] = field(default_factory=list)
+    streams: list[StreamCheck] = field(default_factory=list)
+
+
+def measure(target: Target, emulator_pid: int, args: argparse.Namespace, workdir: Path, findings: Findings) -> None:
+    """Load rows and the stream check for one target, with the target alone on the SUT CPU."""
+    wait_for_quiet(args.wait_quiet)
+    pin_tree(target.pid, SUT_CPUS)
+    if target.pid != emulator_pid:
+        pin_tree(emulator_pid, LOAD_CPUS)
+    try:
+        findings.load += load_rows(target, args, workdir, (target.pid, emulator_pid) if target.pid != emulator_pid else (target.pid,))
+        findings.streams.append(concurrent_streams(target, args.streams))
+    finally:
+        pin_tree(emulator_pid, LOAD_CPUS)
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    if shutil.which("wrk") is None:
+        print("wrk is not installed (apt-get install -y wrk)", file=sys.stderr)
+        return 2
+    if PINNING:
+        os.sched_setaffinity(0, LOAD_CPUS)  # this script, wrk and the emulator inherit it
+    skipped: list[str] = []
+    findings = Findings()
+    with ExitStack() as stack, tempfile.TemporaryDirectory(prefix="llmhub-bench-") as tmp:
+        workdir = Path(tmp)
+        emulator, targets = start_targets(stack, workdir, args, skipped)
+        for target in targets:
+            with skipped_on_failure(skipped, target.name):
+                measure(target, emulator.process.pid, args, workdir, findings)
+    print(report(findings, [t.name for t in targets], skipped, args))
+    return 0
+
+
+def report(findings: Findings, names: list[str], skipped: list[str], args: argparse.Namespace) -> str:
+    pinning = (
+        f"the server being measured alone on CPU {min(SUT_CPUS)}; wrk (1 thread), the emulator and this script"
+        f" on CPU {min(LOAD_CPUS)} (taskset / sched_setaffinity)"
+        if PINNING
+        else "none (fewer than 2 CPUs available)"
+    )
+    disturbed = sum(1 for row in findings.load if row.noise > QUIET_BUSY)
+    quiet = (
+        f"`other load` is the share of all CPUs that processes outside the benchmark used during a row; a row over"
+        f" {QUIET_BUSY:.0%} is run up to {args.retries} more times, each after waiting for quiet, and the quietest run kept"
+        + (f"; {disturbed} rows stayed disturbed, so their figures are pessimistic" if disturbed else "")
+    )
+    parts = [
+        f"## Gateway overhead ({os.cpu_count()} CPUs; {args.duration} s per row after {args.warmup} s warm-up)",
+        "",
+        f"Pinning: {pinning}. {quiet}.",
+        "",
+        load_table(findings.load, names),
+        "",
+        f"## {args.streams} concurrent streams (the upstream pauses {args.stream_delay:g} s after its first chunk; a stall is"
+        f" a failed stream or a gap between chunks over {args.stream_delay + STALL_SLACK_S:g} s, a late start a first chunk after that)",
+        "",
+        stream_table(findings.streams, args.stream_delay),
+        "",
+        "## Targets",
+        "",
+        *target_lines(findings.load, findings.streams, args.stream_delay),
+    ]
+    if skipped:
+        parts += ["", "## Skipped", "", *(f"- {reason}" for reason in skipped)]
+    return "\n".join(parts)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

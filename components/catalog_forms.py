@@ -1,0 +1,169 @@
+"""Dialogs that create providers and keys, with the catalog's validation errors next to each field.
+
+Each dialog is built when opened and deleted when closed, so a typed secret never stays in the page.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable, Mapping
+from decimal import Decimal
+from typing import Any
+
+from nicegui import ui
+from nicegui.elements.mixins.validation_element import ValidationElement
+
+from components.dialogs import transient_dialog
+from services.adapters import DEFAULT_BASE_URLS
+from services.catalog import CatalogError
+
+PROVIDER_KINDS = {
+    "openai": "OpenAI",
+    "anthropic": "Anthropic",
+    "gemini": "Google Gemini",
+    "ollama": "Ollama",
+    "openai_compatible": "OpenAI-compatible (Groq, OpenRouter, Mistral, vLLM…)",
+}
+Submit = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+def show_catalog_error(fields: Mapping[str, ValidationElement], error: CatalogError) -> None:
+    """Put the message under the field it names (``keys[0].secret`` → ``secret``), else notify."""
+    name = re.sub(r"\[\d+\]", "", error.field or "").rsplit(".", 1)[-1]
+    field = fields.get(name)
+    if field is None:
+        ui.notify(error.message, type="negative", multi_line=True)
+        return
+    field.error = error.message.removeprefix(f"{error.field}: ")
+
+
+def clear_errors(fields: Mapping[str, ValidationElement]) -> None:
+    for field in fields.values():
+        field.error = None
+
+
+def whole(value: float | None) -> int | float | None:
+    """A number input's value as sent to the catalog: whole numbers as ``int``, others as they are
+    (so ``1.5`` requests get the catalog's own "not a whole number" message)."""
+    return int(value) if value is not None and float(value).is_integer() else value
+
+
+def base_url_hint(kind: str) -> str:
+    default = DEFAULT_BASE_URLS.get(kind)
+    return f"Leave empty for the default: {default}" if default else "Required, e.g. https://api.groq.com/openai/v1"
+
+
+def open_provider_dialog(submit: Submit) -> None:
+    """Kind, name and base URL; ``submit`` raises CatalogError to keep the dialog open with errors."""
+    with transient_dialog() as dialog, ui.card().classes("w-full max-w-lg gap-3").props("data-testid=provider-dialog"):
+        ui.label("Add a provider").classes("text-lg font-medium")
+        kind = ui.select(PROVIDER_KINDS, value="openai", label="Kind").classes("w-full")
+        name = ui.input("Name", placeholder="e.g. openai-main").classes("w-full").props("autofocus")
+        base_url = ui.input("Base URL", placeholder=DEFAULT_BASE_URLS["openai"]).classes("w-full")
+        base_url.props.set_optional("hint", base_url_hint("openai"))
+        fields: dict[str, ValidationElement] = {"kind": kind, "name": name, "base_url": base_url}
+
+        def on_kind(_: Any) -> None:
+            base_url.props.update(hint=base_url_hint(kind.value), placeholder=DEFAULT_BASE_URLS.get(kind.value, "https://…/v1"))
+            base_url.label = "Base URL (required)" if kind.value == "openai_compatible" else "Base URL"
+
+        kind.on_value_change(on_kind)
+
+        async def save() -> None:
+            clear_errors(fields)
+            data = {"kind": kind.value, "name": name.value, "base_url": (base_url.value or "").strip() or None}
+            try:
+                await submit(data)
+            except CatalogError as error:
+                show_catalog_error(fields, error)
+                return
+            dialog.close()
+
+        _dialog_buttons(dialog, "Add provider", save)
+    dialog.open()
+
+
+def open_key_dialog(providers: list[str], submit: Submit, *, provider: str | None = None) -> None:
+    """Label, secret and limits of a new key for one of ``providers``."""
+    with transient_dialog() as dialog, ui.card().classes("w-full max-w-lg gap-2").props("data-testid=key-dialog"):
+        ui.label("Add a key").classes("text-lg font-medium")
+        chosen = ui.select(providers, value=provider or (providers[0] if providers else None), label="Provider").classes("w-full")
+        label = ui.input("Label", placeholder="e.g. primary").classes("w-full")
+        secret = ui.input("Secret", password=True, password_toggle_button=True).classes("w-full").props("autocomplete=off")
+        with ui.grid(columns=2).classes("w-full gap-x-4 gap-y-1"):
+            priority = ui.number("Priority", value=1, min=1, step=1).props('hint="1 is tried first"')
+            weight = ui.number("Weight", value=1, min=1, step=1).props('hint="share within a priority"')
+            rpm = ui.number("Requests / minute", min=1, step=1)
+            tpm = ui.number("Tokens / minute", min=1, step=1)
+            daily_tokens = ui.number("Tokens / day", min=1, step=1)
+            monthly_usd = ui.number("USD / month", min=0, step=1, format="%.2f")
+        fields: dict[str, ValidationElement] = {
+            "provider": chosen, "label": label, "secret": secret, "priority": priority, "weight": weight,
+            "rpm": rpm, "tpm": tpm, "daily_tokens": daily_tokens, "monthly_usd": monthly_usd,
+        }
+
+        async def save() -> None:
+            clear_errors(fields)
+            if not chosen.value:
+                chosen.error = "choose a provider"
+                return
+            data = {
+                "provider": chosen.value, "label": label.value, "secret": secret.value,
+                "priority": whole(priority.value) or 1, "weight": whole(weight.value) or 1,
+                "rpm": whole(rpm.value), "tpm": whole(tpm.value), "daily_tokens": whole(daily_tokens.value),
+                "monthly_usd": None if monthly_usd.value is None else str(Decimal(str(monthly_usd.value))),
+            }
+            try:
+                await submit(data)
+            except CatalogError as error:
+                show_catalog_error(fields, error)
+                return
+            secret.value = ""
+            dialog.close()
+
+        _dialog_buttons(dialog, "Add key", save)
+    dialog.open()
+
+
+def open_secret_dialog(title: str, submit: Callable[[str], Awaitable[None]]) -> None:
+    """Ask for a new secret (key rotation)."""
+    with transient_dialog() as dialog, ui.card().classes("w-full max-w-md gap-3"):
+        ui.label(title).classes("text-lg font-medium")
+        ui.label("The key keeps its id, limits and history; its health starts over.").classes("text-grey-7 text-sm")
+        secret = ui.input("New secret", password=True, password_toggle_button=True).classes("w-full").props("autocomplete=off autofocus")
+
+        async def save() -> None:
+            secret.error = None
+            try:
+                await submit(secret.value)
+            except CatalogError as error:
+                show_catalog_error({"secret": secret}, error)
+                return
+            secret.value = ""
+            dialog.close()
+
+        _dialog_buttons(dialog, "Rotate", save)
+    dialog.open()
+
+
+def open_cooldown_dialog(title: str, submit: Callable[[float], Awaitable[None]]) -> None:
+    """Ask for a number of seconds to keep a key out of rotation."""
+    with transient_dialog() as dialog, ui.card().classes("w-full max-w-md gap-3"):
+        ui.label(title).classes("text-lg font-medium")
+        seconds = ui.number("Seconds", value=60, min=1, max=30 * 86400, step=1).classes("w-full").props("autofocus")
+
+        async def save() -> None:
+            if not seconds.value or seconds.value <= 0:
+                seconds.error = "enter a number of seconds above 0"
+                return
+            await submit(float(seconds.value))
+            dialog.close()
+
+        _dialog_buttons(dialog, "Cool down", save)
+    dialog.open()
+
+
+def _dialog_buttons(dialog: ui.dialog, action: str, save: Callable[[], Awaitable[None]]) -> None:
+    with ui.row().classes("w-full justify-end gap-2 pt-2"):
+        ui.button("Cancel", on_click=dialog.close).props("flat no-caps")
+        ui.button(action, on_click=save).props("no-caps color=primary")

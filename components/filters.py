@@ -1,0 +1,93 @@
+"""The usage filter bar shared by the usage page and the request log: a time range (presets or
+custom days in the browser's zone) and the user / provider / model / key / token selects."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from nicegui import ui
+
+from components.local_time import local_midnight_utc
+from services.analytics import RANGE_PRESETS, STACK_DIMENSIONS, FilterOptions, TimeRange, aligned_range, preset_range
+from services.usage_query import UsageFilter
+
+ALL = ""
+CUSTOM = "custom"
+STATUSES = {ALL: "Any status", "ok": "ok", "error": "error", "cancelled": "cancelled"}
+
+
+@dataclass(frozen=True, slots=True)
+class FilterState:
+    window: TimeRange
+    filters: UsageFilter
+    stack_by: str
+
+
+def _choices(everything: str, options: dict) -> dict:  # type: ignore[type-arg]
+    return {ALL: everything, **options}
+
+
+def _picked(value: object) -> object | None:
+    return None if value in (ALL, None) else value
+
+
+class FilterBar:
+    """Calls ``on_change`` (awaited) whenever a filter changes; ``state()`` reads the current filters."""
+
+    def __init__(
+        self, options: FilterOptions, *, is_admin: bool, on_change: Callable[[], Awaitable[None]],
+        stack: bool = False, status: bool = False, search: bool = False, default_range: str = "7d",
+    ) -> None:
+        self.on_change = on_change
+        with ui.card().classes("w-full gap-3").props("flat bordered data-testid=usage-filters"):
+            with ui.row().classes("w-full items-center gap-3"):
+                self.range = ui.toggle({**{name: name for name in RANGE_PRESETS}, CUSTOM: "Custom"}, value=default_range)
+                self.range.props("no-caps unelevated toggle-color=primary data-testid=range-toggle")
+                self.days = ui.date_input("Days", range_input=True).props("outlined dense").classes("min-w-[16rem]")
+                self.days.bind_visibility_from(self.range, "value", value=CUSTOM)
+                ui.space()
+                self.stack_by = ui.select({name: f"Stack by {name}" for name in STACK_DIMENSIONS if is_admin or name != "user"},
+                                          value="model").props("outlined dense data-testid=stack-by").classes("min-w-[11rem]")
+                self.stack_by.set_visibility(stack)
+            with ui.element("div").classes("w-full grid gap-3 grid-cols-1 sm:grid-cols-2 lg:grid-cols-5"):
+                self.user = self._select("User", _choices("All users", options.users), visible=is_admin)
+                self.provider = self._select("Provider", _choices("All providers", {p: p for p in options.providers}))
+                self.model = self._select("Model", _choices("All models", {m: m for m in options.models}))
+                self.key = self._select("Key", _choices("All keys", options.keys), visible=not status)
+                self.token = self._select("Token", _choices("All tokens", options.tokens), visible=not status)
+                self.status = self._select("Status", STATUSES, visible=status)
+                self.search = ui.input("Search", placeholder="request id, model, error text").props("outlined dense clearable debounce=400")
+                self.search.classes("w-full").set_visibility(search)
+        for element in (self.range, self.days, self.stack_by, self.search):
+            element.on_value_change(self._changed)
+
+    def _select(self, label: str, options: dict, *, visible: bool = True) -> ui.select:  # type: ignore[type-arg]
+        select = ui.select(options, value=ALL, label=label, with_input=True).props(f"outlined dense options-dense data-testid=filter-{label.lower()}")
+        select.classes("w-full").set_visibility(visible)
+        select.on_value_change(self._changed)
+        return select
+
+    async def _changed(self) -> None:
+        if self.range.value == CUSTOM and " - " not in str(self.days.value or ""):
+            return  # wait until both days are picked
+        await self.on_change()
+
+    async def state(self) -> FilterState:
+        return FilterState(await self._window(), self._filters(), self.stack_by.value or "model")
+
+    async def _window(self) -> TimeRange:
+        if self.range.value != CUSTOM:
+            return preset_range(self.range.value, datetime.now(UTC))
+        first, last = sorted(part.strip() for part in str(self.days.value).split(" - ", 1))
+        since = await local_midnight_utc(first)
+        until = await local_midnight_utc(last, days_later=1)
+        return aligned_range(since, until)
+
+    def _filters(self) -> UsageFilter:
+        return UsageFilter(
+            user_id=_picked(self.user.value), provider=_picked(self.provider.value), model=_picked(self.model.value),  # type: ignore[arg-type]
+            key_id=_picked(self.key.value), token_id=_picked(self.token.value), status=_picked(self.status.value),  # type: ignore[arg-type]
+            search=(self.search.value or "").strip() or None,
+        )

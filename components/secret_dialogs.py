@@ -1,0 +1,44 @@
+"""Dialogs for secrets shown once (a new token, an invite link, a reset password, recovery codes)
+and for confirming an action that cannot be undone."""
+
+from __future__ import annotations
+
+from nicegui import ui
+
+from components.dialogs import transient_dialog
+
+
+def _copy(value: str) -> None:
+    ui.clipboard.write(value)
+    ui.notify("Copied to the clipboard", type="positive")
+
+
+async def show_once(title: str, value: str, hint: str, *, multiline: bool = False) -> None:
+    """Show ``value`` with a copy button until the person clicks "Done"; then it leaves the page."""
+    with transient_dialog().props("persistent") as dialog, ui.card().classes("w-full max-w-xl gap-3"):
+        ui.label(title).classes("text-lg font-semibold")
+        with ui.row().classes("items-center gap-2 no-wrap"):
+            ui.icon("visibility_off", size="20px").classes("text-warning")
+            ui.label(hint).classes("text-sm")
+        with ui.row().classes("w-full items-start gap-2 no-wrap"):
+            if multiline:
+                field = ui.textarea(value=value).props("readonly outlined autogrow input-class=font-mono")
+            else:
+                field = ui.input(value=value).props("readonly outlined dense input-class=font-mono")
+            field.classes("grow").props("data-testid=secret-value")
+            ui.button(icon="content_copy", on_click=lambda: _copy(value)).props("flat round aria-label=Copy data-testid=copy-secret")
+        with ui.row().classes("w-full justify-end"):
+            ui.button("Done", on_click=lambda: dialog.submit(None))
+    await dialog
+
+
+async def confirm(title: str, message: str, *, action: str, danger: bool = True) -> bool:
+    """Ask before acting; True when the person chose ``action``."""
+    with transient_dialog() as dialog, ui.card().classes("w-full max-w-md gap-3"):
+        ui.label(title).classes("text-lg font-semibold")
+        ui.label(message).classes("text-grey-7")
+        with ui.row().classes("w-full justify-end gap-2"):
+            ui.button("Cancel", on_click=lambda: dialog.submit(False)).props("flat color=grey-8")
+            ui.button(action, on_click=lambda: dialog.submit(True)).props(f"color={'negative' if danger else 'primary'}")
+    chosen = await dialog
+    return chosen is True

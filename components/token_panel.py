@@ -1,0 +1,141 @@
+"""A person's own gateway tokens: the list (masked, with this month's spend), a create dialog
+that shows the raw token once, and revoking with confirmation."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from nicegui import run, ui
+
+from app.runtime import get_hub
+from components.account_ui import FormError, acting, text_field
+from components.dialogs import transient_dialog
+from components.local_time import iso, local_midnight_utc, time_column
+from components.secret_dialogs import confirm, show_once
+from services.accounts import OwnToken, model_choices
+from services.catalog import CatalogError
+from services.console_session import SessionUser
+
+SECONDARY = {"classes": "max-md:hidden", "headerClasses": "max-md:hidden"}
+COLUMNS: list[dict[str, Any]] = [
+    {"name": "name", "label": "Name", "field": "name", "align": "left", "sortable": True},
+    {"name": "token", "label": "Token", "field": "token", "align": "left", "classes": "font-mono max-md:hidden", "headerClasses": "max-md:hidden"},
+    {"name": "status", "label": "Status", "field": "status", "align": "left"},
+    {"name": "spend", "label": "This month", "field": "spend", "align": "right"},
+    {"name": "budget", "label": "Budget / month", "field": "budget", "align": "right", **SECONDARY},
+    {"name": "rpm", "label": "Req/min", "field": "rpm", "align": "right", **SECONDARY},
+    {"name": "models", "label": "Models", "field": "models", "align": "left", **SECONDARY},
+    time_column("expires", "Expires", **SECONDARY),
+    time_column("last_used", "Last used", **SECONDARY),
+    {"name": "actions", "label": "", "field": "id", "align": "right"},
+]
+NAME_SLOT = r"""
+<q-td :props="props">
+  <div>{{ props.value }}</div>
+  <div class="md:hidden text-caption text-grey-7 font-mono">{{ props.row.token }}</div>
+</q-td>
+"""
+STATUS_SLOT = r"""
+<q-td :props="props">
+  <q-badge :color="{active: 'positive', revoked: 'grey-6', expired: 'warning'}[props.value]" :label="props.value" />
+</q-td>
+"""
+ACTIONS_SLOT = r"""
+<q-td :props="props">
+  <q-btn v-if="props.row.status !== 'revoked'" flat dense no-caps color="negative" icon="block"
+         :label="$q.screen.lt.md ? undefined : 'Revoke'" aria-label="Revoke"
+         :data-testid="'revoke-' + props.row.name" @click="() => $parent.$emit('revoke', props.row)" />
+</q-td>
+"""
+
+
+def usd(amount: Decimal | None) -> str:
+    if amount is None:
+        return "—"
+    if 0 < amount < Decimal("0.01"):
+        return "< $0.01"
+    return f"${amount:,.2f}"
+
+
+def token_row(token: OwnToken) -> dict[str, Any]:
+    return {
+        "id": token.id, "name": token.name, "token": token.token_masked, "status": token.status,
+        "spend": usd(token.month_spend_usd), "budget": usd(token.monthly_budget_usd), "rpm": token.rpm or "—",
+        "models": ", ".join(token.allowed_models) if token.allowed_models else "all",
+        "expires": iso(token.expires_at), "last_used": iso(token.last_used_at),
+    }
+
+
+class TokenPanel:
+    def __init__(self, user: SessionUser) -> None:
+        self.user = user
+        self.accounts = get_hub().accounts
+        with ui.card().classes("w-full gap-3"):
+            with ui.row().classes("w-full items-center gap-2"):
+                with ui.column().classes("gap-0 grow"):
+                    ui.label("Gateway tokens").classes("text-lg font-medium")
+                    ui.label("Use a token as the API key of any OpenAI SDK pointed at this server's /v1.").classes("text-grey-7 text-sm")
+                ui.button("New token", icon="add", on_click=self.create).props("no-caps")
+            self.table = ui.table(rows=[], columns=COLUMNS, row_key="id", pagination=10).classes("w-full").props("flat")
+            self.table.props('no-data-label="No tokens yet"')
+            self.table.add_slot("body-cell-name", NAME_SLOT)
+            self.table.add_slot("body-cell-status", STATUS_SLOT)
+            self.table.add_slot("body-cell-actions", ACTIONS_SLOT)
+            self.table.on("revoke", lambda e: self.revoke(e.args))
+
+    async def load(self) -> None:
+        tokens = await run.io_bound(self.accounts.list_own_tokens, self.user.id)
+        self.table.rows = [token_row(token) for token in tokens or []]
+
+    async def create(self) -> None:
+        with transient_dialog() as dialog, ui.card().classes("w-full max-w-lg gap-3"):
+            ui.label("New gateway token").classes("text-lg font-semibold")
+            name = text_field("Name")
+            with ui.row().classes("w-full gap-3 no-wrap"):
+                budget = ui.number("Monthly budget (USD)", min=0.01, step=1).props("outlined clearable").classes("grow")
+                rpm = ui.number("Requests per minute", min=1, precision=0, step=1).props("outlined clearable").classes("grow")
+            models = ui.select(model_choices(get_hub().table), label="Allowed models", multiple=True, with_input=True, new_value_mode="add-unique")
+            models.props('outlined use-chips hint="Leave empty to allow every model"').classes("w-full")
+            expires = ui.date_input("Valid through (optional)").props("outlined clearable").classes("w-full")
+            error = FormError()
+            with ui.row().classes("w-full justify-end gap-2"):
+                ui.button("Cancel", on_click=lambda: dialog.submit(None)).props("flat color=grey-8")
+                create_button = ui.button("Create token")
+
+        async def submit() -> None:
+            error.clear()
+            try:
+                expires_at = await local_midnight_utc(expires.value, days_later=1) if expires.value else None
+                created = await run.io_bound(
+                    self.accounts.create_own_token, acting(self.user), name=name.value or "",
+                    monthly_budget_usd=budget.value, rpm=int(rpm.value) if rpm.value else None,
+                    allowed_models=models.value or [], expires_at=expires_at,
+                )
+            except (CatalogError, ValueError) as exc:
+                error.show(exc if isinstance(exc, CatalogError) else "The expiry date is not a date.")
+                return
+            dialog.submit(created)
+
+        create_button.on_click(submit)
+        created = await dialog
+        if created is None:
+            return
+        await self.load()
+        await show_once(
+            f"Token “{created.token.name}” created", created.raw,
+            "Copy it now: it is shown only this once. Only its last four characters are kept for display.",
+        )
+
+    async def revoke(self, row: dict[str, Any]) -> None:
+        if not await confirm(
+            f"Revoke “{row['name']}”?", "Programs using this token stop working at once. This cannot be undone.", action="Revoke"
+        ):
+            return
+        try:
+            await run.io_bound(self.accounts.revoke_own_token, acting(self.user), int(row["id"]))
+        except CatalogError as exc:
+            ui.notify(exc.message, type="negative")
+            return
+        ui.notify(f"Token “{row['name']}” revoked", type="positive")
+        await self.load()

@@ -1,0 +1,531 @@
+"""The compare page: one prompt, 2–4 models answering side by side, each column with its own thread.
+
+Layout and event wiring only: the conversation and its running answers live in
+``services.compare.Comparison``; storage in ``services.conversations``; the columns are
+``components.chat_column`` views, which a 50 ms timer feeds while answers stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import random
+
+from nicegui import events, run, ui
+
+from app.runtime import get_hub
+from components.chat_column import ChatColumnView, ColumnActions, edit_column_settings, install_scroll_together
+from components.conversation_list import ConversationActions, conversation_list
+from components.dialogs import transient_dialog
+from components.frame import console_page
+from components.template_widgets import fill_template
+from services.compare import (
+    MAX_COLUMNS, MIN_COLUMNS, CompareError, Comparison, available_models, new_blind_conversation, new_conversation, restart,
+)
+from services.console_session import SessionUser
+from services.conversations import (
+    ConversationNotFound, ConversationState, ConversationSummary, delete_conversation, export_json, export_markdown,
+    list_conversations, load_conversation, rename_conversation, save_conversation,
+)
+from services.leaderboard import record_vote
+from services.model_limits import default_limits
+from services.templates import TemplateActor, TemplateView, list_templates
+from services.tokens import Principal
+
+TICK_SECONDS = 0.05
+IMAGE_LIMIT_BYTES = 5 * 1024 * 1024
+GRID_CLASSES = {1: "grid-cols-1", 2: "grid-cols-1 md:grid-cols-2", 3: "grid-cols-1 md:grid-cols-2 lg:grid-cols-3",
+                4: "grid-cols-1 md:grid-cols-2 xl:grid-cols-4"}
+VOTES = (("a", "A is better", "arrow_back"), ("b", "B is better", "arrow_forward"), ("tie", "Tie", "drag_handle"),
+         ("both_bad", "Both are bad", "thumb_down"))
+
+
+@console_page("/compare", "Compare", icon="compare_arrows", order=10)
+def compare_page(user: SessionUser) -> None:
+    ComparePage(user).build()
+
+
+class ComparePage:
+    def __init__(self, user: SessionUser) -> None:
+        self.user = user
+        self.hub = get_hub()
+        self.models = available_models(self.hub.table)
+        self.principal = Principal(user_id=user.id, role=user.role)
+        self.views: dict[str, ChatColumnView] = {}
+        self.maximised: str | None = None
+        self.attachments: list[str] = []
+        self.templates: list[TemplateView] = []
+        self.save_lock = asyncio.Lock()
+        self.rng = random.Random()
+        self.blind_pool: list[str] = []
+        self.syncing_blind = False
+        self.list_requests = 0
+        self.shown_list: tuple[list[ConversationSummary], int | None] | None = None
+        self.compare: Comparison
+
+    # --- building ------------------------------------------------------------------------------
+
+    def build(self) -> None:
+        if not self.models:
+            with ui.card().classes("w-full items-center p-8 gap-2"):
+                ui.icon("compare_arrows", size="40px").classes("text-grey-6")
+                ui.label("No models to compare yet").classes("text-lg font-medium")
+                ui.label("An admin adds providers and models first; then every signed-in user can compare them here.").classes(
+                    "text-grey-7 text-center"
+                )
+            return
+        self.compare = self._comparison(new_conversation(self.models))
+        install_scroll_together()
+        self._drawer()
+        self._toolbar()
+        self.columns_box = ui.element("div").classes("w-full")
+        self.vote_box = ui.column().classes("w-full items-center gap-2")
+        self._prompt_area()
+        self.timer = ui.timer(TICK_SECONDS, self._tick, active=False)
+        self._render_all()
+        ui.timer(0, self._load_lists, once=True)
+        ui.context.client.on_delete(lambda: self.compare.stop_all())
+
+    def _comparison(self, state: ConversationState) -> Comparison:
+        return Comparison(self.hub.gateway, self.principal, state, table=lambda: self.hub.table, limits=default_limits())
+
+    def _drawer(self) -> None:
+        with ui.context.client.content:
+            self.drawer = ui.right_drawer(value=False, fixed=True).props("bordered overlay width=320").classes(
+                "bg-white dark:bg-slate-900 p-3 gap-2"
+            )
+        with self.drawer:
+            with ui.row().classes("w-full items-center"):
+                ui.label("Conversations").classes("text-lg font-semibold grow")
+                ui.button(icon="close", on_click=self.drawer.hide).props("flat round dense aria-label='Close conversations'")
+            self.search = ui.input(placeholder="Search by title", on_change=self._refresh_conversations).props(
+                "outlined dense clearable debounce=300 aria-label='Search conversations'"
+            ).classes("w-full")
+            self.conversation_box = ui.column().classes("w-full gap-1")
+
+    def _toolbar(self) -> None:
+        with ui.row().classes("w-full items-center gap-2 -mt-2"):
+            self.title_label = ui.label().classes("text-grey-7 truncate min-w-0 grow").props("data-testid=conversation-title")
+        with ui.row().classes("w-full items-center gap-2"):
+            ui.button("Conversations", icon="history", on_click=self._open_drawer).props("outline no-caps")
+            ui.button("New", icon="add_comment", on_click=self._new_comparison).props("outline no-caps")
+            self.add_button = ui.button("Add column", icon="view_column", on_click=self._add_column).props("outline no-caps")
+            with ui.button("Export", icon="download").props("outline no-caps"):
+                with ui.menu():
+                    ui.menu_item("Export as JSON", on_click=lambda: self._export("json"))
+                    ui.menu_item("Export as Markdown", on_click=lambda: self._export("md"))
+            ui.button("Templates", icon="description", on_click=lambda: ui.navigate.to("/templates")).props("flat no-caps")
+        with ui.row().classes("w-full items-center gap-x-4 gap-y-0 -mt-2"):
+            self.same_switch = ui.switch("Same settings everywhere", on_change=self._toggle_same_settings)
+            ui.switch("Scroll together").on("update:model-value", js_handler="(on) => { window.llmhubScrollTogether = on; emit(on); }")
+            self.blind_switch = ui.switch("Blind mode", on_change=self._toggle_blind).props("data-testid=blind-switch")
+
+    def _prompt_area(self) -> None:
+        with ui.card().classes("w-full p-3 gap-2 no-shadow border border-slate-200 dark:border-slate-700"):
+            self.picker = ui.column().classes("w-full gap-1").props("data-testid=template-picker")
+            self.picker.set_visibility(False)
+            self.attachment_row = ui.row().classes("gap-2 items-center")
+            with ui.row().classes("w-full items-end justify-end gap-2 flex-wrap sm:flex-nowrap"):
+                self.prompt = ui.textarea(placeholder="Ask every column… (/ for templates · Shift+Enter for a new line)",
+                                          on_change=self._prompt_changed).props("outlined autogrow dense aria-label=Prompt").classes(
+                    "grow min-w-0 basis-full sm:basis-auto")
+                self.prompt.on("keydown.enter.exact.prevent", self._send)
+                self.upload = ui.upload(on_upload=self._attach, auto_upload=True, multiple=True, max_file_size=IMAGE_LIMIT_BYTES,
+                                        on_rejected=lambda: ui.notify("Images up to 5 MB only", type="warning")).props(
+                    "accept=image/*").classes("hidden")
+                ui.button(icon="image", on_click=lambda: self.upload.run_method("pickFiles")).props(
+                    "flat round color=grey-8 aria-label='Attach image'").tooltip("Attach an image (vision models)")
+                self.stop_all_button = ui.button("Stop all", icon="stop", on_click=self._stop_all).props("outline color=negative no-caps")
+                self.send_button = ui.button("Send", icon="send", on_click=self._send).props("unelevated color=primary no-caps")
+
+    # --- drawing -------------------------------------------------------------------------------
+
+    def _render_all(self) -> None:
+        state = self.compare.state
+        self.title_label.set_text(state.title or "New comparison")
+        self.same_switch.set_value(state.same_settings)
+        self._set_blind_switch(state.blind)
+        self._render_columns()
+
+    def _render_columns(self) -> None:
+        state = self.compare.state
+        if self.maximised not in {c.id for c in state.columns}:
+            self.maximised = None
+        shown = [c for c in state.columns if self.maximised in (None, c.id)]
+        actions = ColumnActions(
+            set_model=self._set_model, edit_settings=self._edit_settings, stop=self.compare.stop, regenerate=self._regenerate,
+            delete_message=self._delete_message, continue_with=self._continue_with, toggle_maximise=self._toggle_maximise,
+            remove=self._remove_column,
+        )
+        removable = len(state.columns) > MIN_COLUMNS and not state.blind
+        self.views = {}
+        self.columns_box.clear()
+        with self.columns_box, ui.element("div").classes(f"grid w-full gap-3 {GRID_CLASSES[len(shown)]}").props("data-testid=columns"):
+            for column in shown:
+                models = self.models if column.model in self.models else [column.model, *self.models]
+                index = state.columns.index(column)
+                self.views[column.id] = ChatColumnView(self.compare, column, index, models, actions,
+                                                       maximised=self.maximised is not None, removable=removable)
+        self._update_controls()
+
+    def _update_controls(self) -> None:
+        state = self.compare.state
+        busy = self.compare.busy
+        self.add_button.set_enabled(len(state.columns) < MAX_COLUMNS and not state.blind)
+        self.stop_all_button.set_visibility(busy)
+        self.send_button.set_enabled(not busy)
+        self._render_vote_box()
+
+    def _render_vote_box(self) -> None:
+        state = self.compare.state
+        self.vote_box.clear()
+        if not state.blind:
+            return
+        with self.vote_box:
+            if state.revealed:
+                names = ", ".join(state.display_name(c) for c in state.columns)
+                ui.label(f"Revealed: {names}").classes("font-medium").props("data-testid=blind-revealed")
+                ui.button("New blind round", icon="shuffle", on_click=self._new_blind_round).props("outline no-caps")
+            elif self._ready_to_vote():
+                ui.label("Which answer is better?").classes("font-medium")
+                with ui.row().classes("gap-2 justify-center"):
+                    for outcome, label, icon in VOTES:
+                        ui.button(label, icon=icon, on_click=lambda o=outcome: self._vote(o)).props("unelevated no-caps color=primary")
+            else:
+                ui.label("Blind mode: the models are hidden as Model A and Model B. Vote once both have answered.").classes(
+                    "text-sm text-grey-7"
+                )
+
+    def _ready_to_vote(self) -> bool:
+        answers = [c.last_assistant() for c in self.compare.state.columns]
+        return not self.compare.busy and all(a is not None and not a.failed for a in answers)
+
+    def _render_attachments(self) -> None:
+        self.attachment_row.clear()
+        with self.attachment_row:
+            for index, url in enumerate(self.attachments):
+                with ui.element("div").classes("relative"):
+                    ui.image(url).classes("w-16 h-16 rounded object-cover")
+                    ui.button(icon="close", on_click=lambda i=index: self._detach(i)).props(
+                        "round dense size=xs color=grey-8 aria-label='Remove image'"
+                    ).classes("absolute -top-2 -right-2")
+        blockers = self.compare.image_blockers() if self.attachments else {}
+        for column_id, view in self.views.items():
+            reason = blockers.get(column_id)
+            view.show_warning(f"{reason}: remove the image or pick another model." if reason else None)
+
+    # --- turns ---------------------------------------------------------------------------------
+
+    async def _send(self) -> None:
+        text = (self.prompt.value or "").rstrip()
+        if text.startswith("/") and self.picker.visible and self._matching_templates(text):
+            await self._use_template(self._matching_templates(text)[0])
+            return
+        try:
+            self.compare.send(text, self.attachments)
+        except CompareError as error:
+            ui.notify(str(error), type="warning")
+            self._render_attachments()
+            return
+        self.prompt.set_value("")
+        self.attachments = []
+        self._render_attachments()
+        self.title_label.set_text(self.compare.state.title)
+        self._streaming_started()
+
+    def _streaming_started(self) -> None:
+        for view in self.views.values():
+            view.render()
+        self._update_controls()
+        self.timer.activate()
+
+    async def _tick(self) -> None:
+        for view in self.views.values():
+            view.pump()
+        if self.compare.busy:
+            return
+        self.timer.deactivate()
+        self._update_controls()
+        await self._save()
+
+    def _stop_all(self) -> None:
+        self.compare.stop_all()
+
+    def _regenerate(self, column_id: str) -> None:
+        self._attempt(lambda: self.compare.regenerate(column_id))
+        if self.compare.streaming(column_id):
+            self._streaming_started()
+
+    async def _delete_message(self, column_id: str, message_id: str) -> None:
+        if self._attempt(lambda: self.compare.delete_message(column_id, message_id)):
+            self.views[column_id].render()
+            self._update_controls()
+            await self._save()
+
+    async def _continue_with(self, column_id: str) -> None:
+        if self._attempt(lambda: self.compare.continue_with(column_id)):
+            for view in self.views.values():
+                view.render()
+            ui.notify("That answer is now the last reply in every column.", type="positive")
+            await self._save()
+
+    @staticmethod
+    def _attempt(action: object) -> bool:
+        try:
+            action()  # type: ignore[operator]
+        except CompareError as error:
+            ui.notify(str(error), type="warning")
+            return False
+        return True
+
+    async def _attach(self, event: events.UploadEventArguments) -> None:
+        data = await event.file.read()
+        media_type = event.file.content_type or "image/png"
+        if not media_type.startswith("image/"):
+            ui.notify("Only images can be attached.", type="warning")
+            return
+        self.attachments.append(f"data:{media_type};base64,{base64.b64encode(data).decode()}")
+        self.upload.reset()
+        self._render_attachments()
+
+    def _detach(self, index: int) -> None:
+        del self.attachments[index]
+        self._render_attachments()
+
+    # --- columns -------------------------------------------------------------------------------
+
+    def _set_model(self, column_id: str, model: str) -> None:
+        if self._attempt(lambda: self.compare.set_model(column_id, model)):
+            self.views[column_id].render()
+            self._render_attachments()
+
+    async def _edit_settings(self, column_id: str) -> None:
+        state = self.compare.state
+        column = state.column(column_id)
+        settings = await edit_column_settings(column.settings, title=state.display_name(column), everywhere=state.same_settings)
+        if settings is not None:
+            self.compare.update_settings(column_id, settings)
+            for view in self.views.values():
+                view.render()
+
+    def _toggle_same_settings(self, event: events.ValueChangeEventArguments) -> None:
+        if bool(event.value) != self.compare.state.same_settings:
+            self.compare.set_same_settings(bool(event.value))
+            for view in self.views.values():
+                view.render()
+
+    def _add_column(self) -> None:
+        used = {c.model for c in self.compare.state.columns}
+        model = next((m for m in self.models if m not in used), self.models[0])
+        if self._attempt(lambda: self.compare.add_column(model)):
+            self._render_columns()
+
+    def _remove_column(self, column_id: str) -> None:
+        if self._attempt(lambda: self.compare.remove_column(column_id)):
+            self._render_columns()
+
+    def _toggle_maximise(self, column_id: str) -> None:
+        self.maximised = None if self.maximised == column_id else column_id
+        self._render_columns()
+
+    # --- templates -----------------------------------------------------------------------------
+
+    def _matching_templates(self, text: str) -> list[TemplateView]:
+        query = text[1:].strip().lower()
+        return [t for t in self.templates if query in t.name.lower()]
+
+    def _prompt_changed(self, event: events.ValueChangeEventArguments) -> None:
+        text = event.value or ""
+        matches = self._matching_templates(text) if text.startswith("/") and "\n" not in text else []
+        self.picker.clear()
+        with self.picker:
+            if text.startswith("/") and "\n" not in text:
+                ui.label("Templates" if matches else "No template matches. Manage them on the Templates page.").classes(
+                    "text-xs text-grey-7"
+                )
+            for template in matches[:8]:
+                option = ui.row().classes(
+                    "w-full items-center gap-2 cursor-pointer rounded px-2 py-1 hover:bg-slate-100 dark:hover:bg-slate-800"
+                ).props("data-testid=template-option")
+                option.on("click", lambda t=template: self._use_template(t))
+                with option:
+                    ui.icon("description", size="18px").classes("text-primary")
+                    ui.label(template.name).classes("text-sm font-medium")
+                    if template.shared:
+                        ui.badge("shared", color="grey-6").props("outline")
+                    ui.label(template.body[:80]).classes("text-xs text-grey-7 truncate min-w-0 grow")
+        self.picker.set_visibility(text.startswith("/") and "\n" not in text)
+
+    async def _use_template(self, template: TemplateView) -> None:
+        self.picker.set_visibility(False)
+        text = await fill_template(template, user_name=self.user.display_name)
+        if text is not None:
+            self.prompt.set_value(text)
+            self.prompt.run_method("focus")
+
+    # --- conversations -------------------------------------------------------------------------
+
+    async def _load_lists(self) -> None:
+        actor = TemplateActor(self.user.id, self.user.is_admin, self.user.display_name)
+        self.templates = await run.io_bound(list_templates, self.hub.engine, actor)
+        await self._refresh_conversations()
+
+    async def _refresh_conversations(self) -> None:
+        """Redraw the list only when it changed, so a click on an item is never lost to a redraw."""
+        self.list_requests += 1
+        request = self.list_requests
+        items = await run.io_bound(list_conversations, self.hub.engine, self.user.id, search=self.search.value or "")
+        shown = (items, self.compare.state.id)
+        if request != self.list_requests or shown == self.shown_list:
+            return
+        self.shown_list = shown
+        self.conversation_box.clear()
+        with self.conversation_box:
+            conversation_list(items, current=self.compare.state.id,
+                              actions=ConversationActions(open=self._open, rename=self._rename, delete=self._delete))
+
+    async def _open_drawer(self) -> None:
+        self.drawer.show()
+        await self._refresh_conversations()
+
+    async def _save(self) -> None:
+        """Auto-save after each turn and each edit; a snapshot is written so the page can go on changing."""
+        state = self.compare.state
+        if not state.has_messages:
+            return
+        async with self.save_lock:
+            snapshot = state.snapshot()
+            try:
+                state.id = await run.io_bound(save_conversation, self.hub.engine, self.user.id, snapshot)
+            except ConversationNotFound:  # deleted from the list while open: save it as a new one
+                snapshot.id = None
+                state.id = await run.io_bound(save_conversation, self.hub.engine, self.user.id, snapshot)
+        await self._refresh_conversations()
+
+    def _replace(self, state: ConversationState) -> None:
+        self.compare.stop_all()
+        self.timer.deactivate()
+        self.compare = self._comparison(state)
+        self.maximised = None
+        self.attachments = []
+        self._render_attachments()
+        self._render_all()
+
+    async def _open(self, conversation_id: int) -> None:
+        try:
+            state = await run.io_bound(load_conversation, self.hub.engine, self.user.id, conversation_id)
+        except ConversationNotFound:
+            ui.notify("That conversation no longer exists.", type="warning")
+            await self._refresh_conversations()
+            return
+        self._replace(state)
+        self.drawer.hide()
+
+    def _new_comparison(self) -> None:
+        self._replace(restart(self.compare.state, self.models))
+
+    async def _rename(self, item: ConversationSummary) -> None:
+        with transient_dialog() as dialog, ui.card().classes("w-full max-w-md gap-3"):
+            ui.label("Rename conversation").classes("text-lg font-semibold")
+            title = ui.input("Title", value=item.title).props("outlined dense autofocus").classes("w-full")
+            title.on("keydown.enter", lambda: dialog.submit(title.value))
+            with ui.row().classes("w-full justify-end gap-2"):
+                ui.button("Cancel", on_click=lambda: dialog.submit(None)).props("flat no-caps")
+                ui.button("Rename", on_click=lambda: dialog.submit(title.value)).props("unelevated no-caps color=primary")
+        new_title = await dialog
+        if new_title is None:
+            return
+        try:
+            await run.io_bound(rename_conversation, self.hub.engine, self.user.id, item.id, new_title)
+        except (ValueError, ConversationNotFound) as error:
+            ui.notify(str(error), type="warning")
+            return
+        if self.compare.state.id == item.id:
+            self.compare.state.title = " ".join(new_title.split())
+            self.title_label.set_text(self.compare.state.title)
+        await self._refresh_conversations()
+
+    async def _delete(self, item: ConversationSummary) -> None:
+        with transient_dialog() as dialog, ui.card().classes("w-full max-w-md gap-3"):
+            ui.label("Delete conversation?").classes("text-lg font-semibold")
+            ui.label(f"“{item.title}” and every column's history will be deleted. Blind votes stay on the leaderboard.").classes(
+                "text-grey-7"
+            )
+            with ui.row().classes("w-full justify-end gap-2"):
+                ui.button("Cancel", on_click=lambda: dialog.submit(False)).props("flat no-caps")
+                ui.button("Delete", on_click=lambda: dialog.submit(True)).props("unelevated no-caps color=negative")
+        if not await dialog:
+            return
+        try:
+            await run.io_bound(delete_conversation, self.hub.engine, self.user.id, item.id)
+        except ConversationNotFound:
+            pass
+        if self.compare.state.id == item.id:
+            self.compare.state.id = None
+        ui.notify("Conversation deleted", type="positive")
+        await self._refresh_conversations()
+
+    def _export(self, kind: str) -> None:
+        state = self.compare.state
+        name = f"comparison-{state.id or 'unsaved'}"
+        if kind == "json":
+            ui.download.content(export_json(state).encode(), f"{name}.json", "application/json")
+        else:
+            ui.download.content(export_markdown(state).encode(), f"{name}.md", "text/markdown")
+
+    # --- blind mode ----------------------------------------------------------------------------
+
+    def _set_blind_switch(self, value: bool) -> None:
+        self.syncing_blind = True
+        self.blind_switch.set_value(value)
+        self.syncing_blind = False
+
+    async def _toggle_blind(self, event: events.ValueChangeEventArguments) -> None:
+        if self.syncing_blind or bool(event.value) == self.compare.state.blind:
+            return
+        if not event.value:
+            self._replace(restart(self.compare.state, self.models))
+            return
+        if not await self._start_blind():
+            self._set_blind_switch(False)
+
+    async def _start_blind(self) -> bool:
+        picks = sorted({c.model for c in self.compare.state.columns})
+        with transient_dialog() as dialog, ui.card().classes("w-full max-w-lg gap-3").props("data-testid=blind-dialog"):
+            ui.label("Blind comparison").classes("text-lg font-semibold")
+            ui.label("Two models are drawn at random from this set and shown as Model A and Model B. "
+                     "Vote for the better answer; then the names are revealed.").classes("text-sm text-grey-7")
+            pool = ui.select(self.models, value=picks if len(picks) >= 2 else list(self.models), multiple=True, label="Draw from").props(
+                "outlined use-chips"
+            ).classes("w-full")
+            with ui.row().classes("w-full justify-end gap-2"):
+                ui.button("Cancel", on_click=lambda: dialog.submit(None)).props("flat no-caps")
+                ui.button("Start", icon="shuffle", on_click=lambda: dialog.submit(list(pool.value or []))).props(
+                    "unelevated no-caps color=primary"
+                )
+        chosen = await dialog
+        if chosen is None:
+            return False
+        try:
+            state = new_blind_conversation(chosen, self.rng, self.compare.state.columns[0].settings)
+        except CompareError as error:
+            ui.notify(str(error), type="warning")
+            return False
+        self.blind_pool = chosen
+        self._replace(state)
+        return True
+
+    def _new_blind_round(self) -> None:
+        pool = self.blind_pool or [c.model for c in self.compare.state.columns]
+        self._attempt(lambda: self._replace(new_blind_conversation(pool, self.rng, self.compare.state.columns[0].settings)))
+
+    async def _vote(self, outcome: str) -> None:
+        try:
+            model_a, model_b = self.compare.vote(outcome)
+        except CompareError as error:
+            ui.notify(str(error), type="warning")
+            return
+        await run.io_bound(record_vote, self.hub.engine, self.user.id, model_a, model_b, outcome)
+        ui.notify(f"Thanks! Model A was {model_a}, Model B was {model_b}.", type="positive")
+        self._render_columns()
+        await self._save()

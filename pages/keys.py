@@ -1,0 +1,184 @@
+"""Providers and their keys: add, test, enable/disable, cool down, rotate, delete — with live status."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from nicegui import run, ui
+
+from app.runtime import get_hub
+from components.catalog_forms import open_cooldown_dialog, open_key_dialog, open_provider_dialog, open_secret_dialog
+from components.console_audit import audit
+from components.frame import console_page
+from components.key_table import KeyTable
+from components.provider_table import ProviderTable
+from components.secret_dialogs import confirm
+from services.catalog import CatalogError, KeyPublic, ProviderPublic
+from services.console_session import SessionUser
+from services.hub import Hub
+from services.key_test import run_key_test
+from services.usage_query import KeyUsage, key_usage_since
+
+STATUS_SECONDS = 2.0
+RELOAD_EVERY = 15  # status ticks between full reloads (usage numbers, keys changed elsewhere)
+
+
+def start_of_utc_day() -> datetime:
+    return datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def load_catalog(hub: Hub) -> tuple[list[ProviderPublic], list[KeyPublic], dict[int, KeyUsage]]:
+    providers = hub.catalog.list_providers()
+    keys = [key for provider in providers for key in provider.keys]
+    return providers, keys, key_usage_since(hub.engine, start_of_utc_day())
+
+
+class KeysPage:
+    def __init__(self, user: SessionUser) -> None:
+        self.user = user
+        self.hub = get_hub()
+        self.providers: list[ProviderPublic] = []
+        self.keys: dict[int, KeyPublic] = {}
+        self.ticks = 0
+        with ui.card().classes("w-full"):
+            with ui.row().classes("w-full items-center"):
+                ui.label("Providers").classes("text-lg font-medium")
+                ui.space()
+                ui.button("Add provider", icon="add", on_click=self.add_provider).props("no-caps color=primary")
+            self.provider_table = ProviderTable(on_add_key=self.add_key, on_delete=self.delete_provider)
+        with ui.card().classes("w-full"):
+            with ui.row().classes("w-full items-center"):
+                ui.label("Keys").classes("text-lg font-medium")
+                ui.label("Requests and spend since 00:00 UTC").classes("text-xs text-grey-7")
+                ui.space()
+                ui.button("Add key", icon="add", on_click=lambda: self.add_key(None)).props("no-caps outline color=primary")
+            self.key_table = KeyTable(
+                self.hub.states,
+                on_action={"test": self.test_key, "cooldown": self.cool_key, "rotate": self.rotate_key,
+                           "reset": self.reset_key, "delete": self.delete_key},
+                on_toggle=self.toggle_key,
+            )
+        ui.timer(STATUS_SECONDS, self.tick)
+
+    # -- data --------------------------------------------------------------------------------------
+
+    async def reload(self) -> None:
+        loaded = await run.io_bound(load_catalog, self.hub)
+        if loaded is None:
+            return
+        self.providers, keys, usage = loaded
+        self.keys = {key.id: key for key in keys}
+        self.provider_table.show(self.providers)
+        self.key_table.show(keys, usage)
+
+    async def tick(self) -> None:
+        self.ticks += 1
+        if self.ticks % RELOAD_EVERY == 0:
+            await self.reload()
+        else:
+            self.key_table.refresh_status()
+
+    async def act(self, action: Callable[[], object], event: str, target: str, **detail: Any) -> None:
+        """Run a catalog change off the event loop, audit it, refresh; a CatalogError is notified."""
+        try:
+            await run.io_bound(action)
+        except CatalogError as error:
+            ui.notify(error.message, type="negative")
+            return
+        await audit(self.user, event, target, **detail)
+        await self.reload()
+
+    def key_name(self, key_id: int) -> str:
+        key = self.keys.get(key_id)
+        return f"{key.provider}/{key.label}" if key else f"key {key_id}"
+
+    # -- providers ---------------------------------------------------------------------------------
+
+    async def add_provider(self) -> None:
+        async def submit(data: dict[str, Any]) -> None:
+            provider = await run.io_bound(self.hub.catalog.create_provider, data)
+            if provider is None:
+                return
+            await audit(self.user, "provider.create", provider.name, kind=provider.kind, base_url=provider.base_url)
+            await self.reload()
+            ui.notify(f"Provider {provider.name} added — now add its keys", type="positive")
+            await self.add_key(provider.name)
+
+        open_provider_dialog(submit)
+
+    async def delete_provider(self, name: str) -> None:
+        provider = next((p for p in self.providers if p.name == name), None)
+        count = len(provider.keys) if provider else 0
+        question = f"This deletes its {count} key(s) and every route to it. Usage history stays."
+        if await confirm(f"Delete provider {name}?", question, action="Delete"):
+            await self.act(lambda: self.hub.catalog.delete_provider(name), "provider.delete", name, keys=count)
+
+    # -- keys --------------------------------------------------------------------------------------
+
+    async def add_key(self, provider: str | None) -> None:
+        if not self.providers:
+            ui.notify("Add a provider first", type="warning")
+            return
+
+        async def submit(data: dict[str, Any]) -> None:
+            name = data.pop("provider")
+            key = await run.io_bound(self.hub.catalog.create_key, name, data)
+            if key is None:
+                return
+            await audit(self.user, "key.create", f"{key.provider}/{key.label}", key_id=key.id)
+            await self.reload()
+            ui.notify(f"Key {key.label} added to {key.provider}", type="positive")
+
+        open_key_dialog([p.name for p in self.providers], submit, provider=provider)
+
+    async def toggle_key(self, key_id: int, enabled: bool) -> None:
+        await self.act(lambda: self.hub.catalog.set_key_enabled(key_id, enabled), "key.enable" if enabled else "key.disable",
+                       self.key_name(key_id), key_id=key_id)
+
+    async def test_key(self, key_id: int) -> None:
+        self.key_table.set_testing(key_id, True)
+        try:
+            result = await run_key_test(self.hub, key_id)
+        except CatalogError as error:
+            ui.notify(error.message, type="negative")
+            return
+        finally:
+            self.key_table.set_testing(key_id, False)
+        self.key_table.tests[key_id] = result
+        ui.notify(f"{self.key_name(key_id)}: {result.summary}", type="positive" if result.ok else "negative", multi_line=True)
+        detail = {"ok": result.ok, "model": result.model, "latency_ms": result.latency_ms, "status": result.status}
+        await audit(self.user, "key.test", self.key_name(key_id), key_id=key_id, **{k: v for k, v in detail.items() if v is not None})
+        await self.reload()
+
+    async def cool_key(self, key_id: int) -> None:
+        async def submit(seconds: float) -> None:
+            await self.act(lambda: self.hub.catalog.force_cooldown(key_id, seconds), "key.cooldown", self.key_name(key_id),
+                           key_id=key_id, seconds=seconds)
+
+        open_cooldown_dialog(f"Cool down {self.key_name(key_id)}", submit)
+
+    async def reset_key(self, key_id: int) -> None:
+        await self.act(lambda: self.hub.catalog.reset_key_health(key_id), "key.reset", self.key_name(key_id), key_id=key_id)
+
+    async def rotate_key(self, key_id: int) -> None:
+        async def submit(secret: str) -> None:
+            await run.io_bound(self.hub.catalog.rotate_key_secret, key_id, secret)  # CatalogError stays in the dialog
+            self.key_table.tests.pop(key_id, None)
+            await audit(self.user, "key.rotate", self.key_name(key_id), key_id=key_id)
+            await self.reload()
+            ui.notify(f"Secret of {self.key_name(key_id)} replaced", type="positive")
+
+        open_secret_dialog(f"Rotate {self.key_name(key_id)}", submit)
+
+    async def delete_key(self, key_id: int) -> None:
+        name = self.key_name(key_id)
+        if await confirm(f"Delete key {name}?", "The key stops serving at once. Its usage history stays.", action="Delete"):
+            await self.act(lambda: self.hub.catalog.delete_key(key_id), "key.delete", name, key_id=key_id)
+
+
+@console_page("/keys", "Keys", icon="key", admin=True, order=30)
+async def keys_page(user: SessionUser) -> None:
+    page = KeysPage(user)
+    await page.reload()

@@ -1,0 +1,214 @@
+"""Usage: KPIs, charts, the user × model table, budgets and exports, all following one filter bar.
+
+Everything is read from the rollups through ``services.analytics`` with the signed-in person as the
+viewer, so a user only ever gets their own numbers (the services enforce it, not this page).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from nicegui import run, ui
+
+from app.runtime import get_hub
+from components.charts import (
+    UTC_ZONE,
+    browser_zone,
+    chart_card,
+    error_rate_chart,
+    kpi_card,
+    latency_chart,
+    placeholder_figure,
+    stacked_bars,
+)
+from components.export_panel import ExportPanel
+from components.filters import FilterBar, FilterState
+from components.frame import console_page
+from components.paged_table import PagedTable
+from services.analytics import BudgetLine, Overview, breakdown, budget_lines, filter_options, set_user_budget, usage_overview
+from services.audit import Actor, record_event
+from services.alerts import open_alert_count
+from services.console_session import SessionUser
+from services.usage_query import Viewer
+from services.usage_settings import MAX_RETENTION_DAYS, MIN_RETENTION_DAYS, SettingError, retention_days, set_retention_days
+
+PAGE_SIZE = 10
+SORTS = {"user": "user", "model": "model", "requests": "requests", "tokens": "tokens", "cost_usd": "cost", "errors": "errors"}
+NARROW = {"classes": "max-sm:hidden", "headerClasses": "max-sm:hidden"}
+BREAKDOWN_COLUMNS: list[dict[str, Any]] = [
+    {"name": "user", "label": "User", "field": "user", "align": "left", "sortable": True, "classes": "break-words"},
+    {"name": "model", "label": "Model", "field": "model", "align": "left", "sortable": True, "classes": "break-words"},
+    {"name": "requests", "label": "Requests", "field": "requests", "sortable": True, ":format": "v => v.toLocaleString()", **NARROW},
+    {"name": "tokens", "label": "Tokens", "field": "tokens", "sortable": True, ":format": "v => v.toLocaleString()", **NARROW},
+    {"name": "cost_usd", "label": "Cost", "field": "cost_usd", "sortable": True, ":format": "v => '$' + v.toFixed(4)"},
+    {"name": "errors", "label": "Errors", "field": "errors", "sortable": True, **NARROW},
+]
+BUDGET_COLUMNS: list[dict[str, Any]] = [
+    {"name": "kind", "label": "Budget", "field": "kind", "align": "left"},
+    {"name": "name", "label": "For", "field": "name", "align": "left", "classes": "break-words"},
+    {"name": "spent", "label": "Spent", "field": "spent"},
+    {"name": "budget", "label": "Limit", "field": "budget"},
+    {"name": "share", "label": "Used", "field": "share", "align": "left", "style": "min-width: 7rem"},
+    {"name": "projected", "label": "Month-end projection", "field": "projected", **NARROW},
+]
+SHARE_SLOT = r"""
+<q-td :props="props">
+  <div class="text-xs mb-1">{{ Math.round(props.value * 100) }}%</div>
+  <q-linear-progress :value="Math.min(props.value, 1)" rounded size="6px"
+    :color="props.value >= 1 ? 'negative' : props.value >= 0.8 ? 'warning' : 'primary'" />
+</q-td>
+"""
+PROJECTED_SLOT = r"""
+<q-td :props="props" :class="props.row.over ? 'text-negative font-medium' : ''">{{ props.value }}</q-td>
+"""
+
+
+def _usd(micros: int | float) -> str:
+    return f"${micros / 1_000_000:,.2f}"
+
+
+def _budget_row(line: BudgetLine) -> dict[str, Any]:
+    return {
+        "id": f"{line.kind}:{line.subject_id}", "kind": line.kind, "name": line.name, "spent": _usd(line.spent_micros),
+        "budget": _usd(line.budget_micros), "share": round(line.share, 4), "projected": _usd(line.projected_micros),
+        "over": line.projected_micros > line.budget_micros,
+    }
+
+
+class UsageView:
+    def __init__(self, user: SessionUser, options: Any) -> None:
+        self.user = user
+        self.viewer = Viewer(user.id, user.is_admin)
+        self.engine = get_hub().engine
+        self.zone = UTC_ZONE
+        self.alerts = ui.row().classes("w-full")
+        self.bar = FilterBar(options, is_admin=user.is_admin, on_change=self.refresh, stack=True)
+        self.range_note = ui.label("").classes("text-xs text-grey-7 -mt-2").props("data-testid=range-note")
+        with ui.element("div").classes("w-full grid gap-3 grid-cols-2 md:grid-cols-3 xl:grid-cols-5"):
+            self.kpis = {name: kpi_card(label, testid=f"kpi-{name}") for name, label in (
+                ("requests", "Requests"), ("tokens", "Tokens"), ("cost", "Cost"), ("errors", "Error rate"), ("latency", "Median latency"))}
+        with ui.element("div").classes("w-full grid gap-3 grid-cols-1 lg:grid-cols-2"):
+            self.charts = {
+                "requests": chart_card("Requests", placeholder_figure(), testid="chart-requests"),
+                "tokens": chart_card("Tokens", placeholder_figure(), testid="chart-tokens"),
+                "cost_usd": chart_card("Cost", placeholder_figure(), testid="chart-cost"),
+                "latency": chart_card("Latency and time to first token", placeholder_figure(), testid="chart-latency", caption="successful requests"),
+            }
+            self.charts["errors"] = chart_card("Error rate by provider", placeholder_figure(), testid="chart-errors",
+                                             caption="failed share of upstream calls", wide=True)
+        with ui.card().classes("w-full gap-2").props("flat bordered"):
+            ui.label("Users × models").classes("text-base font-medium")
+            self.table = PagedTable(BREAKDOWN_COLUMNS, self.fetch_breakdown, row_key="id", page_size=PAGE_SIZE,
+                                    sort_by="cost_usd", empty="No usage in this range", testid="breakdown-table")
+        ExportPanel(user.id, self.viewer, self.bar.state)
+        with ui.card().classes("w-full gap-2").props("flat bordered data-testid=budgets"):
+            ui.label("Budgets this month").classes("text-base font-medium")
+            ui.label("Month-to-date spend (UTC month) against each budget, extended linearly to the month's end.").classes("text-sm text-grey-7")
+            self.budgets = ui.table(rows=[], columns=BUDGET_COLUMNS, row_key="id").classes("w-full")
+            self.budgets.props('flat dense wrap-cells no-data-label="No budgets set"')
+            self.budgets.add_slot("body-cell-share", SHARE_SLOT)
+            self.budgets.add_slot("body-cell-projected", PROJECTED_SLOT)
+            if user.is_admin:
+                self._user_budget_form(options.users)
+        if user.is_admin:
+            self._retention_card()
+
+    async def refresh(self) -> None:
+        state = await self.bar.state()
+        self.range_note.text = f"{state.window.since:%Y-%m-%d %H:%M} – {state.window.until:%Y-%m-%d %H:%M} UTC · {state.window.describe()}"
+        overview = await run.io_bound(usage_overview, self.engine, state.filters, self.viewer, state.window,
+                                      stack_by=state.stack_by, page_size=PAGE_SIZE)
+        if overview is None:
+            return
+        self._show(overview, state)
+        await self.load_budgets()
+
+    def _show(self, overview: Overview, state: FilterState) -> None:
+        k = overview.kpis
+        self.kpis["requests"].show(f"{k.requests:,}", f"{k.errors:,} errors")
+        self.kpis["tokens"].show(f"{k.tokens:,}", f"{k.prompt_tokens:,} in · {k.completion_tokens:,} out")
+        self.kpis["cost"].show(_usd(k.cost_micros) if k.cost_micros >= 10_000 or not k.cost_micros else f"${k.cost_micros / 1e6:.4f}",
+                               f"{k.cost_unknown:,} with unknown price" if k.cost_unknown else "")
+        self.kpis["errors"].show("—" if k.error_rate is None else f"{k.error_rate:.1%}")
+        self.kpis["latency"].show("—" if k.median_latency_ms is None else f"{k.median_latency_ms:,.0f} ms")
+        width = state.window.width
+        for metric in ("requests", "tokens", "cost_usd"):
+            self.charts[metric].update_figure(stacked_bars(overview.series, metric, self.zone, width))
+        self.charts["latency"].update_figure(latency_chart(overview.latency, self.zone, width))
+        self.charts["errors"].update_figure(error_rate_chart(overview.provider_errors))
+        self.table.show([_table_row(r) for r in overview.table.rows], overview.table.total, sort_by="cost_usd", descending=True)
+
+    async def fetch_breakdown(self, limit: int, offset: int, sort_by: str | None, descending: bool) -> tuple[list[dict[str, Any]], int] | None:
+        state = await self.bar.state()
+        page = await run.io_bound(breakdown, self.engine, state.filters, self.viewer, state.window,
+                                  limit=limit, offset=offset, sort=SORTS.get(sort_by or "", "cost"), descending=descending)
+        return None if page is None else ([_table_row(r) for r in page.rows], page.total)
+
+    async def load_budgets(self) -> None:
+        now = datetime.now(UTC)
+        lines = await run.io_bound(budget_lines, self.engine, self.viewer, now)
+        self.budgets.rows = [_budget_row(line) for line in lines or []]
+        count = await run.io_bound(open_alert_count, self.engine, self.viewer, now) or 0
+        self.alerts.clear()
+        if count:
+            with self.alerts, ui.link(target="/alerts").classes("no-underline").props("data-testid=alerts-banner"):
+                ui.chip(f"{count} open alert{'s' if count != 1 else ''}", icon="notifications_active", color="warning").props("clickable")
+
+    def _user_budget_form(self, users: dict[int, str]) -> None:
+        people = {uid: name for uid, name in users.items() if uid}
+        with ui.row().classes("w-full items-center gap-2"):
+            who = ui.select(people, label="Person", with_input=True).props("outlined dense").classes("min-w-[14rem]")
+            amount = ui.number("Monthly budget, USD", min=0, step=1, format="%.2f").props("outlined dense").classes("w-48")
+
+            async def save(remove: bool) -> None:
+                if who.value is None or (not remove and not amount.value):
+                    ui.notify("Pick a person and an amount", type="warning")
+                    return
+                micros = None if remove else round(float(amount.value) * 1_000_000)
+                await run.io_bound(set_user_budget, self.engine, who.value, micros)
+                await run.io_bound(record_event, self.engine, Actor(self.user.id, self.user.email), "budget.user", people[who.value],
+                                   {"monthly_usd": None if micros is None else micros / 1_000_000})
+                ui.notify("Budget removed" if remove else "Budget saved", type="positive")
+                await self.load_budgets()
+
+            ui.button("Set", on_click=lambda: save(False)).props("unelevated no-caps")
+            ui.button("Remove", on_click=lambda: save(True)).props("flat no-caps color=negative")
+
+    def _retention_card(self) -> None:
+        with ui.card().classes("w-full gap-2").props("flat bordered data-testid=retention"):
+            ui.label("Retention").classes("text-base font-medium")
+            ui.label("Raw request records older than this are deleted every hour. Charts, budgets and the users × models "
+                     "table read hourly and daily rollups, which keep the whole history.").classes("text-sm text-grey-7")
+            with ui.row().classes("items-center gap-2"):
+                days = ui.number("Keep raw records (days)", min=MIN_RETENTION_DAYS, max=MAX_RETENTION_DAYS, step=1, format="%d")
+                days.props("outlined dense").classes("w-56")
+
+                async def save() -> None:
+                    try:
+                        await run.io_bound(set_retention_days, self.engine, Actor(self.user.id, self.user.email), int(days.value or 0))
+                    except SettingError as error:
+                        ui.notify(str(error), type="warning")
+                        return
+                    ui.notify(f"Raw records are kept {int(days.value)} days", type="positive")
+
+                ui.button("Save", on_click=save).props("unelevated no-caps")
+        self.retention_input = days
+
+    async def load_settings(self) -> None:
+        if self.user.is_admin:
+            self.retention_input.value = await run.io_bound(retention_days, self.engine)
+
+
+def _table_row(row: dict[str, Any]) -> dict[str, Any]:
+    return {**row, "id": f"{row['user_id']}|{row['model']}"}
+
+
+@console_page("/usage", "Usage", icon="insights", order=50)
+async def usage_page(user: SessionUser) -> None:
+    options = await run.io_bound(filter_options, get_hub().engine, Viewer(user.id, user.is_admin))
+    view = UsageView(user, options)
+    await ui.context.client.connected()
+    view.zone = await browser_zone()
+    await view.load_settings()
+    await view.refresh()

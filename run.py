@@ -1,0 +1,55 @@
+"""LLM Hub: ``python run.py`` starts the console and the gateway API in one process."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+
+def parse_flags(argv: list[str]) -> dict[str, object]:
+    parser = argparse.ArgumentParser(description="LLM Hub: LLM gateway and console")
+    parser.add_argument("--host", help="bind address (LLMHUB_HOST, default 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="port (LLMHUB_PORT, default 8080)")
+    parser.add_argument("--data-dir", type=Path, help="SQLite file and secret key (LLMHUB_DATA_DIR, default data/)")
+    parser.add_argument("--config", type=Path, help="YAML file of providers and models applied at start (LLMHUB_CONFIG)")
+    parser.add_argument("--log-level", help="debug | info | warning | error (LLMHUB_LOG_LEVEL)")
+    args = parser.parse_args(argv)
+    return {"host": args.host, "port": args.port, "data_dir": args.data_dir, "config": args.config, "log_level": args.log_level}
+
+
+def main(argv: list[str]) -> None:
+    from app.settings import SettingsError, load_settings
+    from services.config_file import ConfigError
+    from services.crypto import SecretKeyError
+
+    try:
+        settings = load_settings(**parse_flags(argv))
+        logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        os.environ.setdefault("NICEGUI_STORAGE_PATH", str((settings.data_dir / "storage").resolve()))
+        from nicegui import ui  # after NICEGUI_STORAGE_PATH is set: NiceGUI reads it on import
+
+        from app.server import build
+
+        hub = build(settings)
+    except (SettingsError, ConfigError, SecretKeyError) as exc:
+        print(f"llmhub: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    ui.run(
+        host=settings.host,
+        port=settings.port,
+        title="LLM Hub",
+        reload=False,
+        show=False,
+        storage_secret=hub.session_secret(),
+        uvicorn_logging_level="warning",
+        show_welcome_message=False,
+        loop="uvloop",
+        http="httptools",
+    )
+
+
+if __name__ in {"__main__", "__mp_main__"}:
+    main([] if "PYTEST_CURRENT_TEST" in os.environ else sys.argv[1:])

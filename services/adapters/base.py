@@ -1,0 +1,44 @@
+"""The contract every provider adapter fulfils.
+
+Our normalized request is OpenAI's chat-completions body (a ``dict``). An adapter translates it to
+its provider's wire format, calls the provider over the shared ``httpx.AsyncClient`` it is given,
+and translates the answer back to OpenAI's shapes:
+
+* ``chat`` returns a ``chat.completion`` dict whose ``usage`` is filled in;
+* ``stream_chat`` yields ``chat.completion.chunk`` dicts; its last chunk is always a usage chunk
+  (``"choices": []`` plus ``"usage"``), whether or not the client asked for one (the API layer
+  hides it from clients that did not);
+* ``embed`` returns an OpenAI ``list`` of embeddings with ``usage``.
+
+Every failure is raised as :class:`services.errors.UpstreamError` with its kind classified.
+Adapters hold no state; the secret arrives in the :class:`Target` and never reaches a log or an
+error message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import httpx
+
+Json = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where one attempt goes: the provider's base URL, one key's secret, the upstream model."""
+
+    kind: str
+    base_url: str
+    api_key: str
+    model: str
+
+
+class Adapter(Protocol):
+    async def chat(self, client: httpx.AsyncClient, target: Target, body: Json) -> Json: ...
+
+    def stream_chat(self, client: httpx.AsyncClient, target: Target, body: Json) -> AsyncIterator[Json]: ...
+
+    async def embed(self, client: httpx.AsyncClient, target: Target, body: Json) -> Json: ...

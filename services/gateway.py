@@ -1,0 +1,259 @@
+"""One gateway call from admission to metering, with no HTTP framework in sight.
+
+The ``/v1`` API and the console's compare page both call this, so routing, limits and usage are
+written once. A call: validate the body, admit the principal (model list, rpm, budget), run the
+router, meter the result (usage row queued, key and token counters updated).
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from services.adapters.base import Adapter, Json, Target
+from services.errors import ErrorKind, UpstreamError
+from services.pricing import PriceTable
+from services.router import Candidate, GatewayError, Router, RouteTrail
+from services.tokens import Principal, TokenRegistry
+from services.usage import UsageRecorder
+
+
+def new_request_id() -> str:
+    return "req_" + secrets.token_hex(12)
+
+
+@dataclass(slots=True)
+class CallMeta:
+    """Facts about one call that the API turns into headers and the recorder into a row."""
+
+    request_id: str
+    principal: Principal
+    requested_model: str
+    source: str
+    endpoint: str
+    stream: bool
+    started: float = field(default_factory=time.perf_counter)
+    trail: RouteTrail = field(default_factory=RouteTrail)
+    first_byte: float | None = None
+
+    @property
+    def elapsed_ms(self) -> float:
+        return (time.perf_counter() - self.started) * 1000
+
+    @property
+    def overhead_ms(self) -> float:
+        """Time spent in the gateway itself: everything but waiting on upstreams."""
+        end = self.first_byte if self.first_byte is not None else time.perf_counter()
+        return max(0.0, (end - self.started) * 1000 - self.trail.upstream_ms)
+
+    @property
+    def served(self) -> Candidate | None:
+        return self.trail.served
+
+
+def _estimate_tokens(chars: int) -> int:
+    return math.ceil(chars / 4)
+
+
+def validate_chat_body(body: Any) -> str:
+    """The requested model name, or GatewayError 400 naming the bad field."""
+    if not isinstance(body, dict):
+        raise GatewayError(400, "invalid_request", "The request body must be a JSON object.")
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise GatewayError(400, "invalid_request", "`model` is required and must be a string.", param="model")
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages or not all(isinstance(m, dict) and "role" in m for m in messages):
+        raise GatewayError(400, "invalid_request", "`messages` must be a non-empty list of objects with a `role`.", param="messages")
+    if "stream" in body and not isinstance(body["stream"], bool):
+        raise GatewayError(400, "invalid_request", "`stream` must be a boolean.", param="stream")
+    return model
+
+
+def validate_embedding_body(body: Any) -> str:
+    if not isinstance(body, dict) or not isinstance(body.get("model"), str) or not body["model"]:
+        raise GatewayError(400, "invalid_request", "`model` is required and must be a string.", param="model")
+    value = body.get("input")
+    if not value or not isinstance(value, (str, list)):
+        raise GatewayError(400, "invalid_request", "`input` must be a non-empty string or list.", param="input")
+    return body["model"]
+
+
+class Gateway:
+    def __init__(self, *, router: Router, tokens: TokenRegistry, recorder: UsageRecorder, pricing: PriceTable) -> None:
+        self.router = router
+        self.tokens = tokens
+        self.recorder = recorder
+        self.pricing = pricing
+
+    def _begin(self, principal: Principal, model: str, *, source: str, endpoint: str, stream: bool, request_id: str | None) -> CallMeta:
+        meta = CallMeta(request_id or new_request_id(), principal, model, source, endpoint, stream)
+        try:
+            self.tokens.admit(principal, model)
+        except GatewayError as error:
+            self._record(meta, error=error)
+            raise
+        return meta
+
+    async def chat(self, principal: Principal, body: Json, *, source: str = "api", request_id: str | None = None) -> tuple[Json, CallMeta]:
+        model = validate_chat_body(body)
+        meta = self._begin(principal, model, source=source, endpoint="chat", stream=False, request_id=request_id)
+
+        async def call(adapter: Adapter, target: Target) -> Json:
+            return await adapter.chat(self.router.client, target, body)
+
+        response = await self._execute(meta, call)
+        usage = response.get("usage") or {}
+        self._record(meta, prompt=usage.get("prompt_tokens", 0), completion=usage.get("completion_tokens", 0))
+        response["model"] = model
+        return response, meta
+
+    async def embed(self, principal: Principal, body: Json, *, source: str = "api", request_id: str | None = None) -> tuple[Json, CallMeta]:
+        model = validate_embedding_body(body)
+        meta = self._begin(principal, model, source=source, endpoint="embeddings", stream=False, request_id=request_id)
+
+        async def call(adapter: Adapter, target: Target) -> Json:
+            return await adapter.embed(self.router.client, target, body)
+
+        response = await self._execute(meta, call)
+        usage = response.get("usage") or {}
+        self._record(meta, prompt=usage.get("prompt_tokens", 0), completion=0)
+        response["model"] = model
+        return response, meta
+
+    async def stream_chat(self, principal: Principal, body: Json, *, source: str = "api", request_id: str | None = None) -> ChatStream:
+        """Open a stream: failover happens here, before the first chunk is handed out."""
+        model = validate_chat_body(body)
+        meta = self._begin(principal, model, source=source, endpoint="chat", stream=True, request_id=request_id)
+
+        async def call(adapter: Adapter, target: Target) -> tuple[Json, AsyncIterator[Json]]:
+            chunks = adapter.stream_chat(self.router.client, target, body)
+            try:
+                first = await anext(chunks)
+            except BaseException:
+                await chunks.aclose()  # type: ignore[attr-defined]
+                raise
+            return first, chunks
+
+        first, rest = await self._execute(meta, call)
+        meta.first_byte = time.perf_counter()
+        wants_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        return ChatStream(self, meta, first, rest, wants_usage, _prompt_chars(body))
+
+    async def _execute(self, meta: CallMeta, call: Any) -> Any:
+        try:
+            return await self.router.execute(meta.requested_model, call, meta.trail)
+        except GatewayError as error:
+            self._record(meta, error=error)
+            raise
+
+    def _record(
+        self,
+        meta: CallMeta,
+        *,
+        prompt: int = 0,
+        completion: int = 0,
+        error: GatewayError | None = None,
+        error_code: str | None = None,
+        status: str | None = None,
+    ) -> None:
+        served = meta.served
+        cost = None
+        if served is not None:
+            cost = self.pricing.cost_micros(served.route.provider.kind, served.route.upstream_model, prompt, completion)
+            self.router.states.note_usage(served.key.id, prompt + completion, cost, self.router.clock.now())
+            self.tokens.note_spend(meta.principal, cost)
+        ttft = (meta.first_byte - meta.started) * 1000 if meta.first_byte is not None else None
+        self.recorder.record({
+            "request_id": meta.request_id,
+            "source": meta.source,
+            "token_id": meta.principal.token_id,
+            "user_id": meta.principal.user_id,
+            "endpoint": meta.endpoint,
+            "requested_model": meta.requested_model,
+            "provider_id": served.route.provider.id if served else None,
+            "provider_name": served.route.provider.name if served else None,
+            "upstream_model": served.route.upstream_model if served else None,
+            "key_id": served.key.id if served else None,
+            "status": status or ("error" if error or error_code else "ok"),
+            "http_status": error.status if error else 200,
+            "error_code": error.code if error else error_code,
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "cost_micros": cost,
+            "latency_ms": round(meta.elapsed_ms, 2),
+            "ttft_ms": round(ttft, 2) if ttft is not None else None,
+            "overhead_ms": round(meta.overhead_ms, 3),
+            "stream": meta.stream,
+            "attempts": meta.trail.as_dicts(),
+        })
+
+
+def _prompt_chars(body: Json) -> int:
+    total = 0
+    for message in body.get("messages", ()):
+        content = message.get("content")
+        if isinstance(content, str):
+            total += len(content)
+        elif isinstance(content, list):
+            total += sum(len(part.get("text", "")) for part in content if isinstance(part, dict))
+    return total
+
+
+class ChatStream:
+    """The chunks of one streamed answer, ready for the client.
+
+    The upstream's usage chunk is kept for metering and passed on only when the client asked for
+    it. A failure after the first chunk ends the stream with an OpenAI-shaped error chunk and the
+    partial usage is still recorded; so is a client that goes away.
+    """
+
+    def __init__(self, gateway: Gateway, meta: CallMeta, first: Json, rest: AsyncIterator[Json], wants_usage: bool, prompt_chars: int) -> None:
+        self.gateway = gateway
+        self.meta = meta
+        self._first = first
+        self._rest = rest
+        self._wants_usage = wants_usage
+        self._prompt_chars = prompt_chars
+        self.usage: Json | None = None
+        self.completion_chars = 0
+
+    async def __aiter__(self) -> AsyncIterator[Json]:
+        outcome: dict[str, str] = {"status": "cancelled", "error_code": "client_closed"}
+        try:
+            chunk: Json | None = self._first
+            while chunk is not None:
+                if self._keep(chunk):
+                    yield chunk
+                chunk = await anext(self._rest, None)
+            outcome = {}
+        except UpstreamError as error:
+            self.gateway.router.stream_failed(self.meta.trail.served, error)  # type: ignore[arg-type]
+            outcome = {"status": "error", "error_code": ErrorKind.STREAM_BROKEN.value}
+            yield GatewayError(502, "stream_broken", f"The upstream stream broke: {error.message}", error_type="api_error").body()
+        finally:
+            await self._rest.aclose()  # type: ignore[attr-defined]
+            self._finish(**outcome)
+
+    def _keep(self, chunk: Json) -> bool:
+        usage = chunk.get("usage")
+        if usage and not chunk.get("choices"):
+            self.usage = usage
+            return self._wants_usage
+        for choice in chunk.get("choices", ()):
+            content = (choice.get("delta") or {}).get("content")
+            if content:
+                self.completion_chars += len(content)
+        chunk["model"] = self.meta.requested_model
+        return True
+
+    def _finish(self, status: str | None = None, error_code: str | None = None) -> None:
+        if self.usage is not None:
+            prompt, completion = self.usage.get("prompt_tokens", 0), self.usage.get("completion_tokens", 0)
+        else:
+            prompt, completion = _estimate_tokens(self._prompt_chars), _estimate_tokens(self.completion_chars)
+        self.gateway._record(self.meta, prompt=prompt, completion=completion, status=status, error_code=error_code)

@@ -1,0 +1,116 @@
+"""The running gateway: every long-lived service object, wired once per process.
+
+``Hub`` is built synchronously at start (database, secrets, routing snapshot, key state), then
+``start``/``stop`` run inside the event loop (HTTP client, usage writer). Management code calls
+``reload_routing`` after any change to providers, keys or models.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+from sqlmodel import Session, select
+
+from services.accounts import Accounts
+from services.catalog import Catalog
+from services.clock import Clock, SystemClock
+from services.crypto import SecretBox, read_or_create_key_file
+from services.db import init_schema, make_engine
+from services.gateway import Gateway
+from services.key_state import KeyStateStore
+from services.pricing import PriceTable
+from services.router import RetryPolicy, Router
+from services.routing_table import RoutingTable
+from services.tables import KeyState, ProviderCircuit
+from services.tokens import TokenRegistry
+from services.usage import UsageRecorder
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class HubOptions:
+    data_dir: Path
+    master_key: str | None = None
+    secret_key: str | None = None
+    upstream_timeout: float = 60.0
+    upstream_connect_timeout: float = 5.0
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
+    default_cooldown: float = 30.0
+    circuit_threshold: int = 5
+    circuit_open_seconds: float = 30.0
+
+    @property
+    def database_path(self) -> Path:
+        return self.data_dir / "llmhub.db"
+
+
+class Hub:
+    def __init__(self, options: HubOptions, *, clock: Clock | None = None) -> None:
+        self.options = options
+        self.clock = clock or SystemClock()
+        options.data_dir.mkdir(parents=True, exist_ok=True)
+        self.engine = make_engine(options.database_path)
+        init_schema(self.engine)
+        self.box = SecretBox.load(options.data_dir, options.secret_key)
+        self.pricing = PriceTable.load()
+        self.states = KeyStateStore(
+            self.clock,
+            default_cooldown=options.default_cooldown,
+            circuit_threshold=options.circuit_threshold,
+            circuit_open_seconds=options.circuit_open_seconds,
+        )
+        self._load_states()
+        self.has_users = False  # cached once true: the console stops redirecting to first-run setup
+        self.table = RoutingTable.empty()
+        self.reload_routing()
+        self.catalog = Catalog(self.engine, self.box, self.states, on_change=self.reload_routing)
+        self.client = httpx.AsyncClient(
+            timeout=httpx.Timeout(options.upstream_timeout, connect=options.upstream_connect_timeout),
+            limits=httpx.Limits(max_connections=1000, max_keepalive_connections=200, keepalive_expiry=30),
+        )
+        self.tokens = TokenRegistry(self.engine, self.clock, options.master_key)
+        self.accounts = Accounts(self.engine, self.box, self.clock, on_tokens_changed=self.tokens.invalidate)
+        self.recorder = UsageRecorder(self.engine)
+        self.router = Router(table=lambda: self.table, states=self.states, client=self.client, clock=self.clock, policy=options.policy)
+        self.gateway = Gateway(router=self.router, tokens=self.tokens, recorder=self.recorder, pricing=self.pricing)
+
+    def session_secret(self) -> str:
+        """The console's session-signing secret, persisted so sign-ins survive a restart."""
+        return read_or_create_key_file(self.options.data_dir / "session.key").decode()
+
+    def reload_routing(self) -> None:
+        """Swap in a fresh routing snapshot (after any provider, key or model change)."""
+        with Session(self.engine) as session:
+            self.table = RoutingTable.load(session, self.box)
+
+    def _load_states(self) -> None:
+        with Session(self.engine) as session:
+            self.states.load(list(session.exec(select(KeyState))), list(session.exec(select(ProviderCircuit))))
+
+    async def mirror_states(self) -> None:
+        """Scheduled job: write changed key and circuit state in a worker thread."""
+        rows = self.states.take_dirty()
+        if rows[0] or rows[1]:
+            await asyncio.to_thread(self._write_state_rows, *rows)
+
+    def _write_state_rows(self, key_rows: list[KeyState], circuit_rows: list[ProviderCircuit]) -> None:
+        live_keys = {k.id for keys in self.table.keys_by_provider.values() for k in keys}
+        rows = [*(r for r in key_rows if r.key_id in live_keys), *(r for r in circuit_rows if r.provider_id in self.table.providers)]
+        with Session(self.engine) as session:
+            for row in rows:
+                session.merge(row)
+            session.commit()
+
+    async def start(self) -> None:
+        self.recorder.start()
+
+    async def stop(self) -> None:
+        await self.recorder.stop()
+        await self.mirror_states()
+        await self.client.aclose()
+        self.engine.dispose()

@@ -1,0 +1,86 @@
+"""Browser tests: Playwright (sync API) driving Debian's Chromium against LLM Hub subprocesses.
+
+Page contract the console keeps for these tests:
+- /setup: inputs labelled "Email", "Name", "Password", "Confirm password"; button "Create admin account".
+- /login: inputs labelled "Email", "Password"; button "Sign in" (a 2FA step asks "Authentication code").
+- the header's user menu is ``[data-testid=user-menu]`` with the item "Sign out".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOTS = ROOT / "screenshots"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+    "--disable-sync", "--no-first-run", "--disable-quic",
+]
+ADMIN_EMAIL = "admin@example.com"
+ADMIN_PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Module-scoped: sync Playwright runs its own event loop on this thread, which must be gone
+    before the asyncio tests of other modules start."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Chromium is missing: apt-get install -y chromium (the .ci/run script does this)")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(10_000)
+    tab = context.new_page()
+    yield tab
+    context.close()
+
+
+def new_page(browser: Browser, *, width: int = 1280, height: int = 900, dark: bool = False) -> Page:
+    """A page in a fresh context (its own cookies): for a second user or another viewport."""
+    context = browser.new_context(viewport={"width": width, "height": height}, color_scheme="dark" if dark else "light")
+    context.set_default_timeout(10_000)
+    return context.new_page()
+
+
+def screenshot(page: Page, name: str) -> Path:
+    """Saved under screenshots/ (git-ignored) for a person to look at."""
+    SCREENSHOTS.mkdir(exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def setup_admin(page: Page, url: str, email: str = ADMIN_EMAIL, password: str = ADMIN_PASSWORD) -> None:
+    page.goto(url + "/")
+    expect(page).to_have_url(url + "/setup")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Name").fill("Ada Admin")
+    page.get_by_label("Password", exact=True).fill(password)
+    page.get_by_label("Confirm password").fill(password)
+    page.get_by_role("button", name="Create admin account").click()
+    expect(page).to_have_url(url + "/")
+
+
+def login(page: Page, url: str, email: str = ADMIN_EMAIL, password: str = ADMIN_PASSWORD) -> None:
+    page.goto(url + "/login")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).not_to_have_url(url + "/login")
+
+
+def logout(page: Page, url: str) -> None:
+    page.locator("[data-testid=user-menu]").click()
+    page.get_by_text("Sign out").click()
+    expect(page).to_have_url(url + "/login")

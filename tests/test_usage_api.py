@@ -1,0 +1,101 @@
+"""The usage API, /metrics and /health against a running LLM Hub and the upstream emulator."""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import MASTER_KEY, RunningApp
+
+CONFIG = """
+providers:
+  - name: emu
+    kind: openai
+    base_url: {url}/v1
+    keys:
+      - label: primary
+        secret: ok#usage-api-1
+  - name: flaky
+    kind: openai
+    base_url: {url}/v1
+    keys:
+      - label: limited
+        secret: rate-limit:60#usage-api-2
+models:
+  - name: smart
+    routes:
+      - provider: flaky
+        model: gpt-4o
+        priority: 1
+      - provider: emu
+        model: gpt-4o
+        priority: 2
+"""
+
+
+@pytest.fixture
+def running(app_factory, emulator, tmp_path: Path):  # type: ignore[no-untyped-def]
+    config = tmp_path / "hub.yaml"
+    config.write_text(CONFIG.format(url=emulator.url))
+    app: RunningApp = app_factory(config=config)
+    with app.client() as admin:
+        admin.post("/api/users", json={"email": "uma@example.com", "password": "uma-password-1"}).raise_for_status()
+        token = admin.post("/api/tokens", json={"name": "uma-cli", "user_email": "uma@example.com"}).json()["token"]
+    return app, token
+
+
+def _chat(app: RunningApp, token: str, text: str) -> None:
+    with app.client(token) as client:
+        client.post("/v1/chat/completions", json={"model": "smart", "messages": [{"role": "user", "content": text}]}).raise_for_status()
+
+
+def _wait_for_rows(app: RunningApp, count: int) -> None:
+    deadline = time.monotonic() + 5
+    with app.client() as admin:
+        while len(admin.get("/api/usage").json()["data"]) < count:
+            assert time.monotonic() < deadline, "usage rows were not written"
+            time.sleep(0.1)
+
+
+def test_exports_aggregates_metrics_and_health(running) -> None:  # type: ignore[no-untyped-def]
+    app, uma = running
+    for text in ("one", "two"):
+        _chat(app, MASTER_KEY, text)
+    _chat(app, uma, "three words here")
+    _wait_for_rows(app, 3)
+
+    with app.client() as admin:
+        response = admin.get("/api/usage/export", params={"format": "csv", "kind": "records", "range": "24h"})
+        assert response.status_code == 200 and response.headers["content-type"].startswith("text/csv")
+        assert 'filename="llmhub-usage-records_' in response.headers["content-disposition"]
+        rows = list(csv.DictReader(io.StringIO(response.text)))
+        assert len(rows) == 3 and {r["user"] for r in rows} == {"master key", "uma@example.com"}
+        assert all("flaky/gpt-4o [limited]" in r["route"] and r["route"].endswith("served") for r in rows)
+        assert "usage-api" not in response.text  # no key secret anywhere
+
+        aggregate = admin.get("/api/usage/aggregate", params={"range": "7d", "sort": "requests"}).json()
+        assert aggregate["range"]["bucket"] == "hour" and aggregate["total"] == 2
+        assert [(r["user"], r["requests"]) for r in aggregate["data"]] == [("master key", 2), ("uma@example.com", 1)]
+
+        metrics = admin.get("/metrics")
+        assert metrics.status_code == 200
+        assert 'llmhub_requests_total{model="smart",provider="emu",status="ok"} 3.0' in metrics.text
+        assert 'llmhub_cooldowns_total{provider="flaky"}' in metrics.text and 'llmhub_keys{provider="flaky",status="cooling"} 1.0' in metrics.text
+
+    with app.client(uma) as client:
+        own = client.get("/api/usage/export", params={"format": "json", "kind": "records", "user_id": 0}).json()
+        assert [r["user"] for r in own] == ["uma@example.com"]
+        assert client.get("/api/usage/aggregate").json()["total"] == 1
+        assert client.get("/metrics").status_code == 403
+        bad = client.get("/api/usage/export", params={"since": "2026-11-02T00:00:00Z", "until": "2026-11-01T00:00:00Z"})
+        assert bad.status_code == 400 and bad.json()["error"]["code"] == "invalid_range"
+
+    health = httpx.get(app.url + "/health").json()
+    assert health["provider_status"]["flaky"]["status"] == "degraded"
+    assert health["provider_status"]["emu"] == {"status": "ok", "kind": "openai", "circuit": "closed",
+                                                "keys": {"active": 1, "cooling": 0, "invalid": 0, "exhausted": 0, "disabled": 0}}
