@@ -21,6 +21,7 @@ from sqlmodel import Session, col, select
 from services.rollups import ATTEMPT_TABLES, DAY, HOUR, LATENCY_COLUMNS, USAGE_TABLES, percentile
 from services.tables import USAGE_ROLLUP_DAY, GatewayToken, Provider, ProviderKey, User, UserBudget
 from services.usage_query import Labels, UsageFilter, Viewer, load_labels
+from services.usage_settings import note_settings_write
 
 RANGE_PRESETS: dict[str, timedelta] = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30), "90d": timedelta(days=90)}
 HOURLY_UP_TO = timedelta(days=7)
@@ -418,6 +419,7 @@ def set_user_budget(engine: Engine, user_id: int, monthly_budget_micros: int | N
         else:
             session.merge(UserBudget(user_id=user_id, monthly_budget_micros=monthly_budget_micros))
         session.commit()
+    note_settings_write()
 
 
 # -- filter choices ------------------------------------------------------------------------------

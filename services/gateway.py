@@ -14,12 +14,15 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy.engine import Engine
+
 from services.adapters.base import Adapter, Json, Target
 from services.errors import ErrorKind, UpstreamError
 from services.pricing import PriceTable
 from services.router import Candidate, GatewayError, Router, RouteTrail
 from services.tokens import Principal, TokenRegistry
 from services.usage import UsageRecorder
+from services.usage_settings import body_logging, redact, settings_writes
 
 
 def new_request_id() -> str:
@@ -39,6 +42,7 @@ class CallMeta:
     started: float = field(default_factory=time.perf_counter)
     trail: RouteTrail = field(default_factory=RouteTrail)
     first_byte: float | None = None
+    logged_request: Json | None = None  # the redacted request body, only while body logging is on
 
     @property
     def elapsed_ms(self) -> float:
@@ -84,14 +88,18 @@ def validate_embedding_body(body: Any) -> str:
 
 
 class Gateway:
-    def __init__(self, *, router: Router, tokens: TokenRegistry, recorder: UsageRecorder, pricing: PriceTable) -> None:
+    def __init__(self, *, router: Router, tokens: TokenRegistry, recorder: UsageRecorder, pricing: PriceTable, engine: Engine) -> None:
         self.router = router
         self.tokens = tokens
         self.recorder = recorder
         self.pricing = pricing
+        self.body_log = BodyLog(engine)
 
-    def _begin(self, principal: Principal, model: str, *, source: str, endpoint: str, stream: bool, request_id: str | None) -> CallMeta:
+    def _begin(self, principal: Principal, body: Json, model: str, *, source: str, endpoint: str, stream: bool,
+               request_id: str | None) -> CallMeta:
         meta = CallMeta(request_id or new_request_id(), principal, model, source, endpoint, stream)
+        if self.body_log.enabled():
+            meta.logged_request = redact(body)
         try:
             self.tokens.admit(principal, model)
         except GatewayError as error:
@@ -101,34 +109,35 @@ class Gateway:
 
     async def chat(self, principal: Principal, body: Json, *, source: str = "api", request_id: str | None = None) -> tuple[Json, CallMeta]:
         model = validate_chat_body(body)
-        meta = self._begin(principal, model, source=source, endpoint="chat", stream=False, request_id=request_id)
 
         async def call(adapter: Adapter, target: Target) -> Json:
             return await adapter.chat(self.router.client, target, body)
 
-        response = await self._execute(meta, call)
-        usage = response.get("usage") or {}
-        self._record(meta, prompt=usage.get("prompt_tokens", 0), completion=usage.get("completion_tokens", 0))
-        response["model"] = model
-        return response, meta
+        return await self._answer(principal, body, model, "chat", call, source, request_id)
 
     async def embed(self, principal: Principal, body: Json, *, source: str = "api", request_id: str | None = None) -> tuple[Json, CallMeta]:
         model = validate_embedding_body(body)
-        meta = self._begin(principal, model, source=source, endpoint="embeddings", stream=False, request_id=request_id)
 
         async def call(adapter: Adapter, target: Target) -> Json:
             return await adapter.embed(self.router.client, target, body)
 
+        return await self._answer(principal, body, model, "embeddings", call, source, request_id)
+
+    async def _answer(self, principal: Principal, body: Json, model: str, endpoint: str, call: Any, source: str,
+                      request_id: str | None) -> tuple[Json, CallMeta]:
+        """One whole (not streamed) answer: admit, route, meter."""
+        meta = self._begin(principal, body, model, source=source, endpoint=endpoint, stream=False, request_id=request_id)
         response = await self._execute(meta, call)
-        usage = response.get("usage") or {}
-        self._record(meta, prompt=usage.get("prompt_tokens", 0), completion=0)
         response["model"] = model
+        usage = response.get("usage") or {}
+        logged = _loggable_answer(response) if meta.logged_request is not None else None
+        self._record(meta, prompt=usage.get("prompt_tokens", 0), completion=usage.get("completion_tokens", 0), logged_response=logged)
         return response, meta
 
     async def stream_chat(self, principal: Principal, body: Json, *, source: str = "api", request_id: str | None = None) -> ChatStream:
         """Open a stream: failover happens here, before the first chunk is handed out."""
         model = validate_chat_body(body)
-        meta = self._begin(principal, model, source=source, endpoint="chat", stream=True, request_id=request_id)
+        meta = self._begin(principal, body, model, source=source, endpoint="chat", stream=True, request_id=request_id)
 
         async def call(adapter: Adapter, target: Target) -> tuple[Json, AsyncIterator[Json]]:
             chunks = adapter.stream_chat(self.router.client, target, body)
@@ -160,6 +169,7 @@ class Gateway:
         error: GatewayError | None = None,
         error_code: str | None = None,
         status: str | None = None,
+        logged_response: Json | None = None,
     ) -> None:
         served = meta.served
         cost = None
@@ -168,7 +178,7 @@ class Gateway:
             self.router.states.note_usage(served.key.id, prompt + completion, cost, self.router.clock.now())
             self.tokens.note_spend(meta.principal, cost)
         ttft = (meta.first_byte - meta.started) * 1000 if meta.first_byte is not None else None
-        self.recorder.record({
+        row = {
             "request_id": meta.request_id,
             "source": meta.source,
             "token_id": meta.principal.token_id,
@@ -190,7 +200,38 @@ class Gateway:
             "overhead_ms": round(meta.overhead_ms, 3),
             "stream": meta.stream,
             "attempts": meta.trail.as_dicts(),
-        })
+        }
+        if meta.logged_request is not None:
+            row["request_body"] = meta.logged_request
+            row["response_body"] = redact(error.body() if error is not None else logged_response)
+        self.recorder.record(row)
+
+
+class BodyLog:
+    """Whether request and response bodies are stored (an admin setting, off by default).
+
+    Read from the database once and again only after a settings write in this process, so the
+    request path does not query for it.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._seen = -1
+        self._on = False
+
+    def enabled(self) -> bool:
+        if self._seen != settings_writes():
+            self._seen = settings_writes()
+            self._on = body_logging(self.engine)
+        return self._on
+
+
+def _loggable_answer(response: Json) -> Json:
+    """The answer as it is worth keeping: embedding vectors are replaced by their length."""
+    if response.get("object") != "list":
+        return response
+    data = [{**item, "embedding": f"[{len(item.get('embedding') or ())} numbers]"} for item in response.get("data", ())]
+    return {**response, "data": data}
 
 
 def _prompt_chars(body: Json) -> int:
@@ -221,6 +262,8 @@ class ChatStream:
         self._prompt_chars = prompt_chars
         self.usage: Json | None = None
         self.completion_chars = 0
+        self._text: list[str] | None = [] if meta.logged_request is not None else None
+        self._finish_reason: str | None = None
 
     async def __aiter__(self) -> AsyncIterator[Json]:
         outcome: dict[str, str] = {"status": "cancelled", "error_code": "client_closed"}
@@ -248,6 +291,9 @@ class ChatStream:
             content = (choice.get("delta") or {}).get("content")
             if content:
                 self.completion_chars += len(content)
+                if self._text is not None:
+                    self._text.append(content)
+            self._finish_reason = choice.get("finish_reason") or self._finish_reason
         chunk["model"] = self.meta.requested_model
         return True
 
@@ -256,4 +302,13 @@ class ChatStream:
             prompt, completion = self.usage.get("prompt_tokens", 0), self.usage.get("completion_tokens", 0)
         else:
             prompt, completion = _estimate_tokens(self._prompt_chars), _estimate_tokens(self.completion_chars)
-        self.gateway._record(self.meta, prompt=prompt, completion=completion, status=status, error_code=error_code)
+        self.gateway._record(self.meta, prompt=prompt, completion=completion, status=status, error_code=error_code,
+                             logged_response=self._logged_answer())
+
+    def _logged_answer(self) -> Json | None:
+        """The streamed answer put back together, for body logging."""
+        if self._text is None:
+            return None
+        return {"object": "chat.completion", "model": self.meta.requested_model, "streamed": True,
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": "".join(self._text)},
+                             "finish_reason": self._finish_reason}], "usage": self.usage}

@@ -77,7 +77,7 @@ class Hub:
         self.accounts = Accounts(self.engine, self.box, self.clock, on_tokens_changed=self.tokens.invalidate)
         self.recorder = UsageRecorder(self.engine)
         self.router = Router(table=lambda: self.table, states=self.states, client=self.client, clock=self.clock, policy=options.policy)
-        self.gateway = Gateway(router=self.router, tokens=self.tokens, recorder=self.recorder, pricing=self.pricing)
+        self.gateway = Gateway(router=self.router, tokens=self.tokens, recorder=self.recorder, pricing=self.pricing, engine=self.engine)
 
     def session_secret(self) -> str:
         """The console's session-signing secret, persisted so sign-ins survive a restart."""

@@ -13,6 +13,7 @@ import secrets
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func
 from sqlalchemy.engine import Engine
@@ -20,7 +21,8 @@ from sqlmodel import Session, select
 
 from services.clock import Clock, to_epoch, utcnow
 from services.router import GatewayError
-from services.tables import GatewayToken, UsageRecord, User
+from services.tables import GatewayToken, UsageRecord, User, UserBudget
+from services.usage_settings import settings_writes
 
 TOKEN_PREFIX = "llmh-"
 NEGATIVE_CACHE_LIMIT = 10_000
@@ -35,6 +37,27 @@ def hash_token(raw: str) -> str:
 
 
 @dataclass(slots=True)
+class MonthSpend:
+    """What one budget holder (a token or a person) spent this UTC month, against its budget."""
+
+    budget_micros: int | None
+    month: str
+    spent_micros: int = 0
+
+    def add(self, cost_micros: int, month: str) -> None:
+        self.roll(month)
+        self.spent_micros += cost_micros
+
+    def used_up(self, month: str) -> bool:
+        self.roll(month)
+        return self.budget_micros is not None and self.spent_micros >= self.budget_micros
+
+    def roll(self, month: str) -> None:
+        if self.month != month:
+            self.month, self.spent_micros = month, 0
+
+
+@dataclass(slots=True)
 class Principal:
     """Who is calling: a user through one of their tokens, or the master key (admin, no token)."""
 
@@ -42,12 +65,10 @@ class Principal:
     role: str
     token_id: int | None = None
     token_name: str | None = None
-    monthly_budget_micros: int | None = None
     rpm: int | None = None
     allowed_models: frozenset[str] | None = None
     expires_at: float | None = None
-    month: str = ""
-    month_spend_micros: int = 0
+    token_spend: MonthSpend | None = None
     recent: deque[float] = field(default_factory=deque)
 
     @property
@@ -70,6 +91,8 @@ class TokenRegistry:
         self._by_hash: dict[str, Principal] = {}
         self._unknown: set[str] = set()
         self._master = Principal(user_id=None, role="admin")
+        self._people: dict[int, MonthSpend] = {}
+        self._settings_seen = settings_writes()
 
     def authenticate(self, raw: str | None) -> Principal:
         """The principal for a bearer token, or GatewayError 401."""
@@ -97,27 +120,36 @@ class TokenRegistry:
                     self._unknown.add(digest)
                 return None
             token, user = row
-            spent = session.exec(
-                select(func.coalesce(func.sum(UsageRecord.cost_micros), 0)).where(
-                    UsageRecord.token_id == token.id, UsageRecord.created_at >= month_start(utcnow())
-                )
-            ).one()
+            spent = _month_spend(session, UsageRecord.token_id == token.id)
         principal = Principal(
-            user_id=user.id, role=user.role, token_id=token.id, token_name=token.name,
-            monthly_budget_micros=token.monthly_budget_micros, rpm=token.rpm,
+            user_id=user.id, role=user.role, token_id=token.id, token_name=token.name, rpm=token.rpm,
             allowed_models=frozenset(token.allowed_models) if token.allowed_models else None,
-            expires_at=to_epoch(token.expires_at), month=utcnow().strftime("%Y-%m"), month_spend_micros=int(spent),
+            expires_at=to_epoch(token.expires_at), token_spend=MonthSpend(token.monthly_budget_micros, _this_month(), spent),
         )
         self._by_hash[digest] = principal
         return principal
+
+    def _person(self, user_id: int) -> MonthSpend:
+        """The person's budget and month spend over all their tokens, read once and then kept up to date here."""
+        if self._settings_seen != settings_writes():
+            self._settings_seen = settings_writes()
+            self._people.clear()
+        spend = self._people.get(user_id)
+        if spend is None:
+            with Session(self.engine) as session:
+                budget = session.get(UserBudget, user_id)
+                spent = _month_spend(session, UsageRecord.user_id == user_id)
+            spend = self._people[user_id] = MonthSpend(budget.monthly_budget_micros if budget else None, _this_month(), spent)
+        return spend
 
     def invalidate(self) -> None:
         """Forget every cached lookup (after any token or user change)."""
         self._by_hash.clear()
         self._unknown.clear()
+        self._people.clear()
 
     def admit(self, principal: Principal, model: str) -> None:
-        """Enforce the token's model list, rpm and monthly budget; raise GatewayError if refused."""
+        """Enforce the token's model list, rpm and monthly budget and its person's budget; raise GatewayError if refused."""
         if not principal.may_use(model):
             raise GatewayError(403, "model_not_allowed", f"This token may not use the model `{model}`.", error_type="permission_error")
         now = self.clock.now()
@@ -129,20 +161,33 @@ class TokenRegistry:
                 raise GatewayError(429, "rate_limit_exceeded", f"Token rate limit of {principal.rpm} requests per minute reached.",
                                    error_type="rate_limit_error", retry_after=max(1, int(recent[0] + 60 - now) + 1))
             recent.append(now)
-        if principal.monthly_budget_micros is not None:
-            self._roll_month(principal)
-            if principal.month_spend_micros >= principal.monthly_budget_micros:
-                raise GatewayError(429, "budget_exceeded", "This token's monthly budget is used up.", error_type="insufficient_quota")
+        month = _this_month()
+        if principal.token_spend is not None and principal.token_spend.used_up(month):
+            raise GatewayError(429, "budget_exceeded", "This token's monthly budget is used up.", error_type="insufficient_quota")
+        if principal.user_id is not None and self._person(principal.user_id).used_up(month):
+            raise GatewayError(429, "user_budget_exceeded", "Your monthly budget is used up; ask an admin to raise it.",
+                               error_type="insufficient_quota")
 
     def note_spend(self, principal: Principal, cost_micros: int | None) -> None:
-        if cost_micros and principal.token_id is not None:
-            self._roll_month(principal)
-            principal.month_spend_micros += cost_micros
+        if not cost_micros:
+            return
+        month = _this_month()
+        if principal.token_spend is not None:
+            principal.token_spend.add(cost_micros, month)
+        if principal.user_id is not None:
+            self._person(principal.user_id).add(cost_micros, month)
 
-    def _roll_month(self, principal: Principal) -> None:
-        month = utcnow().strftime("%Y-%m")
-        if principal.month != month:
-            principal.month, principal.month_spend_micros = month, 0
+
+def _this_month() -> str:
+    return utcnow().strftime("%Y-%m")
+
+
+def _month_spend(session: Session, holder: Any) -> int:
+    """This month's recorded spend of a token or a person (the start point the in-memory counters add to)."""
+    total = session.exec(
+        select(func.coalesce(func.sum(UsageRecord.cost_micros), 0)).where(holder, UsageRecord.created_at >= month_start(utcnow()))
+    ).one()
+    return int(total)
 
 
 @dataclass(frozen=True, slots=True)

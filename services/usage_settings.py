@@ -39,6 +39,19 @@ SECRET_PATTERNS = (
 )
 
 
+_writes = 0
+
+
+def settings_writes() -> int:
+    """How many settings or budget writes this process made: the hot path re-reads what it caches when this moves."""
+    return _writes
+
+
+def note_settings_write() -> None:
+    global _writes
+    _writes += 1
+
+
 class SettingError(ValueError):
     """A setting value that cannot be accepted; the message says why."""
 
@@ -53,6 +66,7 @@ def _write(engine: Engine, actor: Actor, key: str, value: Any) -> None:
     with Session(engine) as session:
         session.merge(AppSetting(key=key, value=value, updated_at=utcnow()))
         session.commit()
+    note_settings_write()
     record_event(engine, actor, f"settings.{key}", key, {"value": value})
 
 

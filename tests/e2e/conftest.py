@@ -21,8 +21,13 @@ CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
     "--disable-sync", "--no-first-run", "--disable-quic",
 ]
+PATIENCE_MS = 15_000
+"""How long an expectation waits for the page: generous, because CI machines are slower and busier than ours."""
 ADMIN_EMAIL = "admin@example.com"
 ADMIN_PASSWORD = "correct horse battery staple"
+
+
+expect.set_options(timeout=PATIENCE_MS)
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +45,7 @@ def browser() -> Iterator[Browser]:
 @pytest.fixture
 def page(browser: Browser) -> Iterator[Page]:
     context = browser.new_context(viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(10_000)
+    context.set_default_timeout(PATIENCE_MS)
     tab = context.new_page()
     yield tab
     context.close()
@@ -49,7 +54,7 @@ def page(browser: Browser) -> Iterator[Page]:
 def new_page(browser: Browser, *, width: int = 1280, height: int = 900, dark: bool = False) -> Page:
     """A page in a fresh context (its own cookies): for a second user or another viewport."""
     context = browser.new_context(viewport={"width": width, "height": height}, color_scheme="dark" if dark else "light")
-    context.set_default_timeout(10_000)
+    context.set_default_timeout(PATIENCE_MS)
     return context.new_page()
 
 
