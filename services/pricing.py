@@ -55,8 +55,13 @@ class PriceTable:
         return None if price is None else price.cost_micros(prompt_tokens, completion_tokens)
 
 
-def format_usd(micros: int | None) -> str:
-    """Human form of a stored cost; unknown stays visibly unknown."""
+def format_usd(micros: int | float | None) -> str:
+    """Human form of a stored cost: cents from a cent up, every micro-dollar below (a single call's cost
+    is often a few hundredths of a cent, and "$0.00" would hide it); unknown stays visibly unknown."""
     if micros is None:
         return "unknown"
-    return f"${Decimal(micros) / 1_000_000:.6f}".rstrip("0").rstrip(".") if micros else "$0"
+    if not micros:
+        return "$0"
+    if abs(micros) < 10_000:
+        return f"${Decimal(int(micros)) / 1_000_000:.6f}".rstrip("0")
+    return f"${micros / 1_000_000:,.2f}"
