@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from nicegui import app as nicegui_app
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.api import health, manage, metrics, usage, v1
+from app.api import budgets, health, manage, metrics, usage, v1
 from app import auth
 from app.api.middleware import RequestIdMiddleware
 from app.runtime import set_hub
@@ -58,6 +58,7 @@ def build_api_app() -> FastAPI:
     api.include_router(v1.router)
     api.include_router(health.router)
     api.include_router(usage.router)
+    api.include_router(budgets.router)
     api.include_router(metrics.router)
     manage.install(api)
     api.add_exception_handler(GatewayError, v1.gateway_error_handler)

@@ -18,10 +18,11 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col, select
 
+from services.audit import Actor, record_event
 from services.rollups import ATTEMPT_TABLES, DAY, HOUR, LATENCY_COLUMNS, USAGE_TABLES, percentile
 from services.tables import USAGE_ROLLUP_DAY, GatewayToken, Provider, ProviderKey, User, UserBudget
 from services.usage_query import Labels, UsageFilter, Viewer, load_labels
-from services.usage_settings import note_settings_write
+from services.usage_settings import SettingError, note_settings_write
 
 RANGE_PRESETS: dict[str, timedelta] = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30), "90d": timedelta(days=90)}
 HOURLY_UP_TO = timedelta(days=7)
@@ -409,9 +410,14 @@ def budget_lines(engine: Engine, viewer: Viewer, now: datetime) -> list[BudgetLi
     return lines
 
 
-def set_user_budget(engine: Engine, user_id: int, monthly_budget_micros: int | None) -> None:
-    """Set or (with None) remove a person's monthly budget."""
+def set_user_budget(engine: Engine, actor: Actor, user_id: int, monthly_budget_micros: int | None) -> None:
+    """Set or (with None) remove a person's monthly budget; the gateway enforces it from the next call."""
+    if monthly_budget_micros is not None and monthly_budget_micros < 0:
+        raise SettingError("A budget cannot be negative.")
     with Session(engine) as session:
+        user = session.get(User, user_id)
+        if user is None:
+            raise SettingError(f"There is no user {user_id}.")
         row = session.get(UserBudget, user_id)
         if monthly_budget_micros is None:
             if row is not None:
@@ -419,7 +425,10 @@ def set_user_budget(engine: Engine, user_id: int, monthly_budget_micros: int | N
         else:
             session.merge(UserBudget(user_id=user_id, monthly_budget_micros=monthly_budget_micros))
         session.commit()
+        email = user.email
     note_settings_write()
+    usd = None if monthly_budget_micros is None else monthly_budget_micros / 1_000_000
+    record_event(engine, actor, "budget.user", email, {"monthly_usd": usd})
 
 
 # -- filter choices ------------------------------------------------------------------------------

@@ -78,10 +78,14 @@ def retention_days(engine: Engine) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= MIN_RETENTION_DAYS else DEFAULT_RETENTION_DAYS
 
 
-def set_retention_days(engine: Engine, actor: Actor, days: int) -> None:
+def checked_retention_days(days: int) -> int:
     if isinstance(days, bool) or not isinstance(days, int) or not MIN_RETENTION_DAYS <= days <= MAX_RETENTION_DAYS:
         raise SettingError(f"Keep raw records between {MIN_RETENTION_DAYS} and {MAX_RETENTION_DAYS} days.")
-    _write(engine, actor, RETENTION_DAYS, days)
+    return days
+
+
+def set_retention_days(engine: Engine, actor: Actor, days: int) -> None:
+    _write(engine, actor, RETENTION_DAYS, checked_retention_days(days))
 
 
 # -- body logging --------------------------------------------------------------------------------
@@ -126,7 +130,7 @@ def alert_settings(engine: Engine) -> AlertSettings:
     if not isinstance(stored, dict):
         return AlertSettings()
     try:
-        return _checked_alert_settings(AlertSettings(
+        return checked_alert_settings(AlertSettings(
             levels=tuple(stored.get("levels", (80, 100))), error_rate_percent=float(stored.get("error_rate_percent", 25.0)),
             error_min_calls=int(stored.get("error_min_calls", 20)), webhook_url=stored.get("webhook_url"),
         ))
@@ -134,7 +138,7 @@ def alert_settings(engine: Engine) -> AlertSettings:
         return AlertSettings()
 
 
-def _checked_alert_settings(settings: AlertSettings) -> AlertSettings:
+def checked_alert_settings(settings: AlertSettings) -> AlertSettings:
     levels = tuple(sorted({int(level) for level in settings.levels}))
     if not levels or any(not 1 <= level <= 1000 for level in levels):
         raise SettingError("Alert levels are percentages between 1 and 1000, e.g. 80 and 100.")
@@ -151,7 +155,7 @@ def _checked_alert_settings(settings: AlertSettings) -> AlertSettings:
 
 
 def set_alert_settings(engine: Engine, actor: Actor, settings: AlertSettings) -> AlertSettings:
-    checked = _checked_alert_settings(settings)
+    checked = checked_alert_settings(settings)
     value = asdict(checked) | {"levels": list(checked.levels)}
     with Session(engine) as session:
         session.merge(AppSetting(key=ALERTS, value=value, updated_at=utcnow()))

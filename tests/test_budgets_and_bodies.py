@@ -9,13 +9,13 @@ import pytest
 from sqlmodel import Session, select
 
 from services.analytics import set_user_budget
-from services.audit import Actor
+from services.audit import Actor, AuditFilter, list_events
 from services.config_file import apply_config_text
 from services.hub import Hub, HubOptions
 from services.router import GatewayError
 from services.tables import UsageBody, UsageRecord, User
 from services.tokens import Principal, issue_token
-from services.usage_settings import REDACTED, set_body_logging
+from services.usage_settings import REDACTED, SettingError, set_body_logging
 from tests.upstream_emulator import EMBEDDING_SIZE, EmulatorHandle, answer_for
 
 CONFIG = """
@@ -82,27 +82,31 @@ async def test_a_token_budget_stops_the_token_once_spent(hub: Hub) -> None:
 async def test_a_person_budget_covers_all_their_tokens_and_a_raise_applies_at_once(hub: Hub) -> None:
     ann, cid = person(hub, "ann@example.com"), person(hub, "cid@example.com")
     laptop, ci, other = token(hub, ann, "laptop"), token(hub, ann, "ci"), token(hub, cid, "cid")
-    set_user_budget(hub.engine, ann, 1)
+    set_user_budget(hub.engine, ADMIN, ann, 1)
     await hub.gateway.chat(laptop, chat())
     for principal in (laptop, ci):
         with pytest.raises(GatewayError) as refused:
             await hub.gateway.chat(principal, chat())
         assert (refused.value.status, refused.value.code) == (429, "user_budget_exceeded")
     await hub.gateway.chat(other, chat())  # someone else's budget is theirs
-    set_user_budget(hub.engine, ann, 10_000_000)
+    set_user_budget(hub.engine, ADMIN, ann, 10_000_000)
     answer, _ = await hub.gateway.chat(ci, chat())
     assert answer["choices"][0]["message"]["content"]
     await hub.recorder.flush()
     with Session(hub.engine) as session:
         codes = [r.error_code for r in session.exec(select(UsageRecord).where(UsageRecord.user_id == ann).order_by(UsageRecord.id))]
     assert codes == [None, "user_budget_exceeded", "user_budget_exceeded", None]
+    changes, _ = list_events(hub.engine, AuditFilter(action_prefix="budget.user"))
+    assert [(e.target, e.detail) for e in changes] == [("ann@example.com", {"monthly_usd": 10.0}), ("ann@example.com", {"monthly_usd": 0.000001})]
+    with pytest.raises(SettingError):
+        set_user_budget(hub.engine, ADMIN, ann, -1)
 
 
 async def test_a_person_budget_counts_what_was_spent_before_a_restart(hub: Hub) -> None:
     dee = person(hub, "dee@example.com")
     await hub.gateway.chat(token(hub, dee, "one"), chat())
     await hub.recorder.flush()
-    set_user_budget(hub.engine, dee, 1)
+    set_user_budget(hub.engine, ADMIN, dee, 1)
     hub.tokens.invalidate()  # a fresh registry reads the month's spend from the records
     with pytest.raises(GatewayError) as refused:
         await hub.gateway.chat(token(hub, dee, "two"), chat())

@@ -14,10 +14,12 @@ import pytest
 from services import alerts
 from services.alerts import acknowledge, check_alerts, list_alerts, open_alert_count, post_webhook, run_alert_check
 from services.analytics import set_user_budget
-from services.audit import AuditFilter, list_events
+from services.audit import Actor, AuditFilter, list_events
 from services.usage_query import ADMIN, Viewer
 from services.usage_settings import AlertSettings, SettingError, alert_settings, redact, set_alert_settings
 from tests.usage_data import NOW, add_people, fresh_engine, usage_row, write_rows
+
+OPERATOR = Actor(None, "test")
 
 
 @pytest.fixture
@@ -49,7 +51,7 @@ def test_a_key_quota_fires_at_80_and_100_percent_once_per_day(people) -> None:  
 
 def test_token_and_user_budgets_alert_their_owner(people) -> None:  # type: ignore[no-untyped-def]
     engine, ids = people
-    set_user_budget(engine, ids["bob"], 2_000_000)
+    set_user_budget(engine, OPERATOR, ids["bob"], 2_000_000)
     write_rows(engine, [usage_row(user_id=ids["bob"], token_id=ids["bob_token"], cost_micros=1_700_000)])  # bob-ci budget is $1
     fired = check_alerts(engine, NOW)
     assert _kinds(fired) == [("token_budget", f"token:{ids['bob_token']}", 80), ("token_budget", f"token:{ids['bob_token']}", 100),

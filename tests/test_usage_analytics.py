@@ -23,9 +23,12 @@ from services.analytics import (
     set_user_budget,
     usage_series,
 )
+from services.audit import Actor
 from services.rollups import DAY, HOUR
 from services.usage_query import ADMIN, UsageFilter, Viewer, page_usage, usage_detail
 from tests.usage_data import NOW, add_people, fresh_engine, usage_row, write_rows
+
+OPERATOR = Actor(None, "test")
 
 
 @pytest.fixture
@@ -128,7 +131,7 @@ def test_breakdown_pages_sorts_and_scopes(seeded) -> None:  # type: ignore[no-un
 
 def test_budgets_show_month_to_date_spend_with_a_projection(seeded) -> None:  # type: ignore[no-untyped-def]
     engine, ids = seeded
-    set_user_budget(engine, ids["bob"], 3_000_000)
+    set_user_budget(engine, OPERATOR, ids["bob"], 3_000_000)
     lines = {(line.kind, line.name): line for line in budget_lines(engine, ADMIN, NOW)}
     ann_token = lines[("token", "ann-laptop (…AAAA)")]
     assert (ann_token.spent_micros, ann_token.budget_micros) == (5_500_000, 10_000_000)
@@ -138,7 +141,7 @@ def test_budgets_show_month_to_date_spend_with_a_projection(seeded) -> None:  # 
     assert lines[("key", "emu/backup")].spent_micros == 500_000
     bobs = budget_lines(engine, Viewer(ids["bob"], False), NOW)
     assert {(line.kind, line.name) for line in bobs} == {("token", "bob-ci (…BBBB)"), ("user", "bob@example.com")}
-    set_user_budget(engine, ids["bob"], None)
+    set_user_budget(engine, OPERATOR, ids["bob"], None)
     assert all(line.kind != "user" for line in budget_lines(engine, ADMIN, NOW))
 
 

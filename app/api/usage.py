@@ -20,7 +20,7 @@ from services.exports import MEDIA_TYPES, export_stream, filename
 from services.rollups import HOUR
 from services.router import GatewayError
 from services.tokens import Principal
-from services.usage_query import UsageFilter, Viewer, list_usage
+from services.usage_query import UsageFilter, Viewer, list_usage, usage_detail
 
 router = APIRouter(prefix="/api", tags=["usage"])
 RangeName = Literal[tuple(RANGE_PRESETS)]  # type: ignore[valid-type]
@@ -121,3 +121,11 @@ def export(
     chunks = export_stream(hub.engine, kind, format, filters.filter(), viewer_of(principal), window)
     headers = {"content-disposition": f'attachment; filename="{filename(kind, format, window)}"', "cache-control": "no-store"}
     return StreamingResponse(chunks, media_type=MEDIA_TYPES[format], headers=headers)
+
+
+@router.get("/usage/{usage_id}", summary="One usage record with its attempt trail and, if body logging was on, its bodies")
+async def usage_record(hub: HubDep, principal: PrincipalDep, usage_id: int) -> Response:
+    detail = await run_in_threadpool(usage_detail, hub.engine, usage_id, viewer=viewer_of(principal))
+    if detail is None:
+        raise GatewayError(404, "usage_not_found", f"There is no usage record {usage_id} you may see.", param="usage_id")
+    return json_response(detail)
