@@ -10,6 +10,8 @@ from typing import Any
 
 from nicegui import ui
 
+from app.auth import sign_in
+from services.accounts import SignedIn
 from services.audit import Actor
 from services.catalog import CatalogError
 from services.console_session import SessionUser
@@ -64,6 +66,16 @@ class FormError(ui.label):
     def clear(self) -> None:
         self.visible = False
 
+    @contextmanager
+    def guard(self) -> Iterator[None]:
+        """Clear the line and run the block; a CatalogError raised in it ends the block and is shown
+        here instead (so the block's remaining steps, e.g. closing a dialog, only run on success)."""
+        self.clear()
+        try:
+            yield
+        except CatalogError as exc:
+            self.show(exc)
+
 
 def text_field(label: str, *, value: str = "", autocomplete: str = "off", readonly: bool = False) -> ui.input:
     field = ui.input(label, value=value).props(f"outlined autocomplete={autocomplete}").classes("w-full")
@@ -99,3 +111,14 @@ class AccountFields:
     def on_enter(self, handler: Callable[..., Any]) -> None:
         for field in (self.email, self.name, self.password, self.confirm):
             field.on("keydown.enter", handler)
+
+    def account_args(self) -> dict[str, str | None]:
+        """The keyword arguments the account services take from this form: name, password, confirmation
+        and the browser's address. The email is left to the caller, since an invite fixes it."""
+        return {"name": self.name.value, "password": self.password.value, "confirm": self.confirm.value, "ip": client_ip()}
+
+
+def start_session(signed_in: SignedIn, target: str = "/") -> None:
+    """Sign the browser in as ``signed_in`` and go to ``target``."""
+    sign_in(signed_in.user_id, signed_in.epoch)
+    ui.navigate.to(target)

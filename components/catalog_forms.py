@@ -72,12 +72,7 @@ def open_provider_dialog(submit: Submit) -> None:
         async def save() -> None:
             clear_errors(fields)
             data = {"kind": kind.value, "name": name.value, "base_url": (base_url.value or "").strip() or None}
-            try:
-                await submit(data)
-            except CatalogError as error:
-                show_catalog_error(fields, error)
-                return
-            dialog.close()
+            await _submit_and_close(dialog, fields, submit, data)
 
         _dialog_buttons(dialog, "Add provider", save)
     dialog.open()
@@ -113,13 +108,7 @@ def open_key_dialog(providers: list[str], submit: Submit, *, provider: str | Non
                 "rpm": whole(rpm.value), "tpm": whole(tpm.value), "daily_tokens": whole(daily_tokens.value),
                 "monthly_usd": None if monthly_usd.value is None else str(Decimal(str(monthly_usd.value))),
             }
-            try:
-                await submit(data)
-            except CatalogError as error:
-                show_catalog_error(fields, error)
-                return
-            secret.value = ""
-            dialog.close()
+            await _submit_and_close(dialog, fields, submit, data)
 
         _dialog_buttons(dialog, "Add key", save)
     dialog.open()
@@ -134,13 +123,7 @@ def open_secret_dialog(title: str, submit: Callable[[str], Awaitable[None]]) -> 
 
         async def save() -> None:
             secret.error = None
-            try:
-                await submit(secret.value)
-            except CatalogError as error:
-                show_catalog_error({"secret": secret}, error)
-                return
-            secret.value = ""
-            dialog.close()
+            await _submit_and_close(dialog, {"secret": secret}, submit, secret.value)
 
         _dialog_buttons(dialog, "Rotate", save)
     dialog.open()
@@ -161,6 +144,19 @@ def open_cooldown_dialog(title: str, submit: Callable[[float], Awaitable[None]])
 
         _dialog_buttons(dialog, "Cool down", save)
     dialog.open()
+
+
+async def _submit_and_close(dialog: ui.dialog, fields: Mapping[str, ValidationElement], submit: Callable[[Any], Awaitable[None]], value: Any) -> None:
+    """Hand ``value`` to ``submit`` and close the dialog, wiping a typed secret first; on a CatalogError
+    the dialog stays open with the message under the field it names."""
+    try:
+        await submit(value)
+    except CatalogError as error:
+        show_catalog_error(fields, error)
+        return
+    if "secret" in fields:
+        fields["secret"].value = ""
+    dialog.close()
 
 
 def _dialog_buttons(dialog: ui.dialog, action: str, save: Callable[[], Awaitable[None]]) -> None:

@@ -6,12 +6,17 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Protocol
+from zoneinfo import ZoneInfo
 
-from nicegui import ui
+from nicegui import run, ui
 
+from app.runtime import get_hub
+from components.charts import browser_zone
 from components.local_time import local_midnight_utc
-from services.analytics import RANGE_PRESETS, STACK_DIMENSIONS, FilterOptions, TimeRange, aligned_range, preset_range
-from services.usage_query import UsageFilter
+from services.analytics import RANGE_PRESETS, STACK_DIMENSIONS, FilterOptions, TimeRange, aligned_range, filter_options, preset_range
+from services.console_session import SessionUser
+from services.usage_query import UsageFilter, Viewer
 
 ALL = ""
 CUSTOM = "custom"
@@ -31,6 +36,27 @@ def _choices(everything: str, options: dict) -> dict:  # type: ignore[type-arg]
 
 def _picked(value: object) -> object | None:
     return None if value in (ALL, None) else value
+
+
+class FilteredView(Protocol):
+    """A page under a filter bar: it shows times in ``zone`` and fills itself in ``reload``."""
+
+    zone: ZoneInfo
+
+    async def load_settings(self) -> None: ...
+
+    async def reload(self) -> None: ...
+
+
+async def show_filtered_view(user: SessionUser, make_view: Callable[[SessionUser, FilterOptions], FilteredView]) -> None:
+    """Lay out ``make_view``'s page with the filter values ``user`` may pick from; once the browser is
+    connected, adopt its time zone, then load the page's settings and its data."""
+    options = await run.io_bound(filter_options, get_hub().engine, Viewer(user.id, user.is_admin))
+    view = make_view(user, options)
+    await ui.context.client.connected()
+    view.zone = await browser_zone()
+    await view.load_settings()
+    await view.reload()
 
 
 class FilterBar:

@@ -32,13 +32,16 @@ async def show_once(title: str, value: str, hint: str, *, multiline: bool = Fals
     await dialog
 
 
-async def confirm(title: str, message: str, *, action: str, danger: bool = True) -> bool:
-    """Ask before acting; True when the person chose ``action``."""
+async def confirm(title: str, message: str | None, *, action: str, danger: bool = True, no_caps: bool = False) -> bool:
+    """Ask before acting; True when the person chose ``action``. ``no_caps``: the chat pages' lighter
+    buttons (mixed case, flat Cancel, unelevated action) instead of the admin pages' ones."""
     with transient_dialog() as dialog, ui.card().classes("w-full max-w-md gap-3"):
         ui.label(title).classes("text-lg font-semibold")
-        ui.label(message).classes("text-grey-7")
+        if message:
+            ui.label(message).classes("text-grey-7")
+        color = f"color={'negative' if danger else 'primary'}"
         with ui.row().classes("w-full justify-end gap-2"):
-            ui.button("Cancel", on_click=lambda: dialog.submit(False)).props("flat color=grey-8")
-            ui.button(action, on_click=lambda: dialog.submit(True)).props(f"color={'negative' if danger else 'primary'}")
+            ui.button("Cancel", on_click=lambda: dialog.submit(False)).props("flat no-caps" if no_caps else "flat color=grey-8")
+            ui.button(action, on_click=lambda: dialog.submit(True)).props(f"unelevated no-caps {color}" if no_caps else color)
     chosen = await dialog
     return chosen is True

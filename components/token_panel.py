@@ -13,6 +13,7 @@ from components.account_ui import FormError, acting, text_field
 from components.dialogs import transient_dialog
 from components.local_time import iso, local_midnight_utc, time_column
 from components.secret_dialogs import confirm, show_once
+from components.table_cells import value_with_narrow_caption
 from services.accounts import OwnToken, model_choices
 from services.catalog import CatalogError
 from services.console_session import SessionUser
@@ -30,12 +31,7 @@ COLUMNS: list[dict[str, Any]] = [
     time_column("last_used", "Last used", **SECONDARY),
     {"name": "actions", "label": "", "field": "id", "align": "right"},
 ]
-NAME_SLOT = r"""
-<q-td :props="props">
-  <div>{{ props.value }}</div>
-  <div class="md:hidden text-caption text-grey-7 font-mono">{{ props.row.token }}</div>
-</q-td>
-"""
+NAME_SLOT = value_with_narrow_caption("props.row.token", "font-mono")
 STATUS_SLOT = r"""
 <q-td :props="props">
   <q-badge :color="{active: 'positive', revoked: 'grey-6', expired: 'warning'}[props.value]" :label="props.value" />

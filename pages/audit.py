@@ -9,6 +9,7 @@ from nicegui import run, ui
 from app.runtime import get_hub
 from components.frame import console_page
 from components.local_time import iso, local_midnight_utc, time_column
+from components.table_cells import value_with_narrow_caption
 from services.audit import AuditFilter, list_events
 from services.console_session import SessionUser
 from services.tables import AuditEvent
@@ -24,12 +25,7 @@ COLUMNS: list[dict[str, Any]] = [
     {"name": "ip", "label": "From", "field": "ip", "align": "left", **SECONDARY},
 ]
 # On a phone the hidden "Who" and "Target" columns show under "When" and "Action".
-WHEN_SLOT = r"""
-<q-td :props="props">
-  <div>{{ props.value }}</div>
-  <div class="md:hidden text-caption text-grey-7 break-all">{{ props.row.actor }}</div>
-</q-td>
-"""
+WHEN_SLOT = value_with_narrow_caption("props.row.actor", "break-all")
 ACTION_SLOT = r"""
 <q-td :props="props">
   <q-badge outline :color="props.value.endsWith('failure') ? 'negative' : 'primary'" :label="props.value" />

@@ -18,6 +18,7 @@ from components.chat_column import ChatColumnView, ColumnActions, edit_column_se
 from components.conversation_list import ConversationActions, conversation_list
 from components.dialogs import transient_dialog
 from components.frame import console_page
+from components.secret_dialogs import confirm
 from components.template_widgets import fill_template
 from services.compare import (
     MAX_COLUMNS, MIN_COLUMNS, CompareError, Comparison, available_models, new_blind_conversation, new_conversation, restart,
@@ -446,15 +447,8 @@ class ComparePage:
         await self._refresh_conversations()
 
     async def _delete(self, item: ConversationSummary) -> None:
-        with transient_dialog() as dialog, ui.card().classes("w-full max-w-md gap-3"):
-            ui.label("Delete conversation?").classes("text-lg font-semibold")
-            ui.label(f"“{item.title}” and every column's history will be deleted. Blind votes stay on the leaderboard.").classes(
-                "text-grey-7"
-            )
-            with ui.row().classes("w-full justify-end gap-2"):
-                ui.button("Cancel", on_click=lambda: dialog.submit(False)).props("flat no-caps")
-                ui.button("Delete", on_click=lambda: dialog.submit(True)).props("unelevated no-caps color=negative")
-        if not await dialog:
+        message = f"“{item.title}” and every column's history will be deleted. Blind votes stay on the leaderboard."
+        if not await confirm("Delete conversation?", message, action="Delete", no_caps=True):
             return
         try:
             await run.io_bound(delete_conversation, self.hub.engine, self.user.id, item.id)

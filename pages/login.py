@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from nicegui import run, ui
 
-from app.auth import current_user, sign_in
+from app.auth import current_user
 from app.runtime import get_hub
-from components.account_ui import FormError, auth_card, client_ip, password_field, text_field
+from components.account_ui import FormError, auth_card, client_ip, password_field, start_session, text_field
 from services.accounts import SecondFactorNeeded, SignedIn
 from services.catalog import CatalogError
 
@@ -33,10 +33,6 @@ async def login_page(next: str = "/") -> None:  # noqa: A002  (the query paramet
     registration_open = await run.io_bound(accounts.registration_mode) == "open"
     challenge: list[SecondFactorNeeded] = []
 
-    def finish(signed_in: SignedIn) -> None:
-        sign_in(signed_in.user_id, signed_in.epoch)
-        ui.navigate.to(target)
-
     async def check_password() -> None:
         error.clear()
         try:
@@ -46,7 +42,7 @@ async def login_page(next: str = "/") -> None:  # noqa: A002  (the query paramet
             error.show(exc)
             return
         if isinstance(step, SignedIn):
-            finish(step)
+            start_session(step, target)
             return
         challenge[:] = [step]
         password_step.visible, code_step.visible = False, True
@@ -55,7 +51,7 @@ async def login_page(next: str = "/") -> None:  # noqa: A002  (the query paramet
     async def check_code() -> None:
         error.clear()
         try:
-            finish(await run.io_bound(accounts.check_second_factor, challenge[0], code.value, ip=client_ip()))
+            start_session(await run.io_bound(accounts.check_second_factor, challenge[0], code.value, ip=client_ip()), target)
         except CatalogError as exc:
             code.value = ""
             error.show(exc)

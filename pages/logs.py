@@ -12,13 +12,12 @@ from nicegui import run, ui
 
 from app.runtime import get_hub
 from components.attempt_trail import attempt_trail
-from components.charts import UTC_ZONE, browser_zone
+from components.charts import UTC_ZONE
 from components.dialogs import transient_dialog
-from components.filters import FilterBar
+from components.filters import FilterBar, show_filtered_view
 from components.frame import console_page
 from components.local_time import iso, time_column
 from components.paged_table import PagedTable
-from services.analytics import filter_options
 from services.audit import Actor
 from services.console_session import SessionUser
 from services.usage_query import Viewer, page_usage, usage_detail
@@ -124,7 +123,7 @@ class LogView:
         for title, body in (("Request body", detail["request_body"]), ("Response body", detail["response_body"])):
             if body is not None:
                 ui.label(title).classes("text-base font-medium")
-                ui.code(json.dumps(body, indent=2, ensure_ascii=False), language="json").classes("w-full max-h-80 overflow-auto")
+                ui.code(json.dumps(body, indent=2, ensure_ascii=False), language="json").classes("w-full max-h-80 overflow-auto shrink-0")
 
     def _body_logging_card(self) -> None:
         with ui.card().classes("w-full gap-2").props("flat bordered data-testid=body-logging"):
@@ -148,9 +147,4 @@ class LogView:
 
 @console_page("/logs", "Logs", icon="receipt_long", order=55)
 async def logs_page(user: SessionUser) -> None:
-    options = await run.io_bound(filter_options, get_hub().engine, Viewer(user.id, user.is_admin))
-    view = LogView(user, options)
-    await ui.context.client.connected()
-    view.zone = await browser_zone()
-    await view.load_settings()
-    await view.reload()
+    await show_filtered_view(user, LogView)

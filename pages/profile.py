@@ -52,17 +52,13 @@ class ProfilePage:
             error = FormError()
 
             async def change() -> None:
-                error.clear()
-                try:
+                with error.guard():
                     epoch = await run.io_bound(
                         self.accounts.change_password, acting(self.user), current=current.value, new=new.value, confirm=again.value
                     )
-                except CatalogError as exc:
-                    error.show(exc)
-                    return
-                sign_in(self.user.id, epoch)
-                current.value = new.value = again.value = ""
-                ui.notify("Password changed. Your other sessions were signed out.", type="positive")
+                    sign_in(self.user.id, epoch)
+                    current.value = new.value = again.value = ""
+                    ui.notify("Password changed. Your other sessions were signed out.", type="positive")
 
             ui.button("Change password", on_click=change).props("no-caps").classes("self-start")
 
@@ -115,13 +111,9 @@ class ProfilePage:
             error = FormError()
 
             async def confirm_code() -> None:
-                error.clear()
-                try:
+                with error.guard():
                     codes = await run.io_bound(self.accounts.enable_two_factor, acting(self.user), secret=enrolment.secret, code=code.value)
-                except CatalogError as exc:
-                    error.show(exc)
-                    return
-                dialog.submit(codes)
+                    dialog.submit(codes)
 
             code.on("keydown.enter", confirm_code)
             with ui.row().classes("w-full justify-end gap-2"):
@@ -138,13 +130,9 @@ class ProfilePage:
             error = FormError()
 
             async def turn_off() -> None:
-                error.clear()
-                try:
+                with error.guard():
                     await run.io_bound(self.accounts.disable_two_factor, acting(self.user), code=code.value)
-                except CatalogError as exc:
-                    error.show(exc)
-                    return
-                dialog.submit(True)
+                    dialog.submit(True)
 
             code.on("keydown.enter", turn_off)
             with ui.row().classes("w-full justify-end gap-2"):

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from nicegui import run, ui
 
-from app.auth import sign_in
 from app.runtime import get_hub
-from components.account_ui import AccountFields, FormError, auth_card, client_ip
+from components.account_ui import AccountFields, FormError, auth_card, start_session
 from services.accounts import INVITE_INVALID
-from services.catalog import CatalogError
 
 
 def _back_to_sign_in() -> None:
@@ -24,16 +22,9 @@ async def register_page() -> None:
         return
 
     async def register() -> None:
-        error.clear()
-        try:
-            await run.io_bound(
-                accounts.register, email=fields.email.value, name=fields.name.value,
-                password=fields.password.value, confirm=fields.confirm.value, ip=client_ip(),
-            )
-        except CatalogError as exc:
-            error.show(exc)
-            return
-        form.visible, done.visible = False, True
+        with error.guard():
+            await run.io_bound(accounts.register, email=fields.email.value, **fields.account_args())
+            form.visible, done.visible = False, True
 
     with auth_card("Create an account", "An administrator approves new accounts before they can sign in."):
         with ui.column().classes("w-full gap-4") as form:
@@ -59,18 +50,10 @@ async def invite_page(token: str) -> None:
         return
 
     async def accept() -> None:
-        error.clear()
-        try:
-            signed_in = await run.io_bound(
-                hub.accounts.accept_invite, raw=token, name=fields.name.value,
-                password=fields.password.value, confirm=fields.confirm.value, ip=client_ip(),
-            )
-        except CatalogError as exc:
-            error.show(exc)
-            return
-        hub.has_users = True
-        sign_in(signed_in.user_id, signed_in.epoch)
-        ui.navigate.to("/")
+        with error.guard():
+            signed_in = await run.io_bound(hub.accounts.accept_invite, raw=token, **fields.account_args())
+            hub.has_users = True
+            start_session(signed_in)
 
     with auth_card("You are invited", f"Choose your name and a password to join as {invite.role}."):
         fields = AccountFields.build(email=invite.email)

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from nicegui import run, ui
 
-from app.auth import sign_in
 from app.runtime import get_hub
-from components.account_ui import AccountFields, FormError, auth_card, client_ip
-from services.catalog import CatalogError
+from components.account_ui import AccountFields, FormError, auth_card, start_session
 
 
 @ui.page("/setup", title="Set up · LLM Hub")
@@ -19,18 +17,10 @@ async def setup_page() -> None:
         return
 
     async def create() -> None:
-        error.clear()
-        try:
-            signed_in = await run.io_bound(
-                hub.accounts.create_first_admin, email=fields.email.value, name=fields.name.value,
-                password=fields.password.value, confirm=fields.confirm.value, ip=client_ip(),
-            )
-        except CatalogError as exc:
-            error.show(exc)
-            return
-        hub.has_users = True
-        sign_in(signed_in.user_id, signed_in.epoch)
-        ui.navigate.to("/")
+        with error.guard():
+            signed_in = await run.io_bound(hub.accounts.create_first_admin, email=fields.email.value, **fields.account_args())
+            hub.has_users = True
+            start_session(signed_in)
 
     with auth_card("Welcome to LLM Hub", "Create the administrator account. You can add other people afterwards."):
         fields = AccountFields.build()

@@ -5,8 +5,8 @@ from __future__ import annotations
 from nicegui import run, ui
 
 from app.runtime import get_hub
-from components.dialogs import transient_dialog
 from components.frame import console_page
+from components.secret_dialogs import confirm
 from components.template_widgets import edit_template
 from services.console_session import SessionUser
 from services.templates import (
@@ -88,14 +88,8 @@ def templates_page(user: SessionUser) -> None:
         await refresh()
 
     async def remove(template: TemplateView) -> None:
-        with transient_dialog() as dialog, ui.card().classes("w-full max-w-md gap-3"):
-            ui.label(f"Delete “{template.name}”?").classes("text-lg font-semibold")
-            if template.shared:
-                ui.label("It is shared: it disappears for everyone.").classes("text-grey-7")
-            with ui.row().classes("w-full justify-end gap-2"):
-                ui.button("Cancel", on_click=lambda: dialog.submit(False)).props("flat no-caps")
-                ui.button("Delete", on_click=lambda: dialog.submit(True)).props("unelevated no-caps color=negative")
-        if not await dialog:
+        message = "It is shared: it disappears for everyone." if template.shared else None
+        if not await confirm(f"Delete “{template.name}”?", message, action="Delete", no_caps=True):
             return
         try:
             await run.io_bound(delete_template, hub.engine, actor, template.id)

@@ -14,7 +14,6 @@ from nicegui import run, ui
 from app.runtime import get_hub
 from components.charts import (
     UTC_ZONE,
-    browser_zone,
     chart_card,
     error_rate_chart,
     kpi_card,
@@ -23,11 +22,11 @@ from components.charts import (
     stacked_bars,
 )
 from components.export_panel import ExportPanel
-from components.filters import FilterBar, FilterState
+from components.filters import FilterBar, FilterState, show_filtered_view
 from components.frame import console_page
 from components.paged_table import PagedTable
-from services.analytics import BudgetLine, Overview, breakdown, budget_lines, filter_options, set_user_budget, usage_overview
-from services.audit import Actor, record_event
+from services.analytics import BudgetLine, Overview, breakdown, budget_lines, set_user_budget, usage_overview
+from services.audit import Actor
 from services.alerts import open_alert_count
 from services.console_session import SessionUser
 from services.usage_query import Viewer
@@ -83,7 +82,7 @@ class UsageView:
         self.engine = get_hub().engine
         self.zone = UTC_ZONE
         self.alerts = ui.row().classes("w-full")
-        self.bar = FilterBar(options, is_admin=user.is_admin, on_change=self.refresh, stack=True)
+        self.bar = FilterBar(options, is_admin=user.is_admin, on_change=self.reload, stack=True)
         self.range_note = ui.label("").classes("text-xs text-grey-7 -mt-2").props("data-testid=range-note")
         with ui.element("div").classes("w-full grid gap-3 grid-cols-2 md:grid-cols-3 xl:grid-cols-5"):
             self.kpis = {name: kpi_card(label, testid=f"kpi-{name}") for name, label in (
@@ -114,7 +113,7 @@ class UsageView:
         if user.is_admin:
             self._retention_card()
 
-    async def refresh(self) -> None:
+    async def reload(self) -> None:
         state = await self.bar.state()
         self.range_note.text = f"{state.window.since:%Y-%m-%d %H:%M} – {state.window.until:%Y-%m-%d %H:%M} UTC · {state.window.describe()}"
         overview = await run.io_bound(usage_overview, self.engine, state.filters, self.viewer, state.window,
@@ -166,9 +165,11 @@ class UsageView:
                     ui.notify("Pick a person and an amount", type="warning")
                     return
                 micros = None if remove else round(float(amount.value) * 1_000_000)
-                await run.io_bound(set_user_budget, self.engine, who.value, micros)
-                await run.io_bound(record_event, self.engine, Actor(self.user.id, self.user.email), "budget.user", people[who.value],
-                                   {"monthly_usd": None if micros is None else micros / 1_000_000})
+                try:
+                    await run.io_bound(set_user_budget, self.engine, Actor(self.user.id, self.user.email), who.value, micros)
+                except SettingError as error:
+                    ui.notify(str(error), type="warning")
+                    return
                 ui.notify("Budget removed" if remove else "Budget saved", type="positive")
                 await self.load_budgets()
 
@@ -206,9 +207,4 @@ def _table_row(row: dict[str, Any]) -> dict[str, Any]:
 
 @console_page("/usage", "Usage", icon="insights", order=50)
 async def usage_page(user: SessionUser) -> None:
-    options = await run.io_bound(filter_options, get_hub().engine, Viewer(user.id, user.is_admin))
-    view = UsageView(user, options)
-    await ui.context.client.connected()
-    view.zone = await browser_zone()
-    await view.load_settings()
-    await view.refresh()
+    await show_filtered_view(user, UsageView)

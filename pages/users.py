@@ -13,6 +13,7 @@ from components.dialogs import transient_dialog
 from components.frame import console_page
 from components.local_time import iso, time_column
 from components.secret_dialogs import confirm, show_once
+from components.table_cells import value_with_narrow_caption
 from services.accounts import INVITE_DAYS, MAX_INVITE_DAYS, REGISTRATION_MODES, InviteView
 from services.catalog import CatalogError
 from services.console_session import SessionUser
@@ -35,12 +36,7 @@ INVITE_COLUMNS: list[dict[str, Any]] = [
     time_column("expires", "Expires"),
     {"name": "actions", "label": "", "field": "id", "align": "right"},
 ]
-EMAIL_SLOT = r"""
-<q-td :props="props">
-  <div>{{ props.value }}</div>
-  <div class="md:hidden text-caption text-grey-7">{{ [props.row.name, props.row.role].filter(Boolean).join(' · ') }}</div>
-</q-td>
-"""
+EMAIL_SLOT = value_with_narrow_caption("[props.row.name, props.row.role].filter(Boolean).join(' · ')")
 BADGE_SLOT = r"""
 <q-td :props="props">
   <q-badge :color="{admin: 'primary', user: 'grey-7', active: 'positive', pending: 'warning', disabled: 'grey-6'}[props.value]"
@@ -235,15 +231,11 @@ class UsersPage:
             error = FormError()
 
             async def create() -> None:
-                error.clear()
-                try:
+                with error.guard():
                     await run.io_bound(
                         self.accounts.create_user, acting(self.me), email=email.value, name=name.value, role=role.value, password=password.value
                     )
-                except CatalogError as exc:
-                    error.show(exc)
-                    return
-                dialog.submit(email.value)
+                    dialog.submit(email.value)
 
             with ui.row().classes("w-full justify-end gap-2"):
                 ui.button("Cancel", on_click=lambda: dialog.submit(None)).props("flat color=grey-8")
@@ -263,15 +255,11 @@ class UsersPage:
             error = FormError()
 
             async def create() -> None:
-                error.clear()
-                try:
+                with error.guard():
                     invite = await run.io_bound(
                         self.accounts.create_invite, acting(self.me), email=email.value, role=role.value, days=int(days.value or 0)
                     )
-                except CatalogError as exc:
-                    error.show(exc)
-                    return
-                dialog.submit(invite)
+                    dialog.submit(invite)
 
             with ui.row().classes("w-full justify-end gap-2"):
                 ui.button("Cancel", on_click=lambda: dialog.submit(None)).props("flat color=grey-8")

@@ -8,11 +8,16 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
+
+if TYPE_CHECKING:
+    from services.hub import Hub
 
 ROOT = Path(__file__).resolve().parent.parent
 MASTER_KEY = "sk-test-master-key-0123456789"
@@ -80,6 +85,19 @@ def wait_until_up(app: RunningApp, timeout: float = 30.0) -> None:
         time.sleep(0.1)
     app.stop()
     raise RuntimeError(f"LLM Hub did not come up:\n{app.log()}")
+
+
+@contextmanager
+def local_hub(data_dir: Path, **options: Any) -> Iterator[Hub]:
+    """An in-process Hub (no server) on ``data_dir``; ``options`` go to ``Hub`` (e.g. ``clock``).
+    Its database engine is disposed afterwards."""
+    from services.hub import Hub, HubOptions
+
+    hub = Hub(HubOptions(data_dir=data_dir), **options)
+    try:
+        yield hub
+    finally:
+        hub.engine.dispose()
 
 
 @pytest.fixture(scope="session")

@@ -24,9 +24,10 @@ from services.audit import Actor, AuditFilter, list_events
 from services.catalog import CatalogError
 from services.clock import to_datetime
 from services.console_session import load_session_user
-from services.hub import Hub, HubOptions
+from services.hub import Hub
 from services.tables import Invite, UsageRecord, User
 from services.tokens import Principal
+from tests.conftest import local_hub
 
 PASSWORD = "a long enough password"
 START = 1_800_000_000.0
@@ -56,9 +57,8 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def hub(tmp_path: Path, clock: FakeClock) -> Iterator[Hub]:
-    hub = Hub(HubOptions(data_dir=tmp_path / "data"), clock=clock)
-    yield hub
-    hub.engine.dispose()
+    with local_hub(tmp_path / "data", clock=clock) as hub:
+        yield hub
 
 
 @pytest.fixture

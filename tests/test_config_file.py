@@ -12,9 +12,9 @@ import pytest
 from sqlmodel import Session, select
 
 from services.config_file import ConfigError, apply_config_file, export_config, secret_variable
-from services.hub import Hub, HubOptions
+from services.hub import Hub
 from services.tables import LogicalModel, ModelRoute, Provider, ProviderKey
-from tests.conftest import ROOT, child_env
+from tests.conftest import ROOT, child_env, local_hub
 
 CONFIG = """
 providers:
@@ -54,9 +54,8 @@ SECRETS = {"OPENAI_KEY_1": "sk-openai-one-1111", "OPENAI_KEY_2": "sk-openai-two-
 def hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Hub]:
     for name, value in SECRETS.items():
         monkeypatch.setenv(name, value)
-    hub = Hub(HubOptions(data_dir=tmp_path / "data"))
-    yield hub
-    hub.engine.dispose()
+    with local_hub(tmp_path / "data") as hub:
+        yield hub
 
 
 def write(tmp_path: Path, text: str, name: str = "llmhub.yaml") -> Path:
@@ -169,15 +168,12 @@ def test_export_reimports_without_leaking_secrets(hub: Hub, tmp_path: Path, monk
         monkeypatch.setenv(secret_variable(key.provider, key.label), secret)
     path = write(tmp_path, exported, "exported.yaml")
     assert apply_config_file(path, hub=hub).changes == 0
-    fresh = Hub(HubOptions(data_dir=tmp_path / "fresh"))
-    try:
+    with local_hub(tmp_path / "fresh") as fresh:
         apply_config_file(path, hub=fresh)
         assert export_config(fresh) == exported
         assert [m.model_dump(exclude={"id", "created_at", "updated_at"}) for m in fresh.catalog.list_models()] == [
             m.model_dump(exclude={"id", "created_at", "updated_at"}) for m in hub.catalog.list_models()
         ]
-    finally:
-        fresh.engine.dispose()
 
 
 def test_run_py_exits_2_with_one_line_on_a_bad_config(tmp_path: Path) -> None:

@@ -9,8 +9,9 @@ import pytest
 import yaml
 
 from services.config_file import ConfigError, apply_plan, export_config, plan_import
-from services.hub import Hub, HubOptions
+from services.hub import Hub
 from services.litellm_import import is_litellm_config, translate_litellm
+from tests.conftest import local_hub
 
 LITELLM_CONFIG = """
 model_list:
@@ -85,9 +86,8 @@ ENVIRONMENT = {
 def hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Hub]:
     for name, value in ENVIRONMENT.items():
         monkeypatch.setenv(name, value)
-    hub = Hub(HubOptions(data_dir=tmp_path / "data"))
-    yield hub
-    hub.engine.dispose()
+    with local_hub(tmp_path / "data") as hub:
+        yield hub
 
 
 def translated() -> dict:

@@ -118,7 +118,7 @@ def list_keys(hub: HubDep, _: AdminDep, provider: str | None = None) -> list[Key
 @router.post("/providers/{name}/keys", tags=["keys"], status_code=201, summary="Add a key to a provider")
 def create_key(hub: HubDep, audit: AuditDep, name: str, body: KeyCreate) -> KeyPublic:
     key = hub.catalog.create_key(name, body)
-    audit("key.create", f"{key.provider}/{key.label}", key_id=key.id)
+    audit("key.create", key)
     return key
 
 
@@ -130,28 +130,28 @@ def get_key(hub: HubDep, _: AdminDep, key_id: int) -> KeyPublic:
 @router.patch("/keys/{key_id}", tags=["keys"], summary="Change a key's label, limits, priority, weight or enabled flag")
 def update_key(hub: HubDep, audit: AuditDep, key_id: int, body: KeyUpdate) -> KeyPublic:
     key = hub.catalog.update_key(key_id, body)
-    audit("key.update", f"{key.provider}/{key.label}", key_id=key_id, fields=sorted(body.model_fields_set))
+    audit("key.update", key, fields=sorted(body.model_fields_set))
     return key
 
 
 @router.post("/keys/{key_id}/rotate", tags=["keys"], summary="Replace a key's secret (same key, history kept; health reset)")
 def rotate_key(hub: HubDep, audit: AuditDep, key_id: int, body: KeyRotate) -> KeyPublic:
     key = hub.catalog.rotate_key_secret(key_id, body.secret.get_secret_value())
-    audit("key.rotate", f"{key.provider}/{key.label}", key_id=key_id)
+    audit("key.rotate", key)
     return key
 
 
 @router.post("/keys/{key_id}/reset", tags=["keys"], summary="Clear a key's cooldown and invalid/exhausted marks")
 def reset_key(hub: HubDep, audit: AuditDep, key_id: int) -> KeyPublic:
     key = hub.catalog.reset_key_health(key_id)
-    audit("key.reset", f"{key.provider}/{key.label}", key_id=key_id)
+    audit("key.reset", key)
     return key
 
 
 @router.post("/keys/{key_id}/cooldown", tags=["keys"], summary="Take a key out of rotation for a number of seconds")
 def cool_key(hub: HubDep, audit: AuditDep, key_id: int, body: Cooldown) -> KeyPublic:
     key = hub.catalog.force_cooldown(key_id, body.seconds)
-    audit("key.cooldown", f"{key.provider}/{key.label}", key_id=key_id, seconds=body.seconds)
+    audit("key.cooldown", key, seconds=body.seconds)
     return key
 
 
@@ -159,7 +159,7 @@ def cool_key(hub: HubDep, audit: AuditDep, key_id: int, body: Cooldown) -> KeyPu
 def delete_key(hub: HubDep, audit: AuditDep, key_id: int) -> Response:
     key = hub.catalog.get_key(key_id)
     hub.catalog.delete_key(key_id)
-    audit("key.delete", f"{key.provider}/{key.label}", key_id=key_id)
+    audit("key.delete", key)
     return Response(status_code=204)
 
 
@@ -278,10 +278,14 @@ def post_user(hub: HubDep, admin: AdminDep, request: Request, body: UserCreate) 
     return user
 
 
-def _audit(hub: Hub, admin: Principal, request: Request, action: str, target: TokenPublic | str, **detail: object) -> None:
-    """Record a token or user change in the audit log, naming the caller and its address."""
+def _audit(hub: Hub, admin: Principal, request: Request, action: str, target: KeyPublic | TokenPublic | str, **detail: object) -> None:
+    """Record a change in the audit log, naming the caller and its address. A key is named
+    ``provider/label`` and a token by its name and masked value, each with its id in the detail."""
     actor = hub.accounts.api_actor(admin, request.client.host if request.client else None)
-    if isinstance(target, TokenPublic):
+    if isinstance(target, KeyPublic):
+        detail = {"key_id": target.id, **detail}
+        target = f"{target.provider}/{target.label}"
+    elif isinstance(target, TokenPublic):
         detail["token_id"] = target.id
         target = f"{target.name} {target.token_masked}"
     hub.accounts.record(actor, action, target, **detail)

@@ -25,6 +25,8 @@ PATIENCE_MS = 15_000
 """How long an expectation waits for the page: generous, because CI machines are slower and busier than ours."""
 ADMIN_EMAIL = "admin@example.com"
 ADMIN_PASSWORD = "correct horse battery staple"
+ADMIN_ENV = {"LLMHUB_ADMIN_EMAIL": ADMIN_EMAIL, "LLMHUB_ADMIN_PASSWORD": ADMIN_PASSWORD}
+"""For ``start_app(env=...)``: a Hub whose admin exists from the start (no setup page)."""
 
 
 expect.set_options(timeout=PATIENCE_MS)
@@ -66,23 +68,41 @@ def screenshot(page: Page, name: str) -> Path:
     return path
 
 
+def fill_account_form(page: Page, name: str, password: str, *, email: str | None = None) -> None:
+    """The setup, invite and registration form: ``email`` is left as it is when not given (an invite fixes it)."""
+    if email is not None:
+        page.get_by_label("Email").fill(email)
+    page.get_by_label("Name").fill(name)
+    page.get_by_label("Password", exact=True).fill(password)
+    page.get_by_label("Confirm password").fill(password)
+
+
 def setup_admin(page: Page, url: str, email: str = ADMIN_EMAIL, password: str = ADMIN_PASSWORD) -> None:
     page.goto(url + "/")
     expect(page).to_have_url(url + "/setup")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Name").fill("Ada Admin")
-    page.get_by_label("Password", exact=True).fill(password)
-    page.get_by_label("Confirm password").fill(password)
+    fill_account_form(page, "Ada Admin", password, email=email)
     page.get_by_role("button", name="Create admin account").click()
     expect(page).to_have_url(url + "/")
 
 
-def login(page: Page, url: str, email: str = ADMIN_EMAIL, password: str = ADMIN_PASSWORD) -> None:
-    page.goto(url + "/login")
+def submit_sign_in(page: Page, email: str, password: str) -> None:
+    """Fill the sign-in form already on ``page`` and send it (what follows is the caller's to expect)."""
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
+
+
+def login(page: Page, url: str, email: str = ADMIN_EMAIL, password: str = ADMIN_PASSWORD) -> None:
+    page.goto(url + "/login")
+    submit_sign_in(page, email, password)
     expect(page).not_to_have_url(url + "/login")
+
+
+def signed_in_page(browser: Browser, url: str, email: str = ADMIN_EMAIL, password: str = ADMIN_PASSWORD, **viewport: int) -> Page:
+    """A fresh context (see ``new_page``; ``width``/``height`` as there) signed in as ``email``; the caller closes its context."""
+    page = new_page(browser, **viewport)
+    login(page, url, email, password)
+    return page
 
 
 def logout(page: Page, url: str) -> None:

@@ -14,7 +14,18 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.conftest import RunningApp, start_app
-from tests.e2e.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, login, logout, new_page, screenshot, setup_admin
+from tests.e2e.conftest import (
+    ADMIN_EMAIL,
+    ADMIN_ENV,
+    ADMIN_PASSWORD,
+    fill_account_form,
+    logout,
+    new_page,
+    screenshot,
+    setup_admin,
+    signed_in_page,
+    submit_sign_in,
+)
 
 USER_PASSWORD = "plain user password"
 ADMIN_PAGES = ("/users", "/audit", "/keys", "/models")
@@ -24,23 +35,16 @@ WIDTHS = (1280, 390)
 @pytest.fixture(scope="module")
 def hub_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]:
     """One LLM Hub whose admin comes from LLMHUB_ADMIN_EMAIL / LLMHUB_ADMIN_PASSWORD (no setup page)."""
-    app = start_app(tmp_path_factory.mktemp("accounts") / "data", env={"LLMHUB_ADMIN_EMAIL": ADMIN_EMAIL, "LLMHUB_ADMIN_PASSWORD": ADMIN_PASSWORD})
+    app = start_app(tmp_path_factory.mktemp("accounts") / "data", env=ADMIN_ENV)
     yield app
     app.stop()
 
 
 @pytest.fixture
 def admin_page(browser: Browser, hub_app: RunningApp) -> Iterator[Page]:
-    page = new_page(browser)
-    login(page, hub_app.url)
+    page = signed_in_page(browser, hub_app.url)
     yield page
     page.context.close()
-
-
-def sign_in_as(browser: Browser, url: str, email: str, password: str) -> Page:
-    page = new_page(browser)
-    login(page, url, email, password)
-    return page
 
 
 def form_error(page: Page):  # type: ignore[no-untyped-def]
@@ -57,9 +61,12 @@ def secret_shown(page: Page) -> str:
     return value
 
 
-def row_action(page: Page, email: str, item: str) -> None:
+def row_action(page: Page, email: str, item: str, *, then: str | None = None) -> None:
+    """Pick ``item`` from the row's menu; ``then``: the button to press in the dialog it opens."""
     page.get_by_test_id(f"actions-{email}").click()
     page.get_by_role("listitem").filter(has_text=item).click()
+    if then is not None:
+        page.get_by_role("dialog").get_by_role("button", name=then).click()
 
 
 def status_badge(page: Page, email: str):  # type: ignore[no-untyped-def]
@@ -81,6 +88,17 @@ def create_user(page: Page, url: str, email: str, password: str = USER_PASSWORD)
     expect(page.get_by_role("cell", name=email, exact=True)).to_be_visible()
 
 
+def shoot_signed_out(browser: Browser, address: str, name: str, button: str) -> None:
+    """Screenshots of a signed-out page at both widths, light and dark, once its ``button`` shows."""
+    for width in WIDTHS:
+        for dark in (False, True):
+            look = new_page(browser, width=width, dark=dark)
+            look.goto(address)
+            expect(look.get_by_role("button", name=button)).to_be_visible()
+            screenshot(look, f"{name}-{'dark' if dark else 'light'}-{width}")
+            look.context.close()
+
+
 def shoot_all(browser: Browser, url: str, state: dict, paths: dict[str, str], *, dark: bool) -> None:
     """Screenshots of each page at both widths, in a context sharing the signed-in session."""
     for width in WIDTHS:
@@ -100,18 +118,10 @@ def shoot_all(browser: Browser, url: str, state: dict, paths: dict[str, str], *,
 
 def test_first_run_setup_sign_in_out_and_throttle(browser: Browser, app_factory) -> None:  # type: ignore[no-untyped-def]
     app = app_factory()
-    for width in WIDTHS:
-        for dark in (False, True):
-            look = new_page(browser, width=width, dark=dark)
-            look.goto(app.url + "/setup")
-            expect(look.get_by_role("button", name="Create admin account")).to_be_visible()
-            screenshot(look, f"setup-{'dark' if dark else 'light'}-{width}")
-            look.context.close()
+    shoot_signed_out(browser, app.url + "/setup", "setup", "Create admin account")
     page = new_page(browser)
     page.goto(app.url + "/setup")
-    page.get_by_label("Email").fill("admin@example.com")
-    page.get_by_label("Password", exact=True).fill("short")
-    page.get_by_label("Confirm password").fill("short")
+    fill_account_form(page, "Ada Admin", "short", email=ADMIN_EMAIL)
     page.get_by_role("button", name="Create admin account").click()
     expect(form_error(page)).to_have_text("The password needs at least 8 characters.")
     setup_admin(page, app.url)
@@ -123,29 +133,17 @@ def test_first_run_setup_sign_in_out_and_throttle(browser: Browser, app_factory)
 
     page.goto(app.url + "/audit")
     expect(page).to_have_url(app.url + "/login?next=/audit")
-    page.get_by_label("Email").fill(ADMIN_EMAIL)
-    page.get_by_label("Password").fill(ADMIN_PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    submit_sign_in(page, ADMIN_EMAIL, ADMIN_PASSWORD)
     expect(page).to_have_url(app.url + "/audit")
     logout(page, app.url)
     expect(page.get_by_role("link", name="Register")).to_have_count(0)  # registration is closed by default
-    for width in WIDTHS:
-        for dark in (False, True):
-            look = new_page(browser, width=width, dark=dark)
-            look.goto(app.url + "/login")
-            expect(look.get_by_role("button", name="Sign in")).to_be_visible()
-            screenshot(look, f"login-{'dark' if dark else 'light'}-{width}")
-            look.context.close()
+    shoot_signed_out(browser, app.url + "/login", "login", "Sign in")
 
     for _ in range(5):
-        page.get_by_label("Email").fill(ADMIN_EMAIL)
-        page.get_by_label("Password").fill("not the password")
-        page.get_by_role("button", name="Sign in").click()
+        submit_sign_in(page, ADMIN_EMAIL, "not the password")
         expect(form_error(page)).to_have_text("Wrong e-mail or password.")
         expect(page.get_by_label("Password")).to_have_value("")  # this attempt is answered
-    page.get_by_label("Email").fill(ADMIN_EMAIL)
-    page.get_by_label("Password").fill(ADMIN_PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    submit_sign_in(page, ADMIN_EMAIL, ADMIN_PASSWORD)
     expect(form_error(page)).to_have_text("Too many failed sign-ins, try again in 15 minutes.")
     screenshot(page, "login-throttled-light-1280")
     expect(page).to_have_url(app.url + "/login")
@@ -157,7 +155,7 @@ def test_first_run_setup_sign_in_out_and_throttle(browser: Browser, app_factory)
 
 def test_plain_user_is_not_allowed_on_admin_pages_or_admin_api(browser: Browser, hub_app: RunningApp, admin_page: Page) -> None:
     create_user(admin_page, hub_app.url, "pat@example.com")
-    user = sign_in_as(browser, hub_app.url, "pat@example.com", USER_PASSWORD)
+    user = signed_in_page(browser, hub_app.url, "pat@example.com", USER_PASSWORD)
     expect(user.get_by_role("button", name="Users")).to_have_count(0)  # not in the navigation either
     for path in ADMIN_PAGES:
         response = user.goto(hub_app.url + path)
@@ -199,51 +197,41 @@ def test_plain_user_is_not_allowed_on_admin_pages_or_admin_api(browser: Browser,
 
 def test_last_admin_cannot_demote_themselves(hub_app: RunningApp, admin_page: Page) -> None:
     admin_page.goto(hub_app.url + "/users")
-    row_action(admin_page, ADMIN_EMAIL, "Make plain user")
-    admin_page.get_by_role("dialog").get_by_role("button", name="Change role").click()
+    row_action(admin_page, ADMIN_EMAIL, "Make plain user", then="Change role")
     expect(admin_page.get_by_text("This is the last active admin")).to_be_visible()
     expect(role_badge(admin_page, ADMIN_EMAIL)).to_have_text("admin")
 
 
 def test_admin_disables_and_enables_a_user(browser: Browser, hub_app: RunningApp, admin_page: Page) -> None:
     create_user(admin_page, hub_app.url, "dora@example.com")
-    user = sign_in_as(browser, hub_app.url, "dora@example.com", USER_PASSWORD)
-    row_action(admin_page, "dora@example.com", "Disable")
-    admin_page.get_by_role("dialog").get_by_role("button", name="Disable").click()
+    user = signed_in_page(browser, hub_app.url, "dora@example.com", USER_PASSWORD)
+    row_action(admin_page, "dora@example.com", "Disable", then="Disable")
     expect(status_badge(admin_page, "dora@example.com")).to_have_text("disabled")
     user.goto(hub_app.url + "/profile")
     expect(user).to_have_url(hub_app.url + "/login?next=/profile")  # the session ended at once
-    user.get_by_label("Email").fill("dora@example.com")
-    user.get_by_label("Password").fill(USER_PASSWORD)
-    user.get_by_role("button", name="Sign in").click()
+    submit_sign_in(user, "dora@example.com", USER_PASSWORD)
     expect(form_error(user)).to_have_text("This account is disabled. Ask an administrator to enable it.")
     row_action(admin_page, "dora@example.com", "Enable")
     expect(status_badge(admin_page, "dora@example.com")).to_have_text("active")
-    user.get_by_label("Password").fill(USER_PASSWORD)
-    user.get_by_role("button", name="Sign in").click()
+    submit_sign_in(user, "dora@example.com", USER_PASSWORD)
     expect(user).to_have_url(hub_app.url + "/profile")
     user.context.close()
 
 
 def test_admin_signs_a_user_out_everywhere_and_resets_the_password(browser: Browser, hub_app: RunningApp, admin_page: Page) -> None:
     create_user(admin_page, hub_app.url, "sam@example.com")
-    user = sign_in_as(browser, hub_app.url, "sam@example.com", USER_PASSWORD)
-    row_action(admin_page, "sam@example.com", "Sign out everywhere")
-    admin_page.get_by_role("dialog").get_by_role("button", name="Sign out").click()
+    user = signed_in_page(browser, hub_app.url, "sam@example.com", USER_PASSWORD)
+    row_action(admin_page, "sam@example.com", "Sign out everywhere", then="Sign out")
     expect(admin_page.get_by_text("sam@example.com signed out everywhere")).to_be_visible()
     user.goto(hub_app.url + "/profile")
     expect(user).to_have_url(hub_app.url + "/login?next=/profile")
 
-    row_action(admin_page, "sam@example.com", "Reset password")
-    admin_page.get_by_role("dialog").get_by_role("button", name="Reset password").click()
+    row_action(admin_page, "sam@example.com", "Reset password", then="Reset password")
     new_password = secret_shown(admin_page)
     assert len(new_password) >= 16
-    user.get_by_label("Email").fill("sam@example.com")
-    user.get_by_label("Password").fill(USER_PASSWORD)
-    user.get_by_role("button", name="Sign in").click()
+    submit_sign_in(user, "sam@example.com", USER_PASSWORD)
     expect(form_error(user)).to_have_text("Wrong e-mail or password.")
-    user.get_by_label("Password").fill(new_password)
-    user.get_by_role("button", name="Sign in").click()
+    submit_sign_in(user, "sam@example.com", new_password)
     expect(user).to_have_url(hub_app.url + "/profile")
     user.context.close()
 
@@ -253,7 +241,7 @@ def test_admin_signs_a_user_out_everywhere_and_resets_the_password(browser: Brow
 
 def test_two_factor_enrol_and_sign_in_with_a_code(browser: Browser, hub_app: RunningApp, admin_page: Page) -> None:
     create_user(admin_page, hub_app.url, "tess@example.com")
-    page = sign_in_as(browser, hub_app.url, "tess@example.com", USER_PASSWORD)
+    page = signed_in_page(browser, hub_app.url, "tess@example.com", USER_PASSWORD)
     page.goto(hub_app.url + "/profile")
     page.get_by_role("button", name="Turn on").click()
     dialog = page.get_by_role("dialog")
@@ -271,17 +259,13 @@ def test_two_factor_enrol_and_sign_in_with_a_code(browser: Browser, hub_app: Run
     expect(page.get_by_test_id("two-factor")).to_contain_text("Recovery codes left: 10")
     logout(page, hub_app.url)
 
-    page.get_by_label("Email").fill("tess@example.com")
-    page.get_by_label("Password").fill(USER_PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    submit_sign_in(page, "tess@example.com", USER_PASSWORD)
     page.get_by_label("Authentication code").fill(totp.at(time.time() + 30))  # the enrolment used this step's code
     page.get_by_role("button", name="Verify").click()
     expect(page).to_have_url(hub_app.url + "/")
     logout(page, hub_app.url)
 
-    page.get_by_label("Email").fill("tess@example.com")
-    page.get_by_label("Password").fill(USER_PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    submit_sign_in(page, "tess@example.com", USER_PASSWORD)
     page.get_by_label("Authentication code").fill("123 456")
     page.get_by_role("button", name="Verify").click()
     expect(form_error(page)).to_contain_text("That code is not valid")
@@ -324,9 +308,7 @@ def test_invite_link_creates_a_signed_in_account(browser: Browser, hub_app: Runn
     guest = new_page(browser)
     guest.goto(link)
     expect(guest.get_by_label("Email")).to_have_value("ivy@example.com")
-    guest.get_by_label("Name").fill("Ivy")
-    guest.get_by_label("Password", exact=True).fill(USER_PASSWORD)
-    guest.get_by_label("Confirm password").fill(USER_PASSWORD)
+    fill_account_form(guest, "Ivy", USER_PASSWORD)
     guest.get_by_role("button", name="Create account").click()
     expect(guest).to_have_url(hub_app.url + "/")
     expect(guest.get_by_test_id("user-menu")).to_contain_text("Ivy")
@@ -344,25 +326,19 @@ def test_open_registration_waits_for_approval(browser: Browser, hub_app: Running
     guest.goto(hub_app.url + "/login")
     guest.get_by_role("link", name="Register").click()
     expect(guest).to_have_url(hub_app.url + "/register")
-    guest.get_by_label("Email").fill("rita@example.com")
-    guest.get_by_label("Name").fill("Rita")
-    guest.get_by_label("Password", exact=True).fill(USER_PASSWORD)
-    guest.get_by_label("Confirm password").fill(USER_PASSWORD)
+    fill_account_form(guest, "Rita", USER_PASSWORD, email="rita@example.com")
     guest.get_by_role("button", name="Register").click()
     expect(guest.get_by_test_id("register-done")).to_be_visible()
     expect(guest.get_by_test_id("register-done")).to_contain_text("waiting for an administrator's approval")
     guest.goto(hub_app.url + "/login")
-    guest.get_by_label("Email").fill("rita@example.com")
-    guest.get_by_label("Password").fill(USER_PASSWORD)
-    guest.get_by_role("button", name="Sign in").click()
+    submit_sign_in(guest, "rita@example.com", USER_PASSWORD)
     expect(form_error(guest)).to_have_text("Your account is waiting for an administrator's approval.")
 
     admin_page.reload()
     expect(admin_page.get_by_test_id("pending-note")).to_have_text("1 account waiting for approval")
     row_action(admin_page, "rita@example.com", "Approve")
     expect(status_badge(admin_page, "rita@example.com")).to_have_text("active")
-    guest.get_by_label("Password").fill(USER_PASSWORD)
-    guest.get_by_role("button", name="Sign in").click()
+    submit_sign_in(guest, "rita@example.com", USER_PASSWORD)
     expect(guest).to_have_url(hub_app.url + "/")
     guest.context.close()
 

@@ -12,7 +12,7 @@ import yaml
 from playwright.sync_api import Browser, Locator, Page, expect
 
 from tests.conftest import RunningApp, start_app
-from tests.e2e.conftest import ADMIN_EMAIL, login, logout, new_page, screenshot, setup_admin
+from tests.e2e.conftest import ADMIN_EMAIL, logout, screenshot, setup_admin, signed_in_page
 from tests.upstream_emulator import EmulatorHandle
 
 GOOD_SECRET = "ok#k1-7f3a91c2d4e5b6a8"
@@ -206,8 +206,7 @@ def import_litellm(page: Page, emulator: EmulatorHandle) -> None:
 def screenshots(page: Page, url: str) -> None:
     """/keys and /models at 1280 and 390 px, light and dark (dark mode is the user's setting)."""
     browser: Browser = page.context.browser  # type: ignore[assignment]
-    phone = new_page(browser, width=390, height=844)
-    login(phone, url)
+    phone = signed_in_page(browser, url, width=390, height=844)
     for dark in (False, True):
         if dark:
             phone.get_by_role("button", name="Toggle dark mode").click()

@@ -15,7 +15,7 @@ import pytest
 from playwright.sync_api import Browser, Locator, Page, expect
 
 from tests.conftest import RunningApp, start_app
-from tests.e2e.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, login, new_page, screenshot
+from tests.e2e.conftest import ADMIN_EMAIL, ADMIN_ENV, screenshot, signed_in_page
 from tests.upstream_emulator import EmulatorHandle
 
 DRIP_A = "drip:0.3#compare-e2e-a"
@@ -44,15 +44,14 @@ def hub_app(tmp_path_factory: pytest.TempPathFactory, emulator: EmulatorHandle) 
     root = tmp_path_factory.mktemp("compare")
     config = root / "config.yaml"
     config.write_text(CONFIG.format(url=emulator.url, drip_a=DRIP_A, drip_b=DRIP_B))
-    app = start_app(root / "data", config=config, env={"LLMHUB_ADMIN_EMAIL": ADMIN_EMAIL, "LLMHUB_ADMIN_PASSWORD": ADMIN_PASSWORD})
+    app = start_app(root / "data", config=config, env=ADMIN_ENV)
     yield app
     app.stop()
 
 
 @pytest.fixture
 def compare(browser: Browser, hub_app: RunningApp) -> Iterator[Page]:
-    page = new_page(browser)
-    login(page, hub_app.url)
+    page = signed_in_page(browser, hub_app.url)
     page.goto(hub_app.url + "/compare")
     expect(column(page, 1)).to_be_visible()
     yield page
@@ -83,6 +82,14 @@ def wait_until_answered(page: Page, *indexes: int) -> None:
     for index in indexes:
         expect(column(page, index).get_by_test_id("live-answer")).to_have_count(0, timeout=15_000)
         expect(column(page, index).get_by_test_id("answer").last).to_be_visible()
+
+
+def ask(page: Page, text: str, *models: str) -> None:
+    """Pick ``models`` for the first columns, send ``text`` and wait until each of them has answered."""
+    for index, model in enumerate(models):
+        pick_model(page, index, model)
+    send(page, text)
+    wait_until_answered(page, *range(len(models)))
 
 
 def upstream_calls(emulator: EmulatorHandle, key: str) -> list[dict]:
@@ -133,10 +140,7 @@ def test_columns_stream_in_parallel_stop_alone_and_keep_their_own_history(compar
 
 def test_an_error_shows_in_its_own_column_and_export_holds_both(compare: Page) -> None:
     page = compare
-    pick_model(page, 0, "fast")
-    pick_model(page, 1, "broken")
-    send(page, "hello both")
-    wait_until_answered(page, 0, 1)
+    ask(page, "hello both", "fast", "broken")
     expect(column(page, 1).get_by_test_id("column-error")).to_contain_text("failed")
     expect(column(page, 0).get_by_test_id("answer")).to_contain_text("Echo: hello both")
     expect(column(page, 0).get_by_test_id("column-error")).to_have_count(0)
@@ -167,10 +171,7 @@ def test_an_error_shows_in_its_own_column_and_export_holds_both(compare: Page) -
 
 def test_model_output_html_is_shown_as_text_never_run(compare: Page) -> None:
     page = compare
-    pick_model(page, 0, "fast")
-    pick_model(page, 1, "claude")
-    send(page, "<script>window.__pwned = 1</script>")
-    wait_until_answered(page, 0, 1)
+    ask(page, "<script>window.__pwned = 1</script>", "fast", "claude")
     send(page, '<img src=x onerror="window.__pwned = 2">')
     wait_until_answered(page, 0, 1)
     for index in (0, 1):
@@ -245,8 +246,7 @@ def test_blind_vote_reveals_the_names_and_updates_the_leaderboard(compare: Page,
     expect(board.locator("tbody tr").nth(1)).to_contain_text(loser)
     expect(board.locator("tbody tr").nth(1)).to_contain_text("984")
     screenshot(page, "leaderboard-1280")
-    phone = new_page(page.context.browser, width=390)  # type: ignore[arg-type]
-    login(phone, hub_app.url)
+    phone = signed_in_page(page.context.browser, hub_app.url, width=390)  # type: ignore[arg-type]
     phone.goto(hub_app.url + "/leaderboard")
     expect(phone.get_by_test_id("leaderboard").locator("tbody tr")).to_have_count(2)
     screenshot(phone, "leaderboard-390")
@@ -263,8 +263,7 @@ def test_templates_fill_variables_from_the_slash_picker(compare: Page, hub_app: 
     editor.get_by_role("button", name="Save").click()
     expect(page.get_by_test_id("templates-table")).to_contain_text("Explain topic")
     screenshot(page, "templates-1280")
-    phone = new_page(page.context.browser, width=390)  # type: ignore[arg-type]
-    login(phone, hub_app.url)
+    phone = signed_in_page(page.context.browser, hub_app.url, width=390)  # type: ignore[arg-type]
     phone.goto(hub_app.url + "/templates")
     expect(phone.get_by_test_id("templates-table")).to_contain_text("Explain topic")
     screenshot(phone, "templates-390")
@@ -284,14 +283,10 @@ def test_templates_fill_variables_from_the_slash_picker(compare: Page, hub_app: 
 def test_screenshots_two_and_four_columns(browser: Browser, hub_app: RunningApp, dark: bool) -> None:
     theme = "dark" if dark else "light"
     for width in (1280, 390):
-        page = new_page(browser, width=width, height=900)
-        login(page, hub_app.url)
+        page = signed_in_page(browser, hub_app.url, width=width, height=900)
         page.goto(hub_app.url + "/compare")
         set_dark_mode(page, dark)
-        pick_model(page, 0, "fast")
-        pick_model(page, 1, "claude")
-        send(page, "Show a list and some code:\n\n- first\n- second\n\n```python\nprint('hi')\n```")
-        wait_until_answered(page, 0, 1)
+        ask(page, "Show a list and some code:\n\n- first\n- second\n\n```python\nprint('hi')\n```", "fast", "claude")
         copy_code = column(page, 0).get_by_test_id("answer").get_by_role("button", name="Copy code")
         copy_code.click()
         expect(copy_code).to_have_text("Copied")

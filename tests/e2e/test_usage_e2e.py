@@ -17,7 +17,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.conftest import MASTER_KEY, RunningApp, start_app
-from tests.e2e.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, SCREENSHOTS, login, new_page, screenshot
+from tests.e2e.conftest import ADMIN_ENV, SCREENSHOTS, login, new_page, screenshot, signed_in_page
 from tests.upstream_emulator import EmulatorHandle
 
 USER_EMAIL = "uma@example.com"
@@ -77,7 +77,7 @@ def hub(tmp_path_factory: pytest.TempPathFactory, emulator: EmulatorHandle) -> I
     folder = tmp_path_factory.mktemp("usage-e2e")
     config = folder / "hub.yaml"
     config.write_text(CONFIG.format(url=emulator.url))
-    app = start_app(folder / "data", config=config, env={"LLMHUB_ADMIN_EMAIL": ADMIN_EMAIL, "LLMHUB_ADMIN_PASSWORD": ADMIN_PASSWORD})
+    app = start_app(folder / "data", config=config, env=ADMIN_ENV)
     try:
         with app.client() as admin:
             admin.post("/api/users", json={"email": USER_EMAIL, "password": USER_PASSWORD}).raise_for_status()
@@ -106,8 +106,7 @@ def wait_for_records(app: RunningApp, count: int) -> None:
 
 @pytest.fixture
 def admin(browser: Browser, hub: tuple[RunningApp, str]) -> Iterator[Page]:
-    page = new_page(browser)
-    login(page, hub[0].url)
+    page = signed_in_page(browser, hub[0].url)
     yield page
     page.context.close()
 
@@ -276,3 +275,27 @@ def test_screenshots(browser: Browser, admin: Page, hub: tuple[RunningApp, str])
     finally:
         admin.get_by_role("button", name="Toggle dark mode").click()
     assert all((SCREENSHOTS / f"{name}-dark-390.png").exists() for name in PAGES)
+
+
+# -- body logging (last: its call adds a record the tests above do not count) ------------------------
+
+
+def test_body_logging_shows_redacted_bodies_in_the_log_detail(admin: Page, hub: tuple[RunningApp, str]) -> None:
+    url = hub[0].url
+    admin.goto(url + "/logs")
+    admin.get_by_test_id("body-logging").get_by_text("Store request and response bodies").click()
+    expect(admin.get_by_text("Body logging on")).to_be_visible()
+    client = openai.OpenAI(base_url=url + "/v1", api_key=MASTER_KEY, max_retries=0)
+    client.chat.completions.create(model="fast", messages=[{"role": "user", "content": "my key is sk-proj-abcdefghijklmnop1234"}])
+    wait_for_records(hub[0], TOTAL + 1)
+    admin.reload()
+    log = admin.get_by_test_id("request-log")
+    expect(log).to_contain_text(f"of {TOTAL + 1}")
+    log.locator("tbody tr").first.click()
+    detail = admin.get_by_test_id("request-detail")
+    expect(detail).to_contain_text("Request body")
+    expect(detail).to_contain_text("my key is [redacted]")
+    expect(detail).to_contain_text("Echo: my key is [redacted]")
+    expect(detail).not_to_contain_text("abcdefghijklmnop1234")
+    expect(admin.locator(".q-dialog [class*=q-transition]")).to_have_count(0)
+    screenshot(admin, "logs-detail-bodies-light-1280")
