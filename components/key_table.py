@@ -15,6 +15,7 @@ from nicegui import ui
 from services.catalog import KeyPublic, live_status
 from services.key_state import KeyStateStore
 from services.key_test import KeyTestResult
+from services.pricing import format_usd
 from services.usage_query import KeyUsage
 
 KeyAction = Callable[[int], Awaitable[None]]
@@ -87,10 +88,6 @@ CARD = rf"""
 </div>
 """
 PHONE = "window.innerWidth < 768"
-
-
-def format_usd(micros: int) -> str:
-    return "$0" if micros == 0 else f"${micros / 1_000_000:,.4f}".rstrip("0").rstrip(".")
 
 
 class KeyTable:

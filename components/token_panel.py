@@ -15,8 +15,9 @@ from components.local_time import iso, local_midnight_utc, time_column
 from components.secret_dialogs import confirm, show_once
 from components.table_cells import value_with_narrow_caption
 from services.accounts import OwnToken, model_choices
-from services.catalog import CatalogError
+from services.catalog import CatalogError, usd_to_micros
 from services.console_session import SessionUser
+from services.pricing import format_usd
 
 SECONDARY = {"classes": "max-md:hidden", "headerClasses": "max-md:hidden"}
 COLUMNS: list[dict[str, Any]] = [
@@ -47,11 +48,7 @@ ACTIONS_SLOT = r"""
 
 
 def usd(amount: Decimal | None) -> str:
-    if amount is None:
-        return "—"
-    if 0 < amount < Decimal("0.01"):
-        return "< $0.01"
-    return f"${amount:,.2f}"
+    return "—" if amount is None else format_usd(usd_to_micros(amount))
 
 
 def token_row(token: OwnToken) -> dict[str, Any]:

@@ -29,6 +29,7 @@ from services.analytics import BudgetLine, Overview, breakdown, budget_lines, se
 from services.audit import Actor
 from services.alerts import open_alert_count
 from services.console_session import SessionUser
+from services.pricing import format_usd
 from services.usage_query import Viewer
 from services.usage_settings import MAX_RETENTION_DAYS, MIN_RETENTION_DAYS, SettingError, retention_days, set_retention_days
 
@@ -40,7 +41,7 @@ BREAKDOWN_COLUMNS: list[dict[str, Any]] = [
     {"name": "model", "label": "Model", "field": "model", "align": "left", "sortable": True, "classes": "break-words"},
     {"name": "requests", "label": "Requests", "field": "requests", "sortable": True, ":format": "v => v.toLocaleString()", **NARROW},
     {"name": "tokens", "label": "Tokens", "field": "tokens", "sortable": True, ":format": "v => v.toLocaleString()", **NARROW},
-    {"name": "cost_usd", "label": "Cost", "field": "cost_usd", "sortable": True, ":format": "v => '$' + v.toFixed(4)"},
+    {"name": "cost_usd", "label": "Cost", "field": "cost", "sortable": True},
     {"name": "errors", "label": "Errors", "field": "errors", "sortable": True, **NARROW},
 ]
 BUDGET_COLUMNS: list[dict[str, Any]] = [
@@ -63,14 +64,10 @@ PROJECTED_SLOT = r"""
 """
 
 
-def _usd(micros: int | float) -> str:
-    return f"${micros / 1_000_000:,.2f}"
-
-
 def _budget_row(line: BudgetLine) -> dict[str, Any]:
     return {
-        "id": f"{line.kind}:{line.subject_id}", "kind": line.kind, "name": line.name, "spent": _usd(line.spent_micros),
-        "budget": _usd(line.budget_micros), "share": round(line.share, 4), "projected": _usd(line.projected_micros),
+        "id": f"{line.kind}:{line.subject_id}", "kind": line.kind, "name": line.name, "spent": format_usd(line.spent_micros),
+        "budget": format_usd(line.budget_micros), "share": round(line.share, 4), "projected": format_usd(line.projected_micros),
         "over": line.projected_micros > line.budget_micros,
     }
 
@@ -127,7 +124,7 @@ class UsageView:
         k = overview.kpis
         self.kpis["requests"].show(f"{k.requests:,}", f"{k.errors:,} errors")
         self.kpis["tokens"].show(f"{k.tokens:,}", f"{k.prompt_tokens:,} in · {k.completion_tokens:,} out")
-        self.kpis["cost"].show(_usd(k.cost_micros) if k.cost_micros >= 10_000 or not k.cost_micros else f"${k.cost_micros / 1e6:.4f}",
+        self.kpis["cost"].show(format_usd(k.cost_micros),
                                f"{k.cost_unknown:,} with unknown price" if k.cost_unknown else "")
         self.kpis["errors"].show("—" if k.error_rate is None else f"{k.error_rate:.1%}")
         self.kpis["latency"].show("—" if k.median_latency_ms is None else f"{k.median_latency_ms:,.0f} ms")
@@ -202,7 +199,7 @@ class UsageView:
 
 
 def _table_row(row: dict[str, Any]) -> dict[str, Any]:
-    return {**row, "id": f"{row['user_id']}|{row['model']}"}
+    return {**row, "id": f"{row['user_id']}|{row['model']}", "cost": format_usd(round(row["cost_usd"] * 1_000_000))}
 
 
 @console_page("/usage", "Usage", icon="insights", order=50)
