@@ -89,7 +89,9 @@ def frame(title: str, user: SessionUser, active_path: str) -> Iterator[ui.column
             ui.label("LLM Hub").classes("text-lg font-bold tracking-tight")
         ui.space()
         _user_menu(user, dark)
-    with ui.left_drawer(bordered=True).props("show-if-above :width=210 :breakpoint=1023").classes("q-pa-sm") as drawer:
+    # value=False: without it NiceGUI asks the browser for the drawer's state after connecting, and the
+    # answer re-renders the page, closing any menu the user has just opened. show-if-above opens it on wide screens.
+    with ui.left_drawer(value=False, bordered=True).props("show-if-above :width=210 :breakpoint=1023").classes("q-pa-sm") as drawer:
         for item in items:
             _nav_link(item, active_path)
     drawer_toggle.on_click(drawer.toggle)
