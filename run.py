@@ -28,6 +28,8 @@ def main(argv: list[str]) -> None:
     try:
         settings = load_settings(**parse_flags(argv))
         logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        if settings.log_level != "debug":  # httpx logs every upstream call at INFO: noise, and time on the hot path
+            logging.getLogger("httpx").setLevel(logging.WARNING)
         os.environ.setdefault("NICEGUI_STORAGE_PATH", str((settings.data_dir / "storage").resolve()))
         from nicegui import ui  # after NICEGUI_STORAGE_PATH is set: NiceGUI reads it on import
 

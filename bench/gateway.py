@@ -18,7 +18,6 @@ import json
 import os
 import secrets
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -27,6 +26,7 @@ import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -34,6 +34,9 @@ import httpx
 import uvloop
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.conftest import child_env, free_port  # noqa: E402  (no pytest, NiceGUI or LLM Hub variables leak into a server)
 CHAT_PATH = "/v1/chat/completions"
 PROMPT = "Hello there, please tell me a short story about a fox"
 STREAM_PROMPT = " ".join(["word"] * 40)
@@ -42,8 +45,12 @@ MODES = ("non-stream", "stream")
 DIRECT = "emulator direct"
 HUB = "LLM Hub"
 PEER = "LiteLLM"
-BASELINE = "passthrough"  # the bare proxy on LLM Hub's own stack (httpx upstream client): ratios use it
-ALT_BASELINE = "passthrough (aiohttp)"  # the same proxy with aiohttp's client: what the HTTP client costs
+BASELINE = "passthrough"  # the bare proxy on LLM Hub's own stack (its upstream client): ratios use it
+PASSTHROUGHS = {  # row name → bench/passthrough.py --client
+    BASELINE: "hub",
+    "passthrough (httpx API)": "httpx",  # the same client through httpx's interface: what its models cost
+    "passthrough (httpcore)": "httpcore",  # httpx on its own transport: LLM Hub's upstream client before
+}
 ALLOWED_CPUS = sorted(os.sched_getaffinity(0))
 PINNING = len(ALLOWED_CPUS) >= 2 and shutil.which("taskset") is not None
 SUT_CPUS = set(ALLOWED_CPUS[:1])  # the server being measured, alone
@@ -57,19 +64,6 @@ LITELLM_INSTALL_TIMEOUT_S = 900.0
 
 
 # ----------------------------------------------------------------------------- processes
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def child_env(**extra: str) -> dict[str, str]:
-    """No pytest, NiceGUI or LLM Hub variables leak into a server (NiceGUI reads some on import)."""
-    env = {k: v for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST" and not k.startswith(("NICEGUI_", "LLMHUB_"))}
-    env.update(extra)
-    return env
 
 
 def pin_tree(pid: int, cpus: set[int]) -> None:
@@ -549,6 +543,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--streams", type=int, default=200, help="concurrent streams in the stall check (default 200)")
     parser.add_argument("--stream-delay", type=float, default=0.5, help="upstream first-token delay in the stall check (default 0.5 s)")
     parser.add_argument("--no-litellm", action="store_true", help="skip the LiteLLM peer row")
+    parser.add_argument("--only", help="comma-separated targets to measure besides the emulator, e.g. 'passthrough,LLM Hub'")
     parser.add_argument("--retries", type=int, default=2, help="extra runs of a row that other work disturbed (default 2)")
     parser.add_argument("--wait-quiet", type=float, default=60, help="seconds to wait for other work to stop before each target (default 60)")
     return parser.parse_args(argv)
@@ -571,15 +566,17 @@ def start_targets(stack: ExitStack, workdir: Path, args: argparse.Namespace, ski
     targets = [Target(DIRECT, emulator.url, emulator.process.pid, "ok", "gpt-4o", slow_key, "gpt-4o")]
     hub_key, litellm_key = "sk-bench-" + secrets.token_hex(16), "sk-" + secrets.token_hex(32)
     starters = [
-        (BASELINE, lambda: start_passthrough(workdir, emulator, "httpx"), "ok", "gpt-4o", slow_key, "gpt-4o"),
-        (ALT_BASELINE, lambda: start_passthrough(workdir, emulator, "aiohttp"), "ok", "gpt-4o", slow_key, "gpt-4o"),
+        *((name, partial(start_passthrough, workdir, emulator, client), "ok", "gpt-4o", slow_key, "gpt-4o") for name, client in PASSTHROUGHS.items()),
         (HUB, lambda: start_llmhub(workdir, emulator, slow_key, hub_key), hub_key, "bench", hub_key, "bench-slow"),
     ]
     if args.no_litellm:
         skipped.append("LiteLLM: --no-litellm")
     else:
         starters.append((PEER, lambda: start_litellm(workdir, emulator, slow_key, litellm_key), litellm_key, "gpt-4o", litellm_key, "gpt-4o-slow"))
+    wanted = set(args.only.split(",")) if args.only else None
     for name, start, token, model, slow_token, slow_model in starters:
+        if wanted is not None and name not in wanted:
+            continue
         with skipped_on_failure(skipped, name):
             print(f"starting {name} ...", file=sys.stderr, flush=True)
             server = start()

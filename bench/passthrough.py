@@ -5,23 +5,31 @@ A raw ASGI app on uvicorn (uvloop + httptools) with one shared upstream client. 
 and hands the answer back: whole for JSON, chunk by chunk for an event stream. No auth, no routing,
 no metering; anything a real gateway does on top of this is what the benchmark calls overhead.
 
-The upstream client is ``httpx.AsyncClient`` (LLM Hub's) by default; ``--client aiohttp`` swaps in
-an ``aiohttp.ClientSession`` to show what the choice of HTTP client alone costs.
+The upstream client is LLM Hub's own, used as its adapters use it (``UpstreamClient.open``: straight
+onto the shared aiohttp session). ``--client httpx`` goes through the same client's httpx interface
+(what httpx's request and response models would cost on top); ``--client httpcore`` uses an
+``httpx.AsyncClient`` on httpx's own transport (LLM Hub's upstream client before).
 
-    python bench/passthrough.py --port 9200 --upstream http://127.0.0.1:9100 [--client aiohttp]
+    python bench/passthrough.py --port 9200 --upstream http://127.0.0.1:9100 [--client hub|httpx|httpcore]
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 
-import aiohttp
 import httpx
 import uvicorn
 from starlette.types import Receive, Scope, Send
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from services.adapters.transport import UpstreamClient, upstream_client  # noqa: E402
+
 FORWARDED = (b"authorization", b"content-type")
+CLIENTS = ("hub", "httpx", "httpcore")
 MAX_CONNECTIONS = 1000  # as LLM Hub's client: never the bottleneck
 
 
@@ -29,8 +37,7 @@ class Passthrough:
     def __init__(self, upstream: str, client: str) -> None:
         self.upstream = upstream.rstrip("/")
         self.client_kind = client
-        self.httpx: httpx.AsyncClient | None = None
-        self.aiohttp: aiohttp.ClientSession | None = None
+        self.client: httpx.AsyncClient | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -39,10 +46,10 @@ class Passthrough:
             url = self.upstream + scope["path"]
             headers = {name.decode(): value.decode() for name, value in scope["headers"] if name in FORWARDED}
             body = await read_body(receive)
-            if self.httpx is not None:
-                await self.forward_httpx(url, headers, body, send)
+            if self.client_kind == "hub":
+                await self.forward_hub(url, headers, body, send)
             else:
-                await self.forward_aiohttp(url, headers, body, send)
+                await self.forward_httpx(url, headers, body, send)
         elif scope["type"] == "http":
             status = 200 if scope["path"] == "/health" else 404
             await send({"type": "http.response.start", "status": status, "headers": []})
@@ -52,32 +59,30 @@ class Passthrough:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
-                if self.client_kind == "httpx":
+                if self.client_kind == "httpcore":
                     limits = httpx.Limits(max_connections=MAX_CONNECTIONS, max_keepalive_connections=200, keepalive_expiry=30)
-                    self.httpx = httpx.AsyncClient(timeout=60, limits=limits)
+                    self.client = httpx.AsyncClient(timeout=60, limits=limits)
                 else:
-                    self.aiohttp = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=MAX_CONNECTIONS), timeout=aiohttp.ClientTimeout(60))
+                    self.client = upstream_client(httpx.Timeout(60), max_connections=MAX_CONNECTIONS)
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                if self.httpx is not None:
-                    await self.httpx.aclose()
-                if self.aiohttp is not None:
-                    await self.aiohttp.close()
+                if self.client is not None:
+                    await self.client.aclose()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
+    async def forward_hub(self, url: str, headers: dict[str, str], body: bytes, send: Send) -> None:
+        assert isinstance(self.client, UpstreamClient)
+        async with self.client.open(url, headers, body) as response:
+            await relay(send, response.status_code, response.headers.get("content-type", ""), response.aiter_bytes(), response.aread)
+
     async def forward_httpx(self, url: str, headers: dict[str, str], body: bytes, send: Send) -> None:
-        assert self.httpx is not None
-        response = await self.httpx.send(self.httpx.build_request("POST", url, headers=headers, content=body), stream=True)
+        assert self.client is not None
+        response = await self.client.send(self.client.build_request("POST", url, headers=headers, content=body), stream=True)
         try:
             await relay(send, response.status_code, response.headers.get("content-type", ""), response.aiter_raw(), response.aread)
         finally:
             await response.aclose()
-
-    async def forward_aiohttp(self, url: str, headers: dict[str, str], body: bytes, send: Send) -> None:
-        assert self.aiohttp is not None
-        async with self.aiohttp.post(url, data=body, headers=headers) as response:
-            await relay(send, response.status, response.headers.get("content-type", ""), response.content.iter_any(), response.read)
 
 
 async def relay(send: Send, status: int, content_type: str, chunks: AsyncIterator[bytes], read_all: Callable[[], Awaitable[bytes]]) -> None:
@@ -109,7 +114,7 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--upstream", required=True, help="base URL of the upstream, e.g. http://127.0.0.1:9100")
-    parser.add_argument("--client", choices=("httpx", "aiohttp"), default="httpx", help="upstream HTTP client (default httpx, as LLM Hub)")
+    parser.add_argument("--client", choices=CLIENTS, default="hub", help="upstream HTTP client (default hub: LLM Hub's own)")
     args = parser.parse_args()
     app = Passthrough(args.upstream, args.client)
     uvicorn.run(app, host=args.host, port=args.port, loop="uvloop", http="httptools", access_log=False, log_level="warning")

@@ -16,6 +16,7 @@ import httpx
 from sqlmodel import Session, select
 
 from services.accounts import Accounts
+from services.adapters.transport import upstream_client
 from services.catalog import Catalog
 from services.clock import Clock, SystemClock
 from services.crypto import SecretBox, read_or_create_key_file
@@ -69,10 +70,7 @@ class Hub:
         self.table = RoutingTable.empty()
         self.reload_routing()
         self.catalog = Catalog(self.engine, self.box, self.states, on_change=self.reload_routing)
-        self.client = httpx.AsyncClient(
-            timeout=httpx.Timeout(options.upstream_timeout, connect=options.upstream_connect_timeout),
-            limits=httpx.Limits(max_connections=1000, max_keepalive_connections=200, keepalive_expiry=30),
-        )
+        self.client = upstream_client(httpx.Timeout(options.upstream_timeout, connect=options.upstream_connect_timeout))
         self.tokens = TokenRegistry(self.engine, self.clock, options.master_key)
         self.accounts = Accounts(self.engine, self.box, self.clock, on_tokens_changed=self.tokens.invalidate)
         self.recorder = UsageRecorder(self.engine)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Table, delete, select
@@ -174,19 +175,21 @@ def coarsen(sums: Sums, width: int) -> Sums:
 # -- writing ---------------------------------------------------------------------------------
 
 
-def _upsert_sql(connection: Connection, table: Table, keys: Sequence[str], counters: Sequence[str]) -> str:
-    """``INSERT … ON CONFLICT (keys) DO UPDATE SET n = n + excluded.n`` (SQLite and PostgreSQL)."""
-    mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+@lru_cache(maxsize=16)
+def _upsert_sql(mark: str, table: str, keys: tuple[str, ...], counters: tuple[str, ...]) -> str:
+    """``INSERT … ON CONFLICT (keys) DO UPDATE SET n = n + excluded.n`` (SQLite and PostgreSQL), built
+    once per table and placeholder style rather than on every flush."""
     columns = (*keys, *counters)
-    updates = ", ".join(f"{c} = {table.name}.{c} + excluded.{c}" for c in counters)
-    return (f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))}) "
+    updates = ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in counters)
+    return (f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))}) "
             f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates}")
 
 
-def _upsert(connection: Connection, table: Table, keys: Sequence[str], counters: Sequence[str], sums: Sums) -> None:
+def _upsert(connection: Connection, table: Table, keys: tuple[str, ...], counters: tuple[str, ...], sums: Sums) -> None:
     """One executemany straight to the driver: SQLAlchemy's per-row parameter handling would cost more than the writes."""
     if sums:
-        connection.exec_driver_sql(_upsert_sql(connection, table, keys, counters), [(*key, *values) for key, values in sums.items()])
+        mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+        connection.exec_driver_sql(_upsert_sql(mark, table.name, keys, counters), [(*key, *values) for key, values in sums.items()])
 
 
 def apply_rollups(connection: Connection, rows: Sequence[Row]) -> None:

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import socket
 import ssl
 import struct
 import time
@@ -20,6 +22,7 @@ from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from services.adapters import DEFAULT_BASE_URLS, get_adapter, resolve_base_url
 from services.adapters.base import Json, Target
+from services.adapters.transport import upstream_client
 from services.errors import ErrorKind, UpstreamError
 from tests.upstream_emulator import EmulatorHandle, embedding_for, start_emulator
 
@@ -52,7 +55,7 @@ def upstream() -> Iterator[EmulatorHandle]:
 
 @pytest.fixture
 async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=httpx.Timeout(5.0), verify=TLS) as http:
+    async with upstream_client(httpx.Timeout(5.0), verify=TLS) as http:
         yield http
 
 
@@ -192,7 +195,7 @@ async def test_stream_fails_over_before_the_first_chunk(upstream: EmulatorHandle
 @pytest.mark.parametrize("provider", KINDS)
 async def test_hang_times_out(upstream: EmulatorHandle, provider: str) -> None:
     began = time.perf_counter()
-    async with httpx.AsyncClient(timeout=httpx.Timeout(5.0, read=0.3), verify=TLS) as impatient:
+    async with upstream_client(httpx.Timeout(5.0, read=0.3), verify=TLS) as impatient:
         with pytest.raises(UpstreamError) as caught:
             await get_adapter(provider).chat(impatient, target(upstream, provider, new_key("hang")), CHAT)
     assert caught.value.kind is ErrorKind.TIMEOUT
@@ -207,6 +210,20 @@ async def test_broken_stream(upstream: EmulatorHandle, client: httpx.AsyncClient
             chunks.append(chunk)
     assert caught.value.kind is ErrorKind.STREAM_BROKEN
     assert streamed_text(chunks) == "Echo: say "
+
+
+@pytest.mark.parametrize("provider", KINDS)
+async def test_the_first_chunk_is_not_held_back_for_the_next(upstream: EmulatorHandle, client: httpx.AsyncClient, provider: str) -> None:
+    """`drip:600` sends the first word, then waits ten minutes before each next one: the first chunk
+    must arrive on its own (the guard only stops a reader that waits for more from hanging the run)."""
+    chunks = get_adapter(provider).stream_chat(client, target(upstream, provider, new_key("drip:600")), CHAT)
+    try:
+        received_chunks = [await asyncio.wait_for(anext(chunks), 60)]
+        while not streamed_text(received_chunks):
+            received_chunks.append(await asyncio.wait_for(anext(chunks), 60))
+    finally:
+        await chunks.aclose()  # type: ignore[attr-defined]
+    assert streamed_text(received_chunks) == "Echo: "
 
 
 STREAM_ERRORS = {
@@ -408,6 +425,30 @@ async def test_an_unusable_base_url_is_a_connection_error(client: httpx.AsyncCli
     assert caught.value.kind is ErrorKind.CONNECTION
 
 
+async def test_a_closed_port_is_a_connection_error(client: httpx.AsyncClient) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{sock.getsockname()[1]}/v1"  # bound, never listening: refused
+        with pytest.raises(UpstreamError) as caught:
+            await get_adapter("openai").chat(client, Target("openai", closed, "k", "m"), CHAT)
+    assert caught.value.kind is ErrorKind.CONNECTION and "ConnectError" in caught.value.message
+
+
+async def test_the_shared_client_also_speaks_httpx(upstream: EmulatorHandle, client: httpx.AsyncClient) -> None:
+    """Alert webhooks and anything else outside the adapters use it as a plain ``httpx.AsyncClient``."""
+    headers = {"Authorization": f"Bearer {new_key()}"}
+    answer = await client.post(upstream.url + "/v1/chat/completions", json={**CHAT, "model": "m"}, headers=headers)
+    assert answer.status_code == 200 and answer.json()["choices"][0]["message"]["content"] == ANSWER
+    body = {**CHAT, "model": "m", "stream": True}
+    async with client.stream("POST", upstream.url + "/v1/chat/completions", json=body, headers=headers) as streamed:
+        events = [line async for line in streamed.aiter_lines() if line.startswith("data: ")]
+    assert events[-1] == "data: [DONE]" and len(events) > 3
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        with pytest.raises(httpx.ConnectError):
+            await client.get(f"http://127.0.0.1:{sock.getsockname()[1]}/")
+
+
 def test_base_urls() -> None:
     assert resolve_base_url("openai", None) == DEFAULT_BASE_URLS["openai"] == "https://api.openai.com/v1"
     assert resolve_base_url("anthropic", "https://proxy.example/") == "https://proxy.example"
@@ -517,18 +558,43 @@ CANNED: dict[str, tuple[str, bytes]] = {
 }
 
 
+# Streams sent in two writes with the second held until the test releases it; the first write ends
+# between the "\r" and the "\n" of a CRLF line end.
+GEMINI_EVENT = b'data: {"candidates": [{"content": {"parts": [{"text": "%s"}], "role": "model"}, "index": 0%s}]}'
+OLLAMA_LINE = b'{"model": "m", "message": {"role": "assistant", "content": "%s"}, "done": %s}'
+HELD: dict[str, tuple[str, bytes, bytes]] = {
+    "/v1beta/models/held:streamGenerateContent": (
+        "text/event-stream",
+        GEMINI_EVENT % (b"first", b"") + b"\r\n\r",
+        b"\n" + GEMINI_EVENT % (b" second", b', "finishReason": "STOP"') + b"\r\n\r\n",
+    ),
+    "/api/chat": ("application/x-ndjson", OLLAMA_LINE % (b"first", b"false") + b"\r", b"\n" + OLLAMA_LINE % (b" second", b"true") + b"\r\n"),
+}
+
+
 @dataclass
 class Canned:
     url: str
     peers: list[tuple[str, int]] = field(default_factory=list)  # the client address of each request
+    release: asyncio.Event = field(default_factory=asyncio.Event)  # lets the second half of a HELD stream go
 
 
 @pytest.fixture
 async def canned() -> AsyncIterator[Canned]:
-    async def answer(request: web.Request) -> web.Response:
+    async def answer(request: web.Request) -> web.StreamResponse:
         server.peers.append(request.transport.get_extra_info("peername") if request.transport else None)
+        if request.path in HELD:
+            return await held_back(request, *HELD[request.path])
         content_type, body = CANNED[request.path]
         return web.Response(body=body, content_type=content_type)
+
+    async def held_back(request: web.Request, content_type: str, first: bytes, rest: bytes) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": content_type})
+        await response.prepare(request)
+        await response.write(first)
+        await server.release.wait()
+        await response.write_eof(rest)
+        return response
 
     app = web.Application()
     app.router.add_post("/{tail:.*}", answer)
@@ -538,6 +604,18 @@ async def canned() -> AsyncIterator[Canned]:
     server = Canned(f"http://127.0.0.1:{runner.addresses[0][1]}")
     yield server
     await runner.cleanup()
+
+
+@pytest.mark.parametrize("kind,model", [("gemini", "held"), ("ollama", "m")])
+async def test_a_line_is_handed_on_as_soon_as_its_bytes_arrive(canned: Canned, client: httpx.AsyncClient, kind: str, model: str) -> None:
+    """The upstream holds its second line until the first chunk came out; a reader that waits to see
+    what follows a trailing "\r" would never get there (the guard only keeps that from hanging)."""
+    chunks = get_adapter(kind).stream_chat(client, Target(kind, canned.url, "k", model), CHAT)
+    first = await asyncio.wait_for(anext(chunks), 60)
+    canned.release.set()
+    rest = [chunk async for chunk in chunks]
+    assert streamed_text([first]) == "first" and streamed_text(rest) == " second"
+    assert rest[-1]["usage"] is not None
 
 
 async def test_openai_stream_without_usage_gets_an_estimate(canned: Canned, client: httpx.AsyncClient) -> None:

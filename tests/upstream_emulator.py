@@ -766,6 +766,7 @@ class Emulator:
             await response.write(frames.pop(0))
             await admitted.pause()
         if name == "drip":
+            frames[:2] = [b"".join(frames[:2])]  # the head goes out with the first word, at once
             for frame in frames:
                 await response.write(frame)
                 await asyncio.sleep(admitted.behaviour.seconds(DEFAULT_DRIP_SECONDS))

@@ -6,12 +6,14 @@ are parsed and written with orjson; nothing here touches the database.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
 from fastapi import APIRouter, Request
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from app.api.deps import HubDep, PrincipalDep, error_response, json_response
 from services.gateway import CallMeta, ChatStream
@@ -44,7 +46,7 @@ async def chat_completions(request: Request, hub: HubDep, principal: PrincipalDe
     body = await read_json(request)
     if isinstance(body, dict) and body.get("stream") is True:
         stream = await hub.gateway.stream_chat(principal, body, request_id=request.state.request_id)
-        return StreamingResponse(sse_lines(stream), media_type="text/event-stream", headers={**meta_headers(stream.meta), "cache-control": "no-cache"})
+        return EventStreamResponse(sse_lines(stream), headers={**meta_headers(stream.meta), "cache-control": "no-cache"})
     response, meta = await hub.gateway.chat(principal, body, request_id=request.state.request_id)
     return json_response(response, headers=meta_headers(meta))
 
@@ -61,6 +63,48 @@ async def sse_lines(stream: ChatStream) -> AsyncIterator[bytes]:
             yield b"data: [DONE]\n\n"
     finally:
         await chunks.aclose()  # type: ignore[attr-defined]
+
+
+class EventStreamResponse(Response):
+    """A server-sent event stream that stops, and closes its upstream, when the client goes away.
+
+    Starlette's ``StreamingResponse`` does the same under uvicorn (ASGI spec 2.3) with an anyio task
+    group per answer; a plain task that waits for ``http.disconnect`` and cancels the sending task
+    costs a fraction of that, and streams are most of a gateway's answers.
+    """
+
+    media_type = "text/event-stream"
+
+    def __init__(self, chunks: AsyncIterator[bytes], headers: dict[str, str]) -> None:
+        self.status_code = 200
+        self.background = None
+        self.init_headers(headers)  # no body, so no content-length
+        self.chunks = chunks
+        self.finished = False
+        self.client_left = False
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        watcher = asyncio.create_task(self._cancel_on_disconnect(receive, task))
+        try:
+            await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+            async for chunk in self.chunks:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            self.finished = True
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except asyncio.CancelledError:
+            if not self.client_left or task.uncancel() > 0:
+                raise  # a cancellation from elsewhere (shutdown) goes on
+        finally:
+            watcher.cancel()
+
+    async def _cancel_on_disconnect(self, receive: Receive, task: asyncio.Task[None]) -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        if not self.finished:
+            self.client_left = True
+            task.cancel()
 
 
 @router.post("/embeddings", openapi_extra=EMBED_BODY, summary="Create embeddings (OpenAI-compatible)")

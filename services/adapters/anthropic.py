@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
 
 from services.adapters.base import Json, Target
 from services.adapters.http import (
@@ -23,20 +22,19 @@ from services.adapters.http import (
     content_parts,
     dump_arguments,
     image_url_of,
-    iter_sse,
     make_usage,
     merge_consecutive,
     message_choice,
     new_id,
-    open_stream,
     parse_arguments,
     parse_data_url,
     post_json,
     stop_list,
-    stream_ended_early,
     text_of,
     tool_call,
+    translated_stream,
 )
+from services.adapters.transport import UpstreamClient
 from services.errors import ErrorKind, UpstreamError
 
 ANTHROPIC_VERSION = "2023-06-01"
@@ -245,23 +243,16 @@ class _StreamTranslator:
 
 
 class AnthropicAdapter:
-    async def chat(self, client: httpx.AsyncClient, target: Target, body: Json) -> Json:
+    async def chat(self, client: UpstreamClient, target: Target, body: Json) -> Json:
         answer = await post_json(
             client, f"{target.base_url}/v1/messages", _headers(target), build_request(body, target.model), target.api_key
         )
         return to_completion(answer, target.model)
 
-    async def stream_chat(self, client: httpx.AsyncClient, target: Target, body: Json) -> AsyncIterator[Json]:
-        payload = build_request(body, target.model)
-        payload["stream"] = True
-        translator = _StreamTranslator(target.model)
-        async with open_stream(client, f"{target.base_url}/v1/messages", _headers(target), payload, target.api_key) as response:
-            async for event in iter_sse(response, target.api_key):
-                if (chunk := translator.translate(event)) is not None:
-                    yield chunk
-        if not translator.finished:
-            raise stream_ended_early()
-        yield translator.usage_chunk()
+    def stream_chat(self, client: UpstreamClient, target: Target, body: Json) -> AsyncIterator[Json]:
+        payload = {**build_request(body, target.model), "stream": True}
+        url = f"{target.base_url}/v1/messages"
+        return translated_stream(client, url, _headers(target), payload, target.api_key, _StreamTranslator(target.model))
 
-    async def embed(self, client: httpx.AsyncClient, target: Target, body: Json) -> Json:
+    async def embed(self, client: UpstreamClient, target: Target, body: Json) -> Json:
         raise UpstreamError(ErrorKind.BAD_REQUEST, "Anthropic offers no embeddings API", status=400)

@@ -1,7 +1,7 @@
 """The contract every provider adapter fulfils.
 
 Our normalized request is OpenAI's chat-completions body (a ``dict``). An adapter translates it to
-its provider's wire format, calls the provider over the shared ``httpx.AsyncClient`` it is given,
+its provider's wire format, calls the provider over the shared ``UpstreamClient`` it is given (an ``httpx.AsyncClient``),
 and translates the answer back to OpenAI's shapes:
 
 * ``chat`` returns a ``chat.completion`` dict whose ``usage`` is filled in;
@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import httpx
+from services.adapters.transport import UpstreamClient
 
 Json = dict[str, Any]
 
@@ -37,8 +37,8 @@ class Target:
 
 
 class Adapter(Protocol):
-    async def chat(self, client: httpx.AsyncClient, target: Target, body: Json) -> Json: ...
+    async def chat(self, client: UpstreamClient, target: Target, body: Json) -> Json: ...
 
-    def stream_chat(self, client: httpx.AsyncClient, target: Target, body: Json) -> AsyncIterator[Json]: ...
+    def stream_chat(self, client: UpstreamClient, target: Target, body: Json) -> AsyncIterator[Json]: ...
 
-    async def embed(self, client: httpx.AsyncClient, target: Target, body: Json) -> Json: ...
+    async def embed(self, client: UpstreamClient, target: Target, body: Json) -> Json: ...

@@ -15,7 +15,6 @@ from collections.abc import AsyncIterator
 from functools import lru_cache
 from typing import Any
 
-import httpx
 import orjson
 
 from services.adapters.base import Json, Target
@@ -29,21 +28,20 @@ from services.adapters.http import (
     embedding_list,
     embedding_usage,
     image_url_of,
-    iter_sse,
     make_usage,
     merge_consecutive,
     message_choice,
     new_id,
-    open_stream,
     parse_arguments,
     parse_data_url,
     post_json,
     stop_list,
-    stream_ended_early,
     text_of,
     tool_call,
     tool_names_by_id,
+    translated_stream,
 )
+from services.adapters.transport import UpstreamClient
 
 DEFAULT_API_VERSION = "v1beta"
 VERSION_SEGMENT = re.compile(r"/v\d+(?:alpha|beta)?\d*$")
@@ -275,22 +273,15 @@ class _StreamTranslator:
 
 
 class GeminiAdapter:
-    async def chat(self, client: httpx.AsyncClient, target: Target, body: Json) -> Json:
+    async def chat(self, client: UpstreamClient, target: Target, body: Json) -> Json:
         answer = await post_json(client, _url(target, "generateContent"), _headers(target), build_request(body), target.api_key)
         return to_completion(answer, target.model)
 
-    async def stream_chat(self, client: httpx.AsyncClient, target: Target, body: Json) -> AsyncIterator[Json]:
-        translator = _StreamTranslator(target.model)
+    def stream_chat(self, client: UpstreamClient, target: Target, body: Json) -> AsyncIterator[Json]:
         url = _url(target, "streamGenerateContent") + "?alt=sse"
-        async with open_stream(client, url, _headers(target), build_request(body), target.api_key) as response:
-            async for event in iter_sse(response, target.api_key):
-                if (chunk := translator.translate(event)) is not None:
-                    yield chunk
-        if not translator.finished:
-            raise stream_ended_early()
-        yield translator.usage_chunk()
+        return translated_stream(client, url, _headers(target), build_request(body), target.api_key, _StreamTranslator(target.model))
 
-    async def embed(self, client: httpx.AsyncClient, target: Target, body: Json) -> Json:
+    async def embed(self, client: UpstreamClient, target: Target, body: Json) -> Json:
         """All inputs in one ``batchEmbedContents`` call, as google-genai does for the Gemini API."""
         inputs = embedding_inputs(body)
         model = "models/" + target.model.removeprefix("models/")

@@ -22,15 +22,16 @@ import re
 import secrets
 import struct
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import orjson
 
 from services.adapters.base import Json
+from services.adapters.transport import UpstreamClient, UpstreamResponse
 from services.errors import ErrorKind, UpstreamError
 
 JSON_CONTENT_TYPE = "application/json"
@@ -247,16 +248,17 @@ def stream_ended_early() -> UpstreamError:
 # --- HTTP calls ----------------------------------------------------------------------------------
 
 
-async def post_json(client: httpx.AsyncClient, url: str, headers: Mapping[str, str], payload: Json, secret: str) -> Any:
+async def post_json(client: UpstreamClient, url: str, headers: Mapping[str, str], payload: Json, secret: str) -> Any:
     """POST ``payload`` as JSON and return the parsed answer; every failure comes out classified."""
     try:
-        response = await client.post(url, content=orjson.dumps(payload), headers=headers)
-    except (httpx.HTTPError, httpx.InvalidURL) as exc:
+        async with client.open(url, headers, orjson.dumps(payload)) as response:
+            content = await response.aread()
+    except httpx.HTTPError as exc:
         raise transport_error(exc, secret) from None
     if not response.is_success:
-        raise classify_response(response.status_code, response.content, response.headers, secret)
+        raise classify_response(response.status_code, content, response.headers, secret)
     try:
-        answer = orjson.loads(response.content)
+        answer = orjson.loads(content)
     except orjson.JSONDecodeError:
         raise UpstreamError(ErrorKind.UPSTREAM_5XX, "the upstream answered with invalid JSON", status=response.status_code) from None
     if isinstance(answer, dict) and answer.get("error"):  # some OpenAI-compatible servers answer errors with 200
@@ -266,20 +268,19 @@ async def post_json(client: httpx.AsyncClient, url: str, headers: Mapping[str, s
 
 @asynccontextmanager
 async def open_stream(
-    client: httpx.AsyncClient, url: str, headers: Mapping[str, str], payload: Json, secret: str
-) -> AsyncIterator[httpx.Response]:
+    client: UpstreamClient, url: str, headers: Mapping[str, str], payload: Json, secret: str
+) -> AsyncIterator[UpstreamResponse]:
     """POST ``payload`` and hand out the streaming response once it answered 2xx."""
     try:
-        async with client.stream("POST", url, content=orjson.dumps(payload), headers=headers) as response:
+        async with client.open(url, headers, orjson.dumps(payload)) as response:
             if not response.is_success:
-                await response.aread()
-                raise classify_response(response.status_code, response.content, response.headers, secret)
+                raise classify_response(response.status_code, await response.aread(), response.headers, secret)
             yield response
-    except (httpx.HTTPError, httpx.InvalidURL) as exc:
+    except httpx.HTTPError as exc:
         raise transport_error(exc, secret) from None
 
 
-def _event(text: str, secret: str) -> Any:
+def _event(text: bytes, secret: str) -> Any:
     try:
         event = orjson.loads(text)
     except orjson.JSONDecodeError:
@@ -289,7 +290,30 @@ def _event(text: str, secret: str) -> Any:
     return event
 
 
-async def iter_sse(response: httpx.Response, secret: str) -> AsyncIterator[Any]:
+async def iter_lines(response: UpstreamResponse) -> AsyncIterator[bytes]:
+    """Each line of the body (without its ``\n``, ``\r\n`` or ``\r``) as soon as its bytes arrived.
+
+    httpx's ``aiter_lines`` holds a line back until the next chunk shows whether a ``\r`` is followed
+    by ``\n``; for a stream that is one event late (a first token that waits for the second). Here a
+    chunk ending in ``\r`` releases its line at once, and a ``\n`` opening the next chunk is dropped.
+    """
+    pending = b""
+    after_cr = False
+    async for chunk in response.aiter_bytes():
+        if after_cr and chunk.startswith(b"\n"):
+            chunk = chunk[1:]
+        if not chunk:
+            continue
+        after_cr = chunk.endswith(b"\r")
+        lines = (pending + chunk).splitlines()
+        pending = b"" if chunk.endswith((b"\n", b"\r")) else lines.pop()
+        for line in lines:
+            yield line
+    if pending:
+        yield pending
+
+
+async def iter_sse(response: UpstreamResponse, secret: str) -> AsyncIterator[Any]:
     """The JSON payload of each server-sent event up to the end of the body; ``[DONE]`` is skipped.
 
     The body is read to its end even after ``[DONE]``: a response closed half-read costs its pooled
@@ -297,34 +321,65 @@ async def iter_sse(response: httpx.Response, secret: str) -> AsyncIterator[Any]:
     lines are ignored (every provider repeats the type inside the data). An error object in the
     data is raised as its classified UpstreamError.
     """
-    data: list[str] = []
+    data: list[bytes] = []
     started = False
     try:
-        async for line in response.aiter_lines():
-            if line.startswith("data:"):
-                data.append(line[6:] if line.startswith("data: ") else line[5:])
+        async for line in iter_lines(response):
+            if line.startswith(b"data:"):
+                data.append(line[6:] if line.startswith(b"data: ") else line[5:])
             elif not line and data:
-                text = data[0] if len(data) == 1 else "\n".join(data)
+                text = data[0] if len(data) == 1 else b"\n".join(data)
                 data.clear()
-                if text != "[DONE]":
+                if text != b"[DONE]":
                     started = True
                     yield _event(text, secret)
     except httpx.HTTPError as exc:
         raise transport_error(exc, secret, broken=started) from None
-    if data and data[0] != "[DONE]":
-        yield _event("\n".join(data), secret)
+    if data and data[0] != b"[DONE]":
+        yield _event(b"\n".join(data), secret)
 
 
-async def iter_ndjson(response: httpx.Response, secret: str) -> AsyncIterator[Any]:
+async def iter_ndjson(response: UpstreamResponse, secret: str) -> AsyncIterator[Any]:
     """Each JSON object of a newline-delimited JSON body (Ollama's streams)."""
     started = False
     try:
-        async for line in response.aiter_lines():
+        async for line in iter_lines(response):
             if line:
                 started = True
                 yield _event(line, secret)
     except httpx.HTTPError as exc:
         raise transport_error(exc, secret, broken=started) from None
+
+
+class StreamTranslator(Protocol):
+    """One stream's provider events → OpenAI chunks (None for an event with nothing to say)."""
+
+    @property
+    def finished(self) -> bool: ...
+
+    def translate(self, event: Json) -> Json | None: ...
+
+    def usage_chunk(self) -> Json: ...
+
+
+async def translated_stream(
+    client: UpstreamClient,
+    url: str,
+    headers: Mapping[str, str],
+    payload: Json,
+    secret: str,
+    translator: StreamTranslator,
+    events: Callable[[UpstreamResponse, str], AsyncIterator[Any]] = iter_sse,
+) -> AsyncIterator[Json]:
+    """A provider stream as OpenAI chunks, ending with the usage chunk; a stream that stops before
+    its finish is broken."""
+    async with open_stream(client, url, headers, payload, secret) as response:
+        async for event in events(response, secret):
+            if (chunk := translator.translate(event)) is not None:
+                yield chunk
+    if not translator.finished:
+        raise stream_ended_early()
+    yield translator.usage_chunk()
 
 
 # --- OpenAI shapes -------------------------------------------------------------------------------

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
 
 from services.adapters.base import Json, Target
 from services.adapters.http import (
@@ -28,16 +27,16 @@ from services.adapters.http import (
     make_usage,
     message_choice,
     new_id,
-    open_stream,
     parse_arguments,
     parse_data_url,
     post_json,
     stop_list,
-    stream_ended_early,
     text_of,
     tool_call,
     tool_names_by_id,
+    translated_stream,
 )
+from services.adapters.transport import UpstreamClient
 
 # OpenAI name → Ollama option name, copied as they are.
 OPTION_FIELDS = (
@@ -150,6 +149,10 @@ class _StreamTranslator:
         self.calls_seen = 0
         self.final: Json | None = None
 
+    @property
+    def finished(self) -> bool:
+        return self.final is not None
+
     def translate(self, event: Json) -> Json:
         message = event.get("message") or {}
         delta: Json = {"content": message.get("content") or ""}
@@ -170,22 +173,17 @@ class _StreamTranslator:
 
 
 class OllamaAdapter:
-    async def chat(self, client: httpx.AsyncClient, target: Target, body: Json) -> Json:
+    async def chat(self, client: UpstreamClient, target: Target, body: Json) -> Json:
         payload = build_request(body, target.model, stream=False)
         answer = await post_json(client, f"{target.base_url}/api/chat", _headers(target), payload, target.api_key)
         return to_completion(answer, target.model)
 
-    async def stream_chat(self, client: httpx.AsyncClient, target: Target, body: Json) -> AsyncIterator[Json]:
-        translator = _StreamTranslator(target.model)
+    def stream_chat(self, client: UpstreamClient, target: Target, body: Json) -> AsyncIterator[Json]:
         payload = build_request(body, target.model, stream=True)
-        async with open_stream(client, f"{target.base_url}/api/chat", _headers(target), payload, target.api_key) as response:
-            async for event in iter_ndjson(response, target.api_key):
-                yield translator.translate(event)
-        if translator.final is None:
-            raise stream_ended_early()
-        yield translator.usage_chunk()
+        url = f"{target.base_url}/api/chat"
+        return translated_stream(client, url, _headers(target), payload, target.api_key, _StreamTranslator(target.model), iter_ndjson)
 
-    async def embed(self, client: httpx.AsyncClient, target: Target, body: Json) -> Json:
+    async def embed(self, client: UpstreamClient, target: Target, body: Json) -> Json:
         inputs = embedding_inputs(body)
         payload: Json = {"model": target.model, "input": inputs}
         if body.get("dimensions"):

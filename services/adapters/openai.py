@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-import httpx
 
 from services.adapters.base import Json, Target
 from services.adapters.http import (
@@ -23,6 +22,7 @@ from services.adapters.http import (
     post_json,
     stream_ended_early,
 )
+from services.adapters.transport import UpstreamClient
 
 
 def _headers(target: Target) -> dict[str, str]:
@@ -42,7 +42,7 @@ def _completion_chars(choices: list[Json] | None) -> int:
 
 
 class OpenAIAdapter:
-    async def chat(self, client: httpx.AsyncClient, target: Target, body: Json) -> Json:
+    async def chat(self, client: UpstreamClient, target: Target, body: Json) -> Json:
         payload = {**body, "model": target.model}
         payload.pop("stream", None)
         payload.pop("stream_options", None)
@@ -52,7 +52,7 @@ class OpenAIAdapter:
             answer["usage"] = estimated_usage(body, len(content))
         return answer
 
-    async def stream_chat(self, client: httpx.AsyncClient, target: Target, body: Json) -> AsyncIterator[Json]:
+    async def stream_chat(self, client: UpstreamClient, target: Target, body: Json) -> AsyncIterator[Json]:
         payload = {**body, "model": target.model, "stream": True}
         payload["stream_options"] = {**(body.get("stream_options") or {}), "include_usage": True}
         tail: Json | None = None  # the upstream's own usage chunk
@@ -76,7 +76,7 @@ class OpenAIAdapter:
             raise stream_ended_early()
         yield tail or _usage_chunk(last, usage or estimated_usage(body, chars))
 
-    async def embed(self, client: httpx.AsyncClient, target: Target, body: Json) -> Json:
+    async def embed(self, client: UpstreamClient, target: Target, body: Json) -> Json:
         payload = {**body, "model": target.model}
         answer: Json = await post_json(client, f"{target.base_url}/embeddings", _headers(target), payload, target.api_key)
         if not answer.get("usage"):

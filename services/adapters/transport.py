@@ -1,0 +1,176 @@
+"""The upstream client: one shared pooled ``httpx.AsyncClient`` whose connections are aiohttp's.
+
+``UpstreamClient`` is an ``httpx.AsyncClient`` over ``AiohttpTransport``, an httpx transport backed
+by one ``aiohttp.ClientSession``: anything that speaks httpx (alert webhooks, tests) can use it, and
+the sockets, the connection pool and HTTP/1.1 parsing are aiohttp's. Measured on the project's
+2-core machine, a bare proxy on httpx's own transport (httpcore) managed ~230 requests/s at 32
+concurrent calls, because its pool does O(connections) bookkeeping per request; the same proxy on
+aiohttp's client does ~2,400 (``bench/README.md``). The adapters' hot path goes one step further:
+``UpstreamClient.open`` posts on the aiohttp session directly and skips httpx's per-request models.
+
+What is mapped, on both paths:
+
+* timeouts: httpx's ``pool`` is aiohttp's ``connect`` (waiting for a pooled connection included),
+  ``connect`` is ``sock_connect``, ``read`` is ``sock_read`` (between two reads of the body, as in
+  httpx); httpx's ``write`` has no aiohttp equivalent;
+* errors: aiohttp's exceptions, raised while sending or while the body streams, come out as the
+  httpx exception httpcore would have raised for the same failure (``ConnectError``,
+  ``ConnectTimeout``, ``ReadTimeout``, ``RemoteProtocolError``, ``ReadError``,
+  ``UnsupportedProtocol``), so ``services.adapters.http.transport_error`` classifies them as before;
+* bodies: on the httpx path aiohttp leaves ``Content-Encoding`` alone so httpx decodes once; cookies
+  are nobody's business here (aiohttp keeps none).
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
+from functools import lru_cache
+
+import aiohttp
+import httpx
+from yarl import URL
+
+# Most specific first: the first class an aiohttp exception is an instance of decides.
+ERROR_MAP: tuple[tuple[type[Exception], type[httpx.TransportError]], ...] = (
+    (aiohttp.ConnectionTimeoutError, httpx.ConnectTimeout),
+    (aiohttp.ServerTimeoutError, httpx.ReadTimeout),
+    (aiohttp.ClientConnectorError, httpx.ConnectError),
+    (aiohttp.ServerDisconnectedError, httpx.RemoteProtocolError),
+    (aiohttp.ClientPayloadError, httpx.RemoteProtocolError),
+    (aiohttp.InvalidURL, httpx.UnsupportedProtocol),
+    (aiohttp.ClientError, httpx.ReadError),
+)
+
+
+@contextmanager
+def httpx_errors(request: httpx.Request | None = None) -> Iterator[None]:
+    """Re-raise aiohttp's exceptions as httpx's."""
+    try:
+        yield
+    except aiohttp.ClientError as exc:
+        mapped = next(target for source, target in ERROR_MAP if isinstance(exc, source))
+        raise mapped(str(exc) or type(exc).__name__, request=request) from exc
+
+
+@lru_cache(maxsize=64)
+def client_timeout(pool: float | None, connect: float | None, read: float | None) -> aiohttp.ClientTimeout:
+    return aiohttp.ClientTimeout(total=None, connect=pool, sock_connect=connect, sock_read=read)
+
+
+class AiohttpResponseStream(httpx.AsyncByteStream):
+    """A response body read as it arrives; closing it hands the connection back to aiohttp's pool
+    (or drops it, when the body was not read to its end)."""
+
+    def __init__(self, response: aiohttp.ClientResponse, request: httpx.Request) -> None:
+        self._response = response
+        self._request = request
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        with httpx_errors(self._request):
+            async for chunk in self._response.content.iter_any():
+                yield chunk
+
+    async def aclose(self) -> None:
+        self._response.release()
+
+
+class AiohttpTransport(httpx.AsyncBaseTransport):
+    """An httpx transport over one ``aiohttp.ClientSession``, opened on first use inside the running
+    event loop (the client itself is built before the loop starts)."""
+
+    def __init__(self, *, max_connections: int, keepalive_expiry: float, verify: ssl.SSLContext | bool = True) -> None:
+        self._max_connections = max_connections
+        self._keepalive_expiry = keepalive_expiry
+        self._verify = verify
+        self._session: aiohttp.ClientSession | None = None
+
+    def session(self) -> aiohttp.ClientSession:
+        session = self._session
+        if session is None or session.closed:
+            connector = aiohttp.TCPConnector(limit=self._max_connections, keepalive_timeout=self._keepalive_expiry, ssl=self._verify)
+            session = self._session = aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
+        return session
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        timeout = request.extensions.get("timeout", {})
+        with httpx_errors(request):
+            response = await self.session().request(
+                request.method,
+                URL(str(request.url), encoded=True),
+                headers=[(name.decode(), value.decode()) for name, value in request.headers.raw],
+                data=await request.aread(),
+                allow_redirects=False,
+                auto_decompress=False,  # httpx decodes by Content-Encoding itself
+                timeout=client_timeout(timeout.get("pool"), timeout.get("connect"), timeout.get("read")),
+            )
+        return httpx.Response(
+            response.status,
+            headers=response.raw_headers,
+            stream=AiohttpResponseStream(response, request),
+            extensions={"http_version": b"HTTP/1.1", "reason_phrase": (response.reason or "").encode()},
+        )
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+class UpstreamResponse:
+    """An aiohttp response under the httpx names the adapters read; its errors come out as httpx's."""
+
+    __slots__ = ("_response", "status_code", "headers")
+
+    def __init__(self, response: aiohttp.ClientResponse) -> None:
+        self._response = response
+        self.status_code = response.status
+        self.headers: Mapping[str, str] = response.headers
+
+    @property
+    def is_success(self) -> bool:
+        return 200 <= self.status_code < 300
+
+    async def aread(self) -> bytes:
+        with httpx_errors():
+            return await self._response.read()
+
+    async def aiter_bytes(self) -> AsyncIterator[bytes]:
+        """The (decompressed) body as it arrives."""
+        with httpx_errors():
+            async for chunk in self._response.content.iter_any():
+                yield chunk
+
+
+class UpstreamClient(httpx.AsyncClient):
+    """The one shared pooled upstream client.
+
+    As an ``httpx.AsyncClient`` it serves any caller (alert webhooks, tests). The adapters' calls
+    (``services/adapters/http.py``) use ``open``, which posts on the same aiohttp session directly:
+    httpx's own per-request work (URL and header models, cookie, auth and redirect flows, logging)
+    cost LLM Hub about 1 ms of added latency per call and a third of its throughput on the project's
+    2-core machine (``bench/README.md``).
+    """
+
+    def __init__(self, timeout: httpx.Timeout, *, max_connections: int, keepalive_expiry: float, verify: ssl.SSLContext | bool) -> None:
+        self._aiohttp = AiohttpTransport(max_connections=max_connections, keepalive_expiry=keepalive_expiry, verify=verify)
+        super().__init__(timeout=timeout, transport=self._aiohttp)
+        self._session_timeout = client_timeout(timeout.pool, timeout.connect, timeout.read)
+
+    @asynccontextmanager
+    async def open(self, url: str, headers: Mapping[str, str], body: bytes) -> AsyncIterator[UpstreamResponse]:
+        """POST ``body`` and hand out the response once its headers arrived; leaving the block hands
+        the connection back to the pool (when the body was read to its end) or closes it."""
+        with httpx_errors():
+            async with self._aiohttp.session().post(
+                url, data=body, headers=headers, allow_redirects=False, timeout=self._session_timeout
+            ) as response:
+                yield UpstreamResponse(response)
+
+
+def upstream_client(
+    timeout: httpx.Timeout, *, max_connections: int = 1000, keepalive_expiry: float = 30.0, verify: ssl.SSLContext | bool = True
+) -> UpstreamClient:
+    """The shared pooled client every adapter call goes through."""
+    return UpstreamClient(timeout, max_connections=max_connections, keepalive_expiry=keepalive_expiry, verify=verify)
