@@ -25,6 +25,8 @@ BUTTONS: tuple[tuple[Kind, Format, str], ...] = (
     ("records", "csv", "Records CSV"), ("records", "json", "Records JSON"), ("aggregate", "csv", "Table CSV"), ("aggregate", "json", "Table JSON"),
 )
 
+BODIES_HINT = "Logged bodies hold message content (secrets redacted) and exist only for calls made while body logging was on."
+
 
 @dataclass(frozen=True, slots=True)
 class ReadyExport:
@@ -71,16 +73,22 @@ class ExportPanel:
         with ui.card().classes("w-full gap-2").props("flat bordered data-testid=export-panel"):
             ui.label("Export").classes("text-base font-medium")
             ui.label("Downloads hold exactly what the filters select: the raw request records or the user × model table. "
-                     "No secrets and no message content.").classes("text-sm text-grey-7")
-            with ui.row().classes("gap-2"):
-                self.buttons = [
-                    ui.button(label, icon="download", on_click=lambda k=kind, f=fmt: self.export(k, f)).props("outline no-caps")
-                    for kind, fmt, label in BUTTONS
-                ]
+                     "No secrets.").classes("text-sm text-grey-7")
+            with ui.row().classes("gap-x-6 gap-y-3 items-center"):
+                with ui.row().classes("gap-2 items-center"):
+                    self.buttons = self._buttons("records")
+                    self.with_bodies = ui.checkbox("Include logged bodies").props("dense data-testid=export-bodies")
+                with ui.row().classes("gap-2"):
+                    self.buttons += self._buttons("aggregate")
+            ui.label(BODIES_HINT).classes("text-xs text-grey-7")
             self.progress = ui.linear_progress(value=0, show_value=False).props("rounded size=8px data-testid=export-progress")
             self.progress.set_visibility(False)
             self.status = ui.label("").classes("text-sm text-grey-7").props("data-testid=export-status")
         self.timer = ui.timer(0.3, self._show_progress, active=False)
+
+    def _buttons(self, kind: Kind) -> list[ui.button]:
+        return [ui.button(label, icon="download", on_click=lambda f=fmt: self.export(kind, f)).props("outline no-caps")
+                for button_kind, fmt, label in BUTTONS if button_kind == kind]
 
     def _show_progress(self) -> None:
         share = self.rows_done / self.rows_total if self.rows_total else 0
@@ -88,13 +96,14 @@ class ExportPanel:
         self.status.text = f"Exporting… {self.rows_done:,} of {self.rows_total:,} rows"
 
     def _set_busy(self, busy: bool) -> None:
-        for button in self.buttons:
-            button.set_enabled(not busy)
+        for control in (*self.buttons, self.with_bodies):
+            control.set_enabled(not busy)
         self.progress.set_visibility(busy)
         self.timer.active = busy
 
     async def export(self, kind: Kind, fmt: Format) -> None:
         state = await self.current_state()
+        with_bodies = kind == "records" and bool(self.with_bodies.value)
         self.rows_done, self.rows_total = 0, await run.io_bound(_count, kind, state, self.viewer) or 0
         folder = get_hub().options.data_dir / "exports"
         folder.mkdir(exist_ok=True)
@@ -102,7 +111,8 @@ class ExportPanel:
         path = folder / f"{export_id}.{fmt}"
         self._set_busy(True)
         try:
-            chunks = export_stream(get_hub().engine, kind, fmt, state.filters, self.viewer, state.window, progress=self._note_rows)
+            chunks = export_stream(get_hub().engine, kind, fmt, state.filters, self.viewer, state.window,
+                                   with_bodies=with_bodies, progress=self._note_rows)
             await run.io_bound(write_export, path, chunks)
         except Exception:
             path.unlink(missing_ok=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import time
 from pathlib import Path
 
@@ -99,3 +100,34 @@ def test_exports_aggregates_metrics_and_health(running) -> None:  # type: ignore
     assert health["provider_status"]["flaky"]["status"] == "degraded"
     assert health["provider_status"]["emu"] == {"status": "ok", "kind": "openai", "circuit": "closed",
                                                 "keys": {"active": 1, "cooling": 0, "invalid": 0, "exhausted": 0, "disabled": 0}}
+
+
+def test_records_export_with_bodies_holds_the_redacted_logged_bodies(running) -> None:  # type: ignore[no-untyped-def]
+    app, uma = running
+    _chat(app, uma, "before logging")
+    with app.client() as admin:
+        admin.patch("/api/settings/usage", json={"log_bodies": True}).raise_for_status()
+    _chat(app, MASTER_KEY, "my key is sk-proj-abcdefghijklmnop1234")
+    _chat(app, uma, "uma private words")
+    _wait_for_rows(app, 3)
+
+    with app.client() as admin:
+        records = admin.get("/api/usage/export", params={"format": "json", "bodies": "true"}).json()
+        assert [r["request_body"] and r["request_body"]["messages"][0]["content"] for r in records] == [
+            None, "my key is [redacted]", "uma private words"]
+        assert records[0]["response_body"] is None
+        assert records[1]["response_body"]["choices"][0]["message"]["content"] == "Echo: my key is [redacted]"
+        as_csv = admin.get("/api/usage/export", params={"format": "csv", "bodies": "true"})
+        assert as_csv.status_code == 200 and "abcdefghijklmnop1234" not in as_csv.text
+        rows = list(csv.DictReader(io.StringIO(as_csv.text)))
+        assert (rows[0]["request_body"], rows[0]["response_body"]) == ("", "")
+        assert json.loads(rows[1]["request_body"])["messages"] == [{"role": "user", "content": "my key is [redacted]"}]
+        assert '"content":"Echo: uma private words"' in rows[2]["response_body"]
+        assert "request_body" not in admin.get("/api/usage/export", params={"format": "csv"}).text
+        refused = admin.get("/api/usage/export", params={"kind": "aggregate", "bodies": "true"})
+        assert refused.status_code == 400 and refused.json()["error"]["code"] == "invalid_export"
+        assert refused.json()["error"]["param"] == "bodies"
+
+    with app.client(uma) as client:
+        own = client.get("/api/usage/export", params={"format": "json", "bodies": "true", "user_id": 0}).json()
+        assert [r["request_body"] and r["request_body"]["messages"][0]["content"] for r in own] == [None, "uma private words"]

@@ -117,8 +117,11 @@ def export(
     window: Window,
     format: Literal["csv", "json"] = "csv",
     kind: Literal["records", "aggregate"] = "records",
+    bodies: bool = Query(False, description="records only: add the request and response bodies logged while body logging was on"),
 ) -> StreamingResponse:
-    chunks = export_stream(hub.engine, kind, format, filters.filter(), viewer_of(principal), window)
+    if bodies and kind != "records":
+        raise GatewayError(400, "invalid_export", "Only the records export can include bodies (kind=records).", param="bodies")
+    chunks = export_stream(hub.engine, kind, format, filters.filter(), viewer_of(principal), window, with_bodies=bodies)
     headers = {"content-disposition": f'attachment; filename="{filename(kind, format, window)}"', "cache-control": "no-store"}
     return StreamingResponse(chunks, media_type=MEDIA_TYPES[format], headers=headers)
 

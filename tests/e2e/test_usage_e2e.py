@@ -299,3 +299,12 @@ def test_body_logging_shows_redacted_bodies_in_the_log_detail(admin: Page, hub: 
     expect(detail).not_to_contain_text("abcdefghijklmnop1234")
     expect(admin.locator(".q-dialog [class*=q-transition]")).to_have_count(0)
     screenshot(admin, "logs-detail-bodies-light-1280")
+
+    open_usage(admin, url, TOTAL + 1)
+    admin.get_by_test_id("export-bodies").click()
+    expect(admin.get_by_test_id("export-bodies")).to_have_attribute("aria-checked", "true")
+    _, text = download(admin, "Records JSON")
+    newest = json.loads(text)[-1]
+    assert newest["request_body"]["messages"] == [{"role": "user", "content": "my key is [redacted]"}]
+    assert newest["response_body"]["choices"][0]["message"]["content"] == "Echo: my key is [redacted]"
+    assert "abcdefghijklmnop1234" not in text
