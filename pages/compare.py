@@ -130,14 +130,18 @@ class ComparePage:
                 self.prompt = ui.textarea(placeholder="Ask every column… (/ for templates · Shift+Enter for a new line)",
                                           on_change=self._prompt_changed).props("outlined autogrow dense aria-label=Prompt").classes(
                     "grow min-w-0 basis-full sm:basis-auto")
-                self.prompt.on("keydown.enter.exact.prevent", self._send)
+                # Enter and Send carry the box's text with them: the box's own change event travels
+                # separately and may reach the server after them on a page that is still connecting.
+                with_text = f"() => emit(getHtmlElement({self.prompt.id}).value)"
+                self.prompt.on("keydown.enter.exact.prevent", self._send, js_handler=with_text)
                 self.upload = ui.upload(on_upload=self._attach, auto_upload=True, multiple=True, max_file_size=IMAGE_LIMIT_BYTES,
                                         on_rejected=lambda: ui.notify("Images up to 5 MB only", type="warning")).props(
                     "accept=image/*").classes("hidden")
                 ui.button(icon="image", on_click=lambda: self.upload.run_method("pickFiles")).props(
                     "flat round color=grey-8 aria-label='Attach image'").tooltip("Attach an image (vision models)")
                 self.stop_all_button = ui.button("Stop all", icon="stop", on_click=self._stop_all).props("outline color=negative no-caps")
-                self.send_button = ui.button("Send", icon="send", on_click=self._send).props("unelevated color=primary no-caps")
+                self.send_button = ui.button("Send", icon="send").props("unelevated color=primary no-caps")
+                self.send_button.on("click", self._send, js_handler=with_text)
 
     # --- drawing -------------------------------------------------------------------------------
 
@@ -217,8 +221,8 @@ class ComparePage:
 
     # --- turns ---------------------------------------------------------------------------------
 
-    async def _send(self) -> None:
-        text = (self.prompt.value or "").rstrip()
+    async def _send(self, event: events.GenericEventArguments) -> None:
+        text = str(event.args or "").rstrip()
         if text.startswith("/") and self.picker.visible and self._matching_templates(text):
             await self._use_template(self._matching_templates(text)[0])
             return

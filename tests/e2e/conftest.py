@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, Response, expect, sync_playwright
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "screenshots"
@@ -46,18 +47,32 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture
 def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(PATIENCE_MS)
-    tab = context.new_page()
+    tab = new_page(browser)
     yield tab
-    context.close()
+    tab.context.close()
 
 
 def new_page(browser: Browser, *, width: int = 1280, height: int = 900, dark: bool = False) -> Page:
-    """A page in a fresh context (its own cookies): for a second user or another viewport."""
+    """A page in a fresh context (its own cookies): for a second user or another viewport. Its ``goto``
+    and ``reload`` return once the page is connected (see ``connected``)."""
     context = browser.new_context(viewport={"width": width, "height": height}, color_scheme="dark" if dark else "light")
     context.set_default_timeout(PATIENCE_MS)
-    return context.new_page()
+    tab = context.new_page()
+    goto, reload = tab.goto, tab.reload
+
+    def connected_goto(url: str, **options: Any) -> Response | None:
+        response = goto(url, **options)
+        connected(tab)
+        return response
+
+    def connected_reload(**options: Any) -> Response | None:
+        response = reload(**options)
+        connected(tab)
+        return response
+
+    tab.goto = connected_goto  # type: ignore[method-assign]
+    tab.reload = connected_reload  # type: ignore[method-assign]
+    return tab
 
 
 def screenshot(page: Page, name: str) -> Path:
@@ -68,8 +83,15 @@ def screenshot(page: Page, name: str) -> Path:
     return path
 
 
+def connected(page: Page) -> None:
+    """Wait until the page's websocket is up. Before that NiceGUI holds each element's events in its own
+    timer, so a value typed and a button clicked may reach the server in the wrong order."""
+    page.wait_for_function("() => window.did_handshake === true")
+
+
 def fill_account_form(page: Page, name: str, password: str, *, email: str | None = None) -> None:
     """The setup, invite and registration form: ``email`` is left as it is when not given (an invite fixes it)."""
+    connected(page)
     if email is not None:
         page.get_by_label("Email").fill(email)
     page.get_by_label("Name").fill(name)
@@ -80,6 +102,7 @@ def fill_account_form(page: Page, name: str, password: str, *, email: str | None
 def setup_admin(page: Page, url: str, email: str = ADMIN_EMAIL, password: str = ADMIN_PASSWORD) -> None:
     page.goto(url + "/")
     expect(page).to_have_url(url + "/setup")
+    connected(page)
     fill_account_form(page, "Ada Admin", password, email=email)
     page.get_by_role("button", name="Create admin account").click()
     expect(page).to_have_url(url + "/")
@@ -87,6 +110,7 @@ def setup_admin(page: Page, url: str, email: str = ADMIN_EMAIL, password: str = 
 
 def submit_sign_in(page: Page, email: str, password: str) -> None:
     """Fill the sign-in form already on ``page`` and send it (what follows is the caller's to expect)."""
+    connected(page)
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()

@@ -18,6 +18,7 @@ from tests.e2e.conftest import (
     ADMIN_EMAIL,
     ADMIN_ENV,
     ADMIN_PASSWORD,
+    connected,
     fill_account_form,
     logout,
     new_page,
@@ -326,6 +327,7 @@ def test_open_registration_waits_for_approval(browser: Browser, hub_app: Running
     guest.goto(hub_app.url + "/login")
     guest.get_by_role("link", name="Register").click()
     expect(guest).to_have_url(hub_app.url + "/register")
+    connected(guest)
     fill_account_form(guest, "Rita", USER_PASSWORD, email="rita@example.com")
     guest.get_by_role("button", name="Register").click()
     expect(guest.get_by_test_id("register-done")).to_be_visible()

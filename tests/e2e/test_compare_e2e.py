@@ -15,7 +15,7 @@ import pytest
 from playwright.sync_api import Browser, Locator, Page, expect
 
 from tests.conftest import RunningApp, start_app
-from tests.e2e.conftest import ADMIN_EMAIL, ADMIN_ENV, screenshot, signed_in_page
+from tests.e2e.conftest import ADMIN_EMAIL, ADMIN_ENV, connected, screenshot, signed_in_page
 from tests.upstream_emulator import EmulatorHandle
 
 DRIP_A = "drip:0.3#compare-e2e-a"
@@ -71,6 +71,7 @@ def send(page: Page, text: str, *, accepted: bool = True) -> None:
 
 
 def pick_model(page: Page, index: int, model: str) -> None:
+    connected(page)
     field = column(page, index).get_by_label("Model")
     field.click()
     page.locator("#" + str(field.get_attribute("aria-controls"))).get_by_role("option", name=model, exact=True).click()
