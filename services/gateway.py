@@ -50,7 +50,8 @@ class CallMeta:
 
     @property
     def overhead_ms(self) -> float:
-        """Time spent in the gateway itself: everything but waiting on upstreams."""
+        """Time spent in the gateway itself: everything but awaiting upstream bytes (``trail.upstream_ms``
+        counts only those waits, not the adapters' encoding, parsing and translating)."""
         end = self.first_byte if self.first_byte is not None else time.perf_counter()
         return max(0.0, (end - self.started) * 1000 - self.trail.upstream_ms)
 

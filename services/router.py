@@ -23,6 +23,7 @@ import httpx
 
 from services.adapters import get_adapter
 from services.adapters.base import Adapter, Target
+from services.adapters.transport import measuring_wire_time
 from services.clock import Clock
 from services.errors import ErrorKind, UpstreamError
 from services.key_state import TIMED_REASONS, KeyStateStore, SkipReason
@@ -73,7 +74,7 @@ class RouteTrail:
 
     attempts: list[Attempt] = field(default_factory=list)
     served: Candidate | None = None
-    upstream_ms: float = 0.0
+    upstream_ms: float = 0.0  # awaited on the wire only (services.adapters.transport.WireTime)
 
     def add(self, candidate: Candidate, outcome: str, **details: Any) -> Attempt:
         attempt = Attempt(
@@ -219,10 +220,11 @@ class Router:
         self.states.note_request(key, self.clock.now())
         began = time.perf_counter()
         try:
-            result = await call(self.adapter_for(route.provider.kind), target)
+            with measuring_wire_time() as wire:
+                result = await call(self.adapter_for(route.provider.kind), target)
         except UpstreamError as error:
             ms = (time.perf_counter() - began) * 1000
-            trail.upstream_ms += ms
+            trail.upstream_ms += wire.seconds * 1000
             trail.add(candidate, "failed", reason=error.kind.value, status=error.status, error=error.message[:300], ms=round(ms, 1))
             self.states.on_failure(key, error, self.clock.now())
             if not error.retryable:
@@ -233,7 +235,7 @@ class Router:
             self.states.release_probe(candidate.provider_id)
             raise
         ms = (time.perf_counter() - began) * 1000
-        trail.upstream_ms += ms
+        trail.upstream_ms += wire.seconds * 1000
         trail.add(candidate, "served", ms=round(ms, 1))
         trail.served = candidate
         self.states.on_success(key)

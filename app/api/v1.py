@@ -17,7 +17,9 @@ from starlette.types import Receive, Scope, Send
 
 from app.api.deps import HubDep, PrincipalDep, error_response, json_response
 from services.gateway import CallMeta, ChatStream
+from services.hub import Hub
 from services.router import GatewayError
+from services.tokens import Principal
 
 router = APIRouter(prefix="/v1", tags=["gateway"])
 
@@ -25,8 +27,7 @@ CHAT_BODY = {"requestBody": {"required": True, "content": {"application/json": {
 EMBED_BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object", "required": ["model", "input"]}}}}}
 
 
-async def read_json(request: Request) -> Any:
-    raw = await request.body()
+def parse_json(raw: bytes) -> Any:
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError:
@@ -43,11 +44,15 @@ def meta_headers(meta: CallMeta) -> dict[str, str]:
 
 @router.post("/chat/completions", openapi_extra=CHAT_BODY, summary="Create a chat completion (OpenAI-compatible)")
 async def chat_completions(request: Request, hub: HubDep, principal: PrincipalDep) -> Response:
-    body = await read_json(request)
+    return await chat_answer(hub, principal, parse_json(await request.body()), request.state.request_id)
+
+
+async def chat_answer(hub: Hub, principal: Principal, body: Any, request_id: str) -> Response:
+    """The answer to ``POST /v1/chat/completions``, for this route and the raw fast path alike."""
     if isinstance(body, dict) and body.get("stream") is True:
-        stream = await hub.gateway.stream_chat(principal, body, request_id=request.state.request_id)
+        stream = await hub.gateway.stream_chat(principal, body, request_id=request_id)
         return EventStreamResponse(sse_lines(stream), headers={**meta_headers(stream.meta), "cache-control": "no-cache"})
-    response, meta = await hub.gateway.chat(principal, body, request_id=request.state.request_id)
+    response, meta = await hub.gateway.chat(principal, body, request_id=request_id)
     return json_response(response, headers=meta_headers(meta))
 
 
@@ -109,7 +114,12 @@ class EventStreamResponse(Response):
 
 @router.post("/embeddings", openapi_extra=EMBED_BODY, summary="Create embeddings (OpenAI-compatible)")
 async def embeddings(request: Request, hub: HubDep, principal: PrincipalDep) -> Response:
-    response, meta = await hub.gateway.embed(principal, await read_json(request), request_id=request.state.request_id)
+    return await embeddings_answer(hub, principal, parse_json(await request.body()), request.state.request_id)
+
+
+async def embeddings_answer(hub: Hub, principal: Principal, body: Any, request_id: str) -> Response:
+    """The answer to ``POST /v1/embeddings``, for this route and the raw fast path alike."""
+    response, meta = await hub.gateway.embed(principal, body, request_id=request_id)
     return json_response(response, headers=meta_headers(meta))
 
 

@@ -19,13 +19,19 @@ What is mapped, on both paths:
   ``UnsupportedProtocol``), so ``services.adapters.http.transport_error`` classifies them as before;
 * bodies: on the httpx path aiohttp leaves ``Content-Encoding`` alone so httpx decodes once; cookies
   are nobody's business here (aiohttp keeps none).
+
+``open`` and the reads of its response add the time they spent awaiting the upstream to the
+``WireTime`` of the running routing attempt (``measuring_wire_time``), so the gateway's own work
+around a call (translating, encoding, parsing) is not mistaken for upstream time.
 """
 
 from __future__ import annotations
 
 import ssl
+import time
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
+from contextvars import ContextVar
 from functools import lru_cache
 
 import aiohttp
@@ -118,6 +124,33 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             self._session = None
 
 
+class WireTime:
+    """Seconds one routing attempt spent awaiting its upstream: the answer's headers and body."""
+
+    __slots__ = ("seconds",)
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+
+    def add_since(self, began: float) -> None:
+        self.seconds += time.perf_counter() - began
+
+
+_wire_time: ContextVar[WireTime | None] = ContextVar("llmhub_wire_time", default=None)
+
+
+@contextmanager
+def measuring_wire_time() -> Iterator[WireTime]:
+    """Upstream waits inside this block (in this task) are added to the ``WireTime`` it hands out;
+    reads after the block (a stream's later chunks) are not."""
+    wire = WireTime()
+    token = _wire_time.set(wire)
+    try:
+        yield wire
+    finally:
+        _wire_time.reset(token)
+
+
 class UpstreamResponse:
     """An aiohttp response under the httpx names the adapters read; its errors come out as httpx's."""
 
@@ -133,13 +166,24 @@ class UpstreamResponse:
         return 200 <= self.status_code < 300
 
     async def aread(self) -> bytes:
+        wire, began = _wire_time.get(), time.perf_counter()
         with httpx_errors():
-            return await self._response.read()
+            content = await self._response.read()
+        if wire is not None:
+            wire.add_since(began)
+        return content
 
     async def aiter_bytes(self) -> AsyncIterator[bytes]:
         """The (decompressed) body as it arrives."""
+        chunks = self._response.content.iter_any()
         with httpx_errors():
-            async for chunk in self._response.content.iter_any():
+            while True:
+                wire, began = _wire_time.get(), time.perf_counter()
+                chunk = await anext(chunks, b"")
+                if wire is not None:
+                    wire.add_since(began)
+                if not chunk:
+                    return
                 yield chunk
 
 
@@ -162,10 +206,13 @@ class UpstreamClient(httpx.AsyncClient):
     async def open(self, url: str, headers: Mapping[str, str], body: bytes) -> AsyncIterator[UpstreamResponse]:
         """POST ``body`` and hand out the response once its headers arrived; leaving the block hands
         the connection back to the pool (when the body was read to its end) or closes it."""
+        wire, began = _wire_time.get(), time.perf_counter()
         with httpx_errors():
             async with self._aiohttp.session().post(
                 url, data=body, headers=headers, allow_redirects=False, timeout=self._session_timeout
             ) as response:
+                if wire is not None:
+                    wire.add_since(began)
                 yield UpstreamResponse(response)
 
 

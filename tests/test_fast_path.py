@@ -1,0 +1,175 @@
+"""The raw ASGI path for chat completions and embeddings, and the honesty of the overhead figure.
+
+In process: ``GatewayFastPath`` around a stand-in API app, on a real Hub in front of the emulator.
+Over HTTP: a client that leaves a stream midway, against the running app.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from starlette.types import Receive, Scope, Send
+
+from app.api.fast_path import GatewayFastPath
+from services.config_file import apply_config_text
+from services.hub import Hub, HubOptions
+from services.tokens import Principal
+from tests.conftest import MASTER_KEY, RunningApp, start_app
+from tests.test_gateway_api import wait_for_usage
+from tests.upstream_emulator import EmulatorHandle
+
+PAUSE_SECONDS = 0.5
+CONFIG = """
+providers:
+  - name: emu-slow
+    kind: openai
+    base_url: {url}/v1
+    keys:
+      - label: slow
+        secret: slow:{pause}#fast-2
+  - name: emu-drip
+    kind: openai
+    base_url: {url}/v1
+    keys:
+      - label: drip
+        secret: drip:0.2#fast-3
+  - name: emu
+    kind: openai
+    base_url: {url}/v1
+    keys:
+      - label: main
+        secret: ok#fast-1
+models:
+  - name: quick
+    routes:
+      - provider: emu
+        model: gpt-4o-mini
+  - name: slow
+    routes:
+      - provider: emu-slow
+        model: gpt-4o-mini
+  - name: drip
+    routes:
+      - provider: emu-drip
+        model: gpt-4o-mini
+  - name: embed
+    routes:
+      - provider: emu
+        model: text-embedding-3-small
+"""
+ADMIN = Principal(user_id=None, role="admin")
+AUTH = {"Authorization": f"Bearer {MASTER_KEY}"}
+
+
+def chat(model: str, text: str = "hi", **extra: object) -> dict:
+    return {"model": model, "messages": [{"role": "user", "content": text}], **extra}
+
+
+class StandInApi:
+    """Records the requests the fast path hands on, and answers them with 204."""
+
+    def __init__(self) -> None:
+        self.paths: list[tuple[str, str]] = []
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self.paths.append((scope["method"], scope["path"]))
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+
+@pytest.fixture
+async def hub(tmp_path: Path, emulator: EmulatorHandle, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Hub]:
+    hub = Hub(HubOptions(data_dir=tmp_path / "data", master_key=MASTER_KEY))
+    apply_config_text(CONFIG.format(url=emulator.url, pause=PAUSE_SECONDS), catalog=hub.catalog, source="test")
+    monkeypatch.setattr("app.runtime._hub", hub)
+    yield hub
+    await hub.stop()
+
+
+@pytest.fixture
+def api() -> StandInApi:
+    return StandInApi()
+
+
+@pytest.fixture
+async def client(hub: Hub, api: StandInApi) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=GatewayFastPath(api))
+    async with httpx.AsyncClient(transport=transport, base_url="http://hub") as client:
+        yield client
+
+
+async def test_answers_chat_and_embeddings_itself(client: httpx.AsyncClient, api: StandInApi) -> None:
+    answer = await client.post("/v1/chat/completions", json=chat("quick"), headers=AUTH)
+    assert answer.status_code == 200 and answer.json()["model"] == "quick"
+    assert answer.headers["x-llmhub-request-id"].startswith("req_")
+    assert answer.headers["x-llmhub-route"] == "emu/gpt-4o-mini"
+    assert float(answer.headers["x-llmhub-overhead-ms"]) > 0
+    vectors = await client.post("/v1/embeddings", json={"model": "embed", "input": "a b"}, headers=AUTH)
+    assert vectors.status_code == 200 and vectors.json()["data"][0]["object"] == "embedding"
+    assert api.paths == []
+
+
+async def test_streams_server_sent_events(client: httpx.AsyncClient) -> None:
+    answer = await client.post("/v1/chat/completions", json=chat("quick", "one two", stream=True), headers=AUTH)
+    assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/event-stream")
+    events = [line for line in answer.text.splitlines() if line.startswith("data: ")]
+    assert events[-1] == "data: [DONE]" and '"model":"quick"' in events[0]
+    assert answer.headers["x-llmhub-route"] == "emu/gpt-4o-mini"
+
+
+async def test_everything_else_goes_to_the_api_app(client: httpx.AsyncClient, api: StandInApi) -> None:
+    await client.get("/v1/chat/completions", headers=AUTH)
+    await client.get("/v1/models", headers=AUTH)
+    await client.post("/api/tokens", json={}, headers=AUTH)
+    assert api.paths == [("GET", "/v1/chat/completions"), ("GET", "/v1/models"), ("POST", "/api/tokens")]
+
+
+async def test_errors_in_openai_shape_with_request_id(client: httpx.AsyncClient) -> None:
+    missing = await client.post("/v1/chat/completions", content=b"{nope")
+    assert missing.status_code == 401 and missing.json()["error"]["code"] == "missing_api_key"
+    assert missing.headers["x-llmhub-request-id"].startswith("req_")
+    bad_json = await client.post("/v1/embeddings", content=b"{nope", headers=AUTH)
+    assert bad_json.status_code == 400 and bad_json.json()["error"]["code"] == "invalid_json"
+    no_input = await client.post("/v1/embeddings", json={"model": "embed"}, headers=AUTH)
+    assert no_input.status_code == 400 and no_input.json()["error"]["param"] == "input"
+    by_api_key = await client.post("/v1/chat/completions", json=chat("nowhere"), headers={"x-api-key": MASTER_KEY})
+    assert by_api_key.status_code == 404 and by_api_key.json()["error"]["code"] == "model_not_found"
+
+
+async def test_overhead_is_the_gateways_own_time(hub: Hub) -> None:
+    _, meta = await hub.gateway.chat(ADMIN, chat("quick"))
+    assert 0 < meta.overhead_ms < meta.elapsed_ms
+    stream = await hub.gateway.stream_chat(ADMIN, chat("quick", "one two", stream=True))
+    async for _ in stream:
+        pass
+    assert stream.meta.first_byte is not None
+    assert 0 < stream.meta.overhead_ms < (stream.meta.first_byte - stream.meta.started) * 1000
+
+
+async def test_a_slow_upstream_does_not_count_as_overhead(hub: Hub) -> None:
+    """The emulator holds the whole answer back for the pause: all of it is upstream time."""
+    _, meta = await hub.gateway.chat(ADMIN, chat("slow"))
+    assert 0 < meta.overhead_ms <= meta.elapsed_ms - PAUSE_SECONDS * 1000
+
+
+@pytest.fixture(scope="module")
+def hub_app(emulator: EmulatorHandle, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]:
+    root = tmp_path_factory.mktemp("fast-path")
+    config = root / "llmhub.yaml"
+    config.write_text(CONFIG.format(url=emulator.url, pause=PAUSE_SECONDS))
+    app = start_app(root / "data", config=config)
+    yield app
+    app.stop()
+
+
+def test_a_client_leaving_a_stream_is_recorded_as_cancelled(hub_app: RunningApp) -> None:
+    body = chat("drip", " ".join(f"word{i}" for i in range(50)), stream=True)
+    with httpx.stream("POST", hub_app.url + "/v1/chat/completions", headers=AUTH, json=body) as response:
+        assert response.status_code == 200
+        next(response.iter_lines())
+    record = wait_for_usage(hub_app, response.headers["x-llmhub-request-id"])
+    assert record["status"] == "cancelled" and record["error_code"] == "client_closed"
+    assert 0 < record["overhead_ms"] < record["latency_ms"]
