@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from services.clock import Clock, to_datetime, to_epoch, utcnow
 from services.errors import ErrorKind, UpstreamError
@@ -20,6 +21,7 @@ from services.routing_table import KeyEntry
 from services.tables import KeyState, ProviderCircuit
 
 WINDOW_SECONDS = 60.0
+DAY_SECONDS = 86_400.0  # a UTC day (epoch time has no leap seconds)
 MAX_COOLDOWN_SECONDS = 3600.0  # a Retry-After beyond this is treated as a typo, not obeyed for days
 FAILURE_KINDS = frozenset({ErrorKind.UPSTREAM_5XX, ErrorKind.TIMEOUT, ErrorKind.CONNECTION, ErrorKind.STREAM_BROKEN})
 
@@ -63,9 +65,19 @@ class Circuit:
     probe_in_flight: bool = False
 
 
+_last_day: list[Any] = [0.0, 0.0, ("", "")]  # the UTC day asked for last: its start, its end, its names
+
+
 def _day_and_month(epoch: float) -> tuple[str, str]:
+    """The UTC day and month of ``epoch`` as names; worked out once a day, as every routed call asks."""
+    start, end, names = _last_day
+    if start <= epoch < end:
+        return names
     moment = datetime.fromtimestamp(epoch, UTC)
-    return moment.strftime("%Y-%m-%d"), moment.strftime("%Y-%m")
+    names = (moment.strftime("%Y-%m-%d"), moment.strftime("%Y-%m"))
+    midnight = moment.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
+    _last_day[:] = [midnight, midnight + DAY_SECONDS, names]
+    return names
 
 
 def _next_utc_midnight(epoch: float) -> float:

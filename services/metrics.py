@@ -46,27 +46,40 @@ def _model_label(model: str) -> str:
     return model
 
 
+_children: dict[tuple[Any, tuple[str, ...]], Any] = {}
+
+
+def _child(metric: Counter | Histogram, *labels: str) -> Any:
+    """``metric.labels(*labels)``, looked up once: ``labels()`` checks its arguments and takes a lock
+    on every call, and every request needs five or six of them."""
+    key = (metric, labels)
+    child = _children.get(key)
+    if child is None:
+        child = _children[key] = metric.labels(*labels)
+    return child
+
+
 def observe_usage(row: Mapping[str, Any]) -> None:
     """Count one request (a UsageRecord row as the gateway queues it)."""
     provider = row.get("provider_name") or "none"
     model = _model_label(str(row.get("requested_model") or ""))
-    REQUESTS.labels(provider, model, row.get("status") or "ok").inc()
-    LATENCY.labels(provider, model).observe((row.get("latency_ms") or 0.0) / 1000)
+    _child(REQUESTS, provider, model, row.get("status") or "ok").inc()
+    _child(LATENCY, provider, model).observe((row.get("latency_ms") or 0.0) / 1000)
     if row.get("ttft_ms") is not None:
-        TTFT.labels(provider, model).observe(row["ttft_ms"] / 1000)
+        _child(TTFT, provider, model).observe(row["ttft_ms"] / 1000)
     if row.get("prompt_tokens"):
-        TOKENS.labels(provider, model, "prompt").inc(row["prompt_tokens"])
+        _child(TOKENS, provider, model, "prompt").inc(row["prompt_tokens"])
     if row.get("completion_tokens"):
-        TOKENS.labels(provider, model, "completion").inc(row["completion_tokens"])
+        _child(TOKENS, provider, model, "completion").inc(row["completion_tokens"])
     if row.get("cost_micros"):
-        COST.labels(provider, model).inc(row["cost_micros"] / 1_000_000)
+        _child(COST, provider, model).inc(row["cost_micros"] / 1_000_000)
     for attempt in row.get("attempts") or ():
         if attempt.get("outcome") not in ("served", "failed", "skipped"):
             continue
         attempt_provider = attempt.get("provider") or "none"
-        ATTEMPTS.labels(attempt_provider, attempt["outcome"], attempt.get("reason") or "").inc()
+        _child(ATTEMPTS, attempt_provider, attempt["outcome"], attempt.get("reason") or "").inc()
         if attempt.get("reason") == "rate_limited":
-            COOLDOWNS.labels(attempt_provider).inc()
+            _child(COOLDOWNS, attempt_provider).inc()
 
 
 def _state_registry(table: RoutingTable, states: KeyStateStore, now: float) -> CollectorRegistry:

@@ -6,6 +6,7 @@ Over HTTP: a client that leaves a stream midway, against the running app.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import pytest
 from starlette.types import Receive, Scope, Send
 
 from app.api.fast_path import GatewayFastPath
+from app.api.v1 import EventStreamResponse
 from services.config_file import apply_config_text
 from services.hub import Hub, HubOptions
 from services.tokens import Principal
@@ -118,6 +120,55 @@ async def test_streams_server_sent_events(client: httpx.AsyncClient) -> None:
     events = [line for line in answer.text.splitlines() if line.startswith("data: ")]
     assert events[-1] == "data: [DONE]" and '"model":"quick"' in events[0]
     assert answer.headers["x-llmhub-route"] == "emu/gpt-4o-mini"
+
+
+async def test_chunks_already_there_go_out_in_one_send_before_any_wait() -> None:
+    upstream_read = asyncio.Event()
+    messages: list[dict] = []
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b"a"
+        yield b"b"
+        await upstream_read.wait()  # opened only by the send of what came before: nothing waits behind it
+        yield b"c"
+
+    async def send(message: dict) -> None:
+        messages.append(message)
+        if message.get("body") == b"ab":
+            upstream_read.set()
+
+    async def receive() -> dict:
+        await asyncio.Event().wait()  # the client stays
+        return {"type": "http.disconnect"}
+
+    stream = EventStreamResponse(chunks(), headers={})
+    await asyncio.wait_for(stream({"type": "http"}, receive, send), 30)  # a guard against a hang, not a timing
+    assert [m.get("body") for m in messages] == [None, b"ab", b"c", b""]
+    assert [m.get("more_body") for m in messages[1:]] == [True, True, False]
+
+
+async def test_a_send_that_fails_while_the_next_chunk_is_awaited_closes_the_chunks() -> None:
+    closed: list[str] = []
+
+    async def chunks() -> AsyncIterator[bytes]:
+        try:
+            yield b"a"
+            await asyncio.Event().wait()  # parked here while "a" is sent
+            yield b"never"
+        finally:
+            closed.append("chunks")
+
+    async def send(message: dict) -> None:
+        if message.get("body"):
+            raise OSError("the client's socket is gone")
+
+    async def receive() -> dict:
+        await asyncio.Event().wait()
+        return {"type": "http.disconnect"}
+
+    with pytest.raises(OSError):
+        await EventStreamResponse(chunks(), headers={})({"type": "http"}, receive, send)
+    assert closed == ["chunks"]
 
 
 async def test_everything_else_goes_to_the_api_app(client: httpx.AsyncClient, api: StandInApi) -> None:

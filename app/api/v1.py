@@ -7,7 +7,8 @@ are parsed and written with orjson; nothing here touches the database.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import contextlib
+from collections.abc import AsyncIterator, Generator
 from typing import Any
 
 import orjson
@@ -94,8 +95,7 @@ class EventStreamResponse(Response):
         watcher = asyncio.create_task(self._cancel_on_disconnect(receive, task))
         try:
             await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
-            async for chunk in self.chunks:
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await self._send_chunks(send)
             self.finished = True
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         except asyncio.CancelledError:
@@ -104,12 +104,76 @@ class EventStreamResponse(Response):
         finally:
             watcher.cancel()
 
+    async def _send_chunks(self, send: Send) -> None:
+        """Every chunk as soon as it is there, and the chunks that are there already in one ``send``.
+
+        One upstream read often holds several events; a ``send`` each costs a socket write each. So
+        the next chunk is asked for by hand (``step.send(None)``): one that comes without waiting
+        joins the batch, and before any wait the batch goes out, so no chunk is ever held back.
+        """
+        ready: list[bytes] = []
+        while True:
+            step = self.chunks.__anext__()
+            try:
+                waiting_on = step.send(None)
+            except StopIteration as got:
+                ready.append(got.value)
+                continue
+            except StopAsyncIteration:
+                break
+            if ready:
+                await _send_batch(send, ready, step, waiting_on)
+            try:
+                ready.append(await ParkedStep(step, waiting_on))
+            except StopAsyncIteration:
+                break
+        if ready:
+            await _send_batch(send, ready)
+
     async def _cancel_on_disconnect(self, receive: Receive, task: asyncio.Task[None]) -> None:
         while (await receive())["type"] != "http.disconnect":
             pass
         if not self.finished:
             self.client_left = True
             task.cancel()
+
+
+async def _send_batch(send: Send, batch: list[bytes], step: Any = None, waiting_on: Any = None) -> None:
+    """The chunks of ``batch`` in one ``send``, then an empty batch. Should the send fail, a ``step``
+    parked meanwhile on ``waiting_on`` is first unwound by the same error, as if it had been awaited."""
+    try:
+        await send({"type": "http.response.body", "body": b"".join(batch), "more_body": True})
+    except BaseException as error:
+        if step is not None:
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await ParkedStep(step, waiting_on, error)
+        raise
+    batch.clear()
+
+
+class ParkedStep:
+    """The rest of a coroutine step that was started by hand and is parked on ``waiting_on`` (what it
+    yielded for the event loop): awaiting this hands that on to the task, and everything the task
+    sends or throws back goes into the step, as if it had been awaited from the start. With
+    ``error``, that is thrown into the step first."""
+
+    def __init__(self, step: Any, waiting_on: Any, error: BaseException | None = None) -> None:
+        self.step = step
+        self.waiting_on = waiting_on
+        self.error = error
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        try:
+            value = self.waiting_on if self.error is None else self.step.throw(self.error)
+            while True:
+                try:
+                    sent = yield value
+                except BaseException as error:
+                    value = self.step.throw(error)
+                else:
+                    value = self.step.send(sent)
+        except StopIteration as done:
+            return done.value
 
 
 @router.post("/embeddings", openapi_extra=EMBED_BODY, summary="Create embeddings (OpenAI-compatible)")
