@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from functools import lru_cache
 
 from services.clock import Clock, to_datetime, to_epoch, utcnow
 from services.errors import ErrorKind, UpstreamError
@@ -65,19 +65,15 @@ class Circuit:
     probe_in_flight: bool = False
 
 
-_last_day: list[Any] = [0.0, 0.0, ("", "")]  # the UTC day asked for last: its start, its end, its names
-
-
 def _day_and_month(epoch: float) -> tuple[str, str]:
-    """The UTC day and month of ``epoch`` as names; worked out once a day, as every routed call asks."""
-    start, end, names = _last_day
-    if start <= epoch < end:
-        return names
-    moment = datetime.fromtimestamp(epoch, UTC)
-    names = (moment.strftime("%Y-%m-%d"), moment.strftime("%Y-%m"))
-    midnight = moment.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
-    _last_day[:] = [midnight, midnight + DAY_SECONDS, names]
-    return names
+    """The UTC day and month of ``epoch`` as names (every routed call asks; a day is worked out once)."""
+    return _names_of_day(int(epoch // DAY_SECONDS))
+
+
+@lru_cache(maxsize=4)
+def _names_of_day(day: int) -> tuple[str, str]:
+    moment = datetime.fromtimestamp(day * DAY_SECONDS, UTC)
+    return moment.strftime("%Y-%m-%d"), moment.strftime("%Y-%m")
 
 
 def _next_utc_midnight(epoch: float) -> float:

@@ -133,7 +133,7 @@ class TokenRegistry:
         """The person's budget and month spend over all their tokens, read once and then kept up to date here."""
         if self._settings_seen != settings_writes():
             self._settings_seen = settings_writes()
-            self._people.clear()
+            self._reread_budgets()
         spend = self._people.get(user_id)
         if spend is None:
             with Session(self.engine) as session:
@@ -141,6 +141,15 @@ class TokenRegistry:
                 spent = _month_spend(session, UsageRecord.user_id == user_id)
             spend = self._people[user_id] = MonthSpend(budget.monthly_budget_micros if budget else None, _this_month(), spent)
         return spend
+
+    def _reread_budgets(self) -> None:
+        """After a settings or budget write: new budgets, while the spends counted here stand."""
+        if not self._people:
+            return
+        with Session(self.engine) as session:
+            budgets = {row.user_id: row.monthly_budget_micros for row in session.exec(select(UserBudget))}
+        for user_id, spend in self._people.items():
+            spend.budget_micros = budgets.get(user_id)
 
     def invalidate(self) -> None:
         """Forget every cached lookup (after any token or user change)."""
