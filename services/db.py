@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import event
-from sqlalchemy.engine import Engine
+import orjson
+from sqlalchemy import Table, event
+from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlmodel import Session, SQLModel, create_engine, select
 
 import services.compare_tables  # noqa: F401  (registers its tables before create_all)
@@ -19,9 +23,16 @@ def make_engine(database_path: Path) -> Engine:
     engine = create_engine(
         f"sqlite:///{database_path}",
         connect_args={"check_same_thread": False, "timeout": 30},
+        json_serializer=json_text,
     )
     event.listen(engine, "connect", _configure_sqlite)
     return engine
+
+
+def json_text(value: Any) -> str:
+    """JSON columns are written with orjson: several times faster than ``json.dumps`` for the usage
+    records' attempt trails, and read back the same."""
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
 def _configure_sqlite(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
@@ -68,3 +79,58 @@ def database_ok(engine: Engine) -> bool:
         return True
     except Exception:
         return False
+
+
+@dataclass(frozen=True, slots=True)
+class _InsertPlan:
+    """One table's ``INSERT`` through the driver: the SQL, the columns' defaults, and the bind
+    processors of the columns whose type has one (so the stored form is the one SQLAlchemy writes)."""
+
+    sql: str
+    names: tuple[str, ...]
+    defaults: tuple[tuple[str, Callable[[], Any]], ...]
+    processors: tuple[tuple[int, Callable[[Any], Any]], ...]
+
+    def values(self, row: Mapping[str, Any]) -> tuple[Any, ...]:
+        try:
+            values = [row[name] for name in self.names]
+        except KeyError:
+            values = [row[name] if name in row else default() for name, default in self.defaults]
+        for index, process in self.processors:
+            values[index] = process(values[index])
+        return tuple(values)
+
+
+def _column_default(column: Any) -> Callable[[], Any]:
+    default = column.default
+    if default is None:
+        return lambda: None
+    if default.is_callable:
+        return lambda: default.arg(None)
+    return lambda: default.arg
+
+
+@lru_cache(maxsize=16)
+def _insert_plan(table: Table, dialect: Dialect) -> _InsertPlan:
+    columns = [column for column in table.columns if not (column.primary_key and column.autoincrement in (True, "auto"))]
+    mark = "?" if dialect.paramstyle == "qmark" else "%s"
+    sql = f"INSERT INTO {table.name} ({', '.join(c.name for c in columns)}) VALUES ({', '.join([mark] * len(columns))})"
+    processors = ((index, c.type._cached_bind_processor(dialect)) for index, c in enumerate(columns))
+    return _InsertPlan(
+        sql,
+        tuple(c.name for c in columns),
+        tuple((c.name, _column_default(c)) for c in columns),
+        tuple((index, process) for index, process in processors if process is not None),
+    )
+
+
+def insert_rows(connection: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert plain dict rows with one driver ``executemany`` (inside the caller's transaction).
+
+    The ORM's bulk insert spends about 50 µs a row on bookkeeping (parameter sets, ORM events) that
+    a log table does not need; this spends what the column types' own bind processors cost, so a
+    row stored here reads back exactly like one the ORM wrote. Missing keys take the column default.
+    """
+    if rows:
+        plan = _insert_plan(table, connection.dialect)
+        connection.exec_driver_sql(plan.sql, [plan.values(row) for row in rows])

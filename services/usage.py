@@ -22,6 +22,7 @@ from sqlmodel import Session
 
 from services import metrics
 from services.clock import utcnow
+from services.db import insert_rows
 from services.rollups import apply_rollups, ensure_rollups
 from services.tables import GatewayToken, UsageBody, UsageRecord
 
@@ -68,15 +69,27 @@ class UsageRecorder:
         await self.flush()
 
     async def flush(self) -> None:
+        """Write every queued row (at stop, and wherever every row must be stored before going on)."""
         while self._pending:
-            batch, self._pending = self._pending[: self.batch_size], self._pending[self.batch_size :]
-            try:
-                await asyncio.to_thread(self._write, batch)
-            except Exception:
-                self._pending[:0] = batch
-                raise
+            await self._write_next_batch()
+
+    async def _write_next_batch(self) -> None:
+        batch, self._pending = self._pending[: self.batch_size], self._pending[self.batch_size :]
+        try:
+            await asyncio.to_thread(self._write, batch)
+        except Exception:
+            self._pending[:0] = batch
+            raise
 
     async def _run(self) -> None:
+        """One batch a round: each ``flush_interval``, or at once while a full batch is waiting.
+
+        Not a drain to empty: under load, rows keep arriving while a batch is written, and writing
+        those at once would keep the writer thread busy with a stream of small batches, each paying
+        for a transaction and the rollup upserts and each taking the GIL from the event loop. Measured
+        at 32 concurrent calls: ~24 rows a batch and 76 µs of writer CPU per row, against ~20 µs a row
+        in batches of hundreds.
+        """
         try:
             await asyncio.to_thread(ensure_rollups, self.engine)
         except Exception:  # the raw rows still get written; the rebuild is tried again at the next start
@@ -88,14 +101,17 @@ class UsageRecorder:
                 pass
             self._wakeup.clear()
             try:
-                await self.flush()
+                if self._pending:
+                    await self._write_next_batch()
             except Exception:
                 log.exception("usage batch could not be written; it will be retried")
+            if len(self._pending) >= self.batch_size:
+                self._wakeup.set()
 
     def _write(self, batch: list[dict[str, Any]]) -> None:
         records, bodies = _split_bodies(batch)
         with Session(self.engine) as session:
-            session.execute(insert(UsageRecord), records)
+            insert_rows(session.connection(), UsageRecord.__table__, records)
             apply_rollups(session.connection(), records)
             if bodies:
                 session.execute(insert(UsageBody), bodies)
