@@ -5,7 +5,22 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Protocol
+
+
+DAY_SECONDS = 86_400.0  # a UTC day (epoch time has no leap seconds)
+
+
+def day_and_month(epoch: float) -> tuple[str, str]:
+    """The UTC day and month of ``epoch`` as names (every call asks; each day is worked out once)."""
+    return _names_of_day(int(epoch // DAY_SECONDS))
+
+
+@lru_cache(maxsize=4)
+def _names_of_day(day: int) -> tuple[str, str]:
+    moment = datetime.fromtimestamp(day * DAY_SECONDS, UTC)
+    return moment.strftime("%Y-%m-%d"), moment.strftime("%Y-%m")
 
 
 def utcnow() -> datetime:

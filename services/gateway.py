@@ -8,7 +8,6 @@ router, meter the result (usage row queued, key and token counters updated).
 from __future__ import annotations
 
 import math
-import secrets
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from services.adapters.base import Adapter, Json, Target
+from services.adapters.http import new_id
 from services.errors import ErrorKind, UpstreamError
 from services.pricing import PriceTable
 from services.router import Candidate, GatewayError, Router, RouteTrail
@@ -26,7 +26,7 @@ from services.usage_settings import body_logging, redact, settings_writes
 
 
 def new_request_id() -> str:
-    return "req_" + secrets.token_hex(12)
+    return new_id("req_")
 
 
 @dataclass(slots=True)

@@ -13,15 +13,13 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
 
-from services.clock import Clock, to_datetime, to_epoch, utcnow
+from services.clock import Clock, day_and_month, to_datetime, to_epoch, utcnow
 from services.errors import ErrorKind, UpstreamError
 from services.routing_table import KeyEntry
 from services.tables import KeyState, ProviderCircuit
 
 WINDOW_SECONDS = 60.0
-DAY_SECONDS = 86_400.0  # a UTC day (epoch time has no leap seconds)
 MAX_COOLDOWN_SECONDS = 3600.0  # a Retry-After beyond this is treated as a typo, not obeyed for days
 FAILURE_KINDS = frozenset({ErrorKind.UPSTREAM_5XX, ErrorKind.TIMEOUT, ErrorKind.CONNECTION, ErrorKind.STREAM_BROKEN})
 
@@ -63,17 +61,6 @@ class Circuit:
     consecutive_failures: int = 0
     open_until: float = 0.0
     probe_in_flight: bool = False
-
-
-def _day_and_month(epoch: float) -> tuple[str, str]:
-    """The UTC day and month of ``epoch`` as names (every routed call asks; a day is worked out once)."""
-    return _names_of_day(int(epoch // DAY_SECONDS))
-
-
-@lru_cache(maxsize=4)
-def _names_of_day(day: int) -> tuple[str, str]:
-    moment = datetime.fromtimestamp(day * DAY_SECONDS, UTC)
-    return moment.strftime("%Y-%m-%d"), moment.strftime("%Y-%m")
 
 
 def _next_utc_midnight(epoch: float) -> float:
@@ -146,7 +133,7 @@ class KeyStateStore:
             health.requests.popleft()
         while health.tokens and health.tokens[0][0] <= horizon:
             health.tokens.popleft()
-        day, month = _day_and_month(now)
+        day, month = day_and_month(now)
         if health.day != day:
             health.day, health.day_tokens = day, 0
         if health.month != month:

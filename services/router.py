@@ -131,6 +131,33 @@ def weighted_order(items: Sequence[T], weight_of: Callable[[T], int], rng: rando
     return sorted(items, key=lambda item: rng.random() ** (1.0 / max(weight_of(item), 1)), reverse=True)
 
 
+def priority_tiers(items: Sequence[T], priority_of: Callable[[T], int]) -> tuple[tuple[T, ...], ...]:
+    """``items`` grouped by priority, lowest number first."""
+    return tuple(tuple(group) for _, group in groupby(sorted(items, key=priority_of), key=priority_of))
+
+
+@dataclass(frozen=True, slots=True)
+class RoutePlan:
+    """A model's routes in priority tiers, each with its provider's keys in priority tiers: worked out
+    once per routing table. Only the weighted shuffles within a tier of two or more are left for each
+    request, and with no such tier the whole order (``fixed``) is known in advance."""
+
+    tiers: tuple[tuple[tuple[RouteEntry, tuple[tuple[KeyEntry, ...], ...]], ...], ...]
+    fixed: tuple[Candidate, ...] | None
+
+    @classmethod
+    def of(cls, routes: Sequence[RouteEntry], table: RoutingTable) -> RoutePlan:
+        tiers = tuple(
+            tuple((route, priority_tiers(table.keys_for(route.provider.id), lambda k: k.priority)) for route in same_priority)
+            for same_priority in priority_tiers(routes, lambda r: r.priority)
+        )
+        choices = any(len(routes_at) > 1 or any(len(keys) > 1 for _, key_tiers in routes_at for keys in key_tiers) for routes_at in tiers)
+        fixed = None if choices else tuple(
+            Candidate(route, keys[0]) for routes_at in tiers for route, key_tiers in routes_at for keys in key_tiers
+        )
+        return cls(tiers, fixed)
+
+
 class Router:
     def __init__(
         self,
@@ -150,20 +177,31 @@ class Router:
         self.policy = policy
         self.rng = rng or random.Random()
         self.adapter_for = adapter_for
+        self._plans_of: RoutingTable | None = None
+        self._plans: dict[str, RoutePlan | None] = {}
 
     def route_candidates(self, requested: str) -> list[Candidate] | None:
         """Every (route × key) for a model name in the order they would be tried; None if unknown."""
-        table = self._table()
-        routes = table.resolve(requested)
-        if routes is None:
+        plan = self._plan(requested)
+        if plan is None:
             return None
+        if plan.fixed is not None:
+            return list(plan.fixed)
         ordered: list[Candidate] = []
-        for _, same_priority in groupby(sorted(routes, key=lambda r: r.priority), key=lambda r: r.priority):
-            for route in weighted_order(list(same_priority), lambda r: r.weight, self.rng):
-                keys = sorted(table.keys_for(route.provider.id), key=lambda k: k.priority)
-                for _, keys_at in groupby(keys, key=lambda k: k.priority):
-                    ordered.extend(Candidate(route, k) for k in weighted_order(list(keys_at), lambda k: k.weight, self.rng))
+        for routes in plan.tiers:
+            for route, key_tiers in weighted_order(routes, lambda pair: pair[0].weight, self.rng):
+                for keys in key_tiers:
+                    ordered.extend(Candidate(route, k) for k in weighted_order(keys, lambda k: k.weight, self.rng))
         return ordered
+
+    def _plan(self, requested: str) -> RoutePlan | None:
+        table = self._table()
+        if table is not self._plans_of:
+            self._plans_of, self._plans = table, {}
+        if requested not in self._plans:
+            routes = table.resolve(requested)
+            self._plans[requested] = None if routes is None else RoutePlan.of(routes, table)
+        return self._plans[requested]
 
     async def execute(
         self,

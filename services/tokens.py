@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -19,7 +20,7 @@ from sqlalchemy import func
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from services.clock import Clock, to_epoch, utcnow
+from services.clock import Clock, day_and_month, to_epoch, utcnow
 from services.router import GatewayError
 from services.tables import GatewayToken, UsageRecord, User, UserBudget
 from services.usage_settings import settings_writes
@@ -188,7 +189,7 @@ class TokenRegistry:
 
 
 def _this_month() -> str:
-    return utcnow().strftime("%Y-%m")
+    return day_and_month(time.time())[1]
 
 
 def _month_spend(session: Session, holder: Any) -> int:

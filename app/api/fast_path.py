@@ -12,6 +12,7 @@ this path does not answer (other methods, other paths).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -20,9 +21,9 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.api.deps import bearer_token, error_response
-from app.api.middleware import RequestIdMiddleware
 from app.api.v1 import chat_answer, embeddings_answer, parse_json
 from app.runtime import get_hub
+from services.gateway import new_request_id
 from services.hub import Hub
 from services.router import GatewayError
 from services.tokens import Principal
@@ -42,15 +43,23 @@ async def read_body(receive: Receive) -> bytes:
 
 
 async def answer_gateway_call(scope: Scope, receive: Receive, send: Send) -> None:
-    """Authenticate, parse, answer: in the order the FastAPI route does it (a 401 before a 400)."""
+    """Authenticate, parse, answer: in the order the FastAPI route does it (a 401 before a 400).
+
+    The request id and overhead headers are set here rather than by ``RequestIdMiddleware``: an
+    answer carries them already (``meta_headers``), so only an error needs them added, and a stream's
+    chunks do not each pass through one more ``send`` wrapper.
+    """
+    started = time.perf_counter()
+    request_id = new_request_id()
     answer = ANSWERS[scope["path"]]
     try:
         hub = get_hub()
         principal = hub.tokens.authenticate(bearer_token(Headers(scope=scope)))
         body = parse_json(await read_body(receive))
-        response = await answer(hub, principal, body, scope["state"]["request_id"])
+        response = await answer(hub, principal, body, request_id)
     except GatewayError as error:
-        response = error_response(error)
+        overhead = f"{(time.perf_counter() - started) * 1000:.3f}"
+        response = error_response(error, {"x-llmhub-request-id": request_id, "x-llmhub-overhead-ms": overhead})
     await response(scope, receive, send)
 
 
@@ -59,10 +68,9 @@ class GatewayFastPath:
 
     def __init__(self, api: ASGIApp) -> None:
         self.api = api
-        self.gateway_calls = RequestIdMiddleware(answer_gateway_call)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] in ANSWERS:
-            await self.gateway_calls(scope, receive, send)
+            await answer_gateway_call(scope, receive, send)
         else:
             await self.api(scope, receive, send)

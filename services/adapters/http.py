@@ -290,12 +290,15 @@ def _event(text: bytes, secret: str) -> Any:
     return event
 
 
-async def iter_lines(response: UpstreamResponse) -> AsyncIterator[bytes]:
-    """Each line of the body (without its ``\n``, ``\r\n`` or ``\r``) as soon as its bytes arrived.
+async def iter_line_batches(response: UpstreamResponse) -> AsyncIterator[list[bytes]]:
+    """The body's lines (without their ``\n``, ``\r\n`` or ``\r``), a list for each read, as soon as
+    their bytes arrived.
 
-    httpx's ``aiter_lines`` holds a line back until the next chunk shows whether a ``\r`` is followed
-    by ``\n``; for a stream that is one event late (a first token that waits for the second). Here a
-    chunk ending in ``\r`` releases its line at once, and a ``\n`` opening the next chunk is dropped.
+    A list a read, not a line at a time: one read of a fast stream holds many lines, and each step
+    of an async generator costs more than the line's own work. httpx's ``aiter_lines`` holds a line
+    back until the next chunk shows whether a ``\r`` is followed by ``\n``; for a stream that is one
+    event late (a first token that waits for the second). Here a chunk ending in ``\r`` releases its
+    line at once, and a ``\n`` opening the next chunk is dropped.
     """
     pending = b""
     after_cr = False
@@ -307,10 +310,10 @@ async def iter_lines(response: UpstreamResponse) -> AsyncIterator[bytes]:
         after_cr = chunk.endswith(b"\r")
         lines = (pending + chunk).splitlines()
         pending = b"" if chunk.endswith((b"\n", b"\r")) else lines.pop()
-        for line in lines:
-            yield line
+        if lines:
+            yield lines
     if pending:
-        yield pending
+        yield [pending]
 
 
 async def iter_sse(response: UpstreamResponse, secret: str) -> AsyncIterator[Any]:
@@ -324,15 +327,16 @@ async def iter_sse(response: UpstreamResponse, secret: str) -> AsyncIterator[Any
     data: list[bytes] = []
     started = False
     try:
-        async for line in iter_lines(response):
-            if line.startswith(b"data:"):
-                data.append(line[6:] if line.startswith(b"data: ") else line[5:])
-            elif not line and data:
-                text = data[0] if len(data) == 1 else b"\n".join(data)
-                data.clear()
-                if text != b"[DONE]":
-                    started = True
-                    yield _event(text, secret)
+        async for lines in iter_line_batches(response):
+            for line in lines:
+                if line.startswith(b"data:"):
+                    data.append(line[6:] if line.startswith(b"data: ") else line[5:])
+                elif not line and data:
+                    text = data[0] if len(data) == 1 else b"\n".join(data)
+                    data.clear()
+                    if text != b"[DONE]":
+                        started = True
+                        yield _event(text, secret)
     except httpx.HTTPError as exc:
         raise transport_error(exc, secret, broken=started) from None
     if data and data[0] != b"[DONE]":
@@ -343,10 +347,11 @@ async def iter_ndjson(response: UpstreamResponse, secret: str) -> AsyncIterator[
     """Each JSON object of a newline-delimited JSON body (Ollama's streams)."""
     started = False
     try:
-        async for line in iter_lines(response):
-            if line:
-                started = True
-                yield _event(line, secret)
+        async for lines in iter_line_batches(response):
+            for line in lines:
+                if line:
+                    started = True
+                    yield _event(line, secret)
     except httpx.HTTPError as exc:
         raise transport_error(exc, secret, broken=started) from None
 
