@@ -140,7 +140,7 @@ class Gateway:
         model = validate_chat_body(body)
         meta = self._begin(principal, body, model, source=source, endpoint="chat", stream=True, request_id=request_id)
 
-        async def call(adapter: Adapter, target: Target) -> tuple[Json, AsyncIterator[Json]]:
+        async def call(adapter: Adapter, target: Target) -> tuple[list[Json], AsyncIterator[list[Json]]]:
             chunks = adapter.stream_chat(self.router.client, target, body)
             try:
                 first = await anext(chunks)
@@ -247,14 +247,16 @@ def _prompt_chars(body: Json) -> int:
 
 
 class ChatStream:
-    """The chunks of one streamed answer, ready for the client.
+    """The chunks of one streamed answer, ready for the client: ``batches()`` a list for each
+    upstream read, or one by one (``async for``).
 
     The upstream's usage chunk is kept for metering and passed on only when the client asked for
     it. A failure after the first chunk ends the stream with an OpenAI-shaped error chunk and the
     partial usage is still recorded; so is a client that goes away.
     """
 
-    def __init__(self, gateway: Gateway, meta: CallMeta, first: Json, rest: AsyncIterator[Json], wants_usage: bool, prompt_chars: int) -> None:
+    def __init__(self, gateway: Gateway, meta: CallMeta, first: list[Json], rest: AsyncIterator[list[Json]], wants_usage: bool,
+                 prompt_chars: int) -> None:
         self.gateway = gateway
         self.meta = meta
         self._first = first
@@ -266,22 +268,32 @@ class ChatStream:
         self._text: list[str] | None = [] if meta.logged_request is not None else None
         self._finish_reason: str | None = None
 
-    async def __aiter__(self) -> AsyncIterator[Json]:
+    async def batches(self) -> AsyncIterator[list[Json]]:
         outcome: dict[str, str] = {"status": "cancelled", "error_code": "client_closed"}
         try:
-            chunk: Json | None = self._first
-            while chunk is not None:
-                if self._keep(chunk):
-                    yield chunk
-                chunk = await anext(self._rest, None)
+            batch: list[Json] | None = self._first
+            while batch is not None:
+                kept = [chunk for chunk in batch if self._keep(chunk)]
+                if kept:
+                    yield kept
+                batch = await anext(self._rest, None)
             outcome = {}
         except UpstreamError as error:
             self.gateway.router.stream_failed(self.meta.trail.served, error)  # type: ignore[arg-type]
             outcome = {"status": "error", "error_code": ErrorKind.STREAM_BROKEN.value}
-            yield GatewayError(502, "stream_broken", f"The upstream stream broke: {error.message}", error_type="api_error").body()
+            yield [GatewayError(502, "stream_broken", f"The upstream stream broke: {error.message}", error_type="api_error").body()]
         finally:
             await self._rest.aclose()  # type: ignore[attr-defined]
             self._finish(**outcome)
+
+    async def __aiter__(self) -> AsyncIterator[Json]:
+        batches = self.batches()
+        try:
+            async for batch in batches:
+                for chunk in batch:
+                    yield chunk
+        finally:
+            await batches.aclose()  # type: ignore[attr-defined]
 
     def _keep(self, chunk: Json) -> bool:
         usage = chunk.get("usage")

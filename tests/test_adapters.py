@@ -77,7 +77,7 @@ def received(upstream: EmulatorHandle, key: str) -> list[Json]:
 
 
 async def collect(client: httpx.AsyncClient, tgt: Target, body: Json) -> list[Json]:
-    return [chunk async for chunk in get_adapter(tgt.kind).stream_chat(client, tgt, body)]
+    return [chunk async for batch in get_adapter(tgt.kind).stream_chat(client, tgt, body) for chunk in batch]
 
 
 def streamed_text(chunks: list[Json]) -> str:
@@ -206,8 +206,8 @@ async def test_hang_times_out(upstream: EmulatorHandle, provider: str) -> None:
 async def test_broken_stream(upstream: EmulatorHandle, client: httpx.AsyncClient, provider: str) -> None:
     chunks: list[Json] = []
     with pytest.raises(UpstreamError) as caught:
-        async for chunk in get_adapter(provider).stream_chat(client, target(upstream, provider, new_key("break-stream")), CHAT):
-            chunks.append(chunk)
+        async for batch in get_adapter(provider).stream_chat(client, target(upstream, provider, new_key("break-stream")), CHAT):
+            chunks.extend(batch)
     assert caught.value.kind is ErrorKind.STREAM_BROKEN
     assert streamed_text(chunks) == "Echo: say "
 
@@ -218,9 +218,9 @@ async def test_the_first_chunk_is_not_held_back_for_the_next(upstream: EmulatorH
     must arrive on its own (the guard only stops a reader that waits for more from hanging the run)."""
     chunks = get_adapter(provider).stream_chat(client, target(upstream, provider, new_key("drip:600")), CHAT)
     try:
-        received_chunks = [await asyncio.wait_for(anext(chunks), 60)]
+        received_chunks = await asyncio.wait_for(anext(chunks), 60)
         while not streamed_text(received_chunks):
-            received_chunks.append(await asyncio.wait_for(anext(chunks), 60))
+            received_chunks.extend(await asyncio.wait_for(anext(chunks), 60))
     finally:
         await chunks.aclose()  # type: ignore[attr-defined]
     assert streamed_text(received_chunks) == "Echo: "
@@ -240,8 +240,8 @@ async def test_error_event_inside_a_stream(upstream: EmulatorHandle, client: htt
     chunks: list[Json] = []
     key = new_key("stream-error")
     with pytest.raises(UpstreamError) as caught:
-        async for chunk in get_adapter(provider).stream_chat(client, target(upstream, provider, key), CHAT):
-            chunks.append(chunk)
+        async for batch in get_adapter(provider).stream_chat(client, target(upstream, provider, key), CHAT):
+            chunks.extend(batch)
     assert caught.value.kind is STREAM_ERRORS[provider]
     assert streamed_text(chunks) == "Echo: say "
     assert key not in caught.value.message
@@ -613,8 +613,8 @@ async def test_a_line_is_handed_on_as_soon_as_its_bytes_arrive(canned: Canned, c
     chunks = get_adapter(kind).stream_chat(client, Target(kind, canned.url, "k", model), CHAT)
     first = await asyncio.wait_for(anext(chunks), 60)
     canned.release.set()
-    rest = [chunk async for chunk in chunks]
-    assert streamed_text([first]) == "first" and streamed_text(rest) == " second"
+    rest = [chunk async for batch in chunks for chunk in batch]
+    assert streamed_text(first) == "first" and streamed_text(rest) == " second"
     assert rest[-1]["usage"] is not None
 
 

@@ -126,15 +126,15 @@ async def test_chunks_already_there_go_out_in_one_send_before_any_wait() -> None
     upstream_read = asyncio.Event()
     messages: list[dict] = []
 
-    async def chunks() -> AsyncIterator[bytes]:
-        yield b"a"
-        yield b"b"
+    async def chunks() -> AsyncIterator[list[dict]]:
+        yield [{"n": 1}]
+        yield [{"n": 2}]
         await upstream_read.wait()  # opened only by the send of what came before: nothing waits behind it
-        yield b"c"
+        yield [{"n": 3}]
 
     async def send(message: dict) -> None:
         messages.append(message)
-        if message.get("body") == b"ab":
+        if message.get("body") == b'data: {"n":1}\n\ndata: {"n":2}\n\n':
             upstream_read.set()
 
     async def receive() -> dict:
@@ -143,18 +143,36 @@ async def test_chunks_already_there_go_out_in_one_send_before_any_wait() -> None
 
     stream = EventStreamResponse(chunks(), headers={})
     await asyncio.wait_for(stream({"type": "http"}, receive, send), 30)  # a guard against a hang, not a timing
-    assert [m.get("body") for m in messages] == [None, b"ab", b"c", b""]
-    assert [m.get("more_body") for m in messages[1:]] == [True, True, False]
+    assert [m.get("body") for m in messages] == [None, b'data: {"n":1}\n\ndata: {"n":2}\n\n', b'data: {"n":3}\n\ndata: [DONE]\n\n']
+    assert [m.get("more_body") for m in messages[1:]] == [True, False]  # the last batch ends the body in the same write
+
+
+async def test_a_stream_that_ends_in_an_error_chunk_gets_no_done() -> None:
+    messages: list[dict] = []
+
+    async def chunks() -> AsyncIterator[list[dict]]:
+        yield [{"n": 1}, {"error": {"code": "stream_broken"}}]
+
+    async def send(message: dict) -> None:
+        messages.append(message)
+
+    async def receive() -> dict:
+        await asyncio.Event().wait()
+        return {"type": "http.disconnect"}
+
+    await asyncio.wait_for(EventStreamResponse(chunks(), headers={})({"type": "http"}, receive, send), 30)
+    assert messages[-1] == {"type": "http.response.body", "body": b'data: {"n":1}\n\ndata: {"error":{"code":"stream_broken"}}\n\n',
+                            "more_body": False}
 
 
 async def test_a_send_that_fails_while_the_next_chunk_is_awaited_closes_the_chunks() -> None:
     closed: list[str] = []
 
-    async def chunks() -> AsyncIterator[bytes]:
+    async def chunks() -> AsyncIterator[list[dict]]:
         try:
-            yield b"a"
-            await asyncio.Event().wait()  # parked here while "a" is sent
-            yield b"never"
+            yield [{"n": 1}]
+            await asyncio.Event().wait()  # parked here while the first chunk is sent
+            yield [{"n": 2}]
         finally:
             closed.append("chunks")
 

@@ -17,7 +17,8 @@ from fastapi.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from app.api.deps import HubDep, PrincipalDep, error_response, json_response
-from services.gateway import CallMeta, ChatStream
+from services.adapters.base import Json
+from services.gateway import CallMeta
 from services.hub import Hub
 from services.router import GatewayError
 from services.tokens import Principal
@@ -52,27 +53,15 @@ async def chat_answer(hub: Hub, principal: Principal, body: Any, request_id: str
     """The answer to ``POST /v1/chat/completions``, for this route and the raw fast path alike."""
     if isinstance(body, dict) and body.get("stream") is True:
         stream = await hub.gateway.stream_chat(principal, body, request_id=request_id)
-        return EventStreamResponse(sse_lines(stream), headers={**meta_headers(stream.meta), "cache-control": "no-cache"})
+        return EventStreamResponse(stream.batches(), headers={**meta_headers(stream.meta), "cache-control": "no-cache"})
     response, meta = await hub.gateway.chat(principal, body, request_id=request_id)
     return json_response(response, headers=meta_headers(meta))
 
 
-async def sse_lines(stream: ChatStream) -> AsyncIterator[bytes]:
-    """SSE framing; a stream that ended in an error event gets no ``[DONE]`` after it."""
-    chunks = stream.__aiter__()
-    failed = False
-    try:
-        async for chunk in chunks:
-            failed = "error" in chunk
-            yield b"data: " + orjson.dumps(chunk) + b"\n\n"
-        if not failed:
-            yield b"data: [DONE]\n\n"
-    finally:
-        await chunks.aclose()  # type: ignore[attr-defined]
-
-
 class EventStreamResponse(Response):
-    """A server-sent event stream that stops, and closes its upstream, when the client goes away.
+    """OpenAI's stream framing of JSON chunks that come in lists (``data: {...}``, then
+    ``data: [DONE]`` unless the stream ended in an error chunk), stopping, and closing its
+    upstream, when the client goes away.
 
     Starlette's ``StreamingResponse`` does the same under uvicorn (ASGI spec 2.3) with an anyio task
     group per answer; a plain task that waits for ``http.disconnect`` and cancels the sending task
@@ -81,7 +70,7 @@ class EventStreamResponse(Response):
 
     media_type = "text/event-stream"
 
-    def __init__(self, chunks: AsyncIterator[bytes], headers: dict[str, str]) -> None:
+    def __init__(self, chunks: AsyncIterator[list[Json]], headers: dict[str, str]) -> None:
         self.status_code = 200
         self.background = None
         self.init_headers(headers)  # no body, so no content-length
@@ -96,39 +85,42 @@ class EventStreamResponse(Response):
         try:
             await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
             await self._send_chunks(send)
-            self.finished = True
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
         except asyncio.CancelledError:
             if not self.client_left or task.uncancel() > 0:
                 raise  # a cancellation from elsewhere (shutdown) goes on
         finally:
             watcher.cancel()
+            await self.chunks.aclose()  # type: ignore[attr-defined]
 
     async def _send_chunks(self, send: Send) -> None:
         """Every chunk as soon as it is there, and the chunks that are there already in one ``send``.
 
-        One upstream read often holds several events; a ``send`` each costs a socket write each. So
-        the next chunk is asked for by hand (``step.send(None)``): one that comes without waiting
-        joins the batch, and before any wait the batch goes out, so no chunk is ever held back.
+        A list of chunks is what one upstream read brought; a ``send`` each would cost a socket
+        write each. So the next list is asked for by hand (``step.send(None)``): one that comes
+        without waiting joins the batch, and before any wait the batch goes out, so no chunk is ever
+        held back. The last batch goes out with the end of the body, in the same write.
         """
         ready: list[bytes] = []
+        last: Json = {}
         while True:
             step = self.chunks.__anext__()
             try:
                 waiting_on = step.send(None)
             except StopIteration as got:
-                ready.append(got.value)
+                last = _frame(got.value, ready)
                 continue
             except StopAsyncIteration:
                 break
             if ready:
                 await _send_batch(send, ready, step, waiting_on)
             try:
-                ready.append(await ParkedStep(step, waiting_on))
+                last = _frame(await ParkedStep(step, waiting_on), ready)
             except StopAsyncIteration:
                 break
-        if ready:
-            await _send_batch(send, ready)
+        if "error" not in last:
+            ready.append(b"data: [DONE]\n\n")
+        self.finished = True
+        await send({"type": "http.response.body", "body": b"".join(ready), "more_body": False})
 
     async def _cancel_on_disconnect(self, receive: Receive, task: asyncio.Task[None]) -> None:
         while (await receive())["type"] != "http.disconnect":
@@ -136,6 +128,13 @@ class EventStreamResponse(Response):
         if not self.finished:
             self.client_left = True
             task.cancel()
+
+
+def _frame(chunks: list[Json], ready: list[bytes]) -> Json:
+    """Add each chunk's server-sent event to ``ready``; the last chunk is handed back."""
+    for chunk in chunks:
+        ready.append(b"data: " + orjson.dumps(chunk) + b"\n\n")
+    return chunks[-1]
 
 
 async def _send_batch(send: Send, batch: list[bytes], step: Any = None, waiting_on: Any = None) -> None:

@@ -5,7 +5,9 @@ its provider's wire format, calls the provider over the shared ``UpstreamClient`
 and translates the answer back to OpenAI's shapes:
 
 * ``chat`` returns a ``chat.completion`` dict whose ``usage`` is filled in;
-* ``stream_chat`` yields ``chat.completion.chunk`` dicts; its last chunk is always a usage chunk
+* ``stream_chat`` yields ``chat.completion.chunk`` dicts in lists, one list for each upstream read
+  that brought any (one read of a fast stream holds many events, and every step through a layer of
+  async generators costs more than a chunk's own work); its last chunk is always a usage chunk
   (``"choices": []`` plus ``"usage"``), whether or not the client asked for one (the API layer
   hides it from clients that did not);
 * ``embed`` returns an OpenAI ``list`` of embeddings with ``usage``.
@@ -39,6 +41,6 @@ class Target:
 class Adapter(Protocol):
     async def chat(self, client: UpstreamClient, target: Target, body: Json) -> Json: ...
 
-    def stream_chat(self, client: UpstreamClient, target: Target, body: Json) -> AsyncIterator[Json]: ...
+    def stream_chat(self, client: UpstreamClient, target: Target, body: Json) -> AsyncIterator[list[Json]]: ...
 
     async def embed(self, client: UpstreamClient, target: Target, body: Json) -> Json: ...

@@ -316,18 +316,20 @@ async def iter_line_batches(response: UpstreamResponse) -> AsyncIterator[list[by
         yield [pending]
 
 
-async def iter_sse(response: UpstreamResponse, secret: str) -> AsyncIterator[Any]:
-    """The JSON payload of each server-sent event up to the end of the body; ``[DONE]`` is skipped.
+async def iter_sse(response: UpstreamResponse, secret: str) -> AsyncIterator[list[Any]]:
+    """The JSON payloads of the server-sent events, a list for each read that completed any, up to
+    the end of the body; ``[DONE]`` is skipped.
 
     The body is read to its end even after ``[DONE]``: a response closed half-read costs its pooled
     connection, and a new TCP connection per stream (the official SDKs drain it too). ``event:``
     lines are ignored (every provider repeats the type inside the data). An error object in the
-    data is raised as its classified UpstreamError.
+    data is raised as its classified UpstreamError, once the events before it are handed out.
     """
     data: list[bytes] = []
     started = False
     try:
         async for lines in iter_line_batches(response):
+            events: list[Any] = []
             for line in lines:
                 if line.startswith(b"data:"):
                     data.append(line[6:] if line.startswith(b"data: ") else line[5:])
@@ -335,23 +337,38 @@ async def iter_sse(response: UpstreamResponse, secret: str) -> AsyncIterator[Any
                     text = data[0] if len(data) == 1 else b"\n".join(data)
                     data.clear()
                     if text != b"[DONE]":
-                        started = True
-                        yield _event(text, secret)
+                        try:
+                            events.append(_event(text, secret))
+                        except UpstreamError:
+                            if events:
+                                yield events  # the events before the error still reach the client
+                            raise
+            if events:
+                started = True
+                yield events
     except httpx.HTTPError as exc:
         raise transport_error(exc, secret, broken=started) from None
     if data and data[0] != b"[DONE]":
-        yield _event(b"\n".join(data), secret)
+        yield [_event(b"\n".join(data), secret)]
 
 
-async def iter_ndjson(response: UpstreamResponse, secret: str) -> AsyncIterator[Any]:
-    """Each JSON object of a newline-delimited JSON body (Ollama's streams)."""
+async def iter_ndjson(response: UpstreamResponse, secret: str) -> AsyncIterator[list[Any]]:
+    """The JSON objects of a newline-delimited JSON body (Ollama's streams), a list for each read."""
     started = False
     try:
         async for lines in iter_line_batches(response):
+            events: list[Any] = []
             for line in lines:
                 if line:
-                    started = True
-                    yield _event(line, secret)
+                    try:
+                        events.append(_event(line, secret))
+                    except UpstreamError:
+                        if events:
+                            yield events  # the events before the error still reach the client
+                        raise
+            if events:
+                started = True
+                yield events
     except httpx.HTTPError as exc:
         raise transport_error(exc, secret, broken=started) from None
 
@@ -374,17 +391,18 @@ async def translated_stream(
     payload: Json,
     secret: str,
     translator: StreamTranslator,
-    events: Callable[[UpstreamResponse, str], AsyncIterator[Any]] = iter_sse,
-) -> AsyncIterator[Json]:
-    """A provider stream as OpenAI chunks, ending with the usage chunk; a stream that stops before
-    its finish is broken."""
+    events: Callable[[UpstreamResponse, str], AsyncIterator[list[Any]]] = iter_sse,
+) -> AsyncIterator[list[Json]]:
+    """A provider stream as OpenAI chunks (a list a read), ending with the usage chunk; a stream
+    that stops before its finish is broken."""
     async with open_stream(client, url, headers, payload, secret) as response:
-        async for event in events(response, secret):
-            if (chunk := translator.translate(event)) is not None:
-                yield chunk
+        async for batch in events(response, secret):
+            chunks = [chunk for event in batch if (chunk := translator.translate(event)) is not None]
+            if chunks:
+                yield chunks
     if not translator.finished:
         raise stream_ended_early()
-    yield translator.usage_chunk()
+    yield [translator.usage_chunk()]
 
 
 # --- OpenAI shapes -------------------------------------------------------------------------------

@@ -52,7 +52,7 @@ class OpenAIAdapter:
             answer["usage"] = estimated_usage(body, len(content))
         return answer
 
-    async def stream_chat(self, client: UpstreamClient, target: Target, body: Json) -> AsyncIterator[Json]:
+    async def stream_chat(self, client: UpstreamClient, target: Target, body: Json) -> AsyncIterator[list[Json]]:
         payload = {**body, "model": target.model, "stream": True}
         payload["stream_options"] = {**(body.get("stream_options") or {}), "include_usage": True}
         tail: Json | None = None  # the upstream's own usage chunk
@@ -61,20 +61,24 @@ class OpenAIAdapter:
         finished = False
         chars = 0
         async with open_stream(client, f"{target.base_url}/chat/completions", _headers(target), payload, target.api_key) as response:
-            async for chunk in iter_sse(response, target.api_key):
-                choices = chunk.get("choices")
-                if chunk.get("usage"):
-                    if not choices:
-                        tail = chunk
-                        continue
-                    usage, chunk = chunk["usage"], {**chunk, "usage": None}
-                last = chunk
-                chars += _completion_chars(choices)
-                finished = finished or any(c.get("finish_reason") for c in choices or ())
-                yield chunk
+            async for events in iter_sse(response, target.api_key):
+                chunks: list[Json] = []
+                for chunk in events:
+                    choices = chunk.get("choices")
+                    if chunk.get("usage"):
+                        if not choices:
+                            tail = chunk
+                            continue
+                        usage, chunk = chunk["usage"], {**chunk, "usage": None}
+                    last = chunk
+                    chars += _completion_chars(choices)
+                    finished = finished or any(c.get("finish_reason") for c in choices or ())
+                    chunks.append(chunk)
+                if chunks:
+                    yield chunks
         if not finished:
             raise stream_ended_early()
-        yield tail or _usage_chunk(last, usage or estimated_usage(body, chars))
+        yield [tail or _usage_chunk(last, usage or estimated_usage(body, chars))]
 
     async def embed(self, client: UpstreamClient, target: Target, body: Json) -> Json:
         payload = {**body, "model": target.model}
