@@ -332,7 +332,7 @@ async def iter_sse(response: UpstreamResponse, secret: str) -> AsyncIterator[lis
             events: list[Any] = []
             for line in lines:
                 if line.startswith(b"data:"):
-                    data.append(line[6:] if line.startswith(b"data: ") else line[5:])
+                    data.append(line[6:] if line[5:6] == b" " else line[5:])
                 elif not line and data:
                     text = data[0] if len(data) == 1 else b"\n".join(data)
                     data.clear()

@@ -9,6 +9,7 @@ and synthesized (marked ``"estimated": true``) for servers that ignore the optio
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 
 
 from services.adapters.base import Json, Target
@@ -31,14 +32,36 @@ def _headers(target: Target) -> dict[str, str]:
     return {"content-type": JSON_CONTENT_TYPE, "authorization": f"Bearer {target.api_key}"}
 
 
-def _completion_chars(choices: list[Json] | None) -> int:
-    total = 0
-    for choice in choices or ():
-        delta = choice.get("delta") or {}
-        total += len(delta.get("content") or "")
-        for call in delta.get("tool_calls") or ():
-            total += len((call.get("function") or {}).get("arguments") or "")
-    return total
+@dataclass(slots=True)
+class _StreamTally:
+    """What a stream leaves behind as it passes: the upstream's usage chunk (held back for the end),
+    usage riding on a chunk with choices, the last chunk, whether a choice finished, and the
+    characters generated (for an estimate when the server reports no usage). One pass a chunk."""
+
+    tail: Json | None = None
+    usage: Json | None = None
+    last: Json = field(default_factory=dict)
+    finished: bool = False
+    chars: int = 0
+
+    def take(self, chunk: Json) -> Json | None:
+        """The chunk to pass on, or None for the usage chunk."""
+        choices = chunk.get("choices")
+        if chunk.get("usage"):
+            if not choices:
+                self.tail = chunk
+                return None
+            self.usage, chunk = chunk["usage"], {**chunk, "usage": None}
+        self.last = chunk
+        for choice in choices or ():
+            delta = choice.get("delta")
+            if delta:
+                self.chars += len(delta.get("content") or "")
+                for call in delta.get("tool_calls") or ():
+                    self.chars += len((call.get("function") or {}).get("arguments") or "")
+            if choice.get("finish_reason"):
+                self.finished = True
+        return chunk
 
 
 class OpenAIAdapter:
@@ -55,30 +78,15 @@ class OpenAIAdapter:
     async def stream_chat(self, client: UpstreamClient, target: Target, body: Json) -> AsyncIterator[list[Json]]:
         payload = {**body, "model": target.model, "stream": True}
         payload["stream_options"] = {**(body.get("stream_options") or {}), "include_usage": True}
-        tail: Json | None = None  # the upstream's own usage chunk
-        usage: Json | None = None  # usage some servers attach to a chunk that also has choices
-        last: Json = {}
-        finished = False
-        chars = 0
+        tally = _StreamTally()
         async with open_stream(client, f"{target.base_url}/chat/completions", _headers(target), payload, target.api_key) as response:
             async for events in iter_sse(response, target.api_key):
-                chunks: list[Json] = []
-                for chunk in events:
-                    choices = chunk.get("choices")
-                    if chunk.get("usage"):
-                        if not choices:
-                            tail = chunk
-                            continue
-                        usage, chunk = chunk["usage"], {**chunk, "usage": None}
-                    last = chunk
-                    chars += _completion_chars(choices)
-                    finished = finished or any(c.get("finish_reason") for c in choices or ())
-                    chunks.append(chunk)
+                chunks = [chunk for event in events if (chunk := tally.take(event)) is not None]
                 if chunks:
                     yield chunks
-        if not finished:
+        if not tally.finished:
             raise stream_ended_early()
-        yield [tail or _usage_chunk(last, usage or estimated_usage(body, chars))]
+        yield [tally.tail or _usage_chunk(tally.last, tally.usage or estimated_usage(body, tally.chars))]
 
     async def embed(self, client: UpstreamClient, target: Target, body: Json) -> Json:
         payload = {**body, "model": target.model}
