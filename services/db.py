@@ -115,7 +115,7 @@ def _insert_plan(table: Table, dialect: Dialect) -> _InsertPlan:
     columns = [column for column in table.columns if not (column.primary_key and column.autoincrement in (True, "auto"))]
     mark = "?" if dialect.paramstyle == "qmark" else "%s"
     sql = f"INSERT INTO {table.name} ({', '.join(c.name for c in columns)}) VALUES ({', '.join([mark] * len(columns))})"
-    processors = ((index, c.type._cached_bind_processor(dialect)) for index, c in enumerate(columns))
+    processors = ((index, c.type.dialect_impl(dialect).bind_processor(dialect)) for index, c in enumerate(columns))
     return _InsertPlan(
         sql,
         tuple(c.name for c in columns),

@@ -30,6 +30,7 @@ from services.key_state import TIMED_REASONS, KeyStateStore, SkipReason
 from services.routing_table import KeyEntry, RouteEntry, RoutingTable
 
 T = TypeVar("T")
+MAX_PLANS = 1024
 BACKOFF_KINDS = frozenset({ErrorKind.UPSTREAM_5XX, ErrorKind.TIMEOUT, ErrorKind.CONNECTION, ErrorKind.STREAM_BROKEN})
 
 
@@ -178,7 +179,7 @@ class Router:
         self.rng = rng or random.Random()
         self.adapter_for = adapter_for
         self._plans_of: RoutingTable | None = None
-        self._plans: dict[str, RoutePlan | None] = {}
+        self._plans: dict[str, RoutePlan] = {}
 
     def route_candidates(self, requested: str) -> list[Candidate] | None:
         """Every (route × key) for a model name in the order they would be tried; None if unknown."""
@@ -195,13 +196,18 @@ class Router:
         return ordered
 
     def _plan(self, requested: str) -> RoutePlan | None:
+        """The plan for a model name, kept until the routing table changes. Unknown names are not
+        kept, and at most ``MAX_PLANS`` are: clients choose the names (``provider/any-model``)."""
         table = self._table()
-        if table is not self._plans_of:
+        if table is not self._plans_of or len(self._plans) >= MAX_PLANS:
             self._plans_of, self._plans = table, {}
-        if requested not in self._plans:
+        plan = self._plans.get(requested)
+        if plan is None:
             routes = table.resolve(requested)
-            self._plans[requested] = None if routes is None else RoutePlan.of(routes, table)
-        return self._plans[requested]
+            if routes is None:
+                return None
+            plan = self._plans[requested] = RoutePlan.of(routes, table)
+        return plan
 
     async def execute(
         self,

@@ -11,7 +11,7 @@ import pytest
 from services.adapters.base import Target
 from services.errors import ErrorKind, UpstreamError
 from services.key_state import KeyStateStore, SkipReason
-from services.router import GatewayError, RetryPolicy, Router, RouteTrail
+from services.router import MAX_PLANS, GatewayError, RetryPolicy, Router, RouteTrail
 from services.routing_table import KeyEntry, ProviderEntry, RouteEntry, RoutingTable
 
 
@@ -259,3 +259,16 @@ async def test_unknown_model_and_concrete_names() -> None:
     assert caught.value.status == 404 and caught.value.code == "model_not_found"
     result, _ = await run(router, "a/some/model-with-slash")
     assert result["model"] == "some/model-with-slash"
+
+
+async def test_route_plans_follow_the_routing_table_and_stay_bounded() -> None:
+    router, _, _, _ = build({"a": [key(1, 1, "k1")], "b": [key(2, 2, "k2")]}, [("a", 1, 1)], {})
+    assert [c.key.secret for c in router.route_candidates("smart") or ()] == ["k1"]
+    assert router.route_candidates("nope") is None and router.route_candidates("b/any-model") is not None
+    for n in range(MAX_PLANS + 10):  # clients choose concrete names: the plans kept must not grow without end
+        router.route_candidates(f"b/model-{n}")
+    assert len(router._plans) <= MAX_PLANS
+    swapped = RoutingTable(router._table().providers, router._table().providers_by_name, router._table().keys_by_provider,
+                           {"smart": (RouteEntry(router._table().providers_by_name["b"], "b-model"),)})
+    router._table = lambda: swapped
+    assert [c.key.secret for c in router.route_candidates("smart") or ()] == ["k2"]  # a new table, a new plan

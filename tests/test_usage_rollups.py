@@ -69,6 +69,20 @@ def test_recorder_keeps_hourly_and_daily_rollups_with_the_raw_rows(tmp_path: Pat
         assert tuple(ttft) == (1, 50.0)
 
 
+def test_rows_written_through_the_driver_read_back_as_the_orm_wrote_them(tmp_path: Path) -> None:
+    engine = fresh_engine(tmp_path)
+    full = usage_row(stream=True, ttft_ms=12.5)
+    sparse = {key: value for key, value in usage_row().items() if key not in ("source", "endpoint", "status", "http_status", "stream",
+                                                                              "attempts", "ttft_ms", "cost_micros")}
+    write_rows(engine, [full, sparse])
+    with Session(engine) as session:
+        first, second = session.exec(select(UsageRecord).order_by(UsageRecord.id)).scalars().all()
+    assert first.created_at == NOW and first.created_at.tzinfo is not None
+    assert first.stream is True and first.ttft_ms == 12.5 and first.attempts == full["attempts"]
+    assert (second.source, second.endpoint, second.status, second.http_status, second.stream) == ("api", "chat", "ok", 200, False)
+    assert second.attempts is None and second.cost_micros is None and second.request_id == sparse["request_id"]
+
+
 def test_a_failed_rollup_write_leaves_no_raw_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     engine = fresh_engine(tmp_path)
 
