@@ -7,10 +7,12 @@ router, meter the result (usage row queued, key and token counters updated).
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from sqlalchemy.engine import Engine
@@ -50,9 +52,12 @@ class CallMeta:
 
     @property
     def overhead_ms(self) -> float:
+        return self.overhead_ms_at(time.perf_counter())
+
+    def overhead_ms_at(self, now: float) -> float:
         """Time spent in the gateway itself: everything but awaiting upstream bytes (``trail.upstream_ms``
         counts only those waits, not the adapters' encoding, parsing and translating)."""
-        end = self.first_byte if self.first_byte is not None else time.perf_counter()
+        end = self.first_byte if self.first_byte is not None else now
         return max(0.0, (end - self.started) * 1000 - self.trail.upstream_ms)
 
     @property
@@ -161,23 +166,41 @@ class Gateway:
             self._record(meta, error=error)
             raise
 
-    def _record(
-        self,
-        meta: CallMeta,
-        *,
-        prompt: int = 0,
-        completion: int = 0,
-        error: GatewayError | None = None,
-        error_code: str | None = None,
-        status: str | None = None,
-        logged_response: Json | None = None,
-    ) -> None:
+    def _record(self, meta: CallMeta, *, prompt: int = 0, completion: int = 0, **outcome: Any) -> None:
+        """Meter a call once its answer is on its way out.
+
+        Its cost goes on the key's and the token's counters at once (the next call's admission must
+        see it); the usage row, with the timings taken now, is built and queued right after the
+        current step of the event loop, that is after the answer's last write rather than before it
+        (it was ~40 µs of every answer's latency, most of it the Prometheus counters).
+        """
+        ended = time.perf_counter()
         served = meta.served
         cost = None
         if served is not None:
             cost = self.pricing.cost_micros(served.route.provider.kind, served.route.upstream_model, prompt, completion)
             self.router.states.note_usage(served.key.id, prompt + completion, cost, self.router.clock.now())
             self.tokens.note_spend(meta.principal, cost)
+        queue_row = partial(self._queue_row, meta, ended, cost, prompt=prompt, completion=completion, **outcome)
+        try:
+            asyncio.get_running_loop().call_soon(queue_row)
+        except RuntimeError:  # a stream closed outside the event loop
+            queue_row()
+
+    def _queue_row(
+        self,
+        meta: CallMeta,
+        ended: float,
+        cost: int | None,
+        *,
+        prompt: int,
+        completion: int,
+        error: GatewayError | None = None,
+        error_code: str | None = None,
+        status: str | None = None,
+        logged_response: Json | None = None,
+    ) -> None:
+        served = meta.served
         ttft = (meta.first_byte - meta.started) * 1000 if meta.first_byte is not None else None
         row = {
             "request_id": meta.request_id,
@@ -196,9 +219,9 @@ class Gateway:
             "prompt_tokens": prompt,
             "completion_tokens": completion,
             "cost_micros": cost,
-            "latency_ms": round(meta.elapsed_ms, 2),
+            "latency_ms": round((ended - meta.started) * 1000, 2),
             "ttft_ms": round(ttft, 2) if ttft is not None else None,
-            "overhead_ms": round(meta.overhead_ms, 3),
+            "overhead_ms": round(meta.overhead_ms_at(ended), 3),
             "stream": meta.stream,
             "attempts": meta.trail.as_dicts(),
         }

@@ -69,7 +69,9 @@ class UsageRecorder:
         await self.flush()
 
     async def flush(self) -> None:
-        """Write every queued row (at stop, and wherever every row must be stored before going on)."""
+        """Write every queued row (at stop, and wherever every row must be stored before going on),
+        the rows of calls metered right after their answer (``Gateway._record``) included."""
+        await asyncio.sleep(0)
         while self._pending:
             await self._write_next_batch()
 
