@@ -50,6 +50,8 @@ def main(argv: list[str]) -> None:
         show_welcome_message=False,
         loop="uvloop",
         http="httptools",
+        access_log=False,  # never printed at the "warning" level, yet its arguments were built on every answer
+        server_header=False,
     )
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Generator
+from collections.abc import AsyncIterator, Callable, Generator
 from typing import Any
 
 import orjson
@@ -65,7 +65,8 @@ class EventStreamResponse(Response):
 
     Starlette's ``StreamingResponse`` does the same under uvicorn (ASGI spec 2.3) with an anyio task
     group per answer; a plain task that waits for ``http.disconnect`` and cancels the sending task
-    costs a fraction of that, and streams are most of a gateway's answers.
+    costs a fraction of that, and streams are most of a gateway's answers. That task starts only
+    when the stream first has to wait for its upstream: until then there is nothing to stop.
     """
 
     media_type = "text/event-stream"
@@ -77,22 +78,27 @@ class EventStreamResponse(Response):
         self.chunks = chunks
         self.finished = False
         self.client_left = False
+        self._watcher: asyncio.Task[None] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         task = asyncio.current_task()
         assert task is not None
-        watcher = asyncio.create_task(self._cancel_on_disconnect(receive, task))
         try:
             await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
-            await self._send_chunks(send)
+            await self._send_chunks(send, lambda: self._watch(receive, task))
         except asyncio.CancelledError:
             if not self.client_left or task.uncancel() > 0:
                 raise  # a cancellation from elsewhere (shutdown) goes on
         finally:
-            watcher.cancel()
+            if self._watcher is not None:
+                self._watcher.cancel()
             await self.chunks.aclose()  # type: ignore[attr-defined]
 
-    async def _send_chunks(self, send: Send) -> None:
+    def _watch(self, receive: Receive, task: asyncio.Task[None]) -> None:
+        if self._watcher is None:
+            self._watcher = asyncio.create_task(self._cancel_on_disconnect(receive, task))
+
+    async def _send_chunks(self, send: Send, before_waiting: Callable[[], None]) -> None:
         """Every chunk as soon as it is there, and the chunks that are there already in one ``send``.
 
         A list of chunks is what one upstream read brought; a ``send`` each would cost a socket
@@ -111,6 +117,7 @@ class EventStreamResponse(Response):
                 continue
             except StopAsyncIteration:
                 break
+            before_waiting()
             if ready:
                 await _send_batch(send, ready, step, waiting_on)
             try:
