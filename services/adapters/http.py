@@ -316,61 +316,79 @@ async def iter_line_batches(response: UpstreamResponse) -> AsyncIterator[list[by
         yield [pending]
 
 
-async def iter_sse(response: UpstreamResponse, secret: str) -> AsyncIterator[list[Any]]:
-    """The JSON payloads of the server-sent events, a list for each read that completed any, up to
-    the end of the body; ``[DONE]`` is skipped.
+class SseFraming:
+    """Server-sent events out of lines: the ``data:`` of each event, up to its blank line."""
 
-    The body is read to its end even after ``[DONE]``: a response closed half-read costs its pooled
-    connection, and a new TCP connection per stream (the official SDKs drain it too). ``event:``
-    lines are ignored (every provider repeats the type inside the data). An error object in the
-    data is raised as its classified UpstreamError, once the events before it are handed out.
+    def __init__(self) -> None:
+        self.data: list[bytes] = []
+
+    def texts(self, lines: list[bytes]) -> list[bytes]:
+        """The payloads of the events these lines complete (``[DONE]`` skipped, ``event:`` ignored)."""
+        completed: list[bytes] = []
+        for line in lines:
+            if line.startswith(b"data:"):
+                self.data.append(line[6:] if line[5:6] == b" " else line[5:])
+            elif not line and self.data:
+                text = self.data[0] if len(self.data) == 1 else b"\n".join(self.data)
+                self.data.clear()
+                if text != b"[DONE]":
+                    completed.append(text)
+        return completed
+
+    def rest(self) -> list[bytes]:
+        """An event the body ended in without its blank line."""
+        text = b"\n".join(self.data)
+        return [text] if self.data and text != b"[DONE]" else []
+
+
+class NdjsonFraming:
+    """Newline-delimited JSON: every non-empty line is one payload."""
+
+    @staticmethod
+    def texts(lines: list[bytes]) -> list[bytes]:
+        return [line for line in lines if line]
+
+    @staticmethod
+    def rest() -> list[bytes]:
+        return []
+
+
+async def json_events(response: UpstreamResponse, secret: str, framing: SseFraming | NdjsonFraming) -> AsyncIterator[list[Any]]:
+    """The body's JSON payloads, a list for each read that completed any, up to the end of the body.
+
+    The body is read to its end (after an SSE ``[DONE]`` too): a response closed half-read costs its
+    pooled connection, and a new TCP connection per stream (the official SDKs drain it too). An
+    error object in a payload, or bad JSON, is raised as a classified UpstreamError once the events
+    of the same read before it are handed out.
     """
-    data: list[bytes] = []
     started = False
     try:
         async for lines in iter_line_batches(response):
             events: list[Any] = []
-            for line in lines:
-                if line.startswith(b"data:"):
-                    data.append(line[6:] if line[5:6] == b" " else line[5:])
-                elif not line and data:
-                    text = data[0] if len(data) == 1 else b"\n".join(data)
-                    data.clear()
-                    if text != b"[DONE]":
-                        try:
-                            events.append(_event(text, secret))
-                        except UpstreamError:
-                            if events:
-                                yield events  # the events before the error still reach the client
-                            raise
+            for text in framing.texts(lines):
+                try:
+                    events.append(_event(text, secret))
+                except UpstreamError:
+                    if events:
+                        yield events  # the events before the error still reach the client
+                    raise
             if events:
                 started = True
                 yield events
     except httpx.HTTPError as exc:
         raise transport_error(exc, secret, broken=started) from None
-    if data and data[0] != b"[DONE]":
-        yield [_event(b"\n".join(data), secret)]
+    if tail := framing.rest():
+        yield [_event(text, secret) for text in tail]
 
 
-async def iter_ndjson(response: UpstreamResponse, secret: str) -> AsyncIterator[list[Any]]:
-    """The JSON objects of a newline-delimited JSON body (Ollama's streams), a list for each read."""
-    started = False
-    try:
-        async for lines in iter_line_batches(response):
-            events: list[Any] = []
-            for line in lines:
-                if line:
-                    try:
-                        events.append(_event(line, secret))
-                    except UpstreamError:
-                        if events:
-                            yield events  # the events before the error still reach the client
-                        raise
-            if events:
-                started = True
-                yield events
-    except httpx.HTTPError as exc:
-        raise transport_error(exc, secret, broken=started) from None
+def iter_sse(response: UpstreamResponse, secret: str) -> AsyncIterator[list[Any]]:
+    """The JSON payloads of a server-sent event stream (OpenAI, Anthropic, Gemini)."""
+    return json_events(response, secret, SseFraming())
+
+
+def iter_ndjson(response: UpstreamResponse, secret: str) -> AsyncIterator[list[Any]]:
+    """The JSON objects of a newline-delimited JSON body (Ollama's streams)."""
+    return json_events(response, secret, NdjsonFraming())
 
 
 class StreamTranslator(Protocol):
