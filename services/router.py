@@ -137,26 +137,15 @@ def priority_tiers(items: Sequence[T], priority_of: Callable[[T], int]) -> tuple
     return tuple(tuple(group) for _, group in groupby(sorted(items, key=priority_of), key=priority_of))
 
 
-@dataclass(frozen=True, slots=True)
-class RoutePlan:
-    """A model's routes in priority tiers, each with its provider's keys in priority tiers: worked out
-    once per routing table. Only the weighted shuffles within a tier of two or more are left for each
-    request, and with no such tier the whole order (``fixed``) is known in advance."""
+RouteTiers = tuple[tuple[tuple[RouteEntry, tuple[tuple[KeyEntry, ...], ...]], ...], ...]
+"""A model's routes in priority tiers, each route with its provider's keys in priority tiers."""
 
-    tiers: tuple[tuple[tuple[RouteEntry, tuple[tuple[KeyEntry, ...], ...]], ...], ...]
-    fixed: tuple[Candidate, ...] | None
 
-    @classmethod
-    def of(cls, routes: Sequence[RouteEntry], table: RoutingTable) -> RoutePlan:
-        tiers = tuple(
-            tuple((route, priority_tiers(table.keys_for(route.provider.id), lambda k: k.priority)) for route in same_priority)
-            for same_priority in priority_tiers(routes, lambda r: r.priority)
-        )
-        choices = any(len(routes_at) > 1 or any(len(keys) > 1 for _, key_tiers in routes_at for keys in key_tiers) for routes_at in tiers)
-        fixed = None if choices else tuple(
-            Candidate(route, keys[0]) for routes_at in tiers for route, key_tiers in routes_at for keys in key_tiers
-        )
-        return cls(tiers, fixed)
+def route_tiers(routes: Sequence[RouteEntry], table: RoutingTable) -> RouteTiers:
+    return tuple(
+        tuple((route, priority_tiers(table.keys_for(route.provider.id), lambda k: k.priority)) for route in same_priority)
+        for same_priority in priority_tiers(routes, lambda r: r.priority)
+    )
 
 
 class Router:
@@ -179,35 +168,34 @@ class Router:
         self.rng = rng or random.Random()
         self.adapter_for = adapter_for
         self._plans_of: RoutingTable | None = None
-        self._plans: dict[str, RoutePlan] = {}
+        self._plans: dict[str, RouteTiers] = {}
 
     def route_candidates(self, requested: str) -> list[Candidate] | None:
         """Every (route × key) for a model name in the order they would be tried; None if unknown."""
-        plan = self._plan(requested)
-        if plan is None:
+        tiers = self._tiers(requested)
+        if tiers is None:
             return None
-        if plan.fixed is not None:
-            return list(plan.fixed)
         ordered: list[Candidate] = []
-        for routes in plan.tiers:
+        for routes in tiers:
             for route, key_tiers in weighted_order(routes, lambda pair: pair[0].weight, self.rng):
                 for keys in key_tiers:
                     ordered.extend(Candidate(route, k) for k in weighted_order(keys, lambda k: k.weight, self.rng))
         return ordered
 
-    def _plan(self, requested: str) -> RoutePlan | None:
-        """The plan for a model name, kept until the routing table changes. Unknown names are not
-        kept, and at most ``MAX_PLANS`` are: clients choose the names (``provider/any-model``)."""
+    def _tiers(self, requested: str) -> RouteTiers | None:
+        """A model name's tiers, worked out once per routing table (only the weighted shuffles are left
+        for each request). Unknown names are not kept, and at most ``MAX_PLANS`` names are: clients
+        choose them (``provider/any-model``)."""
         table = self._table()
         if table is not self._plans_of or len(self._plans) >= MAX_PLANS:
             self._plans_of, self._plans = table, {}
-        plan = self._plans.get(requested)
-        if plan is None:
+        tiers = self._plans.get(requested)
+        if tiers is None:
             routes = table.resolve(requested)
             if routes is None:
                 return None
-            plan = self._plans[requested] = RoutePlan.of(routes, table)
-        return plan
+            tiers = self._plans[requested] = route_tiers(routes, table)
+        return tiers
 
     async def execute(
         self,
