@@ -181,11 +181,7 @@ class Gateway:
             cost = self.pricing.cost_micros(served.route.provider.kind, served.route.upstream_model, prompt, completion)
             self.router.states.note_usage(served.key.id, prompt + completion, cost, self.router.clock.now())
             self.tokens.note_spend(meta.principal, cost)
-        queue_row = partial(self._queue_row, meta, ended, cost, prompt=prompt, completion=completion, **outcome)
-        try:
-            asyncio.get_running_loop().call_soon(queue_row)
-        except RuntimeError:  # a stream closed outside the event loop
-            queue_row()
+        asyncio.get_running_loop().call_soon(partial(self._queue_row, meta, ended, cost, prompt=prompt, completion=completion, **outcome))
 
     def _queue_row(
         self,
