@@ -88,17 +88,22 @@ class _InsertPlan:
 
     sql: str
     names: tuple[str, ...]
-    defaults: tuple[tuple[str, Callable[[], Any]], ...]
+    defaults: tuple[Callable[[], Any], ...]  # one per name
     processors: tuple[tuple[int, Callable[[Any], Any]], ...]
 
     def values(self, row: Mapping[str, Any]) -> tuple[Any, ...]:
         try:
             values = [row[name] for name in self.names]
         except KeyError:
-            values = [row[name] if name in row else default() for name, default in self.defaults]
+            values = [row[name] if name in row else default() for name, default in zip(self.names, self.defaults)]
         for index, process in self.processors:
             values[index] = process(values[index])
         return tuple(values)
+
+
+def placeholder(dialect: Dialect) -> str:
+    """The driver's parameter marker, for SQL handed straight to it."""
+    return "?" if dialect.paramstyle == "qmark" else "%s"
 
 
 def _column_default(column: Any) -> Callable[[], Any]:
@@ -113,13 +118,12 @@ def _column_default(column: Any) -> Callable[[], Any]:
 @lru_cache(maxsize=16)
 def _insert_plan(table: Table, dialect: Dialect) -> _InsertPlan:
     columns = [column for column in table.columns if not (column.primary_key and column.autoincrement in (True, "auto"))]
-    mark = "?" if dialect.paramstyle == "qmark" else "%s"
-    sql = f"INSERT INTO {table.name} ({', '.join(c.name for c in columns)}) VALUES ({', '.join([mark] * len(columns))})"
+    sql = f"INSERT INTO {table.name} ({', '.join(c.name for c in columns)}) VALUES ({', '.join([placeholder(dialect)] * len(columns))})"
     processors = ((index, c.type.dialect_impl(dialect).bind_processor(dialect)) for index, c in enumerate(columns))
     return _InsertPlan(
         sql,
         tuple(c.name for c in columns),
-        tuple((c.name, _column_default(c)) for c in columns),
+        tuple(_column_default(c) for c in columns),
         tuple((index, process) for index, process in processors if process is not None),
     )
 

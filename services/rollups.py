@@ -23,6 +23,7 @@ from sqlalchemy import Table, delete, select
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session
 
+from services.db import placeholder
 from services.tables import (
     ATTEMPT_ROLLUP_DAY,
     ATTEMPT_ROLLUP_HOUR,
@@ -188,8 +189,7 @@ def _upsert_sql(mark: str, table: str, keys: tuple[str, ...], counters: tuple[st
 def _upsert(connection: Connection, table: Table, keys: tuple[str, ...], counters: tuple[str, ...], sums: Sums) -> None:
     """One executemany straight to the driver: SQLAlchemy's per-row parameter handling would cost more than the writes."""
     if sums:
-        mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
-        connection.exec_driver_sql(_upsert_sql(mark, table.name, keys, counters), [(*key, *values) for key, values in sums.items()])
+        connection.exec_driver_sql(_upsert_sql(placeholder(connection.dialect), table.name, keys, counters), [(*key, *values) for key, values in sums.items()])
 
 
 def apply_rollups(connection: Connection, rows: Sequence[Row]) -> None:
