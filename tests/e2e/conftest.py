@@ -79,6 +79,7 @@ def screenshot(page: Page, name: str) -> Path:
     """Saved under screenshots/ (git-ignored) for a person to look at."""
     SCREENSHOTS.mkdir(exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
+    page.evaluate("window.scrollTo(0, 0)")  # a full-page picture of a scrolled page paints the fixed header mid-page
     page.screenshot(path=str(path), full_page=True)
     return path
 
