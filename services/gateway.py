@@ -8,17 +8,18 @@ router, meter the result (usage row queued, key and token counters updated).
 from __future__ import annotations
 
 import asyncio
-import math
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
+import orjson
 from sqlalchemy.engine import Engine
 
 from services.adapters.base import Adapter, Json, Target
-from services.adapters.http import new_id
+from services.adapters.http import estimate_tokens, new_id
+from services.adapters.tally import StreamTally
 from services.errors import ErrorKind, UpstreamError
 from services.pricing import PriceTable
 from services.router import Candidate, GatewayError, Router, RouteTrail
@@ -63,10 +64,6 @@ class CallMeta:
     @property
     def served(self) -> Candidate | None:
         return self.trail.served
-
-
-def _estimate_tokens(chars: int) -> int:
-    return math.ceil(chars / 4)
 
 
 def validate_chat_body(body: Any) -> str:
@@ -145,19 +142,20 @@ class Gateway:
         model = validate_chat_body(body)
         meta = self._begin(principal, body, model, source=source, endpoint="chat", stream=True, request_id=request_id)
 
-        async def call(adapter: Adapter, target: Target) -> tuple[list[Json], AsyncIterator[list[Json]]]:
-            chunks = adapter.stream_chat(self.router.client, target, body)
+        async def call(adapter: Adapter, target: Target) -> tuple[list[bytes], AsyncIterator[list[bytes]], StreamTally]:
+            tally = StreamTally(model, keep_text=meta.logged_request is not None)
+            chunks = adapter.stream_chat(self.router.client, target, body, tally)
             try:
                 first = await anext(chunks)
             except BaseException:
                 await chunks.aclose()  # type: ignore[attr-defined]
                 raise
-            return first, chunks
+            return first, chunks, tally
 
-        first, rest = await self._execute(meta, call)
+        first, rest, tally = await self._execute(meta, call)
         meta.first_byte = time.perf_counter()
         wants_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-        return ChatStream(self, meta, first, rest, wants_usage, _prompt_chars(body))
+        return ChatStream(self, meta, first, rest, tally, wants_usage, _prompt_chars(body))
 
     async def _execute(self, meta: CallMeta, call: Any) -> Any:
         try:
@@ -266,41 +264,38 @@ def _prompt_chars(body: Json) -> int:
 
 
 class ChatStream:
-    """The chunks of one streamed answer, ready for the client: ``batches()`` a list for each
-    upstream read, or one by one (``async for``).
+    """The chunks of one streamed answer as JSON text, ready for the client: ``batches()`` a list for
+    each upstream read, or one by one as dicts (``async for``).
 
-    The upstream's usage chunk is kept for metering and passed on only when the client asked for
-    it. A failure after the first chunk ends the stream with an OpenAI-shaped error chunk and the
+    The usage chunk, which the tally keeps back, is passed on at the end only when the client asked
+    for it. A failure after the first chunk ends the stream with an OpenAI-shaped error chunk and the
     partial usage is still recorded; so is a client that goes away.
     """
 
-    def __init__(self, gateway: Gateway, meta: CallMeta, first: list[Json], rest: AsyncIterator[list[Json]], wants_usage: bool,
-                 prompt_chars: int) -> None:
+    def __init__(self, gateway: Gateway, meta: CallMeta, first: list[bytes], rest: AsyncIterator[list[bytes]], tally: StreamTally,
+                 wants_usage: bool, prompt_chars: int) -> None:
         self.gateway = gateway
         self.meta = meta
+        self.tally = tally
         self._first = first
         self._rest = rest
         self._wants_usage = wants_usage
         self._prompt_chars = prompt_chars
-        self.usage: Json | None = None
-        self.completion_chars = 0
-        self._text: list[str] | None = [] if meta.logged_request is not None else None
-        self._finish_reason: str | None = None
 
-    async def batches(self) -> AsyncIterator[list[Json]]:
+    async def batches(self) -> AsyncIterator[list[bytes]]:
         outcome: dict[str, str] = {"status": "cancelled", "error_code": "client_closed"}
         try:
-            batch: list[Json] | None = self._first
+            batch: list[bytes] | None = self._first
             while batch is not None:
-                kept = [chunk for chunk in batch if self._keep(chunk)]
-                if kept:
-                    yield kept
+                yield batch
                 batch = await anext(self._rest, None)
             outcome = {}
+            if self._wants_usage:
+                yield [self.tally.usage_chunk(self._prompt_chars)]
         except UpstreamError as error:
             self.gateway.router.stream_failed(self.meta.trail.served, error)  # type: ignore[arg-type]
             outcome = {"status": "error", "error_code": ErrorKind.STREAM_BROKEN.value}
-            yield [GatewayError(502, "stream_broken", f"The upstream stream broke: {error.message}", error_type="api_error").body()]
+            yield [orjson.dumps(GatewayError(502, "stream_broken", f"The upstream stream broke: {error.message}", error_type="api_error").body())]
         finally:
             await self._rest.aclose()  # type: ignore[attr-defined]
             self._finish(**outcome)
@@ -309,38 +304,24 @@ class ChatStream:
         batches = self.batches()
         try:
             async for batch in batches:
-                for chunk in batch:
-                    yield chunk
+                for text in batch:
+                    yield orjson.loads(text)
         finally:
             await batches.aclose()  # type: ignore[attr-defined]
 
-    def _keep(self, chunk: Json) -> bool:
-        usage = chunk.get("usage")
-        if usage and not chunk.get("choices"):
-            self.usage = usage
-            return self._wants_usage
-        for choice in chunk.get("choices", ()):
-            content = (choice.get("delta") or {}).get("content")
-            if content:
-                self.completion_chars += len(content)
-                if self._text is not None:
-                    self._text.append(content)
-            self._finish_reason = choice.get("finish_reason") or self._finish_reason
-        chunk["model"] = self.meta.requested_model
-        return True
-
     def _finish(self, status: str | None = None, error_code: str | None = None) -> None:
-        if self.usage is not None:
-            prompt, completion = self.usage.get("prompt_tokens", 0), self.usage.get("completion_tokens", 0)
+        usage = self.tally.usage
+        if usage is not None:
+            prompt, completion = usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0)
         else:
-            prompt, completion = _estimate_tokens(self._prompt_chars), _estimate_tokens(self.completion_chars)
+            prompt, completion = estimate_tokens(self._prompt_chars), estimate_tokens(self.tally.completion_chars())
         self.gateway._record(self.meta, prompt=prompt, completion=completion, status=status, error_code=error_code,
                              logged_response=self._logged_answer())
 
     def _logged_answer(self) -> Json | None:
         """The streamed answer put back together, for body logging."""
-        if self._text is None:
+        if not self.tally.keep_text:
             return None
         return {"object": "chat.completion", "model": self.meta.requested_model, "streamed": True,
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": "".join(self._text)},
-                             "finish_reason": self._finish_reason}], "usage": self.usage}
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": "".join(self.tally.text)},
+                             "finish_reason": self.tally.finish_reason}], "usage": self.tally.usage}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import socket
 import ssl
 import struct
@@ -22,6 +23,7 @@ from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from services.adapters import DEFAULT_BASE_URLS, get_adapter, resolve_base_url
 from services.adapters.base import Json, Target
+from services.adapters.tally import StreamTally
 from services.adapters.transport import upstream_client
 from services.errors import ErrorKind, UpstreamError
 from tests.upstream_emulator import EmulatorHandle, embedding_for, start_emulator
@@ -76,8 +78,21 @@ def received(upstream: EmulatorHandle, key: str) -> list[Json]:
     return [r for r in upstream.requests() if r["key"] == key]
 
 
-async def collect(client: httpx.AsyncClient, tgt: Target, body: Json) -> list[Json]:
-    return [chunk async for batch in get_adapter(tgt.kind).stream_chat(client, tgt, body) for chunk in batch]
+async def stream_batches(client: httpx.AsyncClient, tgt: Target, body: Json, client_model: str | None = None) -> AsyncIterator[list[Json]]:
+    """An adapter's stream as parsed chunks, a list a read, then the usage chunk its tally kept back
+    (the gateway passes that on to clients that ask for it)."""
+    tally = StreamTally(client_model or tgt.model)
+    chunks = get_adapter(tgt.kind).stream_chat(client, tgt, body, tally)
+    try:
+        async for batch in chunks:
+            yield [orjson.loads(text) for text in batch]
+    finally:
+        await chunks.aclose()  # type: ignore[attr-defined]
+    yield [orjson.loads(tally.usage_chunk(prompt_chars=len(str(body.get("messages")))))]
+
+
+async def collect(client: httpx.AsyncClient, tgt: Target, body: Json, client_model: str | None = None) -> list[Json]:
+    return [chunk async for batch in stream_batches(client, tgt, body, client_model) for chunk in batch]
 
 
 def streamed_text(chunks: list[Json]) -> str:
@@ -206,7 +221,7 @@ async def test_hang_times_out(upstream: EmulatorHandle, provider: str) -> None:
 async def test_broken_stream(upstream: EmulatorHandle, client: httpx.AsyncClient, provider: str) -> None:
     chunks: list[Json] = []
     with pytest.raises(UpstreamError) as caught:
-        async for batch in get_adapter(provider).stream_chat(client, target(upstream, provider, new_key("break-stream")), CHAT):
+        async for batch in stream_batches(client, target(upstream, provider, new_key("break-stream")), CHAT):
             chunks.extend(batch)
     assert caught.value.kind is ErrorKind.STREAM_BROKEN
     assert streamed_text(chunks) == "Echo: say "
@@ -216,7 +231,7 @@ async def test_broken_stream(upstream: EmulatorHandle, client: httpx.AsyncClient
 async def test_the_first_chunk_is_not_held_back_for_the_next(upstream: EmulatorHandle, client: httpx.AsyncClient, provider: str) -> None:
     """`drip:600` sends the first word, then waits ten minutes before each next one: the first chunk
     must arrive on its own (the guard only stops a reader that waits for more from hanging the run)."""
-    chunks = get_adapter(provider).stream_chat(client, target(upstream, provider, new_key("drip:600")), CHAT)
+    chunks = stream_batches(client, target(upstream, provider, new_key("drip:600")), CHAT)
     try:
         received_chunks = await asyncio.wait_for(anext(chunks), 60)
         while not streamed_text(received_chunks):
@@ -240,7 +255,7 @@ async def test_error_event_inside_a_stream(upstream: EmulatorHandle, client: htt
     chunks: list[Json] = []
     key = new_key("stream-error")
     with pytest.raises(UpstreamError) as caught:
-        async for batch in get_adapter(provider).stream_chat(client, target(upstream, provider, key), CHAT):
+        async for batch in stream_batches(client, target(upstream, provider, key), CHAT):
             chunks.extend(batch)
     assert caught.value.kind is STREAM_ERRORS[provider]
     assert streamed_text(chunks) == "Echo: say "
@@ -470,7 +485,39 @@ def anthropic_events(*events: Json) -> bytes:
 
 
 OPENAI_CHUNK = {"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "local"}
+# Written the way Python's json module writes (ASCII escapes), which orjson would not reproduce.
+RELAYED_CONTENT = b'{"id":"c1","object":"chat.completion.chunk","created":1,"model":"local","system_fingerprint":"fp_1",' \
+    b'"choices":[{"index":0,"delta":{"content":"caf\\u00e9 \\"model\\":\\"local\\""},"logprobs":null,"finish_reason":null}]}'
 CANNED: dict[str, tuple[str, bytes]] = {
+    "/relayed/chat/completions": (
+        "text/event-stream",
+        sse_body(
+            {**OPENAI_CHUNK, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]},
+            RELAYED_CONTENT.decode(),
+            {**OPENAI_CHUNK, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
+            {**OPENAI_CHUNK, "choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}},
+            "[DONE]",
+        ),
+    ),
+    "/spaced/chat/completions": (
+        "text/event-stream",
+        b"".join(
+            b"data: " + json.dumps(event).encode() + b"\n\n"
+            for event in (
+                {**OPENAI_CHUNK, "choices": [{"index": 0, "delta": {"role": "assistant", "content": "spaced"}, "finish_reason": None}]},
+                {**OPENAI_CHUNK, "choices": [{"index": 0, "delta": {"content": " out"}, "finish_reason": None}]},
+                {**OPENAI_CHUNK, "choices": [{"index": 0, "delta": {}, "finish_reason": "length"}]},
+                {**OPENAI_CHUNK, "choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}},
+            )
+        ),
+    ),
+    "/long-no-usage/chat/completions": (
+        "text/event-stream",
+        sse_body(
+            *({**OPENAI_CHUNK, "choices": [{"index": 0, "delta": {"content": "abcd"}, "finish_reason": None}]} for _ in range(600)),
+            {**OPENAI_CHUNK, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
+        ),
+    ),
     "/no-usage/chat/completions": (
         "text/event-stream",
         sse_body(
@@ -610,7 +657,7 @@ async def canned() -> AsyncIterator[Canned]:
 async def test_a_line_is_handed_on_as_soon_as_its_bytes_arrive(canned: Canned, client: httpx.AsyncClient, kind: str, model: str) -> None:
     """The upstream holds its second line until the first chunk came out; a reader that waits to see
     what follows a trailing "\r" would never get there (the guard only keeps that from hanging)."""
-    chunks = get_adapter(kind).stream_chat(client, Target(kind, canned.url, "k", model), CHAT)
+    chunks = stream_batches(client, Target(kind, canned.url, "k", model), CHAT)
     first = await asyncio.wait_for(anext(chunks), 60)
     canned.release.set()
     rest = [chunk async for batch in chunks for chunk in batch]
@@ -624,6 +671,34 @@ async def test_openai_stream_without_usage_gets_an_estimate(canned: Canned, clie
     usage = chunks[-1]["usage"]
     assert chunks[-1]["choices"] == [] and chunks[-1]["id"] == "c1"
     assert usage["estimated"] is True and usage["completion_tokens"] == 5 and usage["prompt_tokens"] > 0
+
+
+async def test_openai_stream_events_go_on_as_the_upstream_wrote_them(canned: Canned, client: httpx.AsyncClient) -> None:
+    """Plain content chunks are relayed byte for byte but for the model's name; an escaped
+    `"model":"local"` inside the text is text, and stays as it was."""
+    tally = StreamTally("smart")
+    target = Target("openai_compatible", canned.url + "/relayed", "", "local")
+    texts = [text async for batch in get_adapter("openai_compatible").stream_chat(client, target, CHAT, tally) for text in batch]
+    assert texts[1] == RELAYED_CONTENT.replace(b'"model":"local"', b'"model":"smart"')
+    chunks = [orjson.loads(text) for text in texts]
+    assert [c["model"] for c in chunks] == ["smart"] * 3
+    assert chunks[1]["choices"][0]["delta"]["content"] == 'café "model":"local"' and chunks[1]["system_fingerprint"] == "fp_1"
+    assert tally.finish_reason == "stop" and tally.usage == {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}
+    assert orjson.loads(tally.usage_chunk(0))["model"] == "smart"
+
+
+async def test_openai_stream_from_a_server_writing_spaced_json(canned: Canned, client: httpx.AsyncClient) -> None:
+    chunks = await collect(client, Target("openai_compatible", canned.url + "/spaced", "", "local"), CHAT, client_model="smart")
+    assert streamed_text(chunks) == "spaced out" and {c["model"] for c in chunks} == {"smart"}
+    assert [c["choices"][0]["finish_reason"] for c in chunks if c["choices"]] == [None, None, "length"]
+    assert chunks[-1]["usage"] == {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}
+
+
+async def test_a_long_stream_without_usage_is_estimated_from_every_relayed_chunk(canned: Canned, client: httpx.AsyncClient) -> None:
+    """Relayed chunks are counted only when no usage comes, in rounds (a long stream holds few of them)."""
+    chunks = await collect(client, Target("openai_compatible", canned.url + "/long-no-usage", "", "local"), CHAT)
+    assert len(streamed_text(chunks)) == 2400
+    assert chunks[-1]["usage"]["completion_tokens"] == 600 and chunks[-1]["usage"]["estimated"] is True
 
 
 async def test_openai_usage_on_a_choice_chunk_moves_to_the_end(canned: Canned, client: httpx.AsyncClient) -> None:

@@ -126,11 +126,11 @@ async def test_chunks_already_there_go_out_in_one_send_before_any_wait() -> None
     upstream_read = asyncio.Event()
     messages: list[dict] = []
 
-    async def chunks() -> AsyncIterator[list[dict]]:
-        yield [{"n": 1}]
-        yield [{"n": 2}]
+    async def chunks() -> AsyncIterator[list[bytes]]:
+        yield [b'{"n":1}']
+        yield [b'{"n":2}']
         await upstream_read.wait()  # opened only by the send of what came before: nothing waits behind it
-        yield [{"n": 3}]
+        yield [b'{"n":3}']
 
     async def send(message: dict) -> None:
         messages.append(message)
@@ -150,8 +150,8 @@ async def test_chunks_already_there_go_out_in_one_send_before_any_wait() -> None
 async def test_a_stream_that_ends_in_an_error_chunk_gets_no_done() -> None:
     messages: list[dict] = []
 
-    async def chunks() -> AsyncIterator[list[dict]]:
-        yield [{"n": 1}, {"error": {"code": "stream_broken"}}]
+    async def chunks() -> AsyncIterator[list[bytes]]:
+        yield [b'{"n":1}', b'{"error":{"code":"stream_broken"}}']
 
     async def send(message: dict) -> None:
         messages.append(message)
@@ -168,11 +168,11 @@ async def test_a_stream_that_ends_in_an_error_chunk_gets_no_done() -> None:
 async def test_a_send_that_fails_while_the_next_chunk_is_awaited_closes_the_chunks() -> None:
     closed: list[str] = []
 
-    async def chunks() -> AsyncIterator[list[dict]]:
+    async def chunks() -> AsyncIterator[list[bytes]]:
         try:
-            yield [{"n": 1}]
+            yield [b'{"n":1}']
             await asyncio.Event().wait()  # parked here while the first chunk is sent
-            yield [{"n": 2}]
+            yield [b'{"n":2}']
         finally:
             closed.append("chunks")
 

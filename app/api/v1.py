@@ -17,13 +17,15 @@ from fastapi.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from app.api.deps import HubDep, PrincipalDep, error_response, json_response
-from services.adapters.base import Json
 from services.gateway import CallMeta
 from services.hub import Hub
 from services.router import GatewayError
 from services.tokens import Principal
 
 router = APIRouter(prefix="/v1", tags=["gateway"])
+ERROR_CHUNK = b'{"error"'
+"""How an error chunk's JSON text starts (``GatewayError.body()``); an upstream's never does, as
+adapters raise those."""
 
 CHAT_BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object", "required": ["model", "messages"]}}}}}
 EMBED_BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object", "required": ["model", "input"]}}}}}
@@ -59,7 +61,7 @@ async def chat_answer(hub: Hub, principal: Principal, body: Any, request_id: str
 
 
 class EventStreamResponse(Response):
-    """OpenAI's stream framing of JSON chunks that come in lists (``data: {...}``, then
+    """OpenAI's stream framing of chunks that come as JSON text in lists (``data: {...}``, then
     ``data: [DONE]`` unless the stream ended in an error chunk), stopping, and closing its
     upstream, when the client goes away.
 
@@ -71,7 +73,7 @@ class EventStreamResponse(Response):
 
     media_type = "text/event-stream"
 
-    def __init__(self, chunks: AsyncIterator[list[Json]], headers: dict[str, str]) -> None:
+    def __init__(self, chunks: AsyncIterator[list[bytes]], headers: dict[str, str]) -> None:
         self.status_code = 200
         self.background = None
         self.init_headers(headers)  # no body, so no content-length
@@ -107,7 +109,7 @@ class EventStreamResponse(Response):
         held back. The last batch goes out with the end of the body, in the same write.
         """
         ready: list[bytes] = []
-        last: Json = {}
+        last = b""
         while True:
             step = self.chunks.__anext__()
             try:
@@ -124,7 +126,7 @@ class EventStreamResponse(Response):
                 last = _frame(await ParkedStep(step, waiting_on), ready)
             except StopAsyncIteration:
                 break
-        if "error" not in last:
+        if not last.startswith(ERROR_CHUNK):
             ready.append(b"data: [DONE]\n\n")
         self.finished = True
         await send({"type": "http.response.body", "body": b"".join(ready), "more_body": False})
@@ -137,10 +139,9 @@ class EventStreamResponse(Response):
             task.cancel()
 
 
-def _frame(chunks: list[Json], ready: list[bytes]) -> Json:
-    """Add each chunk's server-sent event to ``ready``; the last chunk is handed back."""
-    for chunk in chunks:
-        ready.append(b"data: " + orjson.dumps(chunk) + b"\n\n")
+def _frame(chunks: list[bytes], ready: list[bytes]) -> bytes:
+    """Add the chunks' server-sent events to ``ready``; the last chunk is handed back."""
+    ready.append(b"data: " + b"\n\ndata: ".join(chunks) + b"\n\n")
     return chunks[-1]
 
 

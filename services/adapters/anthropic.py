@@ -34,6 +34,7 @@ from services.adapters.http import (
     tool_call,
     translated_stream,
 )
+from services.adapters.tally import StreamTally
 from services.adapters.transport import UpstreamClient
 from services.errors import ErrorKind, UpstreamError
 
@@ -249,10 +250,10 @@ class AnthropicAdapter:
         )
         return to_completion(answer, target.model)
 
-    def stream_chat(self, client: UpstreamClient, target: Target, body: Json) -> AsyncIterator[Json]:
+    def stream_chat(self, client: UpstreamClient, target: Target, body: Json, tally: StreamTally) -> AsyncIterator[list[bytes]]:
         payload = {**build_request(body, target.model), "stream": True}
         url = f"{target.base_url}/v1/messages"
-        return translated_stream(client, url, _headers(target), payload, target.api_key, _StreamTranslator(target.model))
+        return translated_stream(client, url, _headers(target), payload, target.api_key, _StreamTranslator(target.model), tally)
 
     async def embed(self, client: UpstreamClient, target: Target, body: Json) -> Json:
         raise UpstreamError(ErrorKind.BAD_REQUEST, "Anthropic offers no embeddings API", status=400)

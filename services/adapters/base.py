@@ -5,11 +5,12 @@ its provider's wire format, calls the provider over the shared ``UpstreamClient`
 and translates the answer back to OpenAI's shapes:
 
 * ``chat`` returns a ``chat.completion`` dict whose ``usage`` is filled in;
-* ``stream_chat`` yields ``chat.completion.chunk`` dicts in lists, one list for each upstream read
-  that brought any (one read of a fast stream holds many events, and every step through a layer of
-  async generators costs more than a chunk's own work); its last chunk is always a usage chunk
-  (``"choices": []`` plus ``"usage"``), whether or not the client asked for one (the API layer
-  hides it from clients that did not);
+* ``stream_chat`` yields ``chat.completion.chunk`` objects as JSON text, ready for the client, in
+  lists, one list for each upstream read that brought any (one read of a fast stream holds many
+  events, and every step through a layer of async generators costs more than a chunk's own work).
+  Each chunk passes through the :class:`~services.adapters.tally.StreamTally` it is given, which
+  names it after the model the client asked for and keeps the usage chunk back: the gateway adds
+  that at the end for a client that asked for it;
 * ``embed`` returns an OpenAI ``list`` of embeddings with ``usage``.
 
 Every failure is raised as :class:`services.errors.UpstreamError` with its kind classified.
@@ -21,9 +22,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from services.adapters.transport import UpstreamClient
+
+if TYPE_CHECKING:
+    from services.adapters.tally import StreamTally
 
 Json = dict[str, Any]
 
@@ -41,6 +45,6 @@ class Target:
 class Adapter(Protocol):
     async def chat(self, client: UpstreamClient, target: Target, body: Json) -> Json: ...
 
-    def stream_chat(self, client: UpstreamClient, target: Target, body: Json) -> AsyncIterator[list[Json]]: ...
+    def stream_chat(self, client: UpstreamClient, target: Target, body: Json, tally: StreamTally) -> AsyncIterator[list[bytes]]: ...
 
     async def embed(self, client: UpstreamClient, target: Target, body: Json) -> Json: ...

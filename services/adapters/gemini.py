@@ -41,6 +41,7 @@ from services.adapters.http import (
     tool_names_by_id,
     translated_stream,
 )
+from services.adapters.tally import StreamTally
 from services.adapters.transport import UpstreamClient
 
 DEFAULT_API_VERSION = "v1beta"
@@ -277,9 +278,10 @@ class GeminiAdapter:
         answer = await post_json(client, _url(target, "generateContent"), _headers(target), build_request(body), target.api_key)
         return to_completion(answer, target.model)
 
-    def stream_chat(self, client: UpstreamClient, target: Target, body: Json) -> AsyncIterator[Json]:
+    def stream_chat(self, client: UpstreamClient, target: Target, body: Json, tally: StreamTally) -> AsyncIterator[list[bytes]]:
         url = _url(target, "streamGenerateContent") + "?alt=sse"
-        return translated_stream(client, url, _headers(target), build_request(body), target.api_key, _StreamTranslator(target.model))
+        translator = _StreamTranslator(target.model)
+        return translated_stream(client, url, _headers(target), build_request(body), target.api_key, translator, tally)
 
     async def embed(self, client: UpstreamClient, target: Target, body: Json) -> Json:
         """All inputs in one ``batchEmbedContents`` call, as google-genai does for the Gemini API."""

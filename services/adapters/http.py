@@ -25,7 +25,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import httpx
 import orjson
@@ -33,6 +33,9 @@ import orjson
 from services.adapters.base import Json
 from services.adapters.transport import UpstreamClient, UpstreamResponse
 from services.errors import ErrorKind, UpstreamError
+
+if TYPE_CHECKING:
+    from services.adapters.tally import StreamTally
 
 JSON_CONTENT_TYPE = "application/json"
 
@@ -280,7 +283,8 @@ async def open_stream(
         raise transport_error(exc, secret) from None
 
 
-def _event(text: bytes, secret: str) -> Any:
+def parse_event(text: bytes, secret: str) -> Any:
+    """One streamed payload; an error object in it, or bad JSON, is raised as a classified UpstreamError."""
     try:
         event = orjson.loads(text)
     except orjson.JSONDecodeError:
@@ -324,7 +328,12 @@ class SseFraming:
 
     def texts(self, lines: list[bytes]) -> list[bytes]:
         """The payloads of the events these lines complete (``[DONE]`` skipped, ``event:`` ignored)."""
-        completed: list[bytes] = []
+        if not self.data and _data_line_pairs(lines):  # the usual read, sorted out by C loops
+            completed = [line[6:] for line in lines[::2]]
+            while b"[DONE]" in completed:
+                completed.remove(b"[DONE]")
+            return completed
+        completed = []
         for line in lines:
             if line.startswith(b"data:"):
                 self.data.append(line[6:] if line[5:6] == b" " else line[5:])
@@ -341,6 +350,11 @@ class SseFraming:
         return [text] if self.data and text != b"[DONE]" else []
 
 
+def _data_line_pairs(lines: list[bytes]) -> bool:
+    """Whether the lines are whole one-line events only, ``data: …`` and a blank line each."""
+    return len(lines) % 2 == 0 and bool(lines) and not any(lines[1::2]) and all(map(bytes.startswith, lines[::2], itertools.repeat(b"data: ")))
+
+
 class NdjsonFraming:
     """Newline-delimited JSON: every non-empty line is one payload."""
 
@@ -353,42 +367,49 @@ class NdjsonFraming:
         return []
 
 
-async def json_events(response: UpstreamResponse, secret: str, framing: SseFraming | NdjsonFraming) -> AsyncIterator[list[Any]]:
-    """The body's JSON payloads, a list for each read that completed any, up to the end of the body.
+async def stream_events(
+    response: UpstreamResponse, secret: str, framing: SseFraming | NdjsonFraming, convert: Callable[[bytes], Any] | None = None
+) -> AsyncIterator[list[Any]]:
+    """The body's payloads, each through ``convert`` (parsed JSON by default; a None result is
+    dropped), a list for each read that brought any, up to the end of the body.
 
     The body is read to its end (after an SSE ``[DONE]`` too): a response closed half-read costs its
     pooled connection, and a new TCP connection per stream (the official SDKs drain it too). An
     error object in a payload, or bad JSON, is raised as a classified UpstreamError once the events
-    of the same read before it are handed out.
+    of the same read before it are handed out; a transport failure after the first event is a
+    broken stream.
     """
+    convert = convert or (lambda text: parse_event(text, secret))
     started = False
     try:
         async for lines in iter_line_batches(response):
             events: list[Any] = []
             for text in framing.texts(lines):
                 try:
-                    events.append(_event(text, secret))
+                    event = convert(text)
                 except UpstreamError:
                     if events:
                         yield events  # the events before the error still reach the client
                     raise
+                if event is not None:
+                    events.append(event)
             if events:
                 started = True
                 yield events
     except httpx.HTTPError as exc:
         raise transport_error(exc, secret, broken=started) from None
-    if tail := framing.rest():
-        yield [_event(text, secret) for text in tail]
+    if tail := [event for text in framing.rest() if (event := convert(text)) is not None]:
+        yield tail
 
 
 def iter_sse(response: UpstreamResponse, secret: str) -> AsyncIterator[list[Any]]:
     """The JSON payloads of a server-sent event stream (OpenAI, Anthropic, Gemini)."""
-    return json_events(response, secret, SseFraming())
+    return stream_events(response, secret, SseFraming())
 
 
 def iter_ndjson(response: UpstreamResponse, secret: str) -> AsyncIterator[list[Any]]:
     """The JSON objects of a newline-delimited JSON body (Ollama's streams)."""
-    return json_events(response, secret, NdjsonFraming())
+    return stream_events(response, secret, NdjsonFraming())
 
 
 class StreamTranslator(Protocol):
@@ -409,18 +430,19 @@ async def translated_stream(
     payload: Json,
     secret: str,
     translator: StreamTranslator,
+    tally: StreamTally,
     events: Callable[[UpstreamResponse, str], AsyncIterator[list[Any]]] = iter_sse,
-) -> AsyncIterator[list[Json]]:
-    """A provider stream as OpenAI chunks (a list a read), ending with the usage chunk; a stream
-    that stops before its finish is broken."""
+) -> AsyncIterator[list[bytes]]:
+    """A provider stream as OpenAI chunks through ``tally`` (a list a read), its usage chunk left
+    with the tally; a stream that stops before its finish is broken."""
     async with open_stream(client, url, headers, payload, secret) as response:
         async for batch in events(response, secret):
-            chunks = [chunk for event in batch if (chunk := translator.translate(event)) is not None]
+            chunks = [text for event in batch if (chunk := translator.translate(event)) is not None and (text := tally.take(chunk))]
             if chunks:
                 yield chunks
     if not translator.finished:
         raise stream_ended_early()
-    yield [translator.usage_chunk()]
+    tally.take(translator.usage_chunk())
 
 
 # --- OpenAI shapes -------------------------------------------------------------------------------

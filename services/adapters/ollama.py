@@ -36,6 +36,7 @@ from services.adapters.http import (
     tool_names_by_id,
     translated_stream,
 )
+from services.adapters.tally import StreamTally
 from services.adapters.transport import UpstreamClient
 
 # OpenAI name → Ollama option name, copied as they are.
@@ -178,10 +179,10 @@ class OllamaAdapter:
         answer = await post_json(client, f"{target.base_url}/api/chat", _headers(target), payload, target.api_key)
         return to_completion(answer, target.model)
 
-    def stream_chat(self, client: UpstreamClient, target: Target, body: Json) -> AsyncIterator[Json]:
+    def stream_chat(self, client: UpstreamClient, target: Target, body: Json, tally: StreamTally) -> AsyncIterator[list[bytes]]:
         payload = build_request(body, target.model, stream=True)
         url = f"{target.base_url}/api/chat"
-        return translated_stream(client, url, _headers(target), payload, target.api_key, _StreamTranslator(target.model), iter_ndjson)
+        return translated_stream(client, url, _headers(target), payload, target.api_key, _StreamTranslator(target.model), tally, iter_ndjson)
 
     async def embed(self, client: UpstreamClient, target: Target, body: Json) -> Json:
         inputs = embedding_inputs(body)

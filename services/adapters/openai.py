@@ -2,27 +2,31 @@
 
 The client's body is already in this format, so it passes through untouched except for ``model``
 (the upstream name) and the streaming switches. Streams always ask for
-``stream_options.include_usage`` so metering is exact; the usage chunk is moved to the very end,
-and synthesized (marked ``"estimated": true``) for servers that ignore the option.
+``stream_options.include_usage`` so metering is exact; the usage chunk is left with the tally, which
+puts it at the very end (or makes one, marked ``"estimated": true``, for servers that ignore the
+option). Stream events go on as the upstream wrote them wherever that is safe (``_Relay``).
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 
+import orjson
 
 from services.adapters.base import Json, Target
 from services.adapters.http import (
     JSON_CONTENT_TYPE,
+    SseFraming,
     embedding_usage,
     estimated_usage,
     input_list,
-    iter_sse,
     open_stream,
+    parse_event,
     post_json,
     stream_ended_early,
+    stream_events,
 )
+from services.adapters.tally import StreamTally
 from services.adapters.transport import UpstreamClient
 
 
@@ -32,36 +36,38 @@ def _headers(target: Target) -> dict[str, str]:
     return {"content-type": JSON_CONTENT_TYPE, "authorization": f"Bearer {target.api_key}"}
 
 
-@dataclass(slots=True)
-class _StreamTally:
-    """What a stream leaves behind as it passes: the upstream's usage chunk (held back for the end),
-    usage riding on a chunk with choices, the last chunk, whether a choice finished, and the
-    characters generated (for an estimate when the server reports no usage). One pass a chunk."""
+class _Relay:
+    """Passes an OpenAI stream's events on as the upstream wrote them, only the model's name changed
+    in their bytes: parsing and re-encoding every event was most of a stream's cost in the gateway.
 
-    tail: Json | None = None
-    usage: Json | None = None
-    last: Json = field(default_factory=dict)
-    finished: bool = False
-    chars: int = 0
+    An event goes on unparsed when its bytes show it is a plain content chunk: the upstream's model
+    name (learnt from the first event) exactly once and written compactly, and no ``"usage"``, no
+    ``"error"`` and no ``"finish_reason":"…"`` (a compact writer writes those compactly too).
+    Quotes inside JSON strings are escaped, so none of these can hide in generated text. Every other
+    event (the first, the finishing one, usage, errors, a server that writes spaced JSON, every
+    event while bodies are logged) is parsed and goes through the tally.
+    """
 
-    def take(self, chunk: Json) -> Json | None:
-        """The chunk to pass on, or None for the usage chunk."""
-        choices = chunk.get("choices")
-        if chunk.get("usage"):
-            if not choices:
-                self.tail = chunk
-                return None
-            self.usage, chunk = chunk["usage"], {**chunk, "usage": None}
-        self.last = chunk
-        for choice in choices or ():
-            delta = choice.get("delta")
-            if delta:
-                self.chars += len(delta.get("content") or "")
-                for call in delta.get("tool_calls") or ():
-                    self.chars += len((call.get("function") or {}).get("arguments") or "")
-            if choice.get("finish_reason"):
-                self.finished = True
-        return chunk
+    __slots__ = ("tally", "secret", "upstream_name", "client_name")
+
+    def __init__(self, tally: StreamTally, secret: str) -> None:
+        self.tally = tally
+        self.secret = secret
+        self.upstream_name = b""
+        self.client_name = b'"model":' + orjson.dumps(tally.model)
+
+    def pass_on(self, text: bytes) -> bytes | None:
+        """The event's JSON text for the client, or None for the usage chunk (the tally keeps it)."""
+        name = self.upstream_name
+        # find(), not ``in``: ``bytes in bytes`` first tries the needle as an integer and builds a TypeError.
+        if (name and text.count(name) == 1 and text.find(b'"usage"') < 0 and text.find(b'"error"') < 0
+                and text.find(b'"finish_reason":"') < 0):
+            self.tally.note_relayed(text)
+            return text.replace(name, self.client_name)
+        chunk = parse_event(text, self.secret)
+        if not name and not self.tally.keep_text and isinstance(chunk.get("model"), str):
+            self.upstream_name = b'"model":' + orjson.dumps(chunk["model"])
+        return self.tally.take(chunk)
 
 
 class OpenAIAdapter:
@@ -75,18 +81,15 @@ class OpenAIAdapter:
             answer["usage"] = estimated_usage(body, len(content))
         return answer
 
-    async def stream_chat(self, client: UpstreamClient, target: Target, body: Json) -> AsyncIterator[list[Json]]:
+    async def stream_chat(self, client: UpstreamClient, target: Target, body: Json, tally: StreamTally) -> AsyncIterator[list[bytes]]:
         payload = {**body, "model": target.model, "stream": True}
         payload["stream_options"] = {**(body.get("stream_options") or {}), "include_usage": True}
-        tally = _StreamTally()
+        relay = _Relay(tally, target.api_key)
         async with open_stream(client, f"{target.base_url}/chat/completions", _headers(target), payload, target.api_key) as response:
-            async for events in iter_sse(response, target.api_key):
-                chunks = [chunk for event in events if (chunk := tally.take(event)) is not None]
-                if chunks:
-                    yield chunks
+            async for chunks in stream_events(response, target.api_key, SseFraming(), relay.pass_on):
+                yield chunks
         if not tally.finished:
             raise stream_ended_early()
-        yield [tally.tail or _usage_chunk(tally.last, tally.usage or estimated_usage(body, tally.chars))]
 
     async def embed(self, client: UpstreamClient, target: Target, body: Json) -> Json:
         payload = {**body, "model": target.model}
@@ -94,15 +97,3 @@ class OpenAIAdapter:
         if not answer.get("usage"):
             answer["usage"] = embedding_usage(None, input_list(body))
         return answer
-
-
-def _usage_chunk(last: Json, usage: Json) -> Json:
-    """The final ``choices: []`` chunk, carrying the id and model the stream used."""
-    return {
-        "id": last.get("id", ""),
-        "object": "chat.completion.chunk",
-        "created": last.get("created", 0),
-        "model": last.get("model", ""),
-        "choices": [],
-        "usage": usage,
-    }
