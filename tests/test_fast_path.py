@@ -7,15 +7,18 @@ Over HTTP: a client that leaves a stream midway, against the running app.
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from nicegui import app as nicegui_app
 from starlette.types import Receive, Scope, Send
 
 from app.api.fast_path import GatewayFastPath
 from app.api.v1 import EventStreamResponse
+from app.server import skip_fastapi_telemetry
 from services.config_file import apply_config_text
 from services.hub import Hub, HubOptions
 from services.tokens import Principal
@@ -242,3 +245,16 @@ def test_a_client_leaving_a_stream_is_recorded_as_cancelled(hub_app: RunningApp)
     record = wait_for_usage(hub_app, response.headers["x-llmhub-request-id"])
     assert record["status"] == "cancelled" and record["error_code"] == "client_closed"
     assert 0 < record["overhead_ms"] < record["latency_ms"]
+
+
+@pytest.mark.parametrize("otel_env,checked", [({}, False), ({"OTEL_TRACES_EXPORTER": "otlp"}, True)])
+def test_fastapi_telemetry_is_checked_only_when_opentelemetry_is_set_up(monkeypatch: pytest.MonkeyPatch, otel_env: dict[str, str],
+                                                                       checked: bool) -> None:
+    for name in [name for name in os.environ if name.startswith("OTEL_")]:
+        monkeypatch.delenv(name)
+    for name, value in otel_env.items():
+        monkeypatch.setenv(name, value)
+    config = {"tracing": True, "metrics": True, "logs": True}
+    monkeypatch.setattr(nicegui_app, "_telemetry", config)
+    skip_fastapi_telemetry()
+    assert config == {"tracing": checked, "metrics": checked, "logs": checked}
