@@ -5,8 +5,8 @@ in a worker thread, so a request never waits on SQLite. ``stop`` drains the queu
 
 The same transaction upserts the hourly and daily rollups (``services.rollups``) and stores the
 redacted bodies a row may carry (``request_body`` / ``response_body``, present only while body
-logging is on), so the rollups never disagree with the raw rows. Each queued row also feeds the
-Prometheus counters (``services.metrics``).
+logging is on), so the rollups never disagree with the raw rows. Each written batch then feeds the
+Prometheus metrics (``services.metrics``).
 """
 
 from __future__ import annotations
@@ -51,7 +51,6 @@ class UsageRecorder:
     def record(self, row: dict[str, Any]) -> None:
         """Queue one usage row (a dict of UsageRecord columns). Never blocks."""
         row.setdefault("created_at", utcnow())
-        metrics.observe_usage(row)
         self._pending.append(row)
         if len(self._pending) >= self.batch_size:
             self._wakeup.set()
@@ -119,6 +118,7 @@ class UsageRecorder:
                 session.execute(insert(UsageBody), bodies)
             self._touch_tokens(session, batch)
             session.commit()
+        metrics.USAGE_METRICS.observe(records)
         self.written += len(batch)
         if self.after_write is not None:
             self.after_write()
