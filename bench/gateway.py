@@ -1,13 +1,17 @@
 """Gateway overhead benchmark: LLM Hub against calling the upstream directly, a bare passthrough
 proxy and (when it can be installed) a LiteLLM proxy, all in front of the same zero-delay emulator.
 
-    python bench/gateway.py [--duration 5] [--warmup 1] [--no-litellm]
+    python bench/gateway.py [--duration 5] [--warmup 1] [--rounds 1] [--no-litellm]
 
 Load comes from ``wrk`` (one thread, a Lua script for the POST body); each row is a 1 s warm-up
 then a measured run. On a machine with two or more CPUs the server being measured owns CPU 0 and
 everything else (this script, ``wrk``, the emulator) shares CPU 1. A second check opens N
 concurrent streams at once against slow-starting upstream answers and looks for stalls. The
 result is one Markdown table, the stream check's table and the targets as PASS/MISS lines.
+
+This VM's speed drifts by up to ±20 % within minutes, and a target's rows are measured minutes
+after the baseline's. ``--rounds N`` measures every target's rows N times, the targets taking turns,
+and reports each row's median: the drift then falls on every target alike.
 """
 
 from __future__ import annotations
@@ -456,7 +460,25 @@ def concurrent_streams(target: Target, count: int) -> StreamCheck:
 
 
 def by_key(results: list[LoadResult]) -> dict[tuple[str, str, int], LoadResult]:
-    return {(r.target, r.mode, r.concurrency): r for r in results}
+    """One row per target, mode and concurrency: the median of its rounds."""
+    rounds: dict[tuple[str, str, int], list[LoadResult]] = {}
+    for result in results:
+        rounds.setdefault((result.target, result.mode, result.concurrency), []).append(result)
+    return {key: median_row(rows) for key, rows in rounds.items()}
+
+
+def median_row(rows: list[LoadResult]) -> LoadResult:
+    """Median throughput and latencies of a row's rounds; errors added up, the worst other load kept."""
+    first = rows[0]
+    return LoadResult(
+        first.target, first.mode, first.concurrency,
+        rps=statistics.median(r.rps for r in rows),
+        p50_ms=statistics.median(r.p50_ms for r in rows),
+        p99_ms=statistics.median(r.p99_ms for r in rows),
+        errors=sum(r.errors for r in rows),
+        requests=sum(r.requests for r in rows),
+        noise=max(r.noise for r in rows),
+    )
 
 
 def load_table(results: list[LoadResult], names: list[str]) -> str:
@@ -544,6 +566,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--stream-delay", type=float, default=0.5, help="upstream first-token delay in the stall check (default 0.5 s)")
     parser.add_argument("--no-litellm", action="store_true", help="skip the LiteLLM peer row")
     parser.add_argument("--only", help="comma-separated targets to measure besides the emulator, e.g. 'passthrough,LLM Hub'")
+    parser.add_argument("--rounds", type=int, default=1, help="times every target's load rows are measured, in turn; rows report the median (default 1)")
     parser.add_argument("--retries", type=int, default=2, help="extra runs of a row that other work disturbed (default 2)")
     parser.add_argument("--wait-quiet", type=float, default=60, help="seconds to wait for other work to stop before each target (default 60)")
     return parser.parse_args(argv)
@@ -593,15 +616,16 @@ class Findings:
     streams: list[StreamCheck] = field(default_factory=list)
 
 
-def measure(target: Target, emulator_pid: int, args: argparse.Namespace, workdir: Path, findings: Findings) -> None:
-    """Load rows and the stream check for one target, with the target alone on the SUT CPU."""
+def measure(target: Target, emulator_pid: int, args: argparse.Namespace, workdir: Path, findings: Findings, *, streams: bool) -> None:
+    """Load rows and (when ``streams``) the stream check for one target, with the target alone on the SUT CPU."""
     wait_for_quiet(args.wait_quiet)
     pin_tree(target.pid, SUT_CPUS)
     if target.pid != emulator_pid:
         pin_tree(emulator_pid, LOAD_CPUS)
     try:
         findings.load += load_rows(target, args, workdir, (target.pid, emulator_pid) if target.pid != emulator_pid else (target.pid,))
-        findings.streams.append(concurrent_streams(target, args.streams))
+        if streams:
+            findings.streams.append(concurrent_streams(target, args.streams))
     finally:
         pin_tree(emulator_pid, LOAD_CPUS)
 
@@ -618,9 +642,12 @@ def main(argv: list[str]) -> int:
     with ExitStack() as stack, tempfile.TemporaryDirectory(prefix="llmhub-bench-") as tmp:
         workdir = Path(tmp)
         emulator, targets = start_targets(stack, workdir, args, skipped)
-        for target in targets:
-            with skipped_on_failure(skipped, target.name):
-                measure(target, emulator.process.pid, args, workdir, findings)
+        for round_number in range(1, args.rounds + 1):
+            if args.rounds > 1:
+                print(f"round {round_number} of {args.rounds}", file=sys.stderr, flush=True)
+            for target in targets:
+                with skipped_on_failure(skipped, target.name):
+                    measure(target, emulator.process.pid, args, workdir, findings, streams=round_number == 1)
     print(report(findings, [t.name for t in targets], skipped, args))
     return 0
 
@@ -639,7 +666,8 @@ def report(findings: Findings, names: list[str], skipped: list[str], args: argpa
         + (f"; {disturbed} rows stayed disturbed, so their figures are pessimistic" if disturbed else "")
     )
     parts = [
-        f"## Gateway overhead ({os.cpu_count()} CPUs; {args.duration} s per row after {args.warmup} s warm-up)",
+        f"## Gateway overhead ({os.cpu_count()} CPUs; {args.duration} s per row after {args.warmup} s warm-up"
+        + (f"; the median of {args.rounds} rounds, the targets taking turns" if args.rounds > 1 else "") + ")",
         "",
         f"Pinning: {pinning}. {quiet}.",
         "",
