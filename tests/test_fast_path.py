@@ -144,7 +144,7 @@ async def test_chunks_already_there_go_out_in_one_send_before_any_wait() -> None
         await asyncio.Event().wait()  # the client stays
         return {"type": "http.disconnect"}
 
-    stream = EventStreamResponse(chunks(), headers={})
+    stream = EventStreamResponse(chunks(), [])
     await asyncio.wait_for(stream({"type": "http"}, receive, send), 30)  # a guard against a hang, not a timing
     assert [m.get("body") for m in messages] == [None, b'data: {"n":1}\n\ndata: {"n":2}\n\n', b'data: {"n":3}\n\ndata: [DONE]\n\n']
     assert [m.get("more_body") for m in messages[1:]] == [True, False]  # the last batch ends the body in the same write
@@ -163,7 +163,7 @@ async def test_a_stream_that_ends_in_an_error_chunk_gets_no_done() -> None:
         await asyncio.Event().wait()
         return {"type": "http.disconnect"}
 
-    await asyncio.wait_for(EventStreamResponse(chunks(), headers={})({"type": "http"}, receive, send), 30)
+    await asyncio.wait_for(EventStreamResponse(chunks(), [])({"type": "http"}, receive, send), 30)
     assert messages[-1] == {"type": "http.response.body", "body": b'data: {"n":1}\n\ndata: {"error":{"code":"stream_broken"}}\n\n',
                             "more_body": False}
 
@@ -188,7 +188,7 @@ async def test_a_send_that_fails_while_the_next_chunk_is_awaited_closes_the_chun
         return {"type": "http.disconnect"}
 
     with pytest.raises(OSError):
-        await EventStreamResponse(chunks(), headers={})({"type": "http"}, receive, send)
+        await EventStreamResponse(chunks(), [])({"type": "http"}, receive, send)
     assert closed == ["chunks"]
 
 

@@ -38,12 +38,24 @@ def parse_json(raw: bytes) -> Any:
         raise GatewayError(400, "invalid_json", "The request body is not valid JSON.") from None
 
 
-def meta_headers(meta: CallMeta) -> dict[str, str]:
-    headers = {"x-llmhub-request-id": meta.request_id, "x-llmhub-overhead-ms": f"{meta.overhead_ms:.3f}"}
+def meta_headers(meta: CallMeta) -> list[tuple[bytes, bytes]]:
+    """The answer's ``x-llmhub-*`` headers, encoded for ASGI."""
+    headers = [(b"x-llmhub-request-id", meta.request_id.encode()), (b"x-llmhub-overhead-ms", b"%.3f" % meta.overhead_ms)]
     served = meta.served
     if served is not None:
-        headers["x-llmhub-route"] = f"{served.route.provider.name}/{served.route.upstream_model}"
+        headers.append((b"x-llmhub-route", f"{served.route.provider.name}/{served.route.upstream_model}".encode()))
     return headers
+
+
+class GatewayAnswer(Response):
+    """A JSON answer whose headers come encoded: starlette's ``init_headers`` encodes and checks a
+    dict again on every answer, and these are the gateway's most frequent ones."""
+
+    def __init__(self, content: object, headers: list[tuple[bytes, bytes]]) -> None:
+        self.status_code = 200
+        self.background = None
+        self.body = orjson.dumps(content)
+        self.raw_headers = [*headers, (b"content-type", b"application/json"), (b"content-length", b"%d" % len(self.body))]
 
 
 @router.post("/chat/completions", openapi_extra=CHAT_BODY, summary="Create a chat completion (OpenAI-compatible)")
@@ -55,9 +67,9 @@ async def chat_answer(hub: Hub, principal: Principal, body: Any, request_id: str
     """The answer to ``POST /v1/chat/completions``, for this route and the raw fast path alike."""
     if isinstance(body, dict) and body.get("stream") is True:
         stream = await hub.gateway.stream_chat(principal, body, request_id=request_id)
-        return EventStreamResponse(stream.batches(), headers={**meta_headers(stream.meta), "cache-control": "no-cache"})
+        return EventStreamResponse(stream.batches(), meta_headers(stream.meta))
     response, meta = await hub.gateway.chat(principal, body, request_id=request_id)
-    return json_response(response, headers=meta_headers(meta))
+    return GatewayAnswer(response, meta_headers(meta))
 
 
 class EventStreamResponse(Response):
@@ -71,12 +83,10 @@ class EventStreamResponse(Response):
     when the stream first has to wait for its upstream: until then there is nothing to stop.
     """
 
-    media_type = "text/event-stream"
-
-    def __init__(self, chunks: AsyncIterator[list[bytes]], headers: dict[str, str]) -> None:
+    def __init__(self, chunks: AsyncIterator[list[bytes]], headers: list[tuple[bytes, bytes]]) -> None:
         self.status_code = 200
         self.background = None
-        self.init_headers(headers)  # no body, so no content-length
+        self.raw_headers = [*headers, (b"content-type", b"text/event-stream; charset=utf-8"), (b"cache-control", b"no-cache")]
         self.chunks = chunks
         self.finished = False
         self.client_left = False
@@ -191,7 +201,7 @@ async def embeddings(request: Request, hub: HubDep, principal: PrincipalDep) -> 
 async def embeddings_answer(hub: Hub, principal: Principal, body: Any, request_id: str) -> Response:
     """The answer to ``POST /v1/embeddings``, for this route and the raw fast path alike."""
     response, meta = await hub.gateway.embed(principal, body, request_id=request_id)
-    return json_response(response, headers=meta_headers(meta))
+    return GatewayAnswer(response, meta_headers(meta))
 
 
 @router.get("/models", summary="List the models this token may use")

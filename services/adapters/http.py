@@ -24,6 +24,7 @@ import struct
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
+from functools import partial
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -367,11 +368,15 @@ class NdjsonFraming:
         return []
 
 
+EventConverter = Callable[[list[bytes], list[Any]], None]
+"""Adds what a read's payloads become to a list, in order; what it added before raising still counts."""
+
+
 async def stream_events(
-    response: UpstreamResponse, secret: str, framing: SseFraming | NdjsonFraming, convert: Callable[[bytes], Any] | None = None
+    response: UpstreamResponse, secret: str, framing: SseFraming | NdjsonFraming, convert: EventConverter | None = None
 ) -> AsyncIterator[list[Any]]:
-    """The body's payloads, each through ``convert`` (parsed JSON by default; a None result is
-    dropped), a list for each read that brought any, up to the end of the body.
+    """The body's payloads through ``convert`` (parsed JSON by default), a list for each read that
+    brought any, up to the end of the body.
 
     The body is read to its end (after an SSE ``[DONE]`` too): a response closed half-read costs its
     pooled connection, and a new TCP connection per stream (the official SDKs drain it too). An
@@ -379,27 +384,31 @@ async def stream_events(
     of the same read before it are handed out; a transport failure after the first event is a
     broken stream.
     """
-    convert = convert or (lambda text: parse_event(text, secret))
+    convert = convert or partial(parse_events, secret=secret)
     started = False
     try:
         async for lines in iter_line_batches(response):
             events: list[Any] = []
-            for text in framing.texts(lines):
-                try:
-                    event = convert(text)
-                except UpstreamError:
-                    if events:
-                        yield events  # the events before the error still reach the client
-                    raise
-                if event is not None:
-                    events.append(event)
+            try:
+                convert(framing.texts(lines), events)
+            except UpstreamError:
+                if events:
+                    yield events  # the events before the error still reach the client
+                raise
             if events:
                 started = True
                 yield events
     except httpx.HTTPError as exc:
         raise transport_error(exc, secret, broken=started) from None
-    if tail := [event for text in framing.rest() if (event := convert(text)) is not None]:
+    tail: list[Any] = []
+    convert(framing.rest(), tail)
+    if tail:
         yield tail
+
+
+def parse_events(texts: list[bytes], events: list[Any], *, secret: str) -> None:
+    for text in texts:
+        events.append(parse_event(text, secret))
 
 
 def iter_sse(response: UpstreamResponse, secret: str) -> AsyncIterator[list[Any]]:

@@ -56,16 +56,24 @@ class _Relay:
         self.upstream_name = b""
         self.client_name = b'"model":' + orjson.dumps(tally.model)
 
-    def pass_on(self, text: bytes) -> bytes | None:
-        """The event's JSON text for the client, or None for the usage chunk (the tally keeps it)."""
-        name = self.upstream_name
-        # find(), not ``in``: ``bytes in bytes`` first tries the needle as an integer and builds a TypeError.
-        if (name and text.count(name) == 1 and text.find(b'"usage"') < 0 and text.find(b'"error"') < 0
-                and text.find(b'"finish_reason":"') < 0):
-            self.tally.note_relayed(text)
-            return text.replace(name, self.client_name)
+    def pass_on(self, texts: list[bytes], chunks: list[bytes]) -> None:
+        """Each event's JSON text for the client, in order; the usage chunk stays with the tally."""
+        name, client_name, relayed = self.upstream_name, self.client_name, self.tally.relayed
+        for text in texts:
+            # find(), not ``in``: ``bytes in bytes`` first tries the needle as an integer and builds a TypeError.
+            if (name and text.count(name) == 1 and text.find(b'"usage"') < 0 and text.find(b'"error"') < 0
+                    and text.find(b'"finish_reason":"') < 0):
+                chunks.append(text.replace(name, client_name))
+                relayed.append(text)
+                continue
+            if (chunk := self._parsed(text)) is not None:
+                chunks.append(chunk)
+            name = self.upstream_name
+        self.tally.settle_relayed()
+
+    def _parsed(self, text: bytes) -> bytes | None:
         chunk = parse_event(text, self.secret)
-        if not name and not self.tally.keep_text and isinstance(chunk.get("model"), str):
+        if not self.upstream_name and not self.tally.keep_text and isinstance(chunk.get("model"), str):
             self.upstream_name = b'"model":' + orjson.dumps(chunk["model"])
         return self.tally.take(chunk)
 

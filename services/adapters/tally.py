@@ -6,8 +6,8 @@ gets it at the very end, and only when it asked for it) and keeps what metering 
 the finish reason, the characters generated (for an estimate when the upstream reports no usage or
 the stream breaks) and, when bodies are logged, the text.
 
-The OpenAI adapter passes most events on without parsing them (``note_relayed``); their characters
-are counted only if they are needed, and in bounded rounds so a long stream holds little memory.
+The OpenAI adapter passes most events on without parsing them (``relayed``); their characters are
+counted only if they are needed, and in bounded rounds so a long stream holds little memory.
 """
 
 from __future__ import annotations
@@ -34,7 +34,8 @@ class StreamTally:
     text: list[str] = field(default_factory=list)
     first: Json = field(default_factory=dict)  # id and created, for a usage chunk made here
     _usage_chunk: Json | None = None
-    _relayed: list[bytes] = field(default_factory=list)
+    relayed: list[bytes] = field(default_factory=list)
+    """Events passed on as the upstream wrote them, kept for counting their characters if no usage comes."""
 
     def take(self, chunk: Json) -> bytes | None:
         """The chunk as JSON text for the client, or None for the usage chunk (held back)."""
@@ -42,7 +43,7 @@ class StreamTally:
         usage = chunk.get("usage")
         if usage:
             self.usage = usage
-            self._relayed.clear()  # their characters are no longer needed
+            self.relayed.clear()  # their characters are no longer needed
             if not choices:
                 self._usage_chunk = chunk
                 return None
@@ -56,12 +57,11 @@ class StreamTally:
         chunk["model"] = self.model
         return orjson.dumps(chunk)
 
-    def note_relayed(self, text: bytes) -> None:
-        """An event passed on as the upstream wrote it: its characters are counted if they are needed."""
-        if self.usage is None:
-            self._relayed.append(text)
-            if len(self._relayed) >= RELAYED_LIMIT:
-                self._count_relayed()
+    def settle_relayed(self) -> None:
+        """Once more than ``RELAYED_LIMIT`` events passed on unparsed (``relayed``) wait, count their
+        characters and let them go: a long stream holds few of them."""
+        if len(self.relayed) > RELAYED_LIMIT:
+            self._count_relayed()
 
     @property
     def finished(self) -> bool:
@@ -96,7 +96,7 @@ class StreamTally:
             self.chars += len((call.get("function") or {}).get("arguments") or "")
 
     def _count_relayed(self) -> None:
-        for text in self._relayed:
+        for text in self.relayed:
             for choice in orjson.loads(text).get("choices") or ():
                 self._count(choice.get("delta"))
-        self._relayed.clear()
+        self.relayed.clear()
