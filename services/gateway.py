@@ -18,7 +18,7 @@ import orjson
 from sqlalchemy.engine import Engine
 
 from services.adapters.base import Adapter, Json, Target
-from services.adapters.http import estimate_tokens, new_id
+from services.adapters.http import new_id, prompt_chars
 from services.adapters.tally import StreamTally
 from services.errors import ErrorKind, UpstreamError
 from services.pricing import PriceTable
@@ -155,7 +155,7 @@ class Gateway:
         first, rest, tally = await self._execute(meta, call)
         meta.first_byte = time.perf_counter()
         wants_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-        return ChatStream(self, meta, first, rest, tally, wants_usage, _prompt_chars(body))
+        return ChatStream(self, meta, first, rest, tally, wants_usage, prompt_chars(body))
 
     async def _execute(self, meta: CallMeta, call: Any) -> Any:
         try:
@@ -252,17 +252,6 @@ def _loggable_answer(response: Json) -> Json:
     return {**response, "data": data}
 
 
-def _prompt_chars(body: Json) -> int:
-    total = 0
-    for message in body.get("messages", ()):
-        content = message.get("content")
-        if isinstance(content, str):
-            total += len(content)
-        elif isinstance(content, list):
-            total += sum(len(part.get("text", "")) for part in content if isinstance(part, dict))
-    return total
-
-
 class ChatStream:
     """The chunks of one streamed answer as JSON text, ready for the client: ``batches()`` a list for
     each upstream read, or one by one as dicts (``async for``).
@@ -310,13 +299,9 @@ class ChatStream:
             await batches.aclose()  # type: ignore[attr-defined]
 
     def _finish(self, status: str | None = None, error_code: str | None = None) -> None:
-        usage = self.tally.usage
-        if usage is not None:
-            prompt, completion = usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0)
-        else:
-            prompt, completion = estimate_tokens(self._prompt_chars), estimate_tokens(self.tally.completion_chars())
-        self.gateway._record(self.meta, prompt=prompt, completion=completion, status=status, error_code=error_code,
-                             logged_response=self._logged_answer())
+        usage = self.tally.final_usage(self._prompt_chars)
+        self.gateway._record(self.meta, prompt=usage.get("prompt_tokens", 0), completion=usage.get("completion_tokens", 0),
+                             status=status, error_code=error_code, logged_response=self._logged_answer())
 
     def _logged_answer(self) -> Json | None:
         """The streamed answer put back together, for body logging."""

@@ -13,5 +13,4 @@ router = APIRouter(tags=["health"])
 
 @router.get("/metrics", summary="Prometheus metrics: requests, latency, tokens, cost, cooldowns, key and circuit state")
 async def metrics(hub: HubDep, _: AdminDep) -> Response:
-    await hub.recorder.flush()  # the usage metrics count written rows: include the calls still queued
     return Response(exposition(hub.table, hub.states, hub.clock.now()), media_type=CONTENT_TYPE)

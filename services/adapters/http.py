@@ -480,11 +480,14 @@ def estimate_tokens(chars: int) -> int:
     return (chars + 3) // 4
 
 
-def estimated_usage(body: Json, completion_chars: int) -> Json:
-    prompt_chars = sum(len(text_of(m.get("content"))) for m in body.get("messages", ()) if isinstance(m, dict))
-    usage = make_usage(estimate_tokens(prompt_chars), estimate_tokens(completion_chars))
-    usage["estimated"] = True
-    return usage
+def prompt_chars(body: Json) -> int:
+    """The characters of a chat request's message texts, for an estimate."""
+    return sum(len(text_of(m.get("content"))) for m in body.get("messages", ()) if isinstance(m, dict))
+
+
+def estimated_usage(prompt_chars: int, completion_chars: int) -> Json:
+    """Usage for an upstream that reported none, marked as estimated."""
+    return {**make_usage(estimate_tokens(prompt_chars), estimate_tokens(completion_chars)), "estimated": True}
 
 
 def completion_response(completion_id: str, model: str, choices: list[Json], usage: Json, created: int | None = None) -> Json:

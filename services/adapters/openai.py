@@ -23,6 +23,7 @@ from services.adapters.http import (
     open_stream,
     parse_event,
     post_json,
+    prompt_chars,
     stream_ended_early,
     stream_events,
 )
@@ -86,7 +87,7 @@ class OpenAIAdapter:
         answer: Json = await post_json(client, f"{target.base_url}/chat/completions", _headers(target), payload, target.api_key)
         if not answer.get("usage"):
             content = "".join((c.get("message") or {}).get("content") or "" for c in answer.get("choices") or ())
-            answer["usage"] = estimated_usage(body, len(content))
+            answer["usage"] = estimated_usage(prompt_chars(body), len(content))
         return answer
 
     async def stream_chat(self, client: UpstreamClient, target: Target, body: Json, tally: StreamTally) -> AsyncIterator[list[bytes]]:

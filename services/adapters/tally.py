@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import orjson
 
 from services.adapters.base import Json
-from services.adapters.http import estimate_tokens, make_usage
+from services.adapters.http import estimated_usage
 
 RELAYED_LIMIT = 256
 """Events passed on unparsed that are kept for counting before they are counted and let go."""
@@ -71,16 +71,14 @@ class StreamTally:
         self._count_relayed()
         return self.chars
 
+    def final_usage(self, prompt_chars: int) -> Json:
+        """The upstream's usage, or an estimate (``"estimated": true``) when it reported none."""
+        return self.usage if self.usage is not None else estimated_usage(prompt_chars, self.completion_chars())
+
     def usage_chunk(self, prompt_chars: int) -> bytes:
-        """The final ``choices: []`` chunk: the upstream's own, or one with an estimate (``"estimated":
-        true``) for an upstream that reported no usage."""
-        chunk = self._usage_chunk
-        if chunk is None:
-            usage = self.usage or make_usage(estimate_tokens(prompt_chars), estimate_tokens(self.completion_chars()))
-            if self.usage is None:
-                usage["estimated"] = True
-            chunk = {"id": self.first.get("id", ""), "object": "chat.completion.chunk", "created": self.first.get("created", 0),
-                     "choices": [], "usage": usage}
+        """The final ``choices: []`` chunk: the upstream's own, or one made here around ``final_usage``."""
+        chunk = self._usage_chunk or {"id": self.first.get("id", ""), "object": "chat.completion.chunk",
+                                      "created": self.first.get("created", 0), "choices": [], "usage": self.final_usage(prompt_chars)}
         chunk["model"] = self.model
         return orjson.dumps(chunk)
 
