@@ -49,7 +49,8 @@ class KeyHealth:
     last_error: str | None = None
     last_error_at: float | None = None
     requests: deque[float] = field(default_factory=deque)
-    tokens: deque[tuple[float, int]] = field(default_factory=deque)
+    tokens: deque[tuple[float, int]] = field(default_factory=deque)  # (when, tokens) of the last minute's calls
+    window_tokens: int = 0  # their sum, kept as they come and go: a busy key's minute holds thousands
     day: str = ""
     day_tokens: int = 0
     month: str = ""
@@ -116,10 +117,12 @@ class KeyStateStore:
         return self._quota_reason(key, health, now)
 
     def _quota_reason(self, key: KeyEntry, health: KeyHealth, now: float) -> str | None:
+        if key.rpm is None and key.tpm is None and key.daily_tokens is None and key.monthly_usd_micros is None:
+            return None  # most keys have no limits: nothing to roll forward for them here
         self._roll_windows(health, now)
         if key.rpm is not None and len(health.requests) >= key.rpm:
             return SkipReason.OVER_RPM
-        if key.tpm is not None and sum(t for _, t in health.tokens) >= key.tpm:
+        if key.tpm is not None and health.window_tokens >= key.tpm:
             return SkipReason.OVER_TPM
         if key.daily_tokens is not None and health.day_tokens >= key.daily_tokens:
             return SkipReason.OVER_DAILY_TOKENS
@@ -132,7 +135,7 @@ class KeyStateStore:
         while health.requests and health.requests[0] <= horizon:
             health.requests.popleft()
         while health.tokens and health.tokens[0][0] <= horizon:
-            health.tokens.popleft()
+            health.window_tokens -= health.tokens.popleft()[1]
         day, month = day_and_month(now)
         if health.day != day:
             health.day, health.day_tokens = day, 0
@@ -172,6 +175,7 @@ class KeyStateStore:
         health = self.health(key_id)
         self._roll_windows(health, now)
         health.tokens.append((now, tokens))
+        health.window_tokens += tokens
         health.day_tokens += tokens
         health.month_cost_micros += cost_micros or 0
         self.dirty_keys.add(key_id)

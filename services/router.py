@@ -15,7 +15,7 @@ import math
 import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from itertools import groupby
 from typing import Any, TypeVar
 
@@ -23,7 +23,7 @@ import httpx
 
 from services.adapters import get_adapter
 from services.adapters.base import Adapter, Target
-from services.adapters.transport import measuring_wire_time
+from services.adapters.transport import WireTime
 from services.clock import Clock
 from services.errors import ErrorKind, UpstreamError
 from services.key_state import TIMED_REASONS, KeyStateStore, SkipReason
@@ -45,8 +45,15 @@ class RetryPolicy:
 
 @dataclass(frozen=True, slots=True)
 class Candidate:
+    """One (route, key) pair and where an attempt with it goes; built with a model's plan, not per call."""
+
     route: RouteEntry
     key: KeyEntry
+    target: Target
+
+    @classmethod
+    def of(cls, route: RouteEntry, key: KeyEntry) -> Candidate:
+        return cls(route, key, Target(route.provider.kind, route.provider.base_url, key.secret, route.upstream_model))
 
     @property
     def provider_id(self) -> int:
@@ -68,6 +75,21 @@ class Attempt:
     ms: float | None = None
     backoff_ms: float | None = None
 
+    def as_dict(self) -> dict[str, Any]:
+        """This line for the usage row, without its empty fields. Written out rather than looping over
+        ``fields()`` (or ``asdict``, which deep-copies): one runs on every request."""
+        line: dict[str, Any] = {"provider": self.provider, "model": self.model}
+        if self.key_id is not None:
+            line["key_id"] = self.key_id
+        if self.key_label is not None:
+            line["key_label"] = self.key_label
+        line["outcome"] = self.outcome
+        for name in ("reason", "status", "error", "ms", "backoff_ms"):
+            value = getattr(self, name)
+            if value is not None:
+                line[name] = value
+        return line
+
 
 @dataclass(slots=True)
 class RouteTrail:
@@ -86,12 +108,7 @@ class RouteTrail:
         return attempt
 
     def as_dicts(self) -> list[dict[str, Any]]:
-        """The attempts as usage-row dicts, without their empty fields (``asdict`` deep-copies and costs
-        several times this on every call)."""
-        return [{name: value for name in ATTEMPT_FIELDS if (value := getattr(a, name)) is not None} for a in self.attempts]
-
-
-ATTEMPT_FIELDS = tuple(f.name for f in fields(Attempt))
+        return [attempt.as_dict() for attempt in self.attempts]
 
 
 class GatewayError(Exception):
@@ -137,13 +154,17 @@ def priority_tiers(items: Sequence[T], priority_of: Callable[[T], int]) -> tuple
     return tuple(tuple(group) for _, group in groupby(sorted(items, key=priority_of), key=priority_of))
 
 
-RouteTiers = tuple[tuple[tuple[RouteEntry, tuple[tuple[KeyEntry, ...], ...]], ...], ...]
-"""A model's routes in priority tiers, each route with its provider's keys in priority tiers."""
+RouteTiers = tuple[tuple[tuple[RouteEntry, tuple[tuple[Candidate, ...], ...]], ...], ...]
+"""A model's routes in priority tiers, each route with its candidates (one per key of its provider)
+in the keys' priority tiers."""
 
 
 def route_tiers(routes: Sequence[RouteEntry], table: RoutingTable) -> RouteTiers:
     return tuple(
-        tuple((route, priority_tiers(table.keys_for(route.provider.id), lambda k: k.priority)) for route in same_priority)
+        tuple(
+            (route, priority_tiers([Candidate.of(route, key) for key in table.keys_for(route.provider.id)], lambda c: c.key.priority))
+            for route in same_priority
+        )
         for same_priority in priority_tiers(routes, lambda r: r.priority)
     )
 
@@ -177,9 +198,9 @@ class Router:
             return None
         ordered: list[Candidate] = []
         for routes in tiers:
-            for route, key_tiers in weighted_order(routes, lambda pair: pair[0].weight, self.rng):
-                for keys in key_tiers:
-                    ordered.extend(Candidate(route, k) for k in weighted_order(keys, lambda k: k.weight, self.rng))
+            for _, key_tiers in weighted_order(routes, lambda pair: pair[0].weight, self.rng):
+                for same_priority in key_tiers:
+                    ordered.extend(weighted_order(same_priority, lambda c: c.key.weight, self.rng))
         return ordered
 
     def _tiers(self, requested: str) -> RouteTiers | None:
@@ -252,13 +273,12 @@ class Router:
                 recoveries.append(moment)
 
     async def _attempt(self, candidate: Candidate, call: Callable[[Adapter, Target], Awaitable[T]], trail: RouteTrail) -> T:
-        route, key = candidate.route, candidate.key
-        target = Target(route.provider.kind, route.provider.base_url, key.secret, route.upstream_model)
+        key = candidate.key
         self.states.note_request(key, self.clock.now())
         began = time.perf_counter()
         try:
-            with measuring_wire_time() as wire:
-                result = await call(self.adapter_for(route.provider.kind), target)
+            with WireTime() as wire:
+                result = await call(self.adapter_for(candidate.target.kind), candidate.target)
         except UpstreamError as error:
             ms = (time.perf_counter() - began) * 1000
             trail.upstream_ms += wire.seconds * 1000

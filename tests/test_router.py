@@ -206,6 +206,20 @@ async def test_quota_skips_rpm_tpm_daily_monthly() -> None:
         assert states.skip_reason(limited, clock.t) == reason
 
 
+def test_tpm_window_slides_with_the_minute() -> None:
+    _, _, clock, states = build({"a": [key(1, 1, "a1")]}, [("a", 1, 1)], {})
+    limited = key(1, 1, "a1", tpm=100)
+    states.note_usage(1, 60, None, clock.t)
+    clock.t += 30
+    states.note_usage(1, 50, None, clock.t)
+    assert states.skip_reason(limited, clock.t) == SkipReason.OVER_TPM
+    clock.t += 31  # the first call's 60 tokens leave the window, the second's 50 stay
+    assert states.skip_reason(limited, clock.t) is None
+    assert states.keys[1].window_tokens == 50
+    clock.t += 30
+    assert states.skip_reason(limited, clock.t) is None and states.keys[1].window_tokens == 0
+
+
 async def test_circuit_opens_then_half_open_probe_closes_it() -> None:
     keys = [key(i, 1, f"a{i}") for i in (1, 2, 3, 4)]
     script = {f"a{i}": [fail(ErrorKind.UPSTREAM_5XX, 500), "ok"] for i in (1, 2, 3)}

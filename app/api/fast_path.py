@@ -17,7 +17,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi.responses import Response
-from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.api.deps import bearer_token, error_response
@@ -30,6 +29,13 @@ from services.tokens import Principal
 
 Answer = Callable[[Hub, Principal, Any, str], Awaitable[Response]]
 ANSWERS: dict[str, Answer] = {"/v1/chat/completions": chat_answer, "/v1/embeddings": embeddings_answer}
+CREDENTIAL_HEADERS = frozenset({b"authorization", b"x-api-key"})
+
+
+def credential_headers(scope: Scope) -> dict[str, str]:
+    """The headers a gateway token may come in, picked from the raw ASGI ones (names arrive
+    lower-case) without building starlette's ``Headers`` for every call."""
+    return {name.decode(): value.decode("latin-1") for name, value in scope["headers"] if name in CREDENTIAL_HEADERS}
 
 
 async def read_body(receive: Receive) -> bytes:
@@ -54,7 +60,7 @@ async def answer_gateway_call(scope: Scope, receive: Receive, send: Send) -> Non
     answer = ANSWERS[scope["path"]]
     try:
         hub = get_hub()
-        principal = hub.tokens.authenticate(bearer_token(Headers(scope=scope)))
+        principal = hub.tokens.authenticate(bearer_token(credential_headers(scope)))
         body = parse_json(await read_body(receive))
         response = await answer(hub, principal, body, request_id)
     except GatewayError as error:

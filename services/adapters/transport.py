@@ -21,7 +21,7 @@ What is mapped, on both paths:
   are nobody's business here (aiohttp keeps none).
 
 ``open`` and the reads of its response add the time they spent awaiting the upstream to the
-``WireTime`` of the running routing attempt (``measuring_wire_time``), so the gateway's own work
+``WireTime`` the running routing attempt entered, so the gateway's own work
 around a call (translating, encoding, parsing) is not mistaken for upstream time.
 """
 
@@ -125,30 +125,30 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
 
 
 class WireTime:
-    """Seconds one routing attempt spent awaiting its upstream: the answer's headers and body."""
+    """Seconds one routing attempt spent awaiting its upstream: the answer's headers and body.
 
-    __slots__ = ("seconds",)
+    ``with WireTime() as wire:`` adds the upstream waits inside the block (in this task) to ``wire``;
+    reads after the block (a stream's later chunks) are not added. A class rather than a
+    ``@contextmanager`` generator: it is entered on every attempt.
+    """
+
+    __slots__ = ("seconds", "_token")
 
     def __init__(self) -> None:
         self.seconds = 0.0
+
+    def __enter__(self) -> WireTime:
+        self._token = _wire_time.set(self)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        _wire_time.reset(self._token)
 
     def add_since(self, began: float) -> None:
         self.seconds += time.perf_counter() - began
 
 
 _wire_time: ContextVar[WireTime | None] = ContextVar("llmhub_wire_time", default=None)
-
-
-@contextmanager
-def measuring_wire_time() -> Iterator[WireTime]:
-    """Upstream waits inside this block (in this task) are added to the ``WireTime`` it hands out;
-    reads after the block (a stream's later chunks) are not."""
-    wire = WireTime()
-    token = _wire_time.set(wire)
-    try:
-        yield wire
-    finally:
-        _wire_time.reset(token)
 
 
 class UpstreamResponse:
