@@ -76,18 +76,24 @@ class Attempt:
     backoff_ms: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        """This line for the usage row, without its empty fields. Written out rather than looping over
-        ``fields()`` (or ``asdict``, which deep-copies): one runs on every request."""
+        """This line for the usage row, without its empty fields. Written out field by field rather than
+        looping over ``fields()`` (or ``asdict``, which deep-copies): one runs on every request."""
         line: dict[str, Any] = {"provider": self.provider, "model": self.model}
         if self.key_id is not None:
             line["key_id"] = self.key_id
         if self.key_label is not None:
             line["key_label"] = self.key_label
         line["outcome"] = self.outcome
-        for name in ("reason", "status", "error", "ms", "backoff_ms"):
-            value = getattr(self, name)
-            if value is not None:
-                line[name] = value
+        if self.reason is not None:
+            line["reason"] = self.reason
+        if self.status is not None:
+            line["status"] = self.status
+        if self.error is not None:
+            line["error"] = self.error
+        if self.ms is not None:
+            line["ms"] = self.ms
+        if self.backoff_ms is not None:
+            line["backoff_ms"] = self.backoff_ms
         return line
 
 

@@ -150,6 +150,28 @@ async def test_chunks_already_there_go_out_in_one_send_before_any_wait() -> None
     assert [m.get("more_body") for m in messages[1:]] == [True, False]  # the last batch ends the body in the same write
 
 
+async def test_a_client_leaving_a_stream_stops_it_and_closes_the_chunks() -> None:
+    closed: list[str] = []
+
+    async def chunks() -> AsyncIterator[list[bytes]]:
+        try:
+            yield [b'{"n":1}']
+            await asyncio.Event().wait()  # an upstream that has nothing more for now
+            yield [b'{"n":2}']
+        finally:
+            closed.append("chunks")
+
+    async def send(message: dict) -> None:
+        pass
+
+    async def receive() -> dict:
+        return {"type": "http.disconnect"}  # the client is already gone
+
+    stream = EventStreamResponse(chunks(), [])
+    await asyncio.wait_for(stream({"type": "http"}, receive, send), 30)  # returns (cancelled by the watcher), no error
+    assert stream.client_left and closed == ["chunks"]
+
+
 async def test_a_stream_that_ends_in_an_error_chunk_gets_no_done() -> None:
     messages: list[dict] = []
 
@@ -245,6 +267,7 @@ def test_a_client_leaving_a_stream_is_recorded_as_cancelled(hub_app: RunningApp)
     record = wait_for_usage(hub_app, response.headers["x-llmhub-request-id"])
     assert record["status"] == "cancelled" and record["error_code"] == "client_closed"
     assert 0 < record["overhead_ms"] < record["latency_ms"]
+    assert record["latency_ms"] < 5_000  # the upstream was let go, not drained: its 50 words take 10 s
 
 
 @pytest.mark.parametrize("otel_env,checked", [({}, False), ({"OTEL_TRACES_EXPORTER": "otlp"}, True)])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
+from dataclasses import asdict
 
 import httpx
 import pytest
@@ -11,7 +12,7 @@ import pytest
 from services.adapters.base import Target
 from services.errors import ErrorKind, UpstreamError
 from services.key_state import KeyStateStore, SkipReason
-from services.router import MAX_PLANS, GatewayError, RetryPolicy, Router, RouteTrail
+from services.router import MAX_PLANS, Attempt, GatewayError, RetryPolicy, Router, RouteTrail
 from services.routing_table import KeyEntry, ProviderEntry, RouteEntry, RoutingTable
 
 
@@ -286,3 +287,13 @@ async def test_route_plans_follow_the_routing_table_and_stay_bounded() -> None:
                            {"smart": (RouteEntry(router._table().providers_by_name["b"], "b-model"),)})
     router._table = lambda: swapped
     assert [c.key.secret for c in router.route_candidates("smart") or ()] == ["k2"]  # a new table, a new plan
+
+
+@pytest.mark.parametrize("attempt", [
+    Attempt("emu", "gpt-4o", 3, "primary", "served", ms=12.5),
+    Attempt("emu", "gpt-4o", 3, "primary", "failed", reason="upstream_5xx", status=503, error="busy", ms=4.0, backoff_ms=61.2),
+    Attempt("-", "smart", None, None, "waiting", reason="all_cooling", backoff_ms=800.0),
+])
+def test_attempt_line_is_its_fields_without_the_empty_ones(attempt: Attempt) -> None:
+    expected = {name: value for name, value in asdict(attempt).items() if value is not None}
+    assert attempt.as_dict() == expected and list(attempt.as_dict()) == list(expected)
