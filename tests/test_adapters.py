@@ -485,16 +485,17 @@ def anthropic_events(*events: Json) -> bytes:
 
 
 OPENAI_CHUNK = {"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "local"}
-# Written the way Python's json module writes (ASCII escapes), which orjson would not reproduce.
+# Written the way Python's json module writes (ASCII escapes), which orjson would not reproduce, with the
+# `"usage":null` OpenAI puts in every chunk but the last when usage is asked for.
 RELAYED_CONTENT = b'{"id":"c1","object":"chat.completion.chunk","created":1,"model":"local","system_fingerprint":"fp_1",' \
-    b'"choices":[{"index":0,"delta":{"content":"caf\\u00e9 \\"model\\":\\"local\\""},"logprobs":null,"finish_reason":null}]}'
+    b'"choices":[{"index":0,"delta":{"content":"caf\\u00e9 \\"model\\":\\"local\\""},"logprobs":null,"finish_reason":null}],"usage":null}'
 CANNED: dict[str, tuple[str, bytes]] = {
     "/relayed/chat/completions": (
         "text/event-stream",
         sse_body(
-            {**OPENAI_CHUNK, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]},
+            {**OPENAI_CHUNK, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}], "usage": None},
             RELAYED_CONTENT.decode(),
-            {**OPENAI_CHUNK, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
+            {**OPENAI_CHUNK, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}], "usage": None},
             {**OPENAI_CHUNK, "choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}},
             "[DONE]",
         ),

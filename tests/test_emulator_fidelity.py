@@ -62,6 +62,10 @@ def test_openai_stream_with_usage(upstream: EmulatorHandle) -> None:
     assert words == ["Echo: ", "hello ", "brave ", "new ", "world"]
     assert chunks[-1].choices == [] and chunks[-1].usage.completion_tokens == ANSWER_TOKENS
     assert chunks[-1].usage.prompt_tokens == 4
+    # "All other chunks will also include a usage field, but with a null value" (the API reference)
+    assert all("usage" in c.model_fields_set and c.usage is None for c in chunks[:-1])
+    unasked = list(openai_client(upstream).chat.completions.create(model="gpt-4o-mini", messages=CHAT, stream=True))
+    assert not any("usage" in c.model_fields_set for c in unasked)
 
 
 def test_openai_embeddings_and_models(upstream: EmulatorHandle) -> None:

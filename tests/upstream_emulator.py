@@ -321,8 +321,12 @@ class OpenAIDialect(Dialect):
         return {"prompt_tokens": reply.prompt_tokens, "completion_tokens": reply.completion_tokens, "total_tokens": reply.total_tokens}
 
     def _chunk(self, reply: Reply, delta: JSON, finish_reason: str | None = None) -> bytes:
+        """A content chunk. Asked for usage, OpenAI puts ``"usage": null`` in every chunk but the last."""
         choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
-        return sse({**self._envelope(reply, "chat.completion.chunk"), "choices": [choice]})
+        chunk = {**self._envelope(reply, "chat.completion.chunk"), "choices": [choice]}
+        if (reply.body.get("stream_options") or {}).get("include_usage"):
+            chunk["usage"] = None
+        return sse(chunk)
 
 
 def _base64_floats(text: str) -> str:

@@ -42,8 +42,10 @@ class _Relay:
     in their bytes: parsing and re-encoding every event was most of a stream's cost in the gateway.
 
     An event goes on unparsed when its bytes show it is a plain content chunk: the upstream's model
-    name (learnt from the first event) exactly once and written compactly, and no ``"usage"``, no
-    ``"error"`` and no ``"finish_reason":"…"`` (a compact writer writes those compactly too).
+    name (learnt from the first event) exactly once and written compactly, and no usage object
+    (``"usage":{``; OpenAI puts ``"usage":null`` in every chunk but the last when usage is asked
+    for, as the gateway always does), no ``"error"`` and no ``"finish_reason":"…"`` (a compact
+    writer writes those compactly too).
     Quotes inside JSON strings are escaped, so none of these can hide in generated text. Every other
     event (the first, the finishing one, usage, errors, a server that writes spaced JSON, every
     event while bodies are logged) is parsed and goes through the tally.
@@ -62,7 +64,7 @@ class _Relay:
         name, client_name, relayed = self.upstream_name, self.client_name, self.tally.relayed
         for text in texts:
             # find(), not ``in``: ``bytes in bytes`` first tries the needle as an integer and builds a TypeError.
-            if (name and text.count(name) == 1 and text.find(b'"usage"') < 0 and text.find(b'"error"') < 0
+            if (name and text.count(name) == 1 and text.find(b'"usage":{') < 0 and text.find(b'"error"') < 0
                     and text.find(b'"finish_reason":"') < 0):
                 chunks.append(text.replace(name, client_name))
                 relayed.append(text)
