@@ -297,3 +297,10 @@ async def test_route_plans_follow_the_routing_table_and_stay_bounded() -> None:
 def test_attempt_line_is_its_fields_without_the_empty_ones(attempt: Attempt) -> None:
     expected = {name: value for name, value in asdict(attempt).items() if value is not None}
     assert attempt.as_dict() == expected and list(attempt.as_dict()) == list(expected)
+
+
+def test_a_candidate_never_shows_its_secret() -> None:
+    """Candidates live on in the call's trail; a repr in a log line or a traceback must not carry the key."""
+    router, _, _, _ = build({"a": [key(1, 1, "sk-do-not-show")]}, [("a", 1, 1)], {})
+    candidate = router.route_candidates("smart")[0]
+    assert candidate.target.api_key == "sk-do-not-show" and "sk-do-not-show" not in repr(candidate)

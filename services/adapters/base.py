@@ -21,7 +21,7 @@ error message.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from services.adapters.transport import UpstreamClient
@@ -38,7 +38,7 @@ class Target:
 
     kind: str
     base_url: str
-    api_key: str
+    api_key: str = field(repr=False)
     model: str
 
 
