@@ -10,9 +10,10 @@ concurrent streams at once against slow-starting upstream answers and looks for 
 result is one Markdown table, the stream check's table and the targets as PASS/MISS lines.
 
 This VM's speed drifts by up to ±20 % within minutes. So rows are measured row by row, every
-target in turn (the passthrough and LLM Hub seconds apart, not minutes), and ``--rounds N`` repeats
-that N times: the table shows each row's median, and the share of the passthrough's throughput is
-the median of the rounds' own shares (each a pair measured side by side), which drift moves least.
+target in turn, LLM Hub right next to the passthrough (first one, then the other), and ``--rounds N``
+repeats that N times: the table shows each row's median, and the share of the passthrough's
+throughput is the median of the rounds' own shares (each a pair measured side by side), which drift
+moves least.
 """
 
 from __future__ import annotations
@@ -648,9 +649,20 @@ def measure_round(targets: list[Target], emulator_pid: int, args: argparse.Names
     A target that fails is skipped from then on."""
     for concurrency in CONCURRENCIES:
         for stream in (False, True):
-            for target in list(targets):
+            for target in turn_order(targets, round_number):
                 with skipped_on_failure(skipped, target.name, targets, target):
                     findings.load.append(measure_row(target, stream, concurrency, emulator_pid, args, workdir, round_number))
+
+
+def turn_order(targets: list[Target], round_number: int) -> list[Target]:
+    """The order of one row's targets: LLM Hub right next to the passthrough, after it in odd rounds
+    and before it in even ones, so neither always runs first."""
+    pair = [t for t in targets if t.name in (BASELINE, HUB)]
+    if len(pair) < 2:
+        return list(targets)
+    others = [t for t in targets if t not in pair]
+    at = targets.index(pair[0])
+    return [*others[:at], *(pair if round_number % 2 else pair[::-1]), *others[at:]]
 
 
 def check_streams(targets: list[Target], emulator_pid: int, args: argparse.Namespace, skipped: list[str], findings: Findings) -> None:
