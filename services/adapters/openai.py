@@ -37,6 +37,11 @@ def _headers(target: Target) -> dict[str, str]:
     return {"content-type": JSON_CONTENT_TYPE, "authorization": f"Bearer {target.api_key}"}
 
 
+PLAIN_TAIL = b'"finish_reason":null}],"usage":null}'
+"""How an OpenAI content chunk ends when usage was asked for (as the gateway always does): its choice
+unfinished, then the top-level ``usage`` null and the object closed."""
+
+
 class _Relay:
     """Passes an OpenAI stream's events on as the upstream wrote them, only the model's name changed
     in their bytes: parsing and re-encoding every event was most of a stream's cost in the gateway.
@@ -46,7 +51,9 @@ class _Relay:
     (``"usage":{``; OpenAI puts ``"usage":null`` in every chunk but the last when usage is asked
     for, as the gateway always does), no ``"error"`` and no ``"finish_reason":"…"`` (a compact
     writer writes those compactly too).
-    Quotes inside JSON strings are escaped, so none of these can hide in generated text. Every other
+    Quotes inside JSON strings are escaped, so none of these can hide in generated text. OpenAI's own
+    content chunks end in ``PLAIN_TAIL`` (their one choice unfinished, usage null), which says as
+    much in one look at the end instead of three searches through the event. Every other
     event (the first, the finishing one, usage, errors, a server that writes spaced JSON, every
     event while bodies are logged) is parsed and goes through the tally.
     """
@@ -64,8 +71,8 @@ class _Relay:
         name, client_name, relayed = self.upstream_name, self.client_name, self.tally.relayed
         for text in texts:
             # find(), not ``in``: ``bytes in bytes`` first tries the needle as an integer and builds a TypeError.
-            if (name and text.count(name) == 1 and text.find(b'"usage":{') < 0 and text.find(b'"error"') < 0
-                    and text.find(b'"finish_reason":"') < 0):
+            if name and text.count(name) == 1 and (text.endswith(PLAIN_TAIL) or (
+                    text.find(b'"usage":{') < 0 and text.find(b'"error"') < 0 and text.find(b'"finish_reason":"') < 0)):
                 chunks.append(text.replace(name, client_name))
                 relayed.append(text)
                 continue
