@@ -543,7 +543,7 @@ def target_lines(results: list[LoadResult], checks: list[StreamCheck], pause: fl
         shown = f"{added:.2f} ms" if added is not None else "not measured"
         lines.append(f"{verdict(None if added is None else added < 1.0)}  {mode}: added p50 latency at c=1 under 1 ms ({shown})")
     for mode in MODES:
-        hub, peer, base = (index.get((name, mode, 32)) for name in (HUB, PEER, BASELINE))
+        hub, peer = (index.get((name, mode, 32)) for name in (HUB, PEER))
         if hub and peer:
             lines.append(f"{verdict(hub.rps >= 10 * peer.rps)}  {mode}: c=32 throughput ≥ 10× LiteLLM ({hub.rps / peer.rps:.1f}×)")
         else:
