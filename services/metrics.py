@@ -2,7 +2,8 @@
 written, key and circuit gauges read at scrape time.
 
 The usage recorder hands every written batch to ``USAGE_METRICS`` (the one place every request is
-metered), so a scrape sees calls up to one batch round (0.25 s) late and never makes a write itself. Requested model names come from clients, so the ``model`` label is capped: after
+metered), so a scrape sees calls up to one batch round (0.25 s) late and never makes a write
+itself. Requested model names come from clients, so the ``model`` label is capped: after
 ``MAX_MODEL_LABELS`` distinct names, new ones are counted as ``other``.
 """
 

@@ -150,16 +150,18 @@ async def test_chunks_already_there_go_out_in_one_send_before_any_wait() -> None
     assert [m.get("more_body") for m in messages[1:]] == [True, False]  # the last batch ends the body in the same write
 
 
+async def stalled_after_one_chunk(closed: list[str]) -> AsyncIterator[list[bytes]]:
+    """A stream whose upstream sends one chunk and then nothing more for now; notes when it is closed."""
+    try:
+        yield [b'{"n":1}']
+        await asyncio.Event().wait()
+        yield [b'{"n":2}']
+    finally:
+        closed.append("chunks")
+
+
 async def test_a_client_leaving_a_stream_stops_it_and_closes_the_chunks() -> None:
     closed: list[str] = []
-
-    async def chunks() -> AsyncIterator[list[bytes]]:
-        try:
-            yield [b'{"n":1}']
-            await asyncio.Event().wait()  # an upstream that has nothing more for now
-            yield [b'{"n":2}']
-        finally:
-            closed.append("chunks")
 
     async def send(message: dict) -> None:
         pass
@@ -167,7 +169,7 @@ async def test_a_client_leaving_a_stream_stops_it_and_closes_the_chunks() -> Non
     async def receive() -> dict:
         return {"type": "http.disconnect"}  # the client is already gone
 
-    stream = EventStreamResponse(chunks(), [])
+    stream = EventStreamResponse(stalled_after_one_chunk(closed), [])
     await asyncio.wait_for(stream({"type": "http"}, receive, send), 30)  # returns (cancelled by the watcher), no error
     assert stream.client_left and closed == ["chunks"]
 
@@ -191,15 +193,7 @@ async def test_a_stream_that_ends_in_an_error_chunk_gets_no_done() -> None:
 
 
 async def test_a_send_that_fails_while_the_next_chunk_is_awaited_closes_the_chunks() -> None:
-    closed: list[str] = []
-
-    async def chunks() -> AsyncIterator[list[bytes]]:
-        try:
-            yield [b'{"n":1}']
-            await asyncio.Event().wait()  # parked here while the first chunk is sent
-            yield [b'{"n":2}']
-        finally:
-            closed.append("chunks")
+    closed: list[str] = []  # the stream is parked on its second chunk while the first is sent
 
     async def send(message: dict) -> None:
         if message.get("body"):
@@ -210,7 +204,7 @@ async def test_a_send_that_fails_while_the_next_chunk_is_awaited_closes_the_chun
         return {"type": "http.disconnect"}
 
     with pytest.raises(OSError):
-        await EventStreamResponse(chunks(), [])({"type": "http"}, receive, send)
+        await EventStreamResponse(stalled_after_one_chunk(closed), [])({"type": "http"}, receive, send)
     assert closed == ["chunks"]
 
 
