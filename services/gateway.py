@@ -274,10 +274,9 @@ class ChatStream:
     async def batches(self) -> AsyncIterator[list[bytes]]:
         outcome: dict[str, str] = {"status": "cancelled", "error_code": "client_closed"}
         try:
-            batch: list[bytes] | None = self._first
-            while batch is not None:
+            yield self._first
+            async for batch in self._rest:
                 yield batch
-                batch = await anext(self._rest, None)
             outcome = {}
             if self._wants_usage:
                 yield [self.tally.usage_chunk(self._prompt_chars)]

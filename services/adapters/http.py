@@ -23,16 +23,14 @@ import secrets
 import struct
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol
 
 import httpx
 import orjson
 
 from services.adapters.base import Json
-from services.adapters.transport import UpstreamClient, UpstreamResponse
+from services.adapters.transport import UpstreamClient
 from services.errors import ErrorKind, UpstreamError
 
 if TYPE_CHECKING:
@@ -270,20 +268,6 @@ async def post_json(client: UpstreamClient, url: str, headers: Mapping[str, str]
     return answer
 
 
-@asynccontextmanager
-async def open_stream(
-    client: UpstreamClient, url: str, headers: Mapping[str, str], payload: Json, secret: str
-) -> AsyncIterator[UpstreamResponse]:
-    """POST ``payload`` and hand out the streaming response once it answered 2xx."""
-    try:
-        async with client.open(url, headers, orjson.dumps(payload)) as response:
-            if not response.is_success:
-                raise classify_response(response.status_code, await response.aread(), response.headers, secret)
-            yield response
-    except httpx.HTTPError as exc:
-        raise transport_error(exc, secret) from None
-
-
 def parse_event(text: bytes, secret: str) -> Any:
     """One streamed payload; an error object in it, or bad JSON, is raised as a classified UpstreamError."""
     try:
@@ -295,30 +279,36 @@ def parse_event(text: bytes, secret: str) -> Any:
     return event
 
 
-async def iter_line_batches(response: UpstreamResponse) -> AsyncIterator[list[bytes]]:
-    """The body's lines (without their ``\n``, ``\r\n`` or ``\r``), a list for each read, as soon as
+class LineBuffer:
+    """A body's lines (without their ``\n``, ``\r\n`` or ``\r``), a list for each read, as soon as
     their bytes arrived.
 
-    A list a read, not a line at a time: one read of a fast stream holds many lines, and each step
-    of an async generator costs more than the line's own work. httpx's ``aiter_lines`` holds a line
-    back until the next chunk shows whether a ``\r`` is followed by ``\n``; for a stream that is one
-    event late (a first token that waits for the second). Here a chunk ending in ``\r`` releases its
-    line at once, and a ``\n`` opening the next chunk is dropped.
+    A list a read, not a line at a time: one read of a fast stream holds many lines. httpx's
+    ``aiter_lines`` holds a line back until the next chunk shows whether a ``\r`` is followed by
+    ``\n``; for a stream that is one event late (a first token that waits for the second). Here a
+    chunk ending in ``\r`` releases its line at once, and a ``\n`` opening the next chunk is dropped.
     """
-    pending = b""
-    after_cr = False
-    async for chunk in response.aiter_bytes():
-        if after_cr and chunk.startswith(b"\n"):
+
+    __slots__ = ("pending", "after_cr")
+
+    def __init__(self) -> None:
+        self.pending = b""
+        self.after_cr = False
+
+    def split(self, chunk: bytes) -> list[bytes]:
+        """The lines this read completes."""
+        if self.after_cr and chunk.startswith(b"\n"):
             chunk = chunk[1:]
-        if not chunk:
-            continue
-        after_cr = chunk.endswith(b"\r")
-        lines = (pending + chunk).splitlines()
-        pending = b"" if chunk.endswith((b"\n", b"\r")) else lines.pop()
-        if lines:
-            yield lines
-    if pending:
-        yield [pending]
+            if not chunk:
+                return []
+        self.after_cr = chunk.endswith(b"\r")
+        lines = (self.pending + chunk).splitlines()
+        self.pending = b"" if chunk.endswith((b"\n", b"\r")) else lines.pop()
+        return lines
+
+    def rest(self) -> list[bytes]:
+        """The line the body ended in without a line end."""
+        return [self.pending] if self.pending else []
 
 
 class SseFraming:
@@ -373,52 +363,54 @@ EventConverter = Callable[[list[bytes], list[Any]], None]
 
 
 async def stream_events(
-    response: UpstreamResponse, secret: str, framing: SseFraming | NdjsonFraming, convert: EventConverter | None = None
+    client: UpstreamClient,
+    url: str,
+    headers: Mapping[str, str],
+    payload: Json,
+    secret: str,
+    framing: SseFraming | NdjsonFraming,
+    convert: EventConverter,
+    ended: Callable[[], None],
 ) -> AsyncIterator[list[Any]]:
-    """The body's payloads through ``convert`` (parsed JSON by default), a list for each read that
-    brought any, up to the end of the body.
+    """POST ``payload`` and hand out the streamed body's payloads through ``convert``, a list for
+    each read that brought any; ``ended`` is called once the body ended (to raise if the stream
+    stopped short).
+
+    One async generator from the socket to the gateway: opening the upstream, reading it, finding
+    the lines and events and converting them all happen in this frame, because every generator
+    layer between the socket and the client costs each read a step (and a stream has a read per
+    token at human speed).
 
     The body is read to its end (after an SSE ``[DONE]`` too): a response closed half-read costs its
-    pooled connection, and a new TCP connection per stream (the official SDKs drain it too). An
-    error object in a payload, or bad JSON, is raised as a classified UpstreamError once the events
-    of the same read before it are handed out; a transport failure after the first event is a
-    broken stream.
+    pooled connection, and a new TCP connection per stream (the official SDKs drain it too). A
+    non-2xx answer, an error object in a payload, or bad JSON, is raised as a classified
+    UpstreamError, once the events of the same read before it are handed out; a transport failure
+    after the first event is a broken stream.
     """
-    convert = convert or partial(parse_events, secret=secret)
+    lines = LineBuffer()
     started = False
     try:
-        async for lines in iter_line_batches(response):
-            events: list[Any] = []
-            try:
-                convert(framing.texts(lines), events)
-            except UpstreamError:
+        async with client.open(url, headers, orjson.dumps(payload)) as response:
+            if not response.is_success:
+                raise classify_response(response.status_code, await response.aread(), response.headers, secret)
+            while chunk := await response.read_chunk():
+                events: list[Any] = []
+                try:
+                    convert(framing.texts(lines.split(chunk)), events)
+                except UpstreamError:
+                    if events:
+                        yield events  # the events before the error still reach the client
+                    raise
                 if events:
-                    yield events  # the events before the error still reach the client
-                raise
-            if events:
-                started = True
-                yield events
+                    started = True
+                    yield events
     except httpx.HTTPError as exc:
         raise transport_error(exc, secret, broken=started) from None
     tail: list[Any] = []
-    convert(framing.rest(), tail)
+    convert([*framing.texts(lines.rest()), *framing.rest()], tail)
     if tail:
         yield tail
-
-
-def parse_events(texts: list[bytes], events: list[Any], *, secret: str) -> None:
-    for text in texts:
-        events.append(parse_event(text, secret))
-
-
-def iter_sse(response: UpstreamResponse, secret: str) -> AsyncIterator[list[Any]]:
-    """The JSON payloads of a server-sent event stream (OpenAI, Anthropic, Gemini)."""
-    return stream_events(response, secret, SseFraming())
-
-
-def iter_ndjson(response: UpstreamResponse, secret: str) -> AsyncIterator[list[Any]]:
-    """The JSON objects of a newline-delimited JSON body (Ollama's streams)."""
-    return stream_events(response, secret, NdjsonFraming())
+    ended()
 
 
 class StreamTranslator(Protocol):
@@ -432,7 +424,7 @@ class StreamTranslator(Protocol):
     def usage_chunk(self) -> Json: ...
 
 
-async def translated_stream(
+def translated_stream(
     client: UpstreamClient,
     url: str,
     headers: Mapping[str, str],
@@ -440,18 +432,24 @@ async def translated_stream(
     secret: str,
     translator: StreamTranslator,
     tally: StreamTally,
-    events: Callable[[UpstreamResponse, str], AsyncIterator[list[Any]]] = iter_sse,
+    framing: SseFraming | NdjsonFraming | None = None,
 ) -> AsyncIterator[list[bytes]]:
-    """A provider stream as OpenAI chunks through ``tally`` (a list a read), its usage chunk left
-    with the tally; a stream that stops before its finish is broken."""
-    async with open_stream(client, url, headers, payload, secret) as response:
-        async for batch in events(response, secret):
-            chunks = [text for event in batch if (chunk := translator.translate(event)) is not None and (text := tally.take(chunk))]
-            if chunks:
-                yield chunks
-    if not translator.finished:
-        raise stream_ended_early()
-    tally.take(translator.usage_chunk())
+    """A provider stream (server-sent events unless ``framing`` says otherwise) as OpenAI chunks
+    through ``tally`` (a list a read), its usage chunk left with the tally; a stream that stops
+    before its finish is broken."""
+
+    def convert(texts: list[bytes], chunks: list[bytes]) -> None:
+        for text in texts:
+            chunk = translator.translate(parse_event(text, secret))
+            if chunk is not None and (out := tally.take(chunk)):
+                chunks.append(out)
+
+    def ended() -> None:
+        if not translator.finished:
+            raise stream_ended_early()
+        tally.take(translator.usage_chunk())
+
+    return stream_events(client, url, headers, payload, secret, framing or SseFraming(), convert, ended)
 
 
 # --- OpenAI shapes -------------------------------------------------------------------------------

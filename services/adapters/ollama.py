@@ -16,6 +16,7 @@ from services.adapters.base import Json, Target
 from services.adapters.http import (
     JSON_CONTENT_TYPE,
     ChunkMaker,
+    NdjsonFraming,
     completion_response,
     content_parts,
     dump_arguments,
@@ -23,7 +24,6 @@ from services.adapters.http import (
     embedding_list,
     embedding_usage,
     image_url_of,
-    iter_ndjson,
     make_usage,
     message_choice,
     new_id,
@@ -182,7 +182,7 @@ class OllamaAdapter:
     def stream_chat(self, client: UpstreamClient, target: Target, body: Json, tally: StreamTally) -> AsyncIterator[list[bytes]]:
         payload = build_request(body, target.model, stream=True)
         url = f"{target.base_url}/api/chat"
-        return translated_stream(client, url, _headers(target), payload, target.api_key, _StreamTranslator(target.model), tally, iter_ndjson)
+        return translated_stream(client, url, _headers(target), payload, target.api_key, _StreamTranslator(target.model), tally, NdjsonFraming())
 
     async def embed(self, client: UpstreamClient, target: Target, body: Json) -> Json:
         inputs = embedding_inputs(body)

@@ -20,7 +20,6 @@ from services.adapters.http import (
     embedding_usage,
     estimated_usage,
     input_list,
-    open_stream,
     parse_event,
     post_json,
     prompt_chars,
@@ -81,6 +80,11 @@ class _Relay:
             name = self.upstream_name
         self.tally.settle_relayed()
 
+    def ended(self) -> None:
+        """The body ended: without a finishing chunk, the stream was cut short."""
+        if not self.tally.finished:
+            raise stream_ended_early()
+
     def _parsed(self, text: bytes) -> bytes | None:
         chunk = parse_event(text, self.secret)
         if not self.upstream_name and not self.tally.keep_text and isinstance(chunk.get("model"), str):
@@ -99,15 +103,12 @@ class OpenAIAdapter:
             answer["usage"] = estimated_usage(prompt_chars(body), len(content))
         return answer
 
-    async def stream_chat(self, client: UpstreamClient, target: Target, body: Json, tally: StreamTally) -> AsyncIterator[list[bytes]]:
+    def stream_chat(self, client: UpstreamClient, target: Target, body: Json, tally: StreamTally) -> AsyncIterator[list[bytes]]:
         payload = {**body, "model": target.model, "stream": True}
         payload["stream_options"] = {**(body.get("stream_options") or {}), "include_usage": True}
         relay = _Relay(tally, target.api_key)
-        async with open_stream(client, f"{target.base_url}/chat/completions", _headers(target), payload, target.api_key) as response:
-            async for chunks in stream_events(response, target.api_key, SseFraming(), relay.pass_on):
-                yield chunks
-        if not tally.finished:
-            raise stream_ended_early()
+        return stream_events(client, f"{target.base_url}/chat/completions", _headers(target), payload, target.api_key, SseFraming(),
+                             relay.pass_on, relay.ended)
 
     async def embed(self, client: UpstreamClient, target: Target, body: Json) -> Json:
         payload = {**body, "model": target.model}

@@ -50,14 +50,19 @@ ERROR_MAP: tuple[tuple[type[Exception], type[httpx.TransportError]], ...] = (
 )
 
 
+def as_httpx_error(exc: aiohttp.ClientError, request: httpx.Request | None = None) -> httpx.TransportError:
+    """The httpx exception httpcore would have raised for the failure aiohttp raised as ``exc``."""
+    mapped = next(target for source, target in ERROR_MAP if isinstance(exc, source))
+    return mapped(str(exc) or type(exc).__name__, request=request)
+
+
 @contextmanager
 def httpx_errors(request: httpx.Request | None = None) -> Iterator[None]:
     """Re-raise aiohttp's exceptions as httpx's."""
     try:
         yield
     except aiohttp.ClientError as exc:
-        mapped = next(target for source, target in ERROR_MAP if isinstance(exc, source))
-        raise mapped(str(exc) or type(exc).__name__, request=request) from exc
+        raise as_httpx_error(exc, request) from exc
 
 
 @lru_cache(maxsize=64)
@@ -173,18 +178,25 @@ class UpstreamResponse:
             wire.add_since(began)
         return content
 
+    async def read_chunk(self) -> bytes:
+        """The next piece of the (decompressed) body as soon as it arrived; ``b""`` at its end.
+
+        A coroutine rather than an async generator: a stream reader calls it once a read, and each
+        async generator layer between the socket and the client costs every read a step of its own.
+        """
+        wire, began = _wire_time.get(), time.perf_counter()
+        try:
+            chunk = await self._response.content.readany()
+        except aiohttp.ClientError as exc:
+            raise as_httpx_error(exc) from exc
+        if wire is not None:
+            wire.add_since(began)
+        return chunk
+
     async def aiter_bytes(self) -> AsyncIterator[bytes]:
         """The (decompressed) body as it arrives."""
-        chunks = self._response.content.iter_any()
-        with httpx_errors():
-            while True:
-                wire, began = _wire_time.get(), time.perf_counter()
-                chunk = await anext(chunks, b"")
-                if wire is not None:
-                    wire.add_since(began)
-                if not chunk:
-                    return
-                yield chunk
+        while chunk := await self.read_chunk():
+            yield chunk
 
 
 class UpstreamClient(httpx.AsyncClient):
