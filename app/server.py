@@ -1,9 +1,10 @@
 """Wiring: settings → Hub → API app + console pages + scheduled jobs, all in one NiceGUI process.
 
 The gateway API (``/v1``, ``/api``, ``/health``, ``/metrics``) is its own lean FastAPI app. A tiny
-ASGI dispatcher in front of NiceGUI's middleware stack hands those paths straight to it, so gateway
-calls skip the session, gzip and page middlewares that only the console needs; chat completions
-and embeddings skip FastAPI too (``app.api.fast_path``).
+ASGI dispatcher in front of NiceGUI's middleware stack hands those paths straight to it, so API
+calls skip the session, gzip and page middlewares that only the console needs. Chat completions
+and embeddings, a gateway's traffic, do not even reach NiceGUI's app: the fast path
+(``app.api.fast_path``) is the front door of what uvicorn serves (``open_front_door``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Awaitable, Callable
 
 from fastapi import FastAPI
 from nicegui import app as nicegui_app
+from nicegui.server import Server as NiceGUIServer
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.api import budgets, health, manage, metrics, usage, v1
@@ -110,7 +112,7 @@ def build(settings: Settings) -> Hub:
     if settings.admin_email and settings.admin_password:
         create_env_admin(hub, settings.admin_email, settings.admin_password)
     set_hub(hub)
-    install_fast_lane(GatewayFastPath(build_api_app()))
+    install_fast_lane(build_api_app())
     skip_fastapi_telemetry()
     auth.install()
     import pages  # noqa: F401  (registers the console pages)
@@ -129,6 +131,19 @@ def create_env_admin(hub: Hub, email: str, password: str) -> None:
         raise SettingsError(f"LLMHUB_ADMIN_EMAIL / LLMHUB_ADMIN_PASSWORD: {exc.message}") from None
 
 
+def open_front_door() -> None:
+    """Make the gateway's fast path the first thing each request meets, ahead of the app uvicorn loaded.
+
+    That app is NiceGUI's FastAPI app behind uvicorn's proxy-headers middleware: four layers (and
+    their frames on every suspend and resume of a call) that chat completions and embeddings do not
+    use; the proxy headers only rewrite the client address and scheme, which the gateway calls never
+    read. uvicorn hands ``config.loaded_app`` to each new connection, and start-up handlers run
+    before the first connection is accepted, so replacing it here covers every request.
+    """
+    config = NiceGUIServer.instance.config
+    config.loaded_app = GatewayFastPath(config.loaded_app)
+
+
 YOUNG_GC_THRESHOLD = 20_000
 
 
@@ -136,6 +151,7 @@ def _starter(hub: Hub) -> Callable[[], Awaitable[None]]:
     async def start() -> None:
         await hub.start()
         start_scheduler(hub)
+        open_front_door()
         freeze_startup_heap()
 
     return start

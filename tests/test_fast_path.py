@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from types import SimpleNamespace
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from starlette.types import Receive, Scope, Send
 
 from app.api.fast_path import GatewayFastPath
 from app.api.v1 import EventStreamResponse
-from app.server import skip_fastapi_telemetry
+from app.server import open_front_door, skip_fastapi_telemetry
 from services.config_file import apply_config_text
 from services.hub import Hub, HubOptions
 from services.tokens import Principal
@@ -275,3 +276,10 @@ def test_fastapi_telemetry_is_checked_only_when_opentelemetry_is_set_up(monkeypa
     monkeypatch.setattr(nicegui_app, "_telemetry", config)
     skip_fastapi_telemetry()
     assert config == {"tracing": checked, "metrics": checked, "logs": checked}
+
+
+def test_the_fast_path_is_the_front_door_of_what_uvicorn_serves(monkeypatch: pytest.MonkeyPatch, api: StandInApi) -> None:
+    config = SimpleNamespace(loaded_app=api)
+    monkeypatch.setattr("app.server.NiceGUIServer.instance", SimpleNamespace(config=config), raising=False)
+    open_front_door()
+    assert isinstance(config.loaded_app, GatewayFastPath) and config.loaded_app.app is api

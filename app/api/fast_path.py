@@ -3,7 +3,8 @@ and ``POST /v1/embeddings``.
 
 FastAPI's routing, dependency injection and exception middlewares cost about twenty awaits and
 most of a millisecond per call on the project's 2-core machine (``bench/README.md``). Here those
-two calls go straight from the request-id middleware to the same handlers the FastAPI routes use
+two calls go straight from uvicorn (``GatewayFastPath`` is the front door of the served app,
+``app.server.open_front_door``) to the same handlers the FastAPI routes use
 (``app.api.v1.chat_answer`` / ``embeddings_answer``), with the same authentication
 (``bearer_token`` + ``TokenRegistry.authenticate``) and the same OpenAI-shaped errors
 (``error_response``). The FastAPI routes stay registered, for the OpenAPI docs and for anything
@@ -70,13 +71,13 @@ async def answer_gateway_call(scope: Scope, receive: Receive, send: Send) -> Non
 
 
 class GatewayFastPath:
-    """Answers the gateway calls itself and hands every other request to the API app."""
+    """Answers the gateway calls itself and hands every other request to the app behind it."""
 
-    def __init__(self, api: ASGIApp) -> None:
-        self.api = api
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] in ANSWERS:
             await answer_gateway_call(scope, receive, send)
         else:
-            await self.api(scope, receive, send)
+            await self.app(scope, receive, send)
