@@ -134,11 +134,12 @@ def create_env_admin(hub: Hub, email: str, password: str) -> None:
 def open_front_door() -> None:
     """Make the gateway's fast path the first thing each request meets, ahead of the app uvicorn loaded.
 
-    That app is NiceGUI's FastAPI app behind uvicorn's proxy-headers middleware: four layers (and
-    their frames on every suspend and resume of a call) that chat completions and embeddings do not
-    use; the proxy headers only rewrite the client address and scheme, which the gateway calls never
-    read. uvicorn hands ``config.loaded_app`` to each new connection, and start-up handlers run
-    before the first connection is accepted, so replacing it here covers every request.
+    That app is NiceGUI's FastAPI app behind uvicorn's proxy-headers middleware: the middleware,
+    ``FastAPI.__call__``, its telemetry check, ``Starlette.__call__`` and the lane dispatcher are five
+    layers (and their frames on every suspend and resume of a call) that chat completions and
+    embeddings do not use; the proxy headers only rewrite the client address and scheme, which the
+    gateway calls never read. uvicorn hands ``config.loaded_app`` to each new connection, and start-up
+    handlers run before the first connection is accepted, so replacing it here covers every request.
     """
     config = NiceGUIServer.instance.config
     config.loaded_app = GatewayFastPath(config.loaded_app)
