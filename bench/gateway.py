@@ -29,7 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from functools import partial
@@ -309,6 +309,7 @@ class LoadResult:
     errors: int
     requests: int
     noise: float  # the share of all CPUs that other work used meanwhile
+    cpu_us: float  # the target's own CPU time (user + system, all its threads) per request
     round: int = 1
 
 
@@ -329,19 +330,21 @@ def run_wrk(target: Target, stream: bool, concurrency: int, seconds: int, workdi
     script = workdir / f"wrk-{secrets.token_hex(4)}.lua"
     script.write_text(WRK_SCRIPT % {"body": chat_body(target.model, stream=stream).decode(), "token": target.token})
     argv = ["wrk", "-t1", f"-c{concurrency}", f"-d{seconds}s", "--timeout", "10s", "-s", str(script), target.url + CHAT_PATH]
-    before = cpu_sample(metered)
+    before, own_before = cpu_sample(metered), process_ticks(target.pid)
     try:
         output = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60).stdout
     except subprocess.TimeoutExpired:
         raise TargetError(f"wrk did not finish a {seconds} s run") from None
     noise = foreign_share(before, cpu_sample(metered))
+    own_ticks = process_ticks(target.pid) - own_before
     line = next((line for line in output.splitlines() if line.startswith("BENCH ")), None)
     if line is None:
         raise TargetError("wrk printed no summary", output)
     requests, duration_us, p50_us, p99_us, errors = map(int, line.split()[1:])
     mode = MODES[stream]
     rps = requests / (duration_us / 1e6)
-    return LoadResult(target.name, mode, concurrency, rps, p50_us / 1000, p99_us / 1000, errors, requests, noise)
+    cpu_us = own_ticks / CLOCK_TICKS / max(1, requests) * 1e6
+    return LoadResult(target.name, mode, concurrency, rps, p50_us / 1000, p99_us / 1000, errors, requests, noise, cpu_us)
 
 
 def measured_row(target: Target, stream: bool, concurrency: int, args: argparse.Namespace, workdir: Path, metered: tuple[int, ...]) -> LoadResult:
@@ -475,14 +478,15 @@ def median_row(rows: list[LoadResult]) -> LoadResult:
         errors=sum(r.errors for r in rows),
         requests=sum(r.requests for r in rows),
         noise=max(r.noise for r in rows),
+        cpu_us=statistics.median(r.cpu_us for r in rows),
     )
 
 
 def load_table(results: list[LoadResult], names: list[str]) -> str:
     index = by_key(results)
     lines = [
-        "| mode | c | target | req/s | p50 ms | p99 ms | non-2xx/errors | overhead p50 ms | × passthrough | other load |",
-        "|---|--:|---|--:|--:|--:|--:|--:|--:|--:|",
+        "| mode | c | target | req/s | p50 ms | p99 ms | non-2xx/errors | overhead p50 ms | × passthrough | CPU µs/request | other load |",
+        "|---|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for mode in MODES:
         for concurrency in CONCURRENCIES:
@@ -496,7 +500,7 @@ def load_table(results: list[LoadResult], names: list[str]) -> str:
                 ratio = f"{row.rps / passthrough.rps:.2f}" if passthrough else "–"
                 lines.append(
                     f"| {mode} | {concurrency} | {name} | {row.rps:,.0f} | {row.p50_ms:.2f} | {row.p99_ms:.2f} | {row.errors}"
-                    f" | {overhead} | {ratio} | {row.noise:.0%} |"
+                    f" | {overhead} | {ratio} | {row.cpu_us:,.0f} | {row.noise:.0%} |"
                 )
     return "\n".join(lines)
 
@@ -522,12 +526,29 @@ def stream_table(checks: list[StreamCheck], pause: float) -> str:
     return "\n".join(lines)
 
 
-def paired_shares(results: list[LoadResult], mode: str, concurrency: int) -> list[float]:
-    """LLM Hub's throughput as a share of the passthrough's, round by round (the two rows of a round
-    were measured seconds apart)."""
+def paired_shares(results: list[LoadResult], mode: str, concurrency: int, share: Callable[[LoadResult, LoadResult], float]) -> list[float]:
+    """``share(hub_row, passthrough_row)`` round by round (the two rows of a round were measured seconds apart)."""
     rows = {(r.target, r.round): r for r in results if r.mode == mode and r.concurrency == concurrency}
     rounds = sorted({r.round for r in results})
-    return [rows[HUB, n].rps / rows[BASELINE, n].rps for n in rounds if (HUB, n) in rows and (BASELINE, n) in rows]
+    return [share(rows[HUB, n], rows[BASELINE, n]) for n in rounds if (HUB, n) in rows and (BASELINE, n) in rows]
+
+
+def throughput_share(hub: LoadResult, passthrough: LoadResult) -> float:
+    return hub.rps / passthrough.rps
+
+
+def cost_share(hub: LoadResult, passthrough: LoadResult) -> float:
+    """The passthrough's CPU time per request as a share of LLM Hub's: the throughput share the two
+    would reach if each kept its CPU fully busy. A row whose load side (wrk and the emulator on the
+    other CPU) cannot keep up leaves its server idle part of the time, which moves the throughput
+    share but not this one; the host's own speed moves it as it moves every figure here. An aid to
+    reading the verdict, not the target."""
+    return passthrough.cpu_us / hub.cpu_us if hub.cpu_us else 0.0
+
+
+def median_of_rounds(shares: list[float]) -> str:
+    each = " / ".join(f"{s:.0%}" for s in shares)
+    return f"{statistics.median(shares):.0%}" + (f"; the median of the rounds' {each}" if len(shares) > 1 else "")
 
 
 def verdict(ok: bool | None) -> str:
@@ -548,12 +569,12 @@ def target_lines(results: list[LoadResult], checks: list[StreamCheck], pause: fl
             lines.append(f"{verdict(hub.rps >= 10 * peer.rps)}  {mode}: c=32 throughput ≥ 10× LiteLLM ({hub.rps / peer.rps:.1f}×)")
         else:
             lines.append(f"n/a   {mode}: c=32 throughput ≥ 10× LiteLLM (LiteLLM row not measured)")
-        shares = paired_shares(results, mode, 32)
+        shares = paired_shares(results, mode, 32, throughput_share)
         if shares:
-            share = statistics.median(shares)
-            each = " / ".join(f"{s:.0%}" for s in shares)
-            lines.append(f"{verdict(share >= 0.6)}  {mode}: c=32 throughput ≥ 60% of the bare passthrough ({share:.0%}"
-                         + (f"; the median of the rounds' {each}" if len(shares) > 1 else "") + ")")
+            lines.append(f"{verdict(statistics.median(shares) >= 0.6)}  {mode}: c=32 throughput ≥ 60% of the bare passthrough"
+                         f" ({median_of_rounds(shares)})")
+            costs = paired_shares(results, mode, 32, cost_share)
+            lines.append(f"info  {mode}: c=32 CPU per request, the passthrough's as a share of LLM Hub's ({median_of_rounds(costs)})")
     hub_check = next((c for c in checks if c.target == HUB), None)
     if hub_check is not None:
         facts = f"{hub_check.completed} completed, max gap {hub_check.max_gap_s * 1000:.0f} ms, {hub_check.late_starts(pause)} late starts"
