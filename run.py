@@ -22,7 +22,7 @@ def parse_flags(argv: list[str]) -> dict[str, object]:
 
 def main(argv: list[str]) -> None:
     from app.settings import SettingsError, load_settings
-    from services.config_file import ConfigError
+    from services.catalog.config_file import ConfigError
     from services.crypto import SecretKeyError
 
     try:

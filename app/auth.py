@@ -15,7 +15,7 @@ from nicegui import app
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 
 from app.runtime import get_hub
-from services.console_session import SessionUser, any_user_exists, load_session_user
+from services.accounts.sessions import SessionUser, any_user_exists, load_session_user
 
 PUBLIC_PREFIXES = ("/login", "/setup", "/register", "/invite/", "/_nicegui", "/static", "/favicon")
 

@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from services.alerts import run_alert_check
+from services.usage.alerts import run_alert_check
 from services.hub import Hub
-from services.retention import prune_raw_usage
+from services.usage.retention import prune_raw_usage
 
 log = logging.getLogger(__name__)
 ALERT_CHECK_SECONDS = 20

@@ -7,7 +7,7 @@ Records are spread over the last 90 days across 24 people (two tokens each), 3 p
 2 keys each and 6 models; about 3% are errors and 5% failovers. They are loaded with executemany
 in batches of 20,000 (straight to the driver, values in the form SQLAlchemy stores them) into a
 temporary data dir, each batch's rollups built in the same transaction by
-``services.rollups.apply_rollups`` — exactly what the usage recorder does.
+``services.usage.rollups.apply_rollups`` — exactly what the usage recorder does.
 
 Page data = the service calls the usage page makes for one filter state (``usage_overview``:
 KPIs, stacked series, latency, provider error rates, first breakdown page; plus budgets and the
@@ -38,12 +38,12 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy.engine import Engine  # noqa: E402
 from sqlmodel import Session  # noqa: E402
 
-from services.analytics import TimeRange, budget_lines, filter_options, preset_range, usage_overview  # noqa: E402
+from services.usage.analytics import TimeRange, budget_lines, filter_options, preset_range, usage_overview  # noqa: E402
 from services.db import init_schema, make_engine  # noqa: E402
-from services.exports import count_records, export_stream  # noqa: E402
-from services.rollups import apply_rollups, mark_rollups_current  # noqa: E402
+from services.usage.exports import count_records, export_stream  # noqa: E402
+from services.usage.rollups import apply_rollups, mark_rollups_current  # noqa: E402
 from services.tables import GatewayToken, Provider, ProviderKey, UsageRecord, User  # noqa: E402
-from services.usage_query import ADMIN, UsageFilter, Viewer  # noqa: E402
+from services.usage.queries import ADMIN, UsageFilter, Viewer  # noqa: E402
 
 BATCH = 20_000
 DAYS = 90

@@ -11,10 +11,10 @@ from typing import Any
 from nicegui import ui
 
 from app.auth import sign_in
-from services.accounts import SignedIn
-from services.audit import Actor
-from services.catalog import CatalogError
-from services.console_session import SessionUser
+from services.accounts.service import SignedIn
+from services.accounts.audit import Actor
+from services.catalog.service import CatalogError
+from services.accounts.sessions import SessionUser
 
 PRIMARY = "#4f46e5"
 

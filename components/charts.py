@@ -14,8 +14,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from nicegui import ui
 
-from services.analytics import LatencyPoint, ProviderErrors, Series
-from services.rollups import DAY
+from services.usage.analytics import LatencyPoint, ProviderErrors, Series
+from services.usage.rollups import DAY
 
 PALETTE = ("#4f46e5", "#0ea5e9", "#10b981", "#f59e0b", "#ef4444", "#8b5cf6", "#ec4899", "#14b8a6", "#94a3b8")
 TEXT = "#8b93a7"

@@ -1,7 +1,7 @@
 """One column of the compare page: model picker, settings, its own message history, live metrics.
 
 The view never talks to the gateway: it draws a ``ColumnState`` and a running ``ColumnRun`` from
-``services.compare`` and reports clicks through ``ColumnActions``. While an answer streams the page
+``services.compare.comparisons`` and reports clicks through ``ColumnActions``. While an answer streams the page
 calls ``pump`` on a short timer; only the text added since the last tick goes to the browser.
 """
 
@@ -14,9 +14,9 @@ from nicegui import ui
 
 from components.dialogs import transient_dialog
 from components.markdown_view import MarkdownView
-from services.compare import ColumnRun, Comparison
-from services.conversations import ChatMessage, ColumnSettings, ColumnState, TurnMetrics
-from services.pricing import format_usd
+from services.compare.comparisons import ColumnRun, Comparison
+from services.compare.conversations import ChatMessage, ColumnSettings, ColumnState, TurnMetrics
+from services.gateway.pricing import format_usd
 
 SCROLL_TOGETHER_JS = """
 <script>

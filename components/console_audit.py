@@ -8,8 +8,8 @@ from nicegui import run
 
 from app.runtime import get_hub
 from components.account_ui import acting
-from services.audit import record_event
-from services.console_session import SessionUser
+from services.accounts.audit import record_event
+from services.accounts.sessions import SessionUser
 
 
 async def audit(user: SessionUser, action: str, target: str | None, **detail: Any) -> None:

@@ -10,7 +10,7 @@ from datetime import datetime
 from nicegui import ui
 
 from components.local_time import iso
-from services.conversations import ConversationSummary
+from services.compare.conversations import ConversationSummary
 
 
 @dataclass(frozen=True, slots=True)

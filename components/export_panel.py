@@ -16,9 +16,9 @@ from starlette.background import BackgroundTask
 from app.auth import current_user
 from app.runtime import get_hub
 from components.filters import FilterState
-from services.analytics import breakdown
-from services.exports import MEDIA_TYPES, Format, Kind, count_records, export_stream, filename, write_export
-from services.usage_query import Viewer
+from services.usage.analytics import breakdown
+from services.usage.exports import MEDIA_TYPES, Format, Kind, count_records, export_stream, filename, write_export
+from services.usage.queries import Viewer
 
 DOWNLOAD_PATH = "/usage/download"
 BUTTONS: tuple[tuple[Kind, Format, str], ...] = (

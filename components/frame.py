@@ -18,7 +18,7 @@ from nicegui import run, ui
 
 from app.auth import current_user, sign_out
 from app.runtime import get_hub
-from services.console_session import SessionUser, set_dark_mode
+from services.accounts.sessions import SessionUser, set_dark_mode
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,11 +12,11 @@ from typing import Any
 
 from nicegui import ui
 
-from services.catalog import KeyPublic, live_status
-from services.key_state import KeyStateStore
-from services.key_test import KeyTestResult
-from services.pricing import format_usd
-from services.usage_query import KeyUsage
+from services.catalog.service import KeyPublic, live_status
+from services.gateway.key_state import KeyStateStore
+from services.catalog.key_test import KeyTestResult
+from services.gateway.pricing import format_usd
+from services.usage.queries import KeyUsage
 
 KeyAction = Callable[[int], Awaitable[None]]
 ACTION_EVENTS = ("test", "cooldown", "rotate", "reset", "delete")

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from nicegui import ui
 
 from components.dialogs import transient_dialog
-from services.templates import TemplateError, TemplateView, fill
+from services.compare.templates import TemplateError, TemplateView, fill
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,10 +14,10 @@ from components.dialogs import transient_dialog
 from components.local_time import iso, local_midnight_utc, time_column
 from components.secret_dialogs import confirm, show_once
 from components.table_cells import value_with_narrow_caption
-from services.accounts import OwnToken, model_choices
-from services.catalog import CatalogError, usd_to_micros
-from services.console_session import SessionUser
-from services.pricing import format_usd
+from services.accounts.service import OwnToken, model_choices
+from services.catalog.service import CatalogError, usd_to_micros
+from services.accounts.sessions import SessionUser
+from services.gateway.pricing import format_usd
 
 SECONDARY = {"classes": "max-md:hidden", "headerClasses": "max-md:hidden"}
 COLUMNS: list[dict[str, Any]] = [

@@ -10,8 +10,8 @@ from app.runtime import get_hub
 from components.frame import console_page
 from components.local_time import iso, local_midnight_utc, time_column
 from components.table_cells import value_with_narrow_caption
-from services.audit import AuditFilter, list_events
-from services.console_session import SessionUser
+from services.accounts.audit import AuditFilter, list_events
+from services.accounts.sessions import SessionUser
 from services.tables import AuditEvent
 
 PAGE_SIZE = 25

@@ -1,7 +1,7 @@
 """The compare page: one prompt, 2–4 models answering side by side, each column with its own thread.
 
 Layout and event wiring only: the conversation and its running answers live in
-``services.compare.Comparison``; storage in ``services.conversations``; the columns are
+``services.compare.comparisons.Comparison``; storage in ``services.compare.conversations``; the columns are
 ``components.chat_column`` views, which a 50 ms timer feeds while answers stream.
 """
 
@@ -20,18 +20,18 @@ from components.dialogs import transient_dialog
 from components.frame import console_page
 from components.secret_dialogs import confirm
 from components.template_widgets import fill_template
-from services.compare import (
+from services.compare.comparisons import (
     MAX_COLUMNS, MIN_COLUMNS, CompareError, Comparison, available_models, new_blind_conversation, new_conversation, restart,
 )
-from services.console_session import SessionUser
-from services.conversations import (
+from services.accounts.sessions import SessionUser
+from services.compare.conversations import (
     ConversationNotFound, ConversationState, ConversationSummary, delete_conversation, export_json, export_markdown,
     list_conversations, load_conversation, rename_conversation, save_conversation,
 )
-from services.leaderboard import record_vote
-from services.model_limits import default_limits
-from services.templates import TemplateActor, TemplateView, list_templates
-from services.tokens import Principal
+from services.compare.leaderboard import record_vote
+from services.gateway.model_limits import default_limits
+from services.compare.templates import TemplateActor, TemplateView, list_templates
+from services.accounts.tokens import Principal
 
 TICK_SECONDS = 0.05
 IMAGE_LIMIT_BYTES = 5 * 1024 * 1024

@@ -13,9 +13,9 @@ from nicegui import run, ui
 from app.runtime import get_hub
 from components.charts import UTC_ZONE, browser_zone
 from components.frame import console_page
-from services.console_session import SessionUser
-from services.provider_health import CallStats, KeyHealthRow, ProviderHealthRow, provider_health
-from services.usage_settings import redact
+from services.accounts.sessions import SessionUser
+from services.gateway.provider_health import CallStats, KeyHealthRow, ProviderHealthRow, provider_health
+from services.usage.settings import redact
 
 REFRESH_SECONDS = 5
 STATUS_COLORS = {"ok": "positive", "active": "positive", "degraded": "warning", "cooling": "warning", "down": "negative",

@@ -3,7 +3,7 @@
 from nicegui import ui
 
 from components.frame import console_page
-from services.console_session import SessionUser
+from services.accounts.sessions import SessionUser
 
 
 @console_page("/", "Home", icon="home", order=0)

@@ -15,11 +15,11 @@ from components.frame import console_page
 from components.key_table import KeyTable
 from components.provider_table import ProviderTable
 from components.secret_dialogs import confirm
-from services.catalog import CatalogError, KeyPublic, ProviderPublic
-from services.console_session import SessionUser
+from services.catalog.service import CatalogError, KeyPublic, ProviderPublic
+from services.accounts.sessions import SessionUser
 from services.hub import Hub
-from services.key_test import run_key_test
-from services.usage_query import KeyUsage, key_usage_since
+from services.catalog.key_test import run_key_test
+from services.usage.queries import KeyUsage, key_usage_since
 
 STATUS_SECONDS = 2.0
 RELOAD_EVERY = 15  # status ticks between full reloads (usage numbers, keys changed elsewhere)

@@ -7,8 +7,8 @@ from nicegui import run, ui
 from app.runtime import get_hub
 from components.frame import console_page
 from components.local_time import local_midnight_utc
-from services.console_session import SessionUser
-from services.leaderboard import K_FACTOR, START_RATING, Standing, standings
+from services.accounts.sessions import SessionUser
+from services.compare.leaderboard import K_FACTOR, START_RATING, Standing, standings
 
 PHONE_HIDDEN = {"classes": "max-sm:hidden", "headerClasses": "max-sm:hidden"}
 COLUMNS = [

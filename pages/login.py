@@ -7,8 +7,8 @@ from nicegui import run, ui
 from app.auth import current_user
 from app.runtime import get_hub
 from components.account_ui import FormError, auth_card, client_ip, password_field, start_session, text_field
-from services.accounts import SecondFactorNeeded, SignedIn
-from services.catalog import CatalogError
+from services.accounts.service import SecondFactorNeeded, SignedIn
+from services.catalog.service import CatalogError
 
 SIGNED_OUT_PAGES = ("/login", "/setup", "/register", "/invite")
 

@@ -18,10 +18,10 @@ from components.filters import FilterBar, show_filtered_view
 from components.frame import console_page
 from components.local_time import iso, time_column
 from components.paged_table import PagedTable
-from services.audit import Actor
-from services.console_session import SessionUser
-from services.usage_query import Viewer, page_usage, usage_detail
-from services.usage_settings import body_logging, set_body_logging
+from services.accounts.audit import Actor
+from services.accounts.sessions import SessionUser
+from services.usage.queries import Viewer, page_usage, usage_detail
+from services.usage.settings import body_logging, set_body_logging
 
 PAGE_SIZE = 25
 NARROW = {"classes": "max-md:hidden", "headerClasses": "max-md:hidden"}

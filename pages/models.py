@@ -15,9 +15,9 @@ from components.frame import console_page
 from components.route_editor import ROUTE_EDITOR_CSS, RouteEditor
 from components.secret_dialogs import confirm
 from components.try_it import TryIt
-from services.catalog import CatalogError, ModelPublic, ProviderPublic
-from services.config_file import ConfigReport, ImportPlan, export_config
-from services.console_session import SessionUser
+from services.catalog.service import CatalogError, ModelPublic, ProviderPublic
+from services.catalog.config_file import ConfigReport, ImportPlan, export_config
+from services.accounts.sessions import SessionUser
 from services.hub import Hub
 
 ROUTE_FIELD = re.compile(r"routes\[(\d+)\]\.(provider|model)")

@@ -11,10 +11,10 @@ from components.dialogs import transient_dialog
 from components.frame import console_page
 from components.secret_dialogs import show_once
 from components.token_panel import TokenPanel
-from services.accounts import ProfileView, TwoFactorEnrolment
-from services.catalog import CatalogError
-from services.console_session import SessionUser
-from services.users import MIN_PASSWORD_LENGTH
+from services.accounts.service import ProfileView, TwoFactorEnrolment
+from services.catalog.service import CatalogError
+from services.accounts.sessions import SessionUser
+from services.accounts.users import MIN_PASSWORD_LENGTH
 
 
 def _grouped(secret: str) -> str:

@@ -6,7 +6,7 @@ from nicegui import run, ui
 
 from app.runtime import get_hub
 from components.account_ui import AccountFields, FormError, auth_card, start_session
-from services.accounts import INVITE_INVALID
+from services.accounts.service import INVITE_INVALID
 
 
 def _back_to_sign_in() -> None:

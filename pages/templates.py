@@ -8,8 +8,8 @@ from app.runtime import get_hub
 from components.frame import console_page
 from components.secret_dialogs import confirm
 from components.template_widgets import edit_template
-from services.console_session import SessionUser
-from services.templates import (
+from services.accounts.sessions import SessionUser
+from services.compare.templates import (
     TemplateActor, TemplateError, TemplateNotAllowed, TemplateView, create_template, delete_template, list_templates, update_template,
 )
 

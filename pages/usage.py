@@ -1,6 +1,6 @@
 """Usage: KPIs, charts, the user × model table, budgets and exports, all following one filter bar.
 
-Everything is read from the rollups through ``services.analytics`` with the signed-in person as the
+Everything is read from the rollups through ``services.usage.analytics`` with the signed-in person as the
 viewer, so a user only ever gets their own numbers (the services enforce it, not this page).
 """
 
@@ -25,13 +25,13 @@ from components.export_panel import ExportPanel
 from components.filters import FilterBar, FilterState, show_filtered_view
 from components.frame import console_page
 from components.paged_table import PagedTable
-from services.analytics import BudgetLine, Overview, breakdown, budget_lines, set_user_budget, usage_overview
-from services.audit import Actor
-from services.alerts import open_alert_count
-from services.console_session import SessionUser
-from services.pricing import format_usd
-from services.usage_query import Viewer
-from services.usage_settings import MAX_RETENTION_DAYS, MIN_RETENTION_DAYS, SettingError, retention_days, set_retention_days
+from services.usage.analytics import BudgetLine, Overview, breakdown, budget_lines, set_user_budget, usage_overview
+from services.accounts.audit import Actor
+from services.usage.alerts import open_alert_count
+from services.accounts.sessions import SessionUser
+from services.gateway.pricing import format_usd
+from services.usage.queries import Viewer
+from services.usage.settings import MAX_RETENTION_DAYS, MIN_RETENTION_DAYS, SettingError, retention_days, set_retention_days
 
 PAGE_SIZE = 10
 SORTS = {"user": "user", "model": "model", "requests": "requests", "tokens": "tokens", "cost_usd": "cost", "errors": "errors"}

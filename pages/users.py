@@ -14,10 +14,10 @@ from components.frame import console_page
 from components.local_time import iso, time_column
 from components.secret_dialogs import confirm, show_once
 from components.table_cells import value_with_narrow_caption
-from services.accounts import INVITE_DAYS, MAX_INVITE_DAYS, REGISTRATION_MODES, InviteView
-from services.catalog import CatalogError
-from services.console_session import SessionUser
-from services.users import MIN_PASSWORD_LENGTH, UserPublic
+from services.accounts.service import INVITE_DAYS, MAX_INVITE_DAYS, REGISTRATION_MODES, InviteView
+from services.catalog.service import CatalogError
+from services.accounts.sessions import SessionUser
+from services.accounts.users import MIN_PASSWORD_LENGTH, UserPublic
 
 SECONDARY = {"classes": "max-md:hidden", "headerClasses": "max-md:hidden"}
 USER_COLUMNS: list[dict[str, Any]] = [

@@ -14,7 +14,7 @@ from sqlalchemy import Table, event
 from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlmodel import Session, SQLModel, create_engine, select
 
-import services.compare_tables  # noqa: F401  (registers its tables before create_all)
+import services.compare.tables  # noqa: F401  (registers its tables before create_all)
 from services.tables import SCHEMA_VERSION, SchemaVersion
 
 

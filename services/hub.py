@@ -15,20 +15,20 @@ from pathlib import Path
 import httpx
 from sqlmodel import Session, select
 
-from services.accounts import Accounts
-from services.adapters.transport import upstream_client
-from services.catalog import Catalog
+from services.accounts.service import Accounts
+from services.gateway.adapters.transport import upstream_client
+from services.catalog.service import Catalog
 from services.clock import Clock, SystemClock
 from services.crypto import SecretBox, read_or_create_key_file
 from services.db import init_schema, make_engine
-from services.gateway import Gateway
-from services.key_state import KeyStateStore
-from services.pricing import PriceTable
-from services.router import RetryPolicy, Router
-from services.routing_table import RoutingTable
+from services.gateway.calls import Gateway
+from services.gateway.key_state import KeyStateStore
+from services.gateway.pricing import PriceTable
+from services.gateway.router import RetryPolicy, Router
+from services.gateway.routing_table import RoutingTable
 from services.tables import KeyState, ProviderCircuit
-from services.tokens import TokenRegistry
-from services.usage import UsageRecorder
+from services.accounts.tokens import TokenRegistry
+from services.usage.recorder import UsageRecorder
 
 log = logging.getLogger(__name__)
 

@@ -193,7 +193,7 @@ class UsageRecord(SQLModel, table=True):
 # below; "none" is stored as 0 / "" (not NULL) so the composite primary key can be upserted.
 
 LATENCY_BUCKETS = 40
-"""Latency histogram columns ``lat_0`` … ``lat_39`` (edges in ``services.rollups``)."""
+"""Latency histogram columns ``lat_0`` … ``lat_39`` (edges in ``services.usage.rollups``)."""
 
 
 def _rollup_keys() -> list[Column]:

@@ -14,7 +14,7 @@ from sqlmodel import Session
 
 from services.db import init_schema, make_engine
 from services.tables import GatewayToken, Provider, ProviderKey, User
-from services.usage import UsageRecorder
+from services.usage.recorder import UsageRecorder
 
 NOW = datetime(2026, 11, 14, 12, 30, tzinfo=UTC)
 _ids = itertools.count(1)

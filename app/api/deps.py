@@ -11,8 +11,8 @@ from fastapi.responses import Response
 
 from app.runtime import get_hub
 from services.hub import Hub
-from services.router import GatewayError
-from services.tokens import Principal
+from services.gateway.router import GatewayError
+from services.accounts.tokens import Principal
 
 
 async def hub_dependency() -> Hub:

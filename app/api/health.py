@@ -7,7 +7,7 @@ from fastapi.responses import Response
 
 from app.api.deps import HubDep, json_response
 from services.db import database_ok
-from services.provider_health import KEY_STATUSES, live_status
+from services.gateway.provider_health import KEY_STATUSES, live_status
 
 router = APIRouter(tags=["health"])
 

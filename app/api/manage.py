@@ -1,7 +1,7 @@
 """The admin management API under ``/api``: providers, keys, models, config, tokens, users.
 
 Every endpoint needs an admin (the master key or an admin user's gateway token). Handlers are
-thin: they hand validated bodies to ``services.catalog`` / ``services.users`` and return their
+thin: they hand validated bodies to ``services.catalog.service`` / ``services.accounts.users`` and return their
 public shapes, which never carry a secret. Handlers are plain ``def`` so FastAPI runs their
 synchronous database work in its thread pool, off the event loop.
 """
@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from app.api.deps import AdminDep, HubDep, error_response
-from services.catalog import (
+from services.catalog.service import (
     CatalogError,
     KeyCreate,
     KeyPublic,
@@ -32,12 +32,12 @@ from services.catalog import (
     clean_message,
     field_path,
 )
-from services.config_file import ConfigError, ConfigReport, apply_config_text, export_config
+from services.catalog.config_file import ConfigError, ConfigReport, apply_config_text, export_config
 from services.db import session_scope
 from services.hub import Hub
-from services.router import GatewayError
-from services.tokens import Principal
-from services.users import (
+from services.gateway.router import GatewayError
+from services.accounts.tokens import Principal
+from services.accounts.users import (
     TokenCreate,
     TokenCreated,
     TokenPublic,

@@ -6,7 +6,7 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 
 from app.api.deps import AdminDep, HubDep
-from services.metrics import CONTENT_TYPE, exposition
+from services.gateway.metrics import CONTENT_TYPE, exposition
 
 router = APIRouter(tags=["health"])
 

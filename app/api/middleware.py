@@ -10,7 +10,7 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from services.gateway import new_request_id
+from services.gateway.calls import new_request_id
 
 REQUEST_ID = b"x-llmhub-request-id"
 OVERHEAD = b"x-llmhub-overhead-ms"

@@ -15,12 +15,12 @@ from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from app.api.deps import HubDep, PrincipalDep, json_response
-from services.analytics import BREAKDOWN_SORTS, RANGE_PRESETS, TimeRange, aligned_range, breakdown, preset_range
-from services.exports import MEDIA_TYPES, export_stream, filename
-from services.rollups import HOUR
-from services.router import GatewayError
-from services.tokens import Principal
-from services.usage_query import UsageFilter, Viewer, list_usage, usage_detail
+from services.usage.analytics import BREAKDOWN_SORTS, RANGE_PRESETS, TimeRange, aligned_range, breakdown, preset_range
+from services.usage.exports import MEDIA_TYPES, export_stream, filename
+from services.usage.rollups import HOUR
+from services.gateway.router import GatewayError
+from services.accounts.tokens import Principal
+from services.usage.queries import UsageFilter, Viewer, list_usage, usage_detail
 
 router = APIRouter(prefix="/api", tags=["usage"])
 RangeName = Literal[tuple(RANGE_PRESETS)]  # type: ignore[valid-type]

@@ -1,6 +1,6 @@
 """The OpenAI-compatible gateway API: ``/v1/chat/completions``, ``/v1/embeddings``, ``/v1/models``.
 
-Handlers stay thin: parse, authenticate, hand the body to ``services.gateway``, serialize. Bodies
+Handlers stay thin: parse, authenticate, hand the body to ``services.gateway.calls``, serialize. Bodies
 are parsed and written with orjson; nothing here touches the database.
 """
 
@@ -17,10 +17,10 @@ from fastapi.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from app.api.deps import HubDep, PrincipalDep, error_response, json_response
-from services.gateway import CallMeta
+from services.gateway.calls import CallMeta
 from services.hub import Hub
-from services.router import GatewayError
-from services.tokens import Principal
+from services.gateway.router import GatewayError
+from services.accounts.tokens import Principal
 
 router = APIRouter(prefix="/v1", tags=["gateway"])
 ERROR_CHUNK = b'{"error"'

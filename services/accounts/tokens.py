@@ -1,0 +1,228 @@
+"""Gateway tokens (virtual keys) and the admission check every gateway request passes.
+
+Tokens are stored as SHA-256 hashes; the raw value exists only in the create answer. Lookups are
+cached in memory (positive and negative) so the request path does no database read after the
+first use; every change to a token or its user invalidates the cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from services.clock import Clock, day_and_month, to_epoch, utcnow
+from services.gateway.router import GatewayError
+from services.tables import GatewayToken, UsageRecord, User, UserBudget
+from services.usage.settings import settings_writes
+
+TOKEN_PREFIX = "llmh-"
+NEGATIVE_CACHE_LIMIT = 10_000
+
+
+def generate_token() -> str:
+    return TOKEN_PREFIX + secrets.token_urlsafe(30)
+
+
+def hash_token(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+@dataclass(slots=True)
+class MonthSpend:
+    """What one budget holder (a token or a person) spent this UTC month, against its budget."""
+
+    budget_micros: int | None
+    month: str
+    spent_micros: int = 0
+
+    def add(self, cost_micros: int, month: str) -> None:
+        self.roll(month)
+        self.spent_micros += cost_micros
+
+    def used_up(self, month: str) -> bool:
+        self.roll(month)
+        return self.budget_micros is not None and self.spent_micros >= self.budget_micros
+
+    def roll(self, month: str) -> None:
+        if self.month != month:
+            self.month, self.spent_micros = month, 0
+
+
+@dataclass(slots=True)
+class Principal:
+    """Who is calling: a user through one of their tokens, or the master key (admin, no token)."""
+
+    user_id: int | None
+    role: str
+    token_id: int | None = None
+    token_name: str | None = None
+    rpm: int | None = None
+    allowed_models: frozenset[str] | None = None
+    expires_at: float | None = None
+    token_spend: MonthSpend | None = None
+    recent: deque[float] = field(default_factory=deque)
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+    def may_use(self, model: str) -> bool:
+        return self.allowed_models is None or model in self.allowed_models
+
+
+def month_start(moment: datetime) -> datetime:
+    return moment.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+class TokenRegistry:
+    def __init__(self, engine: Engine, clock: Clock, master_key: str | None) -> None:
+        self.engine = engine
+        self.clock = clock
+        self._master_hash = hash_token(master_key) if master_key else None
+        self._by_hash: dict[str, Principal] = {}
+        self._unknown: set[str] = set()
+        self._master = Principal(user_id=None, role="admin")
+        self._people: dict[int, MonthSpend] = {}
+        self._settings_seen = settings_writes()
+
+    def authenticate(self, raw: str | None) -> Principal:
+        """The principal for a bearer token, or GatewayError 401."""
+        if not raw:
+            raise GatewayError(401, "missing_api_key", "You didn't provide an API key. Send it as `Authorization: Bearer <token>`.")
+        digest = hash_token(raw)
+        if self._master_hash and hmac.compare_digest(digest, self._master_hash):
+            return self._master
+        principal = self._by_hash.get(digest)
+        if principal is None and digest not in self._unknown:
+            principal = self._load(digest)
+        if principal is None:
+            raise GatewayError(401, "invalid_api_key", "Incorrect API key provided.")
+        if principal.expires_at is not None and self.clock.now() >= principal.expires_at:
+            raise GatewayError(401, "token_expired", f"The token `{principal.token_name}` has expired.")
+        return principal
+
+    def _load(self, digest: str) -> Principal | None:
+        with Session(self.engine) as session:
+            row = session.exec(
+                select(GatewayToken, User).join(User, User.id == GatewayToken.user_id).where(GatewayToken.token_hash == digest)
+            ).first()
+            if row is None or row[0].revoked_at is not None or row[1].status != "active":
+                if len(self._unknown) < NEGATIVE_CACHE_LIMIT:
+                    self._unknown.add(digest)
+                return None
+            token, user = row
+            spent = _month_spend(session, UsageRecord.token_id == token.id)
+        principal = Principal(
+            user_id=user.id, role=user.role, token_id=token.id, token_name=token.name, rpm=token.rpm,
+            allowed_models=frozenset(token.allowed_models) if token.allowed_models else None,
+            expires_at=to_epoch(token.expires_at), token_spend=MonthSpend(token.monthly_budget_micros, _this_month(), spent),
+        )
+        self._by_hash[digest] = principal
+        return principal
+
+    def _person(self, user_id: int) -> MonthSpend:
+        """The person's budget and month spend over all their tokens, read once and then kept up to date here."""
+        if self._settings_seen != settings_writes():
+            self._settings_seen = settings_writes()
+            self._reread_budgets()
+        spend = self._people.get(user_id)
+        if spend is None:
+            with Session(self.engine) as session:
+                budget = session.get(UserBudget, user_id)
+                spent = _month_spend(session, UsageRecord.user_id == user_id)
+            spend = self._people[user_id] = MonthSpend(budget.monthly_budget_micros if budget else None, _this_month(), spent)
+        return spend
+
+    def _reread_budgets(self) -> None:
+        """After a settings or budget write: new budgets, while the spends counted here stand."""
+        if not self._people:
+            return
+        with Session(self.engine) as session:
+            budgets = {row.user_id: row.monthly_budget_micros for row in session.exec(select(UserBudget))}
+        for user_id, spend in self._people.items():
+            spend.budget_micros = budgets.get(user_id)
+
+    def invalidate(self) -> None:
+        """Forget every cached lookup (after any token or user change)."""
+        self._by_hash.clear()
+        self._unknown.clear()
+        self._people.clear()
+
+    def admit(self, principal: Principal, model: str) -> None:
+        """Enforce the token's model list, rpm and monthly budget and its person's budget; raise GatewayError if refused."""
+        if not principal.may_use(model):
+            raise GatewayError(403, "model_not_allowed", f"This token may not use the model `{model}`.", error_type="permission_error")
+        now = self.clock.now()
+        if principal.rpm is not None:
+            recent = principal.recent
+            while recent and recent[0] <= now - 60:
+                recent.popleft()
+            if len(recent) >= principal.rpm:
+                raise GatewayError(429, "rate_limit_exceeded", f"Token rate limit of {principal.rpm} requests per minute reached.",
+                                   error_type="rate_limit_error", retry_after=max(1, int(recent[0] + 60 - now) + 1))
+            recent.append(now)
+        month = _this_month()
+        if principal.token_spend is not None and principal.token_spend.used_up(month):
+            raise GatewayError(429, "budget_exceeded", "This token's monthly budget is used up.", error_type="insufficient_quota")
+        if principal.user_id is not None and self._person(principal.user_id).used_up(month):
+            raise GatewayError(429, "user_budget_exceeded", "Your monthly budget is used up; ask an admin to raise it.",
+                               error_type="insufficient_quota")
+
+    def note_spend(self, principal: Principal, cost_micros: int | None) -> None:
+        if not cost_micros:
+            return
+        month = _this_month()
+        if principal.token_spend is not None:
+            principal.token_spend.add(cost_micros, month)
+        if principal.user_id is not None:
+            self._person(principal.user_id).add(cost_micros, month)
+
+
+def _this_month() -> str:
+    return day_and_month(time.time())[1]
+
+
+def _month_spend(session: Session, holder: Any) -> int:
+    """This month's recorded spend of a token or a person (the start point the in-memory counters add to)."""
+    total = session.exec(
+        select(func.coalesce(func.sum(UsageRecord.cost_micros), 0)).where(holder, UsageRecord.created_at >= month_start(utcnow()))
+    ).one()
+    return int(total)
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedToken:
+    """The create answer: the only time the raw token exists."""
+
+    token: GatewayToken
+    raw: str
+
+
+def issue_token(
+    *,
+    session: Session,
+    user_id: int,
+    name: str,
+    monthly_budget_micros: int | None = None,
+    rpm: int | None = None,
+    allowed_models: list[str] | None = None,
+    expires_at: datetime | None = None,
+) -> IssuedToken:
+    raw = generate_token()
+    token = GatewayToken(
+        user_id=user_id, name=name, token_hash=hash_token(raw), token_last4=raw[-4:],
+        monthly_budget_micros=monthly_budget_micros, rpm=rpm, allowed_models=allowed_models or None, expires_at=expires_at,
+    )
+    session.add(token)
+    session.flush()
+    return IssuedToken(token, raw)

@@ -1,0 +1,90 @@
+"""Test one provider key with a one-token call through its adapter (the console's **Test** button).
+
+The call goes straight to the key's provider — no router, no failover — so the answer is about this
+key alone. Its outcome counts like a routed call's: an auth failure marks the key invalid, a 429
+cools it down, and a passing test re-enables a key that was marked invalid or exhausted.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from services.gateway.adapters import get_adapter
+from services.gateway.adapters.base import Target
+from services.catalog.service import CatalogError
+from services.errors import UpstreamError
+from services.gateway.routing_table import KeyEntry, ProviderEntry, RoutingTable
+
+if TYPE_CHECKING:
+    from services.hub import Hub
+
+#: The model a test asks for when no logical model routes to the key's provider yet.
+DEFAULT_TEST_MODELS: dict[str, str] = {
+    "openai": "gpt-4o-mini",
+    "openai_compatible": "gpt-4o-mini",
+    "anthropic": "claude-haiku-4-5",
+    "gemini": "gemini-2.5-flash",
+    "ollama": "llama3.2",
+}
+PING = "ping"
+
+
+@dataclass(frozen=True, slots=True)
+class KeyTestResult:
+    key_id: int
+    model: str
+    ok: bool
+    latency_ms: float
+    status: int | None = None
+    error: str | None = None  # the provider's own error text
+    reenabled: bool = False
+
+    @property
+    def summary(self) -> str:
+        if self.ok:
+            return f"OK in {self.latency_ms:.0f} ms ({self.model})" + (" · key re-enabled" if self.reenabled else "")
+        status = f"{self.status}: " if self.status else ""
+        return f"{status}{self.error}"
+
+
+def find_key(table: RoutingTable, key_id: int) -> KeyEntry:
+    for keys in table.keys_by_provider.values():
+        for key in keys:
+            if key.id == key_id:
+                return key
+    raise CatalogError(f"no key with id {key_id}", field="key_id", status=404)
+
+
+def model_for_test(table: RoutingTable, provider: ProviderEntry) -> str:
+    """The upstream model of the first route that uses this provider, else the kind's default."""
+    for routes in table.models.values():
+        for route in routes:
+            if route.provider.id == provider.id:
+                return route.upstream_model
+    return DEFAULT_TEST_MODELS.get(provider.kind, DEFAULT_TEST_MODELS["openai"])
+
+
+async def run_key_test(hub: Hub, key_id: int, *, model: str | None = None) -> KeyTestResult:
+    """Send ``ping`` with ``max_tokens: 1`` through the key; record the outcome in its health."""
+    table = hub.table
+    key = find_key(table, key_id)
+    provider = table.providers[key.provider_id]
+    model = model or model_for_test(table, provider)
+    body = {"model": model, "messages": [{"role": "user", "content": PING}], "max_tokens": 1}
+    began = time.perf_counter()
+    try:
+        await get_adapter(provider.kind).chat(hub.client, Target(provider.kind, provider.base_url, key.secret, model), body)
+    except UpstreamError as error:
+        hub.states.on_failure(key, error, hub.clock.now())
+        return KeyTestResult(key.id, model, False, _ms_since(began), error.status, error.message)
+    latency = _ms_since(began)
+    reenabled = hub.states.status(key.id, hub.clock.now()) in ("invalid", "exhausted")
+    if reenabled:
+        hub.states.reset_key(key.id)
+    return KeyTestResult(key.id, model, True, latency, reenabled=reenabled)
+
+
+def _ms_since(began: float) -> float:
+    return round((time.perf_counter() - began) * 1000, 1)

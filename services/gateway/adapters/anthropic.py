@@ -1,0 +1,259 @@
+"""Anthropic Messages API ⇄ OpenAI chat completions.
+
+``anthropic-version: 2023-06-01`` is sent on purpose. The official SDK 2.x sends ``2026-10-21``,
+but that version rejects ``temperature``, ``top_p`` and ``top_k`` with a 400 (even at their
+defaults), and OpenAI-shaped clients send ``temperature`` routinely; 2023-06-01 is still served
+and accepts every field this adapter writes. The key goes in ``x-api-key``, which the API reads
+under both versions (SDK 2.x moved to ``Authorization: Bearer``; proxies in front of Anthropic
+mostly read ``x-api-key``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+
+from services.gateway.adapters.base import Json, Target
+from services.gateway.adapters.http import (
+    JSON_CONTENT_TYPE,
+    ChunkMaker,
+    completion_response,
+    content_parts,
+    dump_arguments,
+    image_url_of,
+    make_usage,
+    merge_consecutive,
+    message_choice,
+    new_id,
+    parse_arguments,
+    parse_data_url,
+    post_json,
+    stop_list,
+    text_of,
+    tool_call,
+    translated_stream,
+)
+from services.gateway.adapters.tally import StreamTally
+from services.gateway.adapters.transport import UpstreamClient
+from services.errors import ErrorKind, UpstreamError
+
+ANTHROPIC_VERSION = "2023-06-01"
+DEFAULT_MAX_TOKENS = 4096
+FINISH_REASONS = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "pause_turn": "stop",
+    "max_tokens": "length",
+    "model_context_window_exceeded": "length",
+    "tool_use": "tool_calls",
+    "refusal": "content_filter",
+}
+SAMPLING_FIELDS = ("temperature", "top_p", "top_k")
+
+
+def _headers(target: Target) -> dict[str, str]:
+    return {"content-type": JSON_CONTENT_TYPE, "x-api-key": target.api_key, "anthropic-version": ANTHROPIC_VERSION}
+
+
+# --- request ---------------------------------------------------------------------------------------
+
+
+def build_request(body: Json, model: str) -> Json:
+    """The Messages API body for an OpenAI chat-completions body."""
+    system: list[str] = []
+    messages: list[Json] = []
+    for message in body.get("messages", ()):
+        role = message.get("role")
+        if role in ("system", "developer"):
+            system.append(text_of(message.get("content")))
+        elif role == "tool":
+            messages.append({"role": "user", "content": [_tool_result(message)]})
+        elif role == "assistant":
+            messages.append({"role": "assistant", "content": _assistant_blocks(message)})
+        else:
+            messages.append({"role": "user", "content": _user_blocks(message.get("content"))})
+    payload: Json = {
+        "model": model,
+        "messages": merge_consecutive(messages, "role", "content"),
+        "max_tokens": body.get("max_completion_tokens") or body.get("max_tokens") or DEFAULT_MAX_TOKENS,
+    }
+    if system:
+        payload["system"] = "\n\n".join(system)
+    for name in SAMPLING_FIELDS:
+        if body.get(name) is not None:
+            payload[name] = body[name]
+    if stop := stop_list(body.get("stop")):
+        payload["stop_sequences"] = stop
+    if body.get("tools"):
+        payload["tools"] = [_tool(t["function"]) for t in body["tools"] if t.get("type") == "function"]
+        if choice := _tool_choice(body.get("tool_choice"), body.get("parallel_tool_calls")):
+            payload["tool_choice"] = choice
+    if isinstance(body.get("user"), str):
+        payload["metadata"] = {"user_id": body["user"]}
+    return payload
+
+
+def _user_blocks(content: Any) -> list[Json]:
+    blocks: list[Json] = []
+    for part in content_parts(content):
+        kind = part.get("type")
+        if kind == "text" and part.get("text"):
+            block: Json = {"type": "text", "text": part["text"]}
+            if "cache_control" in part:
+                block["cache_control"] = part["cache_control"]
+            blocks.append(block)
+        elif kind == "image_url":
+            blocks.append(_image_block(image_url_of(part)))
+    return blocks
+
+
+def _image_block(url: str) -> Json:
+    inline = parse_data_url(url)
+    if inline is None:
+        return {"type": "image", "source": {"type": "url", "url": url}}
+    media_type, data = inline
+    return {"type": "image", "source": {"type": "base64", "media_type": media_type, "data": data}}
+
+
+def _assistant_blocks(message: Json) -> list[Json]:
+    blocks = _user_blocks(message.get("content"))
+    for call in message.get("tool_calls") or ():
+        function = call.get("function") or {}
+        blocks.append(
+            {
+                "type": "tool_use",
+                "id": call.get("id", ""),
+                "name": function.get("name", ""),
+                "input": parse_arguments(function.get("arguments")),
+            }
+        )
+    return blocks
+
+
+def _tool_result(message: Json) -> Json:
+    return {"type": "tool_result", "tool_use_id": message.get("tool_call_id", ""), "content": text_of(message.get("content"))}
+
+
+def _tool(function: Json) -> Json:
+    tool: Json = {"name": function.get("name", ""), "input_schema": function.get("parameters") or {"type": "object", "properties": {}}}
+    if function.get("description"):
+        tool["description"] = function["description"]
+    return tool
+
+
+def _tool_choice(choice: Any, parallel: Any) -> Json | None:
+    if choice == "none":
+        return {"type": "none"}
+    if choice == "required":
+        picked: Json = {"type": "any"}
+    elif isinstance(choice, dict) and choice.get("type") == "function":
+        picked = {"type": "tool", "name": (choice.get("function") or {}).get("name", "")}
+    elif choice == "auto" or parallel is False:
+        picked = {"type": "auto"}
+    else:
+        return None
+    if parallel is False:
+        picked["disable_parallel_tool_use"] = True
+    return picked
+
+
+# --- response --------------------------------------------------------------------------------------
+
+
+def _usage(usage: Json) -> Json:
+    """Cache reads and writes are prompt tokens too; OpenAI reports them inside ``prompt_tokens``."""
+    cached = usage.get("cache_read_input_tokens") or 0
+    written = usage.get("cache_creation_input_tokens") or 0
+    prompt = (usage.get("input_tokens") or 0) + cached + written
+    return make_usage(prompt, usage.get("output_tokens") or 0, cached=cached, cache_write=written)
+
+
+def to_completion(answer: Json, model: str) -> Json:
+    texts: list[str] = []
+    calls: list[Json] = []
+    for block in answer.get("content") or ():
+        if block.get("type") == "text":
+            texts.append(block.get("text", ""))
+        elif block.get("type") == "tool_use":
+            calls.append(tool_call(block.get("id", ""), block.get("name", ""), dump_arguments(block.get("input"))))
+    content = "".join(texts) if texts or not calls else None
+    choice = message_choice(0, content, calls, FINISH_REASONS.get(answer.get("stop_reason") or "", "stop"))
+    return completion_response(answer.get("id") or new_id(), answer.get("model") or model, [choice], _usage(answer.get("usage") or {}))
+
+
+class _StreamTranslator:
+    """Messages stream events → OpenAI chunks (None for events with nothing to say)."""
+
+    __slots__ = ("chunks", "usage", "tool_index", "finished")
+
+    def __init__(self, model: str) -> None:
+        self.chunks = ChunkMaker(new_id(), model)
+        self.usage: Json = {}
+        self.tool_index: dict[int, int] = {}  # content block index → OpenAI tool call index
+        self.finished = False
+
+    def translate(self, event: Json) -> Json | None:
+        kind = event.get("type")
+        if kind == "content_block_delta":
+            return self._delta(event)
+        if kind == "message_start":
+            return self._start(event.get("message") or {})
+        if kind == "content_block_start":
+            return self._block_start(event)
+        if kind == "message_delta":
+            return self._message_delta(event)
+        return None
+
+    def _start(self, message: Json) -> Json:
+        self.chunks.id = message.get("id") or self.chunks.id
+        self.chunks.model = message.get("model") or self.chunks.model
+        self.usage.update(message.get("usage") or {})
+        return self.chunks.chunk({"role": "assistant", "content": ""})
+
+    def _block_start(self, event: Json) -> Json | None:
+        block = event.get("content_block") or {}
+        if block.get("type") == "text" and block.get("text"):
+            return self.chunks.chunk({"content": block["text"]})
+        if block.get("type") != "tool_use":
+            return None
+        position = self.tool_index[event.get("index", 0)] = len(self.tool_index)
+        call = {"index": position, **tool_call(block.get("id", ""), block.get("name", ""), "")}
+        return self.chunks.chunk({"tool_calls": [call]})
+
+    def _delta(self, event: Json) -> Json | None:
+        delta = event.get("delta") or {}
+        kind = delta.get("type")
+        if kind == "text_delta":
+            return self.chunks.chunk({"content": delta.get("text", "")})
+        if kind == "input_json_delta":
+            call = {"index": self.tool_index.get(event.get("index", 0), 0), "function": {"arguments": delta.get("partial_json", "")}}
+            return self.chunks.chunk({"tool_calls": [call]})
+        return None
+
+    def _message_delta(self, event: Json) -> Json | None:
+        self.usage.update({k: v for k, v in (event.get("usage") or {}).items() if v is not None})
+        reason = (event.get("delta") or {}).get("stop_reason")
+        if not reason:
+            return None
+        self.finished = True
+        return self.chunks.chunk({}, FINISH_REASONS.get(reason, "stop"))
+
+    def usage_chunk(self) -> Json:
+        return self.chunks.usage(_usage(self.usage))
+
+
+class AnthropicAdapter:
+    async def chat(self, client: UpstreamClient, target: Target, body: Json) -> Json:
+        answer = await post_json(
+            client, f"{target.base_url}/v1/messages", _headers(target), build_request(body, target.model), target.api_key
+        )
+        return to_completion(answer, target.model)
+
+    def stream_chat(self, client: UpstreamClient, target: Target, body: Json, tally: StreamTally) -> AsyncIterator[list[bytes]]:
+        payload = {**build_request(body, target.model), "stream": True}
+        url = f"{target.base_url}/v1/messages"
+        return translated_stream(client, url, _headers(target), payload, target.api_key, _StreamTranslator(target.model), tally)
+
+    async def embed(self, client: UpstreamClient, target: Target, body: Json) -> Json:
+        raise UpstreamError(ErrorKind.BAD_REQUEST, "Anthropic offers no embeddings API", status=400)

@@ -1,0 +1,50 @@
+"""The contract every provider adapter fulfils.
+
+Our normalized request is OpenAI's chat-completions body (a ``dict``). An adapter translates it to
+its provider's wire format, calls the provider over the shared ``UpstreamClient`` it is given (an ``httpx.AsyncClient``),
+and translates the answer back to OpenAI's shapes:
+
+* ``chat`` returns a ``chat.completion`` dict whose ``usage`` is filled in;
+* ``stream_chat`` yields ``chat.completion.chunk`` objects as JSON text, ready for the client, in
+  lists, one list for each upstream read that brought any (one read of a fast stream holds many
+  events, and every step through a layer of async generators costs more than a chunk's own work).
+  Each chunk passes through the :class:`~services.gateway.adapters.tally.StreamTally` it is given, which
+  names it after the model the client asked for and keeps the usage chunk back: the gateway adds
+  that at the end for a client that asked for it;
+* ``embed`` returns an OpenAI ``list`` of embeddings with ``usage``.
+
+Every failure is raised as :class:`services.errors.UpstreamError` with its kind classified.
+Adapters hold no state; the secret arrives in the :class:`Target` and never reaches a log or an
+error message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from services.gateway.adapters.transport import UpstreamClient
+
+if TYPE_CHECKING:
+    from services.gateway.adapters.tally import StreamTally
+
+Json = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where one attempt goes: the provider's base URL, one key's secret, the upstream model."""
+
+    kind: str
+    base_url: str
+    api_key: str = field(repr=False)
+    model: str
+
+
+class Adapter(Protocol):
+    async def chat(self, client: UpstreamClient, target: Target, body: Json) -> Json: ...
+
+    def stream_chat(self, client: UpstreamClient, target: Target, body: Json, tally: StreamTally) -> AsyncIterator[list[bytes]]: ...
+
+    async def embed(self, client: UpstreamClient, target: Target, body: Json) -> Json: ...

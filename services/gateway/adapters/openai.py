@@ -1,0 +1,118 @@
+"""OpenAI Chat Completions and every server that speaks it (``openai_compatible``).
+
+The client's body is already in this format, so it passes through untouched except for ``model``
+(the upstream name) and the streaming switches. Streams always ask for
+``stream_options.include_usage`` so metering is exact; the usage chunk is left with the tally, which
+puts it at the very end (or makes one, marked ``"estimated": true``, for servers that ignore the
+option). Stream events go on as the upstream wrote them wherever that is safe (``_Relay``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import orjson
+
+from services.gateway.adapters.base import Json, Target
+from services.gateway.adapters.http import (
+    JSON_CONTENT_TYPE,
+    SseFraming,
+    embedding_usage,
+    estimated_usage,
+    input_list,
+    parse_event,
+    post_json,
+    prompt_chars,
+    stream_ended_early,
+    stream_events,
+)
+from services.gateway.adapters.tally import StreamTally
+from services.gateway.adapters.transport import UpstreamClient
+
+
+def _headers(target: Target) -> dict[str, str]:
+    if not target.api_key:
+        return {"content-type": JSON_CONTENT_TYPE}
+    return {"content-type": JSON_CONTENT_TYPE, "authorization": f"Bearer {target.api_key}"}
+
+
+PLAIN_TAIL = b'"finish_reason":null}],"usage":null}'
+"""How an OpenAI content chunk ends when usage was asked for (as the gateway always does): its choice
+unfinished, then the top-level ``usage`` null and the object closed."""
+
+
+class _Relay:
+    """Passes an OpenAI stream's events on as the upstream wrote them, only the model's name changed
+    in their bytes: parsing and re-encoding every event was most of a stream's cost in the gateway.
+
+    An event goes on unparsed when its bytes show it is a plain content chunk: the upstream's model
+    name (learnt from the first event) exactly once and written compactly, and no usage object
+    (``"usage":{``; OpenAI puts ``"usage":null`` in every chunk but the last when usage is asked
+    for, as the gateway always does), no ``"error"`` and no ``"finish_reason":"…"`` (a compact
+    writer writes those compactly too).
+    Quotes inside JSON strings are escaped, so none of these can hide in generated text. OpenAI's own
+    content chunks end in ``PLAIN_TAIL`` (their one choice unfinished, usage null), which says as
+    much in one look at the end instead of three searches through the event. Every other
+    event (the first, the finishing one, usage, errors, a server that writes spaced JSON, every
+    event while bodies are logged) is parsed and goes through the tally.
+    """
+
+    __slots__ = ("tally", "secret", "upstream_name", "client_name")
+
+    def __init__(self, tally: StreamTally, secret: str) -> None:
+        self.tally = tally
+        self.secret = secret
+        self.upstream_name = b""
+        self.client_name = b'"model":' + orjson.dumps(tally.model)
+
+    def pass_on(self, texts: list[bytes], chunks: list[bytes]) -> None:
+        """Each event's JSON text for the client, in order; the usage chunk stays with the tally."""
+        name, client_name, relayed = self.upstream_name, self.client_name, self.tally.relayed
+        for text in texts:
+            # find(), not ``in``: ``bytes in bytes`` first tries the needle as an integer and builds a TypeError.
+            if name and text.count(name) == 1 and (text.endswith(PLAIN_TAIL) or (
+                    text.find(b'"usage":{') < 0 and text.find(b'"error"') < 0 and text.find(b'"finish_reason":"') < 0)):
+                chunks.append(text.replace(name, client_name))
+                relayed.append(text)
+                continue
+            if (chunk := self._parsed(text)) is not None:
+                chunks.append(chunk)
+            name = self.upstream_name
+        self.tally.settle_relayed()
+
+    def ended(self) -> None:
+        """The body ended: without a finishing chunk, the stream was cut short."""
+        if not self.tally.finished:
+            raise stream_ended_early()
+
+    def _parsed(self, text: bytes) -> bytes | None:
+        chunk = parse_event(text, self.secret)
+        if not self.upstream_name and not self.tally.keep_text and isinstance(chunk.get("model"), str):
+            self.upstream_name = b'"model":' + orjson.dumps(chunk["model"])
+        return self.tally.take(chunk)
+
+
+class OpenAIAdapter:
+    async def chat(self, client: UpstreamClient, target: Target, body: Json) -> Json:
+        payload = {**body, "model": target.model}
+        payload.pop("stream", None)
+        payload.pop("stream_options", None)
+        answer: Json = await post_json(client, f"{target.base_url}/chat/completions", _headers(target), payload, target.api_key)
+        if not answer.get("usage"):
+            content = "".join((c.get("message") or {}).get("content") or "" for c in answer.get("choices") or ())
+            answer["usage"] = estimated_usage(prompt_chars(body), len(content))
+        return answer
+
+    def stream_chat(self, client: UpstreamClient, target: Target, body: Json, tally: StreamTally) -> AsyncIterator[list[bytes]]:
+        payload = {**body, "model": target.model, "stream": True}
+        payload["stream_options"] = {**(body.get("stream_options") or {}), "include_usage": True}
+        relay = _Relay(tally, target.api_key)
+        return stream_events(client, f"{target.base_url}/chat/completions", _headers(target), payload, target.api_key, SseFraming(),
+                             relay.pass_on, relay.ended)
+
+    async def embed(self, client: UpstreamClient, target: Target, body: Json) -> Json:
+        payload = {**body, "model": target.model}
+        answer: Json = await post_json(client, f"{target.base_url}/embeddings", _headers(target), payload, target.api_key)
+        if not answer.get("usage"):
+            answer["usage"] = embedding_usage(None, input_list(body))
+        return answer

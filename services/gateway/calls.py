@@ -1,0 +1,311 @@
+"""One gateway call from admission to metering, with no HTTP framework in sight.
+
+The ``/v1`` API and the console's compare page both call this, so routing, limits and usage are
+written once. A call: validate the body, admit the principal (model list, rpm, budget), run the
+router, meter the result (usage row queued, key and token counters updated).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+import orjson
+from sqlalchemy.engine import Engine
+
+from services.gateway.adapters.base import Adapter, Json, Target
+from services.gateway.adapters.http import new_id, prompt_chars
+from services.gateway.adapters.tally import StreamTally
+from services.errors import ErrorKind, UpstreamError
+from services.gateway.pricing import PriceTable
+from services.gateway.router import Candidate, GatewayError, Router, RouteTrail
+from services.accounts.tokens import Principal, TokenRegistry
+from services.usage.recorder import UsageRecorder
+from services.usage.settings import body_logging, redact, settings_writes
+
+
+def new_request_id() -> str:
+    return new_id("req_")
+
+
+@dataclass(slots=True)
+class CallMeta:
+    """Facts about one call that the API turns into headers and the recorder into a row."""
+
+    request_id: str
+    principal: Principal
+    requested_model: str
+    source: str
+    endpoint: str
+    stream: bool
+    started: float = field(default_factory=time.perf_counter)
+    trail: RouteTrail = field(default_factory=RouteTrail)
+    first_byte: float | None = None
+    logged_request: Json | None = None  # the redacted request body, only while body logging is on
+
+    @property
+    def elapsed_ms(self) -> float:
+        return (time.perf_counter() - self.started) * 1000
+
+    @property
+    def overhead_ms(self) -> float:
+        return self.overhead_ms_at(time.perf_counter())
+
+    def overhead_ms_at(self, now: float) -> float:
+        """Time spent in the gateway itself: everything but awaiting upstream bytes (``trail.upstream_ms``
+        counts only those waits, not the adapters' encoding, parsing and translating)."""
+        end = self.first_byte if self.first_byte is not None else now
+        return max(0.0, (end - self.started) * 1000 - self.trail.upstream_ms)
+
+    @property
+    def served(self) -> Candidate | None:
+        return self.trail.served
+
+
+def validate_chat_body(body: Any) -> str:
+    """The requested model name, or GatewayError 400 naming the bad field."""
+    if not isinstance(body, dict):
+        raise GatewayError(400, "invalid_request", "The request body must be a JSON object.")
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise GatewayError(400, "invalid_request", "`model` is required and must be a string.", param="model")
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages or not all(isinstance(m, dict) and "role" in m for m in messages):
+        raise GatewayError(400, "invalid_request", "`messages` must be a non-empty list of objects with a `role`.", param="messages")
+    if "stream" in body and not isinstance(body["stream"], bool):
+        raise GatewayError(400, "invalid_request", "`stream` must be a boolean.", param="stream")
+    return model
+
+
+def validate_embedding_body(body: Any) -> str:
+    if not isinstance(body, dict) or not isinstance(body.get("model"), str) or not body["model"]:
+        raise GatewayError(400, "invalid_request", "`model` is required and must be a string.", param="model")
+    value = body.get("input")
+    if not value or not isinstance(value, (str, list)):
+        raise GatewayError(400, "invalid_request", "`input` must be a non-empty string or list.", param="input")
+    return body["model"]
+
+
+class Gateway:
+    def __init__(self, *, router: Router, tokens: TokenRegistry, recorder: UsageRecorder, pricing: PriceTable, engine: Engine) -> None:
+        self.router = router
+        self.tokens = tokens
+        self.recorder = recorder
+        self.pricing = pricing
+        self.body_log = BodyLog(engine)
+
+    def _begin(self, principal: Principal, body: Json, model: str, *, source: str, endpoint: str, stream: bool,
+               request_id: str | None) -> CallMeta:
+        meta = CallMeta(request_id or new_request_id(), principal, model, source, endpoint, stream)
+        if self.body_log.enabled():
+            meta.logged_request = redact(body)
+        try:
+            self.tokens.admit(principal, model)
+        except GatewayError as error:
+            self._record(meta, error=error)
+            raise
+        return meta
+
+    async def chat(self, principal: Principal, body: Json, *, source: str = "api", request_id: str | None = None) -> tuple[Json, CallMeta]:
+        model = validate_chat_body(body)
+
+        async def call(adapter: Adapter, target: Target) -> Json:
+            return await adapter.chat(self.router.client, target, body)
+
+        return await self._answer(principal, body, model, "chat", call, source, request_id)
+
+    async def embed(self, principal: Principal, body: Json, *, source: str = "api", request_id: str | None = None) -> tuple[Json, CallMeta]:
+        model = validate_embedding_body(body)
+
+        async def call(adapter: Adapter, target: Target) -> Json:
+            return await adapter.embed(self.router.client, target, body)
+
+        return await self._answer(principal, body, model, "embeddings", call, source, request_id)
+
+    async def _answer(self, principal: Principal, body: Json, model: str, endpoint: str, call: Any, source: str,
+                      request_id: str | None) -> tuple[Json, CallMeta]:
+        """One whole (not streamed) answer: admit, route, meter."""
+        meta = self._begin(principal, body, model, source=source, endpoint=endpoint, stream=False, request_id=request_id)
+        response = await self._execute(meta, call)
+        response["model"] = model
+        usage = response.get("usage") or {}
+        logged = _loggable_answer(response) if meta.logged_request is not None else None
+        self._record(meta, prompt=usage.get("prompt_tokens", 0), completion=usage.get("completion_tokens", 0), logged_response=logged)
+        return response, meta
+
+    async def stream_chat(self, principal: Principal, body: Json, *, source: str = "api", request_id: str | None = None) -> ChatStream:
+        """Open a stream: failover happens here, before the first chunk is handed out."""
+        model = validate_chat_body(body)
+        meta = self._begin(principal, body, model, source=source, endpoint="chat", stream=True, request_id=request_id)
+
+        async def call(adapter: Adapter, target: Target) -> tuple[list[bytes], AsyncIterator[list[bytes]], StreamTally]:
+            tally = StreamTally(model, keep_text=meta.logged_request is not None)
+            chunks = adapter.stream_chat(self.router.client, target, body, tally)
+            try:
+                first = await anext(chunks)
+            except BaseException:
+                await chunks.aclose()  # type: ignore[attr-defined]
+                raise
+            return first, chunks, tally
+
+        first, rest, tally = await self._execute(meta, call)
+        meta.first_byte = time.perf_counter()
+        wants_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        return ChatStream(self, meta, first, rest, tally, wants_usage, prompt_chars(body))
+
+    async def _execute(self, meta: CallMeta, call: Any) -> Any:
+        try:
+            return await self.router.execute(meta.requested_model, call, meta.trail)
+        except GatewayError as error:
+            self._record(meta, error=error)
+            raise
+
+    def _record(self, meta: CallMeta, *, prompt: int = 0, completion: int = 0, **outcome: Any) -> None:
+        """Meter a call once its answer is on its way out.
+
+        Its cost goes on the key's and the token's counters at once (the next call's admission must
+        see it); the usage row, with the timings taken now, is built and queued right after the
+        current step of the event loop, that is after the answer's last write rather than before it
+        (it was ~40 µs of every answer's latency, most of it the Prometheus counters).
+        """
+        ended = time.perf_counter()
+        served = meta.served
+        cost = None
+        if served is not None:
+            cost = self.pricing.cost_micros(served.route.provider.kind, served.route.upstream_model, prompt, completion)
+            self.router.states.note_usage(served.key.id, prompt + completion, cost, self.router.clock.now())
+            self.tokens.note_spend(meta.principal, cost)
+        asyncio.get_running_loop().call_soon(partial(self._queue_row, meta, ended, cost, prompt=prompt, completion=completion, **outcome))
+
+    def _queue_row(
+        self,
+        meta: CallMeta,
+        ended: float,
+        cost: int | None,
+        *,
+        prompt: int,
+        completion: int,
+        error: GatewayError | None = None,
+        error_code: str | None = None,
+        status: str | None = None,
+        logged_response: Json | None = None,
+    ) -> None:
+        served = meta.served
+        ttft = (meta.first_byte - meta.started) * 1000 if meta.first_byte is not None else None
+        row = {
+            "request_id": meta.request_id,
+            "source": meta.source,
+            "token_id": meta.principal.token_id,
+            "user_id": meta.principal.user_id,
+            "endpoint": meta.endpoint,
+            "requested_model": meta.requested_model,
+            "provider_id": served.route.provider.id if served else None,
+            "provider_name": served.route.provider.name if served else None,
+            "upstream_model": served.route.upstream_model if served else None,
+            "key_id": served.key.id if served else None,
+            "status": status or ("error" if error or error_code else "ok"),
+            "http_status": error.status if error else 200,
+            "error_code": error.code if error else error_code,
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "cost_micros": cost,
+            "latency_ms": round((ended - meta.started) * 1000, 2),
+            "ttft_ms": round(ttft, 2) if ttft is not None else None,
+            "overhead_ms": round(meta.overhead_ms_at(ended), 3),
+            "stream": meta.stream,
+            "attempts": meta.trail.as_dicts(),
+        }
+        if meta.logged_request is not None:
+            row["request_body"] = meta.logged_request
+            row["response_body"] = redact(error.body() if error is not None else logged_response)
+        self.recorder.record(row)
+
+
+class BodyLog:
+    """Whether request and response bodies are stored (an admin setting, off by default).
+
+    Read from the database once and again only after a settings write in this process, so the
+    request path does not query for it.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._seen = -1
+        self._on = False
+
+    def enabled(self) -> bool:
+        if self._seen != settings_writes():
+            self._seen = settings_writes()
+            self._on = body_logging(self.engine)
+        return self._on
+
+
+def _loggable_answer(response: Json) -> Json:
+    """The answer as it is worth keeping: embedding vectors are replaced by their length."""
+    if response.get("object") != "list":
+        return response
+    data = [{**item, "embedding": f"[{len(item.get('embedding') or ())} numbers]"} for item in response.get("data", ())]
+    return {**response, "data": data}
+
+
+class ChatStream:
+    """The chunks of one streamed answer as JSON text, ready for the client: ``batches()`` a list for
+    each upstream read, or one by one as dicts (``async for``).
+
+    The usage chunk, which the tally keeps back, is passed on at the end only when the client asked
+    for it. A failure after the first chunk ends the stream with an OpenAI-shaped error chunk and the
+    partial usage is still recorded; so is a client that goes away.
+    """
+
+    def __init__(self, gateway: Gateway, meta: CallMeta, first: list[bytes], rest: AsyncIterator[list[bytes]], tally: StreamTally,
+                 wants_usage: bool, prompt_chars: int) -> None:
+        self.gateway = gateway
+        self.meta = meta
+        self.tally = tally
+        self._first = first
+        self._rest = rest
+        self._wants_usage = wants_usage
+        self._prompt_chars = prompt_chars
+
+    async def batches(self) -> AsyncIterator[list[bytes]]:
+        outcome: dict[str, str] = {"status": "cancelled", "error_code": "client_closed"}
+        try:
+            yield self._first
+            async for batch in self._rest:
+                yield batch
+            outcome = {}
+            if self._wants_usage:
+                yield [self.tally.usage_chunk(self._prompt_chars)]
+        except UpstreamError as error:
+            self.gateway.router.stream_failed(self.meta.trail.served, error)  # type: ignore[arg-type]
+            outcome = {"status": "error", "error_code": ErrorKind.STREAM_BROKEN.value}
+            yield [orjson.dumps(GatewayError(502, "stream_broken", f"The upstream stream broke: {error.message}", error_type="api_error").body())]
+        finally:
+            await self._rest.aclose()  # type: ignore[attr-defined]
+            self._finish(**outcome)
+
+    async def __aiter__(self) -> AsyncIterator[Json]:
+        batches = self.batches()
+        try:
+            async for batch in batches:
+                for text in batch:
+                    yield orjson.loads(text)
+        finally:
+            await batches.aclose()  # type: ignore[attr-defined]
+
+    def _finish(self, status: str | None = None, error_code: str | None = None) -> None:
+        usage = self.tally.final_usage(self._prompt_chars)
+        self.gateway._record(self.meta, prompt=usage.get("prompt_tokens", 0), completion=usage.get("completion_tokens", 0),
+                             status=status, error_code=error_code, logged_response=self._logged_answer())
+
+    def _logged_answer(self) -> Json | None:
+        """The streamed answer put back together, for body logging."""
+        if not self.tally.keep_text:
+            return None
+        return {"object": "chat.completion", "model": self.meta.requested_model, "streamed": True,
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": "".join(self.tally.text)},
+                             "finish_reason": self.tally.finish_reason}], "usage": self.tally.usage}

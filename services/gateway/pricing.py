@@ -1,0 +1,67 @@
+"""Cost of a call from the shipped price table (``data/prices.json``), in integer micro-dollars.
+
+Prices are USD per million tokens, which is exactly micro-dollars per token, so the arithmetic is
+Decimal and the result is rounded once to a whole micro-dollar. An unknown model costs ``None``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+from functools import lru_cache
+from pathlib import Path
+
+DEFAULT_PRICE_FILE = Path(__file__).resolve().parents[2] / "data" / "prices.json"
+WILDCARD = "*"
+
+
+@dataclass(frozen=True, slots=True)
+class Price:
+    input: Decimal
+    output: Decimal
+
+    def cost_micros(self, prompt_tokens: int, completion_tokens: int) -> int:
+        total = self.input * prompt_tokens + self.output * completion_tokens
+        return int(total.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+class PriceTable:
+    def __init__(self, prices: dict[str, dict[str, Price]]) -> None:
+        self._prices = prices
+
+    @classmethod
+    def load(cls, path: Path = DEFAULT_PRICE_FILE) -> PriceTable:
+        raw = json.loads(path.read_text())
+        prices = {
+            kind: {model: Price(Decimal(p["input"]), Decimal(p["output"])) for model, p in models.items()}
+            for kind, models in raw.items()
+            if not kind.startswith("_")
+        }
+        return cls(prices)
+
+    @lru_cache(maxsize=1024)  # noqa: B019 - one table per process, the cache lives as long
+    def price(self, kind: str, model: str) -> Price | None:
+        table = self._prices.get(kind, {})
+        if model in table:
+            return table[model]
+        prefixes = [name for name in table if name != WILDCARD and model.startswith(name)]
+        if prefixes:
+            return table[max(prefixes, key=len)]
+        return table.get(WILDCARD)
+
+    def cost_micros(self, kind: str, model: str, prompt_tokens: int, completion_tokens: int) -> int | None:
+        price = self.price(kind, model)
+        return None if price is None else price.cost_micros(prompt_tokens, completion_tokens)
+
+
+def format_usd(micros: int | float | None) -> str:
+    """Human form of a stored cost: cents from a cent up, every micro-dollar below (a single call's cost
+    is often a few hundredths of a cent, and "$0.00" would hide it); unknown stays visibly unknown."""
+    if micros is None:
+        return "unknown"
+    if not micros:
+        return "$0"
+    if abs(micros) < 10_000:
+        return f"${Decimal(int(micros)) / 1_000_000:.6f}".rstrip("0")
+    return f"${micros / 1_000_000:,.2f}"

@@ -1,0 +1,38 @@
+"""Retention: raw usage records (and logged bodies) older than ``retention_days`` are deleted in batches.
+
+Only raw rows go; the hourly and daily rollups keep the history, so charts, budgets and the
+aggregated export read the same numbers before and after a prune. Each batch is its own short
+transaction, so the usage recorder never waits long for the write lock.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import Table, delete, select
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from services.tables import UsageBody, UsageRecord
+from services.usage.settings import retention_days
+
+PRUNE_BATCH = 5000
+
+
+def _prune_table(engine: Engine, table: Table, cutoff: datetime, batch: int) -> int:
+    removed = 0
+    while True:
+        with Session(engine) as session:
+            ids = select(table.c.id).where(table.c.created_at < cutoff).order_by(table.c.id).limit(batch).scalar_subquery()
+            count = session.execute(delete(table).where(table.c.id.in_(ids))).rowcount or 0
+            session.commit()
+        removed += count
+        if count < batch:
+            return removed
+
+
+def prune_raw_usage(engine: Engine, now: datetime, *, days: int | None = None, batch: int = PRUNE_BATCH) -> int:
+    """Delete raw records older than the retention period; returns how many records went."""
+    cutoff = now - timedelta(days=days if days is not None else retention_days(engine))
+    _prune_table(engine, UsageBody.__table__, cutoff, batch)
+    return _prune_table(engine, UsageRecord.__table__, cutoff, batch)

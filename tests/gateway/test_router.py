@@ -1,0 +1,306 @@
+"""Router decisions with an injected clock and scripted adapters: no sleeping, no network."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from dataclasses import asdict
+
+import httpx
+import pytest
+
+from services.gateway.adapters.base import Target
+from services.errors import ErrorKind, UpstreamError
+from services.gateway.key_state import KeyStateStore, SkipReason
+from services.gateway.router import MAX_PLANS, Attempt, GatewayError, RetryPolicy, Router, RouteTrail
+from services.gateway.routing_table import KeyEntry, ProviderEntry, RouteEntry, RoutingTable
+
+
+class FakeClock:
+    def __init__(self, start: float = 1_800_000_000.0) -> None:
+        self.t = start
+        self.slept: list[float] = []
+
+    def now(self) -> float:
+        return self.t
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.t += seconds
+
+
+class ScriptedAdapter:
+    """Answers by key secret: a list of outcomes consumed in order (last one repeats)."""
+
+    def __init__(self, script: dict[str, list[object]]) -> None:
+        self.script = script
+        self.calls: list[str] = []
+
+    async def chat(self, _client: httpx.AsyncClient, target: Target, _body: dict) -> dict:
+        self.calls.append(target.api_key)
+        outcomes = self.script.get(target.api_key, ["ok"])
+        outcome = outcomes.pop(0) if len(outcomes) > 1 else outcomes[0]
+        if isinstance(outcome, UpstreamError):
+            raise outcome
+        return {"served_by": target.api_key, "model": target.model}
+
+
+def rate_limited(after: float | None = 10) -> UpstreamError:
+    return UpstreamError(ErrorKind.RATE_LIMITED, "slow down", status=429, retry_after=after)
+
+
+def fail(kind: ErrorKind, status: int | None = None) -> UpstreamError:
+    return UpstreamError(kind, f"{kind.value} happened", status=status)
+
+
+def build(keys_by_provider: dict[str, list[KeyEntry]], routes: list[tuple[str, int, int]], script: dict, **policy: float):
+    providers = {name: ProviderEntry(i + 1, name, "openai", "http://upstream.invalid/v1", True) for i, name in enumerate(keys_by_provider)}
+    table = RoutingTable(
+        {p.id: p for p in providers.values()},
+        providers,
+        {providers[name].id: tuple(keys) for name, keys in keys_by_provider.items()},
+        {"smart": tuple(RouteEntry(providers[name], f"{name}-model", prio, weight) for name, prio, weight in routes)},
+    )
+    clock = FakeClock()
+    states = KeyStateStore(clock, default_cooldown=30, circuit_threshold=3, circuit_open_seconds=20)
+    adapter = ScriptedAdapter(script)
+    router = Router(
+        table=lambda: table, states=states, client=httpx.AsyncClient(), clock=clock,
+        policy=RetryPolicy(**policy), rng=random.Random(7), adapter_for=lambda _kind: adapter,
+    )
+    return router, adapter, clock, states
+
+
+def key(key_id: int, provider_id: int, secret: str, **extra: object) -> KeyEntry:
+    return KeyEntry(key_id, provider_id, f"label-{key_id}", secret, **extra)  # type: ignore[arg-type]
+
+
+async def run(router: Router, model: str = "smart") -> tuple[dict, RouteTrail]:
+    trail = RouteTrail()
+
+    async def call(adapter, target):  # type: ignore[no-untyped-def]
+        return await adapter.chat(router.client, target, {})
+
+    return await router.execute(model, call, trail), trail
+
+
+async def test_priority_order_first_route_serves() -> None:
+    router, adapter, _, _ = build({"a": [key(1, 1, "a1")], "b": [key(2, 2, "b1")]}, [("b", 2, 1), ("a", 1, 1)], {})
+    result, trail = await run(router)
+    assert result["served_by"] == "a1"
+    assert [a.outcome for a in trail.attempts] == ["served"]
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        rate_limited(),
+        fail(ErrorKind.AUTH, 401),
+        fail(ErrorKind.QUOTA_EXHAUSTED, 429),
+        fail(ErrorKind.UPSTREAM_5XX, 500),
+        fail(ErrorKind.TIMEOUT),
+        fail(ErrorKind.CONNECTION),
+    ],
+    ids=lambda e: e.kind.value,
+)
+async def test_failover_on_each_retryable_class(error: UpstreamError) -> None:
+    router, adapter, _, _ = build({"a": [key(1, 1, "a1")], "b": [key(2, 2, "b1")]}, [("a", 1, 1), ("b", 2, 1)], {"a1": [error]})
+    result, trail = await run(router)
+    assert result["served_by"] == "b1"
+    assert trail.attempts[0].outcome == "failed" and trail.attempts[0].reason == error.kind.value
+    assert adapter.calls == ["a1", "b1"]
+
+
+async def test_backoff_only_for_server_side_failures() -> None:
+    router, _, clock, _ = build({"a": [key(1, 1, "a1")], "b": [key(2, 2, "b1")]}, [("a", 1, 1), ("b", 2, 1)], {"a1": [fail(ErrorKind.UPSTREAM_5XX, 503)]})
+    _, trail = await run(router)
+    assert len(clock.slept) == 1 and 0.02 <= clock.slept[0] <= 0.08
+    assert trail.attempts[0].backoff_ms is not None
+    router, _, clock, _ = build({"a": [key(1, 1, "a1")], "b": [key(2, 2, "b1")]}, [("a", 1, 1), ("b", 2, 1)], {"a1": [rate_limited()]})
+    await run(router)
+    assert clock.slept == []
+
+
+@pytest.mark.parametrize("kind,code", [(ErrorKind.BAD_REQUEST, "upstream_bad_request"), (ErrorKind.CONTEXT_TOO_LONG, "context_length_exceeded")])
+async def test_client_errors_return_at_once(kind: ErrorKind, code: str) -> None:
+    router, adapter, _, _ = build({"a": [key(1, 1, "a1")], "b": [key(2, 2, "b1")]}, [("a", 1, 1), ("b", 2, 1)], {"a1": [fail(kind, 400)]})
+    with pytest.raises(GatewayError) as caught:
+        await run(router)
+    assert caught.value.status == 400 and caught.value.code == code
+    assert adapter.calls == ["a1"]
+
+
+async def test_cooldown_honours_retry_after_and_expires() -> None:
+    router, adapter, clock, states = build({"a": [key(1, 1, "a1"), key(2, 1, "a2", priority=2)]}, [("a", 1, 1)], {"a1": [rate_limited(12), "ok"]})
+    result, _ = await run(router)
+    assert result["served_by"] == "a2"
+    _, trail = await run(router)
+    assert trail.attempts[0].outcome == "skipped" and trail.attempts[0].reason == SkipReason.COOLING
+    clock.t += 12.5
+    result, _ = await run(router)
+    assert result["served_by"] == "a1"
+
+
+async def test_default_cooldown_when_no_retry_after() -> None:
+    router, _, clock, states = build({"a": [key(1, 1, "a1"), key(2, 1, "a2", priority=2)]}, [("a", 1, 1)], {"a1": [rate_limited(None)]})
+    await run(router)
+    assert states.health(1).cooldown_until == pytest.approx(clock.t + 30)
+
+
+async def test_all_cooling_waits_for_short_recovery() -> None:
+    router, adapter, clock, _ = build({"a": [key(1, 1, "a1")]}, [("a", 1, 1)], {"a1": [rate_limited(1.5), "ok"]})
+    result, trail = await run(router)
+    assert result["served_by"] == "a1"
+    assert clock.slept == [pytest.approx(1.5)]
+    assert [a.outcome for a in trail.attempts] == ["failed", "waiting", "served"]
+
+
+async def test_all_cooling_answers_429_with_retry_after() -> None:
+    router, _, _, _ = build({"a": [key(1, 1, "a1")], "b": [key(2, 2, "b1")]}, [("a", 1, 1), ("b", 1, 1)], {"a1": [rate_limited(40)], "b1": [rate_limited(25)]})
+    with pytest.raises(GatewayError) as caught:
+        await run(router)
+    assert caught.value.status == 429 and caught.value.retry_after == 25 and caught.value.code == "all_keys_cooling"
+
+
+async def test_all_dead_answers_502() -> None:
+    router, adapter, _, _ = build(
+        {"a": [key(1, 1, "a1"), key(2, 1, "a2", enabled=False)]}, [("a", 1, 1)], {"a1": [fail(ErrorKind.AUTH, 401)]}
+    )
+    with pytest.raises(GatewayError) as caught:
+        await run(router)
+    assert caught.value.status == 502 and caught.value.code == "all_upstreams_failed"
+    with pytest.raises(GatewayError) as caught:
+        await run(router)
+    assert caught.value.status == 502 and caught.value.code == "no_healthy_upstream"
+    assert adapter.calls == ["a1"]
+
+
+async def test_invalid_key_stays_out_until_reset() -> None:
+    router, adapter, clock, states = build({"a": [key(1, 1, "a1"), key(2, 1, "a2", priority=2)]}, [("a", 1, 1)], {"a1": [fail(ErrorKind.AUTH, 401), "ok"]})
+    await run(router)
+    clock.t += 3600
+    result, trail = await run(router)
+    assert result["served_by"] == "a2" and trail.attempts[0].reason == SkipReason.INVALID
+    states.reset_key(1)
+    result, _ = await run(router)
+    assert result["served_by"] == "a1"
+
+
+async def test_exhausted_key_returns_after_window() -> None:
+    router, _, clock, states = build({"a": [key(1, 1, "a1"), key(2, 1, "a2", priority=2)]}, [("a", 1, 1)], {"a1": [fail(ErrorKind.QUOTA_EXHAUSTED, 429), "ok"]})
+    await run(router)
+    assert states.skip_reason(router._table().keys_for(1)[0], clock.t) == SkipReason.EXHAUSTED
+    clock.t += 86_400
+    result, _ = await run(router)
+    assert result["served_by"] == "a1"
+
+
+async def test_quota_skips_rpm_tpm_daily_monthly() -> None:
+    keys = [key(1, 1, "a1", rpm=2), key(2, 1, "a2", priority=2)]
+    router, _, clock, states = build({"a": keys}, [("a", 1, 1)], {})
+    assert [(await run(router))[0]["served_by"] for _ in range(3)] == ["a1", "a1", "a2"]
+    clock.t += 61
+    assert (await run(router))[0]["served_by"] == "a1"
+    for limit, reason in [({"tpm": 100}, SkipReason.OVER_TPM), ({"daily_tokens": 100}, SkipReason.OVER_DAILY_TOKENS), ({"monthly_usd_micros": 500}, SkipReason.OVER_MONTHLY_BUDGET)]:
+        limited = key(3, 1, "a3", **limit)
+        states.note_usage(3, 150, 600, clock.t)
+        assert states.skip_reason(limited, clock.t) == reason
+
+
+def test_tpm_window_slides_with_the_minute() -> None:
+    _, _, clock, states = build({"a": [key(1, 1, "a1")]}, [("a", 1, 1)], {})
+    limited = key(1, 1, "a1", tpm=100)
+    states.note_usage(1, 60, None, clock.t)
+    clock.t += 30
+    states.note_usage(1, 50, None, clock.t)
+    assert states.skip_reason(limited, clock.t) == SkipReason.OVER_TPM
+    clock.t += 31  # the first call's 60 tokens leave the window, the second's 50 stay
+    assert states.skip_reason(limited, clock.t) is None
+    assert states.keys[1].window_tokens == 50
+    clock.t += 30
+    assert states.skip_reason(limited, clock.t) is None and states.keys[1].window_tokens == 0
+
+
+async def test_circuit_opens_then_half_open_probe_closes_it() -> None:
+    keys = [key(i, 1, f"a{i}") for i in (1, 2, 3, 4)]
+    script = {f"a{i}": [fail(ErrorKind.UPSTREAM_5XX, 500), "ok"] for i in (1, 2, 3)}
+    router, adapter, clock, states = build({"a": keys, "b": [key(9, 2, "b9")]}, [("a", 1, 1), ("b", 2, 1)], script)
+    result, trail = await run(router)
+    assert result["served_by"] == "b9"
+    assert [a.reason for a in trail.attempts if a.outcome == "skipped"] == [SkipReason.CIRCUIT_OPEN]
+    clock.t += 5
+    _, trail = await run(router)
+    assert {a.reason for a in trail.attempts if a.outcome == "skipped"} == {SkipReason.CIRCUIT_OPEN}
+    clock.t += 20
+    result, trail = await run(router)
+    assert result["served_by"].startswith("a") and trail.attempts[0].outcome == "served"
+    assert states.circuit(1).consecutive_failures == 0
+
+
+async def test_half_open_allows_one_probe_at_a_time() -> None:
+    router, _, clock, states = build({"a": [key(1, 1, "a1")]}, [("a", 1, 1)], {})
+    for _ in range(3):
+        states.on_failure(router._table().keys_for(1)[0], fail(ErrorKind.TIMEOUT), clock.t)
+    assert not states.circuit_allows(1, clock.t)
+    clock.t += 21
+    assert states.circuit_allows(1, clock.t)
+    assert not states.circuit_allows(1, clock.t)
+
+
+async def test_weights_split_traffic_within_a_priority() -> None:
+    router, _, _, _ = build({"a": [key(1, 1, "a1")], "b": [key(2, 2, "b1")]}, [("a", 1, 3), ("b", 1, 1)], {})
+    counts = Counter([(await run(router))[0]["served_by"] for _ in range(800)])
+    assert 0.68 < counts["a1"] / 800 < 0.82
+
+
+async def test_keys_rotate_by_weight() -> None:
+    router, _, _, _ = build({"a": [key(1, 1, "a1", weight=1), key(2, 1, "a2", weight=1)]}, [("a", 1, 1)], {})
+    counts = Counter([(await run(router))[0]["served_by"] for _ in range(400)])
+    assert counts["a1"] > 150 and counts["a2"] > 150
+
+
+async def test_attempt_budget_limits_tries() -> None:
+    keys = [key(i, 1, f"a{i}") for i in range(1, 8)]
+    router, adapter, _, _ = build({"a": keys}, [("a", 1, 1)], {f"a{i}": [fail(ErrorKind.CONNECTION)] for i in range(1, 8)}, max_attempts=3)
+    with pytest.raises(GatewayError) as caught:
+        await run(router)
+    assert caught.value.status == 502 and len(adapter.calls) == 3
+
+
+async def test_unknown_model_and_concrete_names() -> None:
+    router, _, _, _ = build({"a": [key(1, 1, "a1")]}, [("a", 1, 1)], {})
+    with pytest.raises(GatewayError) as caught:
+        await run(router, "nope")
+    assert caught.value.status == 404 and caught.value.code == "model_not_found"
+    result, _ = await run(router, "a/some/model-with-slash")
+    assert result["model"] == "some/model-with-slash"
+
+
+async def test_route_plans_follow_the_routing_table_and_stay_bounded() -> None:
+    router, _, _, _ = build({"a": [key(1, 1, "k1")], "b": [key(2, 2, "k2")]}, [("a", 1, 1)], {})
+    assert [c.key.secret for c in router.route_candidates("smart") or ()] == ["k1"]
+    assert router.route_candidates("nope") is None and router.route_candidates("b/any-model") is not None
+    for n in range(MAX_PLANS + 10):  # clients choose concrete names: the plans kept must not grow without end
+        router.route_candidates(f"b/model-{n}")
+    assert len(router._plans) <= MAX_PLANS
+    swapped = RoutingTable(router._table().providers, router._table().providers_by_name, router._table().keys_by_provider,
+                           {"smart": (RouteEntry(router._table().providers_by_name["b"], "b-model"),)})
+    router._table = lambda: swapped
+    assert [c.key.secret for c in router.route_candidates("smart") or ()] == ["k2"]  # a new table, a new plan
+
+
+@pytest.mark.parametrize("attempt", [
+    Attempt("emu", "gpt-4o", 3, "primary", "served", ms=12.5),
+    Attempt("emu", "gpt-4o", 3, "primary", "failed", reason="upstream_5xx", status=503, error="busy", ms=4.0, backoff_ms=61.2),
+    Attempt("-", "smart", None, None, "waiting", reason="all_cooling", backoff_ms=800.0),
+])
+def test_attempt_line_is_its_fields_without_the_empty_ones(attempt: Attempt) -> None:
+    expected = {name: value for name, value in asdict(attempt).items() if value is not None}
+    assert attempt.as_dict() == expected and list(attempt.as_dict()) == list(expected)
+
+
+def test_a_candidate_never_shows_its_secret() -> None:
+    """Candidates live on in the call's trail; a repr in a log line or a traceback must not carry the key."""
+    router, _, _, _ = build({"a": [key(1, 1, "sk-do-not-show")]}, [("a", 1, 1)], {})
+    candidate = router.route_candidates("smart")[0]
+    assert candidate.target.api_key == "sk-do-not-show" and "sk-do-not-show" not in repr(candidate)

@@ -1,0 +1,160 @@
+"""Budgets the gateway enforces (a token's and its person's) and body logging, on a real Hub in front of the emulator."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlmodel import Session, select
+
+from services.usage.analytics import set_user_budget
+from services.accounts.audit import Actor, AuditFilter, list_events
+from services.catalog.config_file import apply_config_text
+from services.hub import Hub, HubOptions
+from services.gateway.router import GatewayError
+from services.tables import UsageBody, UsageRecord, User
+from services.accounts.tokens import Principal, issue_token
+from services.usage.settings import REDACTED, SettingError, set_body_logging
+from tests.upstream_emulator import EMBEDDING_SIZE, EmulatorHandle, answer_for
+
+CONFIG = """
+providers:
+  - name: emu
+    kind: openai
+    base_url: {url}/v1
+    keys:
+      - label: main
+        secret: ok#budget-1
+models:
+  - name: smart
+    routes:
+      - provider: emu
+        model: gpt-4o
+  - name: embed
+    routes:
+      - provider: emu
+        model: text-embedding-3-small
+"""
+ADMIN = Actor(None, "test")
+LEAKY = "my key is sk-proj-abcdefghijklmnop1234, please keep it"
+
+
+@pytest.fixture
+async def hub(tmp_path: Path, emulator: EmulatorHandle) -> AsyncIterator[Hub]:
+    hub = Hub(HubOptions(data_dir=tmp_path / "data"))
+    apply_config_text(CONFIG.format(url=emulator.url), catalog=hub.catalog, source="test")
+    yield hub
+    await hub.stop()
+
+
+def person(hub: Hub, email: str) -> int:
+    with Session(hub.engine) as session:
+        user = User(email=email)
+        session.add(user)
+        session.commit()
+        return user.id or 0
+
+
+def token(hub: Hub, user_id: int, name: str, budget_micros: int | None = None) -> Principal:
+    with Session(hub.engine) as session:
+        raw = issue_token(session=session, user_id=user_id, name=name, monthly_budget_micros=budget_micros).raw
+        session.commit()
+    return hub.tokens.authenticate(raw)
+
+
+def chat(text: str = "hi") -> dict:
+    return {"model": "smart", "messages": [{"role": "user", "content": text}]}
+
+
+async def test_a_token_budget_stops_the_token_once_spent(hub: Hub) -> None:
+    bob = person(hub, "bob@example.com")
+    capped, free = token(hub, bob, "capped", budget_micros=1), token(hub, bob, "free")
+    await hub.gateway.chat(capped, chat())  # under budget when admitted; its cost uses the budget up
+    with pytest.raises(GatewayError) as refused:
+        await hub.gateway.chat(capped, chat())
+    assert (refused.value.status, refused.value.code) == (429, "budget_exceeded")
+    assert refused.value.body()["error"]["type"] == "insufficient_quota"
+    answer, _ = await hub.gateway.chat(free, chat())  # the person's other token is not capped
+    assert answer["choices"][0]["message"]["content"]
+
+
+async def test_a_person_budget_covers_all_their_tokens_and_a_raise_applies_at_once(hub: Hub) -> None:
+    ann, cid = person(hub, "ann@example.com"), person(hub, "cid@example.com")
+    laptop, ci, other = token(hub, ann, "laptop"), token(hub, ann, "ci"), token(hub, cid, "cid")
+    set_user_budget(hub.engine, ADMIN, ann, 1)
+    await hub.gateway.chat(laptop, chat())
+    for principal in (laptop, ci):
+        with pytest.raises(GatewayError) as refused:
+            await hub.gateway.chat(principal, chat())
+        assert (refused.value.status, refused.value.code) == (429, "user_budget_exceeded")
+    await hub.gateway.chat(other, chat())  # someone else's budget is theirs
+    set_user_budget(hub.engine, ADMIN, ann, 10_000_000)
+    answer, _ = await hub.gateway.chat(ci, chat())
+    assert answer["choices"][0]["message"]["content"]
+    await hub.recorder.flush()
+    with Session(hub.engine) as session:
+        codes = [r.error_code for r in session.exec(select(UsageRecord).where(UsageRecord.user_id == ann).order_by(UsageRecord.id))]
+    assert codes == [None, "user_budget_exceeded", "user_budget_exceeded", None]
+    changes, _ = list_events(hub.engine, AuditFilter(action_prefix="budget.user"))
+    assert [(e.target, e.detail) for e in changes] == [("ann@example.com", {"monthly_usd": 10.0}), ("ann@example.com", {"monthly_usd": 0.000001})]
+    with pytest.raises(SettingError):
+        set_user_budget(hub.engine, ADMIN, ann, -1)
+
+
+async def test_a_person_budget_counts_what_was_spent_before_a_restart(hub: Hub) -> None:
+    dee = person(hub, "dee@example.com")
+    await hub.gateway.chat(token(hub, dee, "one"), chat())
+    await hub.recorder.flush()
+    set_user_budget(hub.engine, ADMIN, dee, 1)
+    hub.tokens.invalidate()  # a fresh registry reads the month's spend from the records
+    with pytest.raises(GatewayError) as refused:
+        await hub.gateway.chat(token(hub, dee, "two"), chat())
+    assert refused.value.code == "user_budget_exceeded"
+
+
+def stored_bodies(hub: Hub) -> dict[str, UsageBody]:
+    with Session(hub.engine) as session:
+        return {row.request_id: row for row in session.exec(select(UsageBody))}
+
+
+async def test_bodies_are_not_stored_while_body_logging_is_off(hub: Hub) -> None:
+    await hub.gateway.chat(Principal(user_id=None, role="admin"), chat(LEAKY))
+    await hub.recorder.flush()
+    assert stored_bodies(hub) == {}
+
+
+async def test_bodies_are_stored_redacted_once_body_logging_is_on(hub: Hub) -> None:
+    admin = Principal(user_id=None, role="admin")
+    set_body_logging(hub.engine, ADMIN, True)
+    _, plain = await hub.gateway.chat(admin, {**chat(LEAKY), "api_key": "sk-should-never-show"})
+    stream = await hub.gateway.stream_chat(admin, {**chat("tell me more"), "stream": True})
+    async for _ in stream:
+        pass
+    _, vectors = await hub.gateway.embed(admin, {"model": "embed", "input": ["one", "two"]})
+    with pytest.raises(GatewayError):
+        await hub.gateway.chat(admin, chat() | {"model": "nowhere"})
+    await hub.recorder.flush()
+    bodies = stored_bodies(hub)
+
+    logged = bodies[plain.request_id]
+    assert logged.request["api_key"] == REDACTED
+    assert logged.request["messages"][0]["content"] == f"my key is {REDACTED}, please keep it"
+    assert logged.response["choices"][0]["message"]["content"]
+    assert "sk-proj-abcdefghijklmnop1234" not in str(logged.request) + str(logged.response)
+
+    streamed = bodies[stream.meta.request_id]
+    assert streamed.request["stream"] is True
+    assert streamed.response["choices"][0]["message"]["content"] == answer_for("tell me more")
+    assert streamed.response["choices"][0]["finish_reason"] == "stop"
+
+    embedded = bodies[vectors.request_id].response
+    assert [item["embedding"] for item in embedded["data"]] == [f"[{EMBEDDING_SIZE} numbers]"] * 2
+
+    failed = [row for row in bodies.values() if row.request["model"] == "nowhere"]
+    assert failed and failed[0].response["error"]["code"] == "model_not_found"
+
+    set_body_logging(hub.engine, ADMIN, False)
+    await hub.gateway.chat(admin, chat("after"))
+    await hub.recorder.flush()
+    assert len(stored_bodies(hub)) == len(bodies)
