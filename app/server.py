@@ -26,10 +26,10 @@ from app.api.middleware import RequestIdMiddleware
 from app.runtime import set_hub
 from app.scheduler import start_scheduler
 from app.settings import Settings, SettingsError
+from services.errors import GatewayError, UserError
 from services.catalog.config_file import apply_config_file
 from services.hub import Hub, HubOptions
-from services.gateway.router import GatewayError, RetryPolicy
-from services.accounts.users import UserError
+from services.gateway.router import RetryPolicy
 
 log = logging.getLogger("llmhub")
 API_PREFIXES = ("/v1/", "/api/", "/health", "/metrics")

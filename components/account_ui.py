@@ -11,9 +11,9 @@ from typing import Any
 from nicegui import ui
 
 from app.auth import sign_in
+from services.errors import RequestError
 from services.accounts.service import SignedIn
 from services.accounts.audit import Actor
-from services.catalog.service import CatalogError
 from services.accounts.sessions import SessionUser
 
 PRIMARY = "#4f46e5"
@@ -28,7 +28,7 @@ def acting(user: SessionUser) -> Actor:
     return Actor(user.id, user.email, client_ip())
 
 
-def problem_text(error: CatalogError) -> str:
+def problem_text(error: RequestError) -> str:
     """A service error as a sentence for the person at the form."""
     return error.message[:1].upper() + error.message[1:]
 
@@ -59,8 +59,8 @@ class FormError(ui.label):
         self.classes("text-negative text-sm").props("role=alert data-testid=form-error")
         self.visible = False
 
-    def show(self, message: str | CatalogError) -> None:
-        self.text = problem_text(message) if isinstance(message, CatalogError) else message
+    def show(self, message: str | RequestError) -> None:
+        self.text = problem_text(message) if isinstance(message, RequestError) else message
         self.visible = True
 
     def clear(self) -> None:
@@ -68,12 +68,12 @@ class FormError(ui.label):
 
     @contextmanager
     def guard(self) -> Iterator[None]:
-        """Clear the line and run the block; a CatalogError raised in it ends the block and is shown
+        """Clear the line and run the block; a RequestError raised in it ends the block and is shown
         here instead (so the block's remaining steps, e.g. closing a dialog, only run on success)."""
         self.clear()
         try:
             yield
-        except CatalogError as exc:
+        except RequestError as exc:
             self.show(exc)
 
 

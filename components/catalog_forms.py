@@ -14,8 +14,8 @@ from nicegui import ui
 from nicegui.elements.mixins.validation_element import ValidationElement
 
 from components.dialogs import transient_dialog
+from services.errors import CatalogError
 from services.gateway.adapters import DEFAULT_BASE_URLS
-from services.catalog.service import CatalogError
 
 PROVIDER_KINDS = {
     "openai": "OpenAI",

@@ -9,8 +9,8 @@ from nicegui import events, run, ui
 
 from app.runtime import get_hub
 from components.dialogs import transient_dialog
-from services.catalog.service import CatalogError
-from services.catalog.config_file import ConfigError, ConfigReport, ImportPlan, apply_plan, plan_import
+from services.errors import CatalogError, ConfigError
+from services.catalog.config_file import ConfigReport, ImportPlan, apply_plan, plan_import
 
 MAX_UPLOAD_BYTES = 1_000_000
 FORMATS = {"llmhub": "LLM Hub configuration", "litellm": "LiteLLM config.yaml, translated"}

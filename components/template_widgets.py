@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from nicegui import ui
 
 from components.dialogs import transient_dialog
-from services.compare.templates import TemplateError, TemplateView, fill
+from services.errors import TemplateError
+from services.compare.templates import TemplateView, fill
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,8 +14,9 @@ from components.dialogs import transient_dialog
 from components.local_time import iso, local_midnight_utc, time_column
 from components.secret_dialogs import confirm, show_once
 from components.table_cells import value_with_narrow_caption
+from services.errors import RequestError
 from services.accounts.service import OwnToken, model_choices
-from services.catalog.service import CatalogError, usd_to_micros
+from services.catalog.service import usd_to_micros
 from services.accounts.sessions import SessionUser
 from services.gateway.pricing import format_usd
 
@@ -105,8 +106,8 @@ class TokenPanel:
                     monthly_budget_usd=budget.value, rpm=int(rpm.value) if rpm.value else None,
                     allowed_models=models.value or [], expires_at=expires_at,
                 )
-            except (CatalogError, ValueError) as exc:
-                error.show(exc if isinstance(exc, CatalogError) else "The expiry date is not a date.")
+            except (RequestError, ValueError) as exc:
+                error.show(exc if isinstance(exc, RequestError) else "The expiry date is not a date.")
                 return
             dialog.submit(created)
 
@@ -127,7 +128,7 @@ class TokenPanel:
             return
         try:
             await run.io_bound(self.accounts.revoke_own_token, acting(self.user), int(row["id"]))
-        except CatalogError as exc:
+        except RequestError as exc:
             ui.notify(exc.message, type="negative")
             return
         ui.notify(f"Token “{row['name']}” revoked", type="positive")

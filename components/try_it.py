@@ -8,8 +8,8 @@ from nicegui import ui
 from app.runtime import get_hub
 from components.attempt_trail import attempt_trail
 from components.markdown_view import MarkdownView
+from services.errors import GatewayError
 from services.accounts.sessions import SessionUser
-from services.gateway.router import GatewayError
 from services.accounts.tokens import Principal
 
 DEFAULT_PROMPT = "Say hello in five words."

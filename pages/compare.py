@@ -20,13 +20,27 @@ from components.dialogs import transient_dialog
 from components.frame import console_page
 from components.secret_dialogs import confirm
 from components.template_widgets import fill_template
+from services.errors import CompareError, ConversationNotFound
 from services.compare.comparisons import (
-    MAX_COLUMNS, MIN_COLUMNS, CompareError, Comparison, available_models, new_blind_conversation, new_conversation, restart,
+    MAX_COLUMNS,
+    MIN_COLUMNS,
+    Comparison,
+    available_models,
+    new_blind_conversation,
+    new_conversation,
+    restart,
 )
 from services.accounts.sessions import SessionUser
 from services.compare.conversations import (
-    ConversationNotFound, ConversationState, ConversationSummary, delete_conversation, export_json, export_markdown,
-    list_conversations, load_conversation, rename_conversation, save_conversation,
+    ConversationState,
+    ConversationSummary,
+    delete_conversation,
+    export_json,
+    export_markdown,
+    list_conversations,
+    load_conversation,
+    rename_conversation,
+    save_conversation,
 )
 from services.compare.leaderboard import record_vote
 from services.gateway.model_limits import default_limits
@@ -442,7 +456,7 @@ class ComparePage:
             return
         try:
             await run.io_bound(rename_conversation, self.hub.engine, self.user.id, item.id, new_title)
-        except (ValueError, ConversationNotFound) as error:
+        except CompareError as error:
             ui.notify(str(error), type="warning")
             return
         if self.compare.state.id == item.id:

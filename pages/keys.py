@@ -15,7 +15,8 @@ from components.frame import console_page
 from components.key_table import KeyTable
 from components.provider_table import ProviderTable
 from components.secret_dialogs import confirm
-from services.catalog.service import CatalogError, KeyPublic, ProviderPublic
+from services.errors import CatalogError
+from services.catalog.service import KeyPublic, ProviderPublic
 from services.accounts.sessions import SessionUser
 from services.hub import Hub
 from services.catalog.key_test import run_key_test

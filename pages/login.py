@@ -7,8 +7,8 @@ from nicegui import run, ui
 from app.auth import current_user
 from app.runtime import get_hub
 from components.account_ui import FormError, auth_card, client_ip, password_field, start_session, text_field
+from services.errors import RequestError
 from services.accounts.service import SecondFactorNeeded, SignedIn
-from services.catalog.service import CatalogError
 
 SIGNED_OUT_PAGES = ("/login", "/setup", "/register", "/invite")
 
@@ -37,7 +37,7 @@ async def login_page(next: str = "/") -> None:  # noqa: A002  (the query paramet
         error.clear()
         try:
             step = await run.io_bound(accounts.check_password, email=email.value, password=password.value, ip=client_ip())
-        except CatalogError as exc:
+        except RequestError as exc:
             password.value = ""
             error.show(exc)
             return
@@ -52,7 +52,7 @@ async def login_page(next: str = "/") -> None:  # noqa: A002  (the query paramet
         error.clear()
         try:
             start_session(await run.io_bound(accounts.check_second_factor, challenge[0], code.value, ip=client_ip()), target)
-        except CatalogError as exc:
+        except RequestError as exc:
             code.value = ""
             error.show(exc)
 

@@ -15,7 +15,8 @@ from components.frame import console_page
 from components.route_editor import ROUTE_EDITOR_CSS, RouteEditor
 from components.secret_dialogs import confirm
 from components.try_it import TryIt
-from services.catalog.service import CatalogError, ModelPublic, ProviderPublic
+from services.errors import CatalogError
+from services.catalog.service import ModelPublic, ProviderPublic
 from services.catalog.config_file import ConfigReport, ImportPlan, export_config
 from services.accounts.sessions import SessionUser
 from services.hub import Hub

@@ -11,8 +11,8 @@ from components.dialogs import transient_dialog
 from components.frame import console_page
 from components.secret_dialogs import show_once
 from components.token_panel import TokenPanel
+from services.errors import RequestError
 from services.accounts.service import ProfileView, TwoFactorEnrolment
-from services.catalog.service import CatalogError
 from services.accounts.sessions import SessionUser
 from services.accounts.users import MIN_PASSWORD_LENGTH
 
@@ -85,7 +85,7 @@ class ProfilePage:
     async def _enrol(self) -> None:
         try:
             enrolment = await run.io_bound(self.accounts.start_two_factor, self.user.id)
-        except CatalogError as exc:
+        except RequestError as exc:
             ui.notify(exc.message, type="negative")
             return
         codes = await self._enrol_dialog(enrolment)

@@ -8,9 +8,15 @@ from app.runtime import get_hub
 from components.frame import console_page
 from components.secret_dialogs import confirm
 from components.template_widgets import edit_template
+from services.errors import TemplateError, TemplateNotAllowed
 from services.accounts.sessions import SessionUser
 from services.compare.templates import (
-    TemplateActor, TemplateError, TemplateNotAllowed, TemplateView, create_template, delete_template, list_templates, update_template,
+    TemplateActor,
+    TemplateView,
+    create_template,
+    delete_template,
+    list_templates,
+    update_template,
 )
 
 COLUMNS = [

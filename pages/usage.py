@@ -25,13 +25,19 @@ from components.export_panel import ExportPanel
 from components.filters import FilterBar, FilterState, show_filtered_view
 from components.frame import console_page
 from components.paged_table import PagedTable
+from services.errors import SettingError
 from services.usage.analytics import BudgetLine, Overview, breakdown, budget_lines, set_user_budget, usage_overview
 from services.accounts.audit import Actor
 from services.usage.alerts import open_alert_count
 from services.accounts.sessions import SessionUser
 from services.gateway.pricing import format_usd
 from services.usage.queries import Viewer
-from services.usage.settings import MAX_RETENTION_DAYS, MIN_RETENTION_DAYS, SettingError, retention_days, set_retention_days
+from services.usage.settings import (
+    MAX_RETENTION_DAYS,
+    MIN_RETENTION_DAYS,
+    retention_days,
+    set_retention_days,
+)
 
 PAGE_SIZE = 10
 SORTS = {"user": "user", "model": "model", "requests": "requests", "tokens": "tokens", "cost_usd": "cost", "errors": "errors"}

@@ -14,8 +14,8 @@ from components.frame import console_page
 from components.local_time import iso, time_column
 from components.secret_dialogs import confirm, show_once
 from components.table_cells import value_with_narrow_caption
+from services.errors import RequestError
 from services.accounts.service import INVITE_DAYS, MAX_INVITE_DAYS, REGISTRATION_MODES, InviteView
-from services.catalog.service import CatalogError
 from services.accounts.sessions import SessionUser
 from services.accounts.users import MIN_PASSWORD_LENGTH, UserPublic
 
@@ -133,7 +133,7 @@ class UsersPage:
         async def change(event: Any) -> None:
             try:
                 await run.io_bound(self.accounts.set_registration_mode, acting(self.me), event.value)
-            except CatalogError as exc:
+            except RequestError as exc:
                 ui.notify(exc.message, type="negative")
                 return
             ui.notify(f"Registration: {REGISTRATION_MODES[event.value]}", type="positive")
@@ -160,7 +160,7 @@ class UsersPage:
         it may have ended this very session."""
         try:
             await run.io_bound(call, acting(self.me), *args)
-        except CatalogError as exc:
+        except RequestError as exc:
             ui.notify(exc.message, type="negative", multi_line=True)
             return False
         ui.notify(f"{row['email']} {done}", type="positive")
@@ -211,7 +211,7 @@ class UsersPage:
             return
         try:
             password = await run.io_bound(self.accounts.reset_password, acting(self.me), row["id"], choice or None)
-        except CatalogError as exc:
+        except RequestError as exc:
             ui.notify(exc.message, type="negative")
             return
         if row["id"] == self.me.id:
@@ -276,7 +276,7 @@ class UsersPage:
             return
         try:
             await run.io_bound(self.accounts.revoke_invite, acting(self.me), int(row["id"]))
-        except CatalogError as exc:
+        except RequestError as exc:
             ui.notify(exc.message, type="negative")
         await self.load()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlmodel import Session, SQLModel, create_engine, select
 
 import services.compare.tables  # noqa: F401  (registers its tables before create_all)
+from services.errors import SchemaTooNew
 from services.tables import SCHEMA_VERSION, SchemaVersion
 
 
@@ -42,10 +44,6 @@ def _configure_sqlite(dbapi_connection, _record) -> None:  # type: ignore[no-unt
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
-
-
-class SchemaTooNew(RuntimeError):
-    pass
 
 
 def init_schema(engine: Engine) -> None:

@@ -10,8 +10,8 @@ from fastapi import Depends, Request
 from fastapi.responses import Response
 
 from app.runtime import get_hub
+from services.errors import GatewayError
 from services.hub import Hub
-from services.gateway.router import GatewayError
 from services.accounts.tokens import Principal
 
 

@@ -23,9 +23,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from app.api.deps import bearer_token, error_response
 from app.api.v1 import chat_answer, embeddings_answer, parse_json
 from app.runtime import get_hub
+from services.errors import GatewayError
 from services.gateway.calls import new_request_id
 from services.hub import Hub
-from services.gateway.router import GatewayError
 from services.accounts.tokens import Principal
 
 Answer = Callable[[Hub, Principal, Any, str], Awaitable[Response]]

@@ -18,8 +18,8 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from app.api.deps import AdminDep, HubDep, error_response
+from services.errors import ConfigError, GatewayError, RequestError
 from services.catalog.service import (
-    CatalogError,
     KeyCreate,
     KeyPublic,
     KeyUpdate,
@@ -32,10 +32,9 @@ from services.catalog.service import (
     clean_message,
     field_path,
 )
-from services.catalog.config_file import ConfigError, ConfigReport, apply_config_text, export_config
+from services.catalog.config_file import ConfigReport, apply_config_text, export_config
 from services.db import session_scope
 from services.hub import Hub
-from services.gateway.router import GatewayError
 from services.accounts.tokens import Principal
 from services.accounts.users import (
     TokenCreate,
@@ -294,8 +293,8 @@ def _audit(hub: Hub, admin: Principal, request: Request, action: str, target: Ke
 # -- wiring ------------------------------------------------------------------------------------
 
 
-def catalog_error_handler(_request: Request, error: Exception) -> Response:
-    assert isinstance(error, CatalogError)
+def request_error_handler(_request: Request, error: Exception) -> Response:
+    assert isinstance(error, RequestError)
     return error_response(GatewayError(error.status, error.code, error.message, param=error.field))
 
 
@@ -317,6 +316,6 @@ def validation_error_handler(_request: Request, error: Exception) -> Response:
 
 def install(api: FastAPI) -> None:
     api.include_router(router)
-    api.add_exception_handler(CatalogError, catalog_error_handler)
+    api.add_exception_handler(RequestError, request_error_handler)
     api.add_exception_handler(RequestValidationError, validation_error_handler)
 

@@ -15,10 +15,10 @@ from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from app.api.deps import HubDep, PrincipalDep, json_response
+from services.errors import GatewayError, UsageError
 from services.usage.analytics import BREAKDOWN_SORTS, RANGE_PRESETS, TimeRange, aligned_range, breakdown, preset_range
 from services.usage.exports import MEDIA_TYPES, export_stream, filename
 from services.usage.rollups import HOUR
-from services.gateway.router import GatewayError
 from services.accounts.tokens import Principal
 from services.usage.queries import UsageFilter, Viewer, list_usage, usage_detail
 
@@ -60,7 +60,7 @@ def time_range(
         return preset_range(range or "30d", now)
     try:
         return aligned_range(_utc(since), _utc(until) if until else now)
-    except ValueError as error:
+    except UsageError as error:
         raise GatewayError(400, "invalid_range", str(error), param="until") from None
 
 

@@ -17,9 +17,9 @@ from fastapi.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from app.api.deps import HubDep, PrincipalDep, error_response, json_response
+from services.errors import GatewayError
 from services.gateway.calls import CallMeta
 from services.hub import Hub
-from services.gateway.router import GatewayError
 from services.accounts.tokens import Principal
 
 router = APIRouter(prefix="/v1", tags=["gateway"])

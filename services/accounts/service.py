@@ -21,6 +21,7 @@ from typing import Any, NoReturn
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, func, select
 
+from services.errors import AccountError, SignInRefused
 from services.accounts import totp
 from services.accounts.audit import Actor, record_event
 from services.catalog.service import micros_to_usd
@@ -35,7 +36,6 @@ from services.accounts.users import (
     MIN_PASSWORD_LENGTH,
     ROLES,
     TokenPublic,
-    UserError,
     UserPublic,
     create_token,
     create_user,
@@ -67,14 +67,6 @@ BAD_CODE = "That code is not valid (each code works once). Enter the current cod
 SLOW_SECOND_STEP = "The sign-in took too long. Enter your password again."
 INVITE_INVALID = "This invite link is invalid, already used, or expired. Ask an administrator for a new one."
 LAST_ADMIN = "This is the last active admin: make another user an admin first."
-
-
-class AccountError(UserError):
-    """An account request that cannot be carried out; the message is written for the person."""
-
-
-class SignInRefused(AccountError):
-    """A refused sign-in. The message never tells whether an e-mail address has an account."""
 
 
 def throttled_message(seconds: float) -> str:

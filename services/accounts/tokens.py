@@ -20,8 +20,8 @@ from sqlalchemy import func
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from services.errors import GatewayError
 from services.clock import Clock, day_and_month, to_epoch, utcnow
-from services.gateway.router import GatewayError
 from services.tables import GatewayToken, UsageRecord, User, UserBudget
 from services.usage.settings import settings_writes
 

@@ -18,7 +18,17 @@ from pydantic import BaseModel, Field, SecretStr, field_validator
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from services.catalog.service import CatalogError, Count, Input, Text, Usd, UtcTime, micros_to_usd, parse, usd_to_micros
+from services.errors import UserError
+from services.catalog.service import (
+    Count,
+    Input,
+    Text,
+    Usd,
+    UtcTime,
+    micros_to_usd,
+    parse,
+    usd_to_micros,
+)
 from services.clock import utcnow
 from services.db import session_scope
 from services.tables import GatewayToken, User
@@ -30,10 +40,6 @@ MIN_PASSWORD_LENGTH = 8
 EMAIL_PATTERN = re.compile(r"[^@\s]+@[^@\s]+")
 
 password_context = CryptContext(schemes=["argon2"])
-
-
-class UserError(CatalogError):
-    """A user or token request that cannot be carried out (same shape as CatalogError)."""
 
 
 def hash_password(password: str) -> str:
@@ -197,7 +203,7 @@ def _owner(session: Session, user_id: int | None, user_email: str | None) -> Use
 
 
 def create_token(*, session: Session, data: TokenCreate | Mapping[str, Any]) -> tuple[IssuedToken, User]:
-    spec = parse(TokenCreate, data)
+    spec = parse(TokenCreate, data, UserError)
     owner = _owner(session, spec.user_id, spec.user_email)
     issued = issue_token(session=session, user_id=owner.id or 0, **_token_values(spec, only_sent=False))
     return issued, owner
@@ -218,7 +224,7 @@ def _token(session: Session, token_id: int) -> tuple[GatewayToken, str]:
 
 
 def update_token(*, session: Session, token_id: int, data: TokenUpdate | Mapping[str, Any]) -> TokenPublic:
-    spec = parse(TokenUpdate, data)
+    spec = parse(TokenUpdate, data, UserError)
     token, email = _token(session, token_id)
     for name, value in _token_values(spec, only_sent=True).items():
         setattr(token, name, value)

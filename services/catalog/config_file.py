@@ -41,17 +41,22 @@ from typing import TYPE_CHECKING, Any, Literal
 import yaml
 from pydantic import BaseModel, Field, ValidationError, computed_field, field_validator
 
-from services.catalog.service import Catalog, CatalogError, Change, Input, ModelCreate, ProviderCreate, clean_message, field_path
-from services.catalog.litellm_import import LiteLLMFormatError, is_litellm_config, translate_litellm
+from services.errors import CatalogError, ConfigError, LiteLLMFormatError
+from services.catalog.service import (
+    Catalog,
+    Change,
+    Input,
+    ModelCreate,
+    ProviderCreate,
+    clean_message,
+    field_path,
+)
+from services.catalog.litellm_import import is_litellm_config, translate_litellm
 
 if TYPE_CHECKING:
     from services.hub import Hub
 
 VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-
-
-class ConfigError(Exception):
-    """The config file cannot be applied; the message is one line naming file, item and problem."""
 
 
 class ConfigDocument(Input):

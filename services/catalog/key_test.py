@@ -11,10 +11,9 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from services.errors import CatalogError, UpstreamError
 from services.gateway.adapters import get_adapter
 from services.gateway.adapters.base import Target
-from services.catalog.service import CatalogError
-from services.errors import UpstreamError
 from services.gateway.routing_table import KeyEntry, ProviderEntry, RoutingTable
 
 if TYPE_CHECKING:

@@ -27,12 +27,14 @@ applied exactly like one of our own files.
 
 from __future__ import annotations
 
+
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from services.errors import LiteLLMFormatError
 from services.gateway.adapters import DEFAULT_BASE_URLS
 
 ENV_PREFIX = "os.environ/"
@@ -59,10 +61,6 @@ UNSUPPORTED = {
 BARE_NAME_KINDS = (("gpt-", "openai"), ("o1", "openai"), ("o3", "openai"), ("o4", "openai"), ("chatgpt", "openai"),
                    ("text-embedding", "openai"), ("claude", "anthropic"), ("gemini", "gemini"))
 KEYLESS_SECRET = "none"  # Ollama and self-hosted servers take no key; the router still needs one per provider
-
-
-class LiteLLMFormatError(ValueError):
-    """The file is not a LiteLLM config at all (no usable ``model_list``)."""
 
 
 @dataclass(slots=True)

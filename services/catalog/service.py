@@ -33,6 +33,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, delete, select
 
+from services.errors import CatalogError, RequestError
 from services.gateway.adapters import resolve_base_url
 from services.clock import to_datetime, utcnow
 from services.crypto import SecretBox, mask_secret
@@ -48,28 +49,6 @@ Change = Literal["created", "updated", "unchanged"]
 KeyStatus = Literal["active", "cooling", "exhausted", "invalid", "disabled"]
 M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
-
-
-class CatalogError(Exception):
-    """A management request that cannot be carried out; ``field`` names the offending input."""
-
-    CODES = {400: "invalid_value", 404: "not_found", 409: "conflict"}
-
-    def __init__(self, message: str, *, field: str | None = None, status: int = 400) -> None:
-        super().__init__(message)
-        self.message = message
-        self.field = field
-        self.status = status
-
-    @property
-    def code(self) -> str:
-        return self.CODES.get(self.status, "invalid_value")
-
-    @classmethod
-    def from_validation(cls, error: ValidationError) -> CatalogError:
-        first = error.errors()[0]
-        field = field_path(first["loc"])
-        return cls(f"{field}: {clean_message(first['msg'])}" if field else clean_message(first["msg"]), field=field or None)
 
 
 def field_path(loc: Sequence[int | str]) -> str:
@@ -236,14 +215,18 @@ def _refuse_duplicates(names: list[str], what: str) -> None:
         seen.add(name)
 
 
-def parse(model: type[M], data: M | Mapping[str, Any]) -> M:
-    """Accept a model instance or a plain mapping (the console's forms); bad input → CatalogError."""
+def parse(model: type[M], data: M | Mapping[str, Any], refusal: type[RequestError] = CatalogError) -> M:
+    """Accept a model instance or a plain mapping (the console's forms); bad input → ``refusal``
+    naming the first offending field."""
     if isinstance(data, model):
         return data
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise CatalogError.from_validation(exc) from None
+        first = exc.errors()[0]
+        field = field_path(first["loc"])
+        message = f"{field}: {clean_message(first['msg'])}" if field else clean_message(first["msg"])
+        raise refusal(message, field=field or None) from None
 
 
 # -- public shapes -----------------------------------------------------------------------------

@@ -20,11 +20,11 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from services.errors import CompareError, GatewayError
 from services.compare.conversations import ChatMessage, ColumnSettings, ColumnState, ConversationState, TurnMetrics, title_from_prompt
 from services.gateway.calls import CallMeta, Gateway
 from services.gateway.model_limits import LimitTable, ModelLimits
 from services.gateway.pricing import PriceTable
-from services.gateway.router import GatewayError
 from services.gateway.routing_table import RoutingTable
 from services.accounts.tokens import Principal
 
@@ -34,10 +34,6 @@ MAX_COLUMNS = 4
 BLIND_LABELS = ("Model A", "Model B")
 VOTE_OUTCOMES = ("a", "b", "tie", "both_bad")
 Json = dict[str, Any]
-
-
-class CompareError(Exception):
-    """Something the user asked for cannot be done now; the message says why."""
 
 
 def available_models(table: RoutingTable) -> list[str]:

@@ -7,6 +7,7 @@ reopened conversation is exactly what was on the screen after the last turn.
 
 from __future__ import annotations
 
+
 import copy
 import json
 import uuid
@@ -17,6 +18,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, delete, select
 
+from services.errors import CompareError, ConversationNotFound
 from services.clock import utcnow
 from services.compare.tables import Conversation, ConversationColumn, ConversationMessage
 from services.db import session_scope
@@ -148,10 +150,6 @@ class ConversationSummary:
     blind: bool
 
 
-class ConversationNotFound(LookupError):
-    pass
-
-
 def title_from_prompt(prompt: str) -> str:
     line = " ".join(prompt.split())
     if not line:
@@ -256,7 +254,7 @@ def list_conversations(engine: Engine, user_id: int, *, search: str = "", limit:
 def rename_conversation(engine: Engine, user_id: int, conversation_id: int, title: str) -> None:
     title = " ".join(title.split())
     if not title:
-        raise ValueError("The title cannot be empty.")
+        raise CompareError("The title cannot be empty.")
     with session_scope(engine) as session:
         row = _owned(session, user_id, conversation_id)
         row.title = title[:200]

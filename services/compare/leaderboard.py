@@ -16,6 +16,7 @@ from datetime import datetime
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from services.errors import CompareError
 from services.compare.tables import BlindVote
 from services.db import session_scope
 
@@ -83,7 +84,7 @@ def _count(a: Standing, b: Standing, outcome: str) -> None:
 
 def record_vote(engine: Engine, user_id: int, model_a: str, model_b: str, outcome: str) -> None:
     if outcome not in OUTCOME_SCORE:
-        raise ValueError(f"unknown vote outcome {outcome!r}")
+        raise CompareError(f"unknown vote outcome {outcome!r}")
     with session_scope(engine) as session:
         session.add(BlindVote(user_id=user_id, model_a=model_a, model_b=model_b, outcome=outcome))
 

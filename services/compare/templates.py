@@ -10,6 +10,7 @@ templates or share existing ones; the owner edits and deletes their own, admins 
 
 from __future__ import annotations
 
+
 import re
 from dataclasses import dataclass
 from datetime import date
@@ -17,6 +18,7 @@ from datetime import date
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, or_, select
 
+from services.errors import TemplateError, TemplateNotAllowed
 from services.clock import utcnow
 from services.compare.tables import PromptTemplate
 from services.db import session_scope
@@ -25,14 +27,6 @@ VARIABLE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_-]*)\s*\}\}")
 BUILT_INS = ("date", "user")
 NAME_LIMIT = 80
 BODY_LIMIT = 20_000
-
-
-class TemplateError(ValueError):
-    """Bad input: the message names the problem."""
-
-
-class TemplateNotAllowed(PermissionError):
-    pass
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,12 +17,12 @@ from typing import Any
 import orjson
 from sqlalchemy.engine import Engine
 
+from services.errors import ErrorKind, GatewayError, UpstreamError
 from services.gateway.adapters.base import Adapter, Json, Target
 from services.gateway.adapters.http import new_id, prompt_chars
 from services.gateway.adapters.tally import StreamTally
-from services.errors import ErrorKind, UpstreamError
 from services.gateway.pricing import PriceTable
-from services.gateway.router import Candidate, GatewayError, Router, RouteTrail
+from services.gateway.router import Candidate, Router, RouteTrail
 from services.accounts.tokens import Principal, TokenRegistry
 from services.usage.recorder import UsageRecorder
 from services.usage.settings import body_logging, redact, settings_writes

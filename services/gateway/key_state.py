@@ -12,19 +12,21 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
+from enum import StrEnum
 from datetime import UTC, datetime, timedelta
 
+from services.errors import TRANSIENT_FAILURES, ErrorKind, UpstreamError
 from services.clock import Clock, day_and_month, to_datetime, to_epoch, utcnow
-from services.errors import ErrorKind, UpstreamError
 from services.gateway.routing_table import KeyEntry
 from services.tables import KeyState, ProviderCircuit
 
 WINDOW_SECONDS = 60.0
 MAX_COOLDOWN_SECONDS = 3600.0  # a Retry-After beyond this is treated as a typo, not obeyed for days
-FAILURE_KINDS = frozenset({ErrorKind.UPSTREAM_5XX, ErrorKind.TIMEOUT, ErrorKind.CONNECTION, ErrorKind.STREAM_BROKEN})
 
 
-class SkipReason:
+class SkipReason(StrEnum):
+    """Why a candidate was passed over; the values appear in attempt trails and usage exports."""
+
     DISABLED = "disabled"
     INVALID = "invalid"
     EXHAUSTED = "exhausted"
@@ -101,7 +103,7 @@ class KeyStateStore:
 
     # -- decisions ---------------------------------------------------------------------------
 
-    def skip_reason(self, key: KeyEntry, now: float) -> str | None:
+    def skip_reason(self, key: KeyEntry, now: float) -> SkipReason | str | None:
         """Why this key may not take a request now, or None when it may."""
         if not key.enabled:
             return SkipReason.DISABLED
@@ -202,7 +204,7 @@ class KeyStateStore:
         elif error.kind is ErrorKind.QUOTA_EXHAUSTED:
             health.disabled_reason = SkipReason.EXHAUSTED
             health.exhausted_until = _next_utc_midnight(now)
-        elif error.kind in FAILURE_KINDS:
+        elif error.kind in TRANSIENT_FAILURES:
             health.consecutive_failures += 1
             self._count_provider_failure(key.provider_id, now)
         self.dirty_keys.add(key.id)

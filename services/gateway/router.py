@@ -17,21 +17,21 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from itertools import groupby
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import httpx
 
+from services.errors import TRANSIENT_FAILURES, ErrorKind, GatewayError, UpstreamError
 from services.gateway.adapters import get_adapter
 from services.gateway.adapters.base import Adapter, Target
 from services.gateway.adapters.transport import WireTime
 from services.clock import Clock
-from services.errors import ErrorKind, UpstreamError
 from services.gateway.key_state import TIMED_REASONS, KeyStateStore, SkipReason
 from services.gateway.routing_table import KeyEntry, RouteEntry, RoutingTable
 
 T = TypeVar("T")
 MAX_PLANS = 1024
-BACKOFF_KINDS = frozenset({ErrorKind.UPSTREAM_5XX, ErrorKind.TIMEOUT, ErrorKind.CONNECTION, ErrorKind.STREAM_BROKEN})
+Outcome = Literal["skipped", "failed", "served", "waiting"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +68,7 @@ class Attempt:
     model: str
     key_id: int | None
     key_label: str | None
-    outcome: str  # "skipped" | "failed" | "served"
+    outcome: Outcome
     reason: str | None = None  # skip reason or error kind
     status: int | None = None
     error: str | None = None
@@ -105,7 +105,7 @@ class RouteTrail:
     served: Candidate | None = None
     upstream_ms: float = 0.0  # awaited on the wire only (services.gateway.adapters.transport.WireTime)
 
-    def add(self, candidate: Candidate, outcome: str, **details: Any) -> Attempt:
+    def add(self, candidate: Candidate, outcome: Outcome, **details: Any) -> Attempt:
         attempt = Attempt(
             candidate.route.provider.name, candidate.route.upstream_model,
             candidate.key.id, candidate.key.label, outcome, **details,
@@ -115,37 +115,6 @@ class RouteTrail:
 
     def as_dicts(self) -> list[dict[str, Any]]:
         return [attempt.as_dict() for attempt in self.attempts]
-
-
-class GatewayError(Exception):
-    """An answer for the client in OpenAI's error shape."""
-
-    def __init__(
-        self,
-        status: int,
-        code: str,
-        message: str,
-        *,
-        error_type: str = "invalid_request_error",
-        retry_after: int | None = None,
-        param: str | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.error_type = error_type
-        self.retry_after = retry_after
-        self.param = param
-
-    def body(self) -> dict[str, Any]:
-        return {"error": {"message": self.message, "type": self.error_type, "param": self.param, "code": self.code}}
-
-    @classmethod
-    def from_upstream(cls, error: UpstreamError) -> GatewayError:
-        code = "context_length_exceeded" if error.kind is ErrorKind.CONTEXT_TOO_LONG else "upstream_bad_request"
-        status = error.status if error.status and 400 <= error.status < 500 else 400
-        return cls(status, code, error.message)
 
 
 def weighted_order(items: Sequence[T], weight_of: Callable[[T], int], rng: random.Random) -> list[T]:
@@ -255,7 +224,7 @@ class Router:
                     failures += 1
                     if error.kind is ErrorKind.RATE_LIMITED:
                         self._note_recovery(candidate, SkipReason.COOLING, recoveries)
-                    if error.kind in BACKOFF_KINDS:
+                    if error.kind in TRANSIENT_FAILURES:
                         await self._backoff(failures, trail)
             pause = self._pause_before_retry(recoveries, failures, started, waited)
             if pause is None:

@@ -18,11 +18,12 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col, select
 
+from services.errors import UsageError, SettingError
 from services.accounts.audit import Actor, record_event
 from services.usage.rollups import ATTEMPT_TABLES, DAY, HOUR, LATENCY_COLUMNS, USAGE_TABLES, percentile
 from services.tables import USAGE_ROLLUP_DAY, GatewayToken, Provider, ProviderKey, User, UserBudget
 from services.usage.queries import Labels, UsageFilter, Viewer, load_labels
-from services.usage.settings import SettingError, note_settings_write
+from services.usage.settings import note_settings_write
 
 RANGE_PRESETS: dict[str, timedelta] = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30), "90d": timedelta(days=90)}
 HOURLY_UP_TO = timedelta(days=7)
@@ -74,7 +75,7 @@ def aligned_range(since: datetime, until: datetime) -> TimeRange:
     """Round a span out to whole buckets; hourly for up to seven days, daily beyond."""
     since, until = since.astimezone(UTC), until.astimezone(UTC)
     if until <= since:
-        raise ValueError("the range must end after it starts")
+        raise UsageError("the range must end after it starts")
     width = HOUR if until - since <= HOURLY_UP_TO else DAY
     return TimeRange(_floor(since, width), _ceil(until, width), width)
 
@@ -319,7 +320,7 @@ def breakdown(
 ) -> BreakdownPage:
     """One page of user × model totals, and the number of such pairs."""
     if sort not in BREAKDOWN_SORTS:
-        raise ValueError(f"sort must be one of {', '.join(BREAKDOWN_SORTS)}")
+        raise UsageError(f"sort must be one of {', '.join(BREAKDOWN_SORTS)}")
     inner = _breakdown_query(USAGE_TABLES[window.width], filters, viewer, window).subquery()
     key = inner.c.user_id if sort == "user" else inner.c[sort]
     order = [key.desc() if descending else key.asc(), inner.c.user_id, inner.c.model]

@@ -24,6 +24,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from services.errors import UsageError
 from services.usage.analytics import TimeRange, iter_breakdown
 from services.tables import UsageBody, UsageRecord
 from services.usage.queries import Labels, UsageFilter, Viewer, load_labels, record_conditions
@@ -193,9 +194,9 @@ def export_stream(
     ``with_bodies`` (records only) adds the logged bodies: JSON objects (or null) in JSON, compact JSON text in CSV.
     """
     if kind not in KINDS or fmt not in FORMATS:
-        raise ValueError(f"kind must be one of {KINDS} and format one of {FORMATS}")
+        raise UsageError(f"kind must be one of {KINDS} and format one of {FORMATS}")
     if with_bodies and kind != "records":
-        raise ValueError("only the records export can include the logged bodies")
+        raise UsageError("only the records export can include the logged bodies")
     if kind == "aggregate":
         columns, batches = AGGREGATE_COLUMNS, _aggregate_batches(engine, filters, viewer, window)
     else:

@@ -6,6 +6,7 @@ cleans a request or response body before it may be stored (body logging is off b
 
 from __future__ import annotations
 
+
 import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
@@ -15,6 +16,7 @@ from urllib.parse import urlparse
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from services.errors import SettingError
 from services.accounts.audit import Actor, record_event
 from services.clock import utcnow
 from services.tables import AppSetting
@@ -50,10 +52,6 @@ def settings_writes() -> int:
 def note_settings_write() -> None:
     global _writes
     _writes += 1
-
-
-class SettingError(ValueError):
-    """A setting value that cannot be accepted; the message says why."""
 
 
 def _read(engine: Engine, key: str) -> Any:

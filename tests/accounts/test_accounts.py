@@ -11,19 +11,17 @@ import pytest
 from passlib.context import CryptContext
 from sqlmodel import Session, select
 
+from services.errors import AccountError, SignInRefused, UserError
 from services.accounts import totp
 
 from services.accounts import users
 from services.accounts.service import (
-    AccountError,
     SecondFactorNeeded,
     SignedIn,
-    SignInRefused,
     SignInThrottle,
     throttled_message,
 )
 from services.accounts.audit import Actor, AuditFilter, list_events
-from services.catalog.service import CatalogError
 from services.clock import to_datetime
 from services.accounts.sessions import load_session_user
 from services.hub import Hub
@@ -482,7 +480,7 @@ def test_own_tokens_masked_with_month_spend_and_revoke(hub: Hub, admin: Actor, c
 def test_token_expiry_must_be_in_the_future(hub: Hub, admin: Actor) -> None:
     with pytest.raises(AccountError, match="future"):
         hub.accounts.create_own_token(admin, name="old", expires_at=to_datetime(START - 1))
-    with pytest.raises(CatalogError, match="name"):
+    with pytest.raises(UserError, match="name"):
         hub.accounts.create_own_token(admin, name="", rpm=None)
 
 

@@ -8,11 +8,17 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, select
 
-from services.catalog.service import CatalogError, ProviderCreate
-from services.errors import ErrorKind, UpstreamError
+from services.errors import CatalogError, ErrorKind, UpstreamError, UserError
+from services.catalog.service import ProviderCreate
 from services.hub import Hub, HubOptions
 from services.tables import KeyState, LogicalModel, ModelRoute, Provider, ProviderCircuit, ProviderKey
-from services.accounts.users import UserError, create_user, ensure_admin, get_user_by_email, list_users, verify_password
+from services.accounts.users import (
+    create_user,
+    ensure_admin,
+    get_user_by_email,
+    list_users,
+    verify_password,
+)
 
 SECRET = "sk-catalog-secret-0001"
 

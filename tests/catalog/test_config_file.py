@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, select
 
-from services.catalog.config_file import ConfigError, apply_config_file, export_config, secret_variable
+from services.errors import ConfigError
+from services.catalog.config_file import apply_config_file, export_config, secret_variable
 from services.hub import Hub
 from services.tables import LogicalModel, ModelRoute, Provider, ProviderKey
 from tests.conftest import ROOT, child_env, local_hub

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from services.catalog.service import CatalogError
+from services.errors import CatalogError
 from services.hub import Hub, HubOptions
 from services.catalog.key_test import DEFAULT_TEST_MODELS, run_key_test
 from tests.upstream_emulator import EmulatorHandle

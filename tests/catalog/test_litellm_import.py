@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from services.catalog.config_file import ConfigError, apply_plan, export_config, plan_import
+from services.errors import ConfigError
+from services.catalog.config_file import apply_plan, export_config, plan_import
 from services.hub import Hub
 from services.catalog.litellm_import import is_litellm_config, translate_litellm
 from tests.conftest import local_hub

@@ -11,8 +11,15 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, select
 
+from services.errors import CompareError
 from services.compare.comparisons import (
-    Comparison, CompareError, ColumnRun, available_models, new_blind_conversation, new_conversation, request_body, restart,
+    Comparison,
+    ColumnRun,
+    available_models,
+    new_blind_conversation,
+    new_conversation,
+    request_body,
+    restart,
 )
 from services.catalog.config_file import apply_config_text
 from services.compare.conversations import ColumnSettings, ColumnState, ConversationState

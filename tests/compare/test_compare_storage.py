@@ -10,16 +10,33 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import Engine
 
+from services.errors import CompareError
+from services.errors import ConversationNotFound, TemplateError, TemplateNotAllowed
 from services.compare.conversations import (
-    ChatMessage, ColumnSettings, ColumnState, ConversationNotFound, ConversationState, TurnMetrics,
-    delete_conversation, export_json, export_markdown, list_conversations, load_conversation,
-    rename_conversation, save_conversation, title_from_prompt,
+    ChatMessage,
+    ColumnSettings,
+    ColumnState,
+    ConversationState,
+    TurnMetrics,
+    delete_conversation,
+    export_json,
+    export_markdown,
+    list_conversations,
+    load_conversation,
+    rename_conversation,
+    save_conversation,
+    title_from_prompt,
 )
 from services.db import init_schema, make_engine
 from services.compare.leaderboard import Vote, expected_score, leaderboard, record_vote, standings
 from services.compare.templates import (
-    TemplateActor, TemplateError, TemplateNotAllowed, create_template, delete_template, fill,
-    list_templates, update_template, variables_of,
+    TemplateActor,
+    create_template,
+    delete_template,
+    fill,
+    list_templates,
+    update_template,
+    variables_of,
 )
 
 ALICE = TemplateActor(user_id=1, is_admin=False, name="Alice")
@@ -97,7 +114,7 @@ def test_list_search_rename_and_delete(engine: Engine) -> None:
     assert list_conversations(engine, 1)[0].models == ["alpha", "beta"]
     rename_conversation(engine, 1, first.id, "  Greetings   test ")
     assert load_conversation(engine, 1, first.id).title == "Greetings test"
-    with pytest.raises(ValueError):
+    with pytest.raises(CompareError):
         rename_conversation(engine, 1, first.id, "   ")
     delete_conversation(engine, 1, first.id)
     assert [s.id for s in list_conversations(engine, 1)] == [second.id]
@@ -228,5 +245,5 @@ def test_votes_are_stored_and_filtered_by_date(engine: Engine) -> None:
     now = datetime.now(UTC)
     assert standings(engine, since=now + timedelta(hours=1)) == []
     assert len(standings(engine, since=now - timedelta(hours=1), until=now + timedelta(hours=1))) == 3
-    with pytest.raises(ValueError):
+    with pytest.raises(CompareError):
         record_vote(engine, 1, "alpha", "beta", "maybe")

@@ -21,11 +21,11 @@ from aiohttp import web
 from openai.types import CreateEmbeddingResponse
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
+from services.errors import ErrorKind, UpstreamError
 from services.gateway.adapters import DEFAULT_BASE_URLS, get_adapter, resolve_base_url
 from services.gateway.adapters.base import Json, Target
 from services.gateway.adapters.tally import StreamTally
 from services.gateway.adapters.transport import upstream_client
-from services.errors import ErrorKind, UpstreamError
 from tests.upstream_emulator import EmulatorHandle, embedding_for, start_emulator
 
 KINDS = ("openai", "openai_compatible", "anthropic", "gemini", "ollama")

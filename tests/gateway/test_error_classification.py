@@ -8,8 +8,8 @@ import httpx
 import orjson
 import pytest
 
-from services.gateway.adapters.http import classify_event, classify_response, parse_retry_after, transport_error
 from services.errors import ErrorKind
+from services.gateway.adapters.http import classify_event, classify_response, parse_retry_after, transport_error
 
 SECRET = "sk-live-0123456789abcdef"
 NOW = 1_800_000_000.0

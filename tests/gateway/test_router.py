@@ -9,10 +9,10 @@ from dataclasses import asdict
 import httpx
 import pytest
 
+from services.errors import ErrorKind, GatewayError, UpstreamError
 from services.gateway.adapters.base import Target
-from services.errors import ErrorKind, UpstreamError
 from services.gateway.key_state import KeyStateStore, SkipReason
-from services.gateway.router import MAX_PLANS, Attempt, GatewayError, RetryPolicy, Router, RouteTrail
+from services.gateway.router import MAX_PLANS, Attempt, RetryPolicy, Router, RouteTrail
 from services.gateway.routing_table import KeyEntry, ProviderEntry, RouteEntry, RoutingTable
 
 

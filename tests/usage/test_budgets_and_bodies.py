@@ -8,14 +8,14 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, select
 
+from services.errors import GatewayError, SettingError
 from services.usage.analytics import set_user_budget
 from services.accounts.audit import Actor, AuditFilter, list_events
 from services.catalog.config_file import apply_config_text
 from services.hub import Hub, HubOptions
-from services.gateway.router import GatewayError
 from services.tables import UsageBody, UsageRecord, User
 from services.accounts.tokens import Principal, issue_token
-from services.usage.settings import REDACTED, SettingError, set_body_logging
+from services.usage.settings import REDACTED, set_body_logging
 from tests.upstream_emulator import EMBEDDING_SIZE, EmulatorHandle, answer_for
 
 CONFIG = """

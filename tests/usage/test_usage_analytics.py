@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from services.errors import UsageError
 from services.usage.analytics import (
     MAX_STACKS,
     OTHER,
@@ -61,7 +62,7 @@ def test_presets_pick_hourly_buckets_up_to_seven_days_and_daily_beyond() -> None
     assert day_range(date(2026, 11, 1), date(2026, 11, 3)).width == HOUR
     assert day_range(date(2026, 11, 1), date(2026, 11, 10)).width == DAY
     assert aligned_range(NOW - timedelta(days=2), NOW).since.minute == 0
-    with pytest.raises(ValueError):
+    with pytest.raises(UsageError):
         aligned_range(NOW, NOW)
 
 
@@ -125,7 +126,7 @@ def test_breakdown_pages_sorts_and_scopes(seeded) -> None:  # type: ignore[no-un
     assert by_user.rows[0]["user"] == "master key"
     mine = breakdown(engine, UsageFilter(), Viewer(ids["bob"], False), window)
     assert (mine.total, mine.rows[0]["errors"]) == (1, 1)
-    with pytest.raises(ValueError):
+    with pytest.raises(UsageError):
         breakdown(engine, UsageFilter(), ADMIN, window, sort="secret")
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import event
 
+from services.errors import UsageError
 from services.usage import exports
 from services.usage.analytics import breakdown, preset_range
 from services.usage.exports import AGGREGATE_COLUMNS, BODY_COLUMNS, RECORD_COLUMNS, count_records, export_stream, filename, route_summary
@@ -92,7 +93,7 @@ def test_aggregate_export_matches_the_breakdown_table(seeded) -> None:  # type: 
 def test_file_names_say_the_range() -> None:
     assert filename("records", "csv", preset_range("30d", NOW)) == "llmhub-usage-records_2026-10-16_to_2026-11-14.csv"
     assert filename("aggregate", "json", preset_range("24h", NOW)) == "llmhub-usage-aggregate_2026-11-13T13h_to_2026-11-14T12h_UTC.json"
-    with pytest.raises(ValueError):
+    with pytest.raises(UsageError):
         export_stream(None, "everything", "csv", UsageFilter(), ADMIN, preset_range("24h", NOW))  # type: ignore[arg-type]
 
 
@@ -184,5 +185,5 @@ def test_bodies_are_fetched_per_batch_and_never_without_the_option(logged, monke
 
 def test_only_the_records_export_takes_bodies(logged) -> None:  # type: ignore[no-untyped-def]
     engine, _ = logged
-    with pytest.raises(ValueError, match="only the records export"):
+    with pytest.raises(UsageError, match="only the records export"):
         export_stream(engine, "aggregate", "json", UsageFilter(), ADMIN, preset_range("24h", NOW), with_bodies=True)

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 
+from services.errors import ErrorKind, UpstreamError
 from services.gateway.adapters.base import Json, Target
 from services.gateway.adapters.http import (
     JSON_CONTENT_TYPE,
@@ -36,7 +37,6 @@ from services.gateway.adapters.http import (
 )
 from services.gateway.adapters.tally import StreamTally
 from services.gateway.adapters.transport import UpstreamClient
-from services.errors import ErrorKind, UpstreamError
 
 ANTHROPIC_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 4096

@@ -29,9 +29,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 import httpx
 import orjson
 
+from services.errors import ErrorKind, UpstreamError
 from services.gateway.adapters.base import Json
 from services.gateway.adapters.transport import UpstreamClient
-from services.errors import ErrorKind, UpstreamError
 
 if TYPE_CHECKING:
     from services.gateway.adapters.tally import StreamTally
