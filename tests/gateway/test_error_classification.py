@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from services.errors import ErrorKind
-from services.gateway.adapters.http import classify_event, classify_response, parse_retry_after, transport_error
+from services.gateway.adapters.errors import classify_event, classify_response, parse_retry_after, transport_error
 
 SECRET = "sk-live-0123456789abcdef"
 NOW = 1_800_000_000.0

@@ -13,11 +13,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-
 from services.errors import ErrorKind, UpstreamError
 from services.gateway.adapters.base import Json, Target
-from services.gateway.adapters.http import (
-    JSON_CONTENT_TYPE,
+from services.gateway.adapters.shapes import (
     ChunkMaker,
     completion_response,
     content_parts,
@@ -29,14 +27,14 @@ from services.gateway.adapters.http import (
     new_id,
     parse_arguments,
     parse_data_url,
-    post_json,
     stop_list,
     text_of,
     tool_call,
-    translated_stream,
 )
 from services.gateway.adapters.tally import StreamTally
+from services.gateway.adapters.translated import translated_stream
 from services.gateway.adapters.transport import UpstreamClient
+from services.gateway.adapters.wire import JSON_CONTENT_TYPE, post_json
 
 ANTHROPIC_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 4096
@@ -185,7 +183,7 @@ def to_completion(answer: Json, model: str) -> Json:
 class _StreamTranslator:
     """Messages stream events → OpenAI chunks (None for events with nothing to say)."""
 
-    __slots__ = ("chunks", "usage", "tool_index", "finished")
+    __slots__ = ("chunks", "finished", "tool_index", "usage")
 
     def __init__(self, model: str) -> None:
         self.chunks = ChunkMaker(new_id(), model)

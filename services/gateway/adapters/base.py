@@ -16,20 +16,20 @@ and translates the answer back to OpenAI's shapes:
 Every failure is raised as :class:`services.errors.UpstreamError` with its kind classified.
 Adapters hold no state; the secret arrives in the :class:`Target` and never reaches a log or an
 error message.
+
+``Json`` (a JSON object as a dict) is defined in :mod:`~services.gateway.adapters.shapes`, below the
+tally, and named here for the protocol and its callers.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Protocol
 
+from services.gateway.adapters.shapes import Json
+from services.gateway.adapters.tally import StreamTally
 from services.gateway.adapters.transport import UpstreamClient
-
-if TYPE_CHECKING:
-    from services.gateway.adapters.tally import StreamTally
-
-Json = dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,3 +48,6 @@ class Adapter(Protocol):
     def stream_chat(self, client: UpstreamClient, target: Target, body: Json, tally: StreamTally) -> AsyncIterator[list[bytes]]: ...
 
     async def embed(self, client: UpstreamClient, target: Target, body: Json) -> Json: ...
+
+
+__all__ = ["Adapter", "Json", "Target"]

@@ -18,8 +18,7 @@ from typing import Any
 import orjson
 
 from services.gateway.adapters.base import Json, Target
-from services.gateway.adapters.http import (
-    JSON_CONTENT_TYPE,
+from services.gateway.adapters.shapes import (
     ChunkMaker,
     completion_response,
     content_parts,
@@ -34,15 +33,15 @@ from services.gateway.adapters.http import (
     new_id,
     parse_arguments,
     parse_data_url,
-    post_json,
     stop_list,
     text_of,
     tool_call,
     tool_names_by_id,
-    translated_stream,
 )
 from services.gateway.adapters.tally import StreamTally
+from services.gateway.adapters.translated import translated_stream
 from services.gateway.adapters.transport import UpstreamClient
+from services.gateway.adapters.wire import JSON_CONTENT_TYPE, post_json
 
 DEFAULT_API_VERSION = "v1beta"
 VERSION_SEGMENT = re.compile(r"/v\d+(?:alpha|beta)?\d*$")
@@ -234,7 +233,7 @@ def to_completion(answer: Json, model: str) -> Json:
 class _StreamTranslator:
     """Each streamed ``GenerateContentResponse`` → one OpenAI chunk with a choice per candidate."""
 
-    __slots__ = ("chunks", "usage", "started", "calls_seen", "finished")
+    __slots__ = ("calls_seen", "chunks", "finished", "started", "usage")
 
     def __init__(self, model: str) -> None:
         self.chunks = ChunkMaker(new_id(), model)

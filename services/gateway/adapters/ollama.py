@@ -11,12 +11,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-
 from services.gateway.adapters.base import Json, Target
-from services.gateway.adapters.http import (
-    JSON_CONTENT_TYPE,
+from services.gateway.adapters.shapes import (
     ChunkMaker,
-    NdjsonFraming,
     completion_response,
     content_parts,
     dump_arguments,
@@ -29,15 +26,15 @@ from services.gateway.adapters.http import (
     new_id,
     parse_arguments,
     parse_data_url,
-    post_json,
     stop_list,
     text_of,
     tool_call,
     tool_names_by_id,
-    translated_stream,
 )
 from services.gateway.adapters.tally import StreamTally
+from services.gateway.adapters.translated import translated_stream
 from services.gateway.adapters.transport import UpstreamClient
+from services.gateway.adapters.wire import JSON_CONTENT_TYPE, NdjsonFraming, post_json
 
 # OpenAI name → Ollama option name, copied as they are.
 OPTION_FIELDS = (
@@ -142,7 +139,7 @@ def to_completion(answer: Json, model: str) -> Json:
 class _StreamTranslator:
     """Ollama stream objects → OpenAI chunks; the ``done`` object carries the finish and counts."""
 
-    __slots__ = ("chunks", "first", "calls_seen", "final")
+    __slots__ = ("calls_seen", "chunks", "final", "first")
 
     def __init__(self, model: str) -> None:
         self.chunks = ChunkMaker(new_id(), model)
@@ -182,7 +179,8 @@ class OllamaAdapter:
     def stream_chat(self, client: UpstreamClient, target: Target, body: Json, tally: StreamTally) -> AsyncIterator[list[bytes]]:
         payload = build_request(body, target.model, stream=True)
         url = f"{target.base_url}/api/chat"
-        return translated_stream(client, url, _headers(target), payload, target.api_key, _StreamTranslator(target.model), tally, NdjsonFraming())
+        translator = _StreamTranslator(target.model)
+        return translated_stream(client, url, _headers(target), payload, target.api_key, translator, tally, NdjsonFraming())
 
     async def embed(self, client: UpstreamClient, target: Target, body: Json) -> Json:
         inputs = embedding_inputs(body)

@@ -14,20 +14,11 @@ from collections.abc import AsyncIterator
 import orjson
 
 from services.gateway.adapters.base import Json, Target
-from services.gateway.adapters.http import (
-    JSON_CONTENT_TYPE,
-    SseFraming,
-    embedding_usage,
-    estimated_usage,
-    input_list,
-    parse_event,
-    post_json,
-    prompt_chars,
-    stream_ended_early,
-    stream_events,
-)
+from services.gateway.adapters.errors import stream_ended_early
+from services.gateway.adapters.shapes import embedding_usage, estimated_usage, input_list, prompt_chars
 from services.gateway.adapters.tally import StreamTally
 from services.gateway.adapters.transport import UpstreamClient
+from services.gateway.adapters.wire import JSON_CONTENT_TYPE, SseFraming, parse_event, post_json, stream_events
 
 
 def _headers(target: Target) -> dict[str, str]:
@@ -57,7 +48,7 @@ class _Relay:
     event while bodies are logged) is parsed and goes through the tally.
     """
 
-    __slots__ = ("tally", "secret", "upstream_name", "client_name")
+    __slots__ = ("client_name", "secret", "tally", "upstream_name")
 
     def __init__(self, tally: StreamTally, secret: str) -> None:
         self.tally = tally

@@ -16,8 +16,7 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from services.gateway.adapters.base import Json
-from services.gateway.adapters.http import estimated_usage
+from services.gateway.adapters.shapes import Json, estimated_usage
 
 RELAYED_LIMIT = 256
 """Events passed on unparsed that are kept for counting before they are counted and let go."""

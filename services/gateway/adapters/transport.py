@@ -2,10 +2,9 @@
 
 ``UpstreamClient`` is an ``httpx.AsyncClient`` over ``AiohttpTransport``, an httpx transport backed
 by one ``aiohttp.ClientSession``: anything that speaks httpx (alert webhooks, tests) can use it, and
-the sockets, the connection pool and HTTP/1.1 parsing are aiohttp's. Measured on the project's
-2-core machine, a bare proxy on httpx's own transport (httpcore) managed ~230 requests/s at 32
-concurrent calls, because its pool does O(connections) bookkeeping per request; the same proxy on
-aiohttp's client does ~2,400 (``bench/README.md``). The adapters' hot path goes one step further:
+the sockets, the connection pool and HTTP/1.1 parsing are aiohttp's: httpx's own transport
+(httpcore) does O(connections) pool bookkeeping per request, which caps a busy proxy far below
+aiohttp's client (the figures are in ``bench/README.md``). The adapters' hot path goes one step further:
 ``UpstreamClient.open`` posts on the aiohttp session directly and skips httpx's per-request models.
 
 What is mapped, on both paths:
@@ -16,7 +15,7 @@ What is mapped, on both paths:
 * errors: aiohttp's exceptions, raised while sending or while the body streams, come out as the
   httpx exception httpcore would have raised for the same failure (``ConnectError``,
   ``ConnectTimeout``, ``ReadTimeout``, ``RemoteProtocolError``, ``ReadError``,
-  ``UnsupportedProtocol``), so ``services.gateway.adapters.http.transport_error`` classifies them as before;
+  ``UnsupportedProtocol``), so ``services.gateway.adapters.errors.transport_error`` classifies them as before;
 * bodies: on the httpx path aiohttp leaves ``Content-Encoding`` alone so httpx decodes once; cookies
   are nobody's business here (aiohttp keeps none).
 
@@ -137,7 +136,7 @@ class WireTime:
     ``@contextmanager`` generator: it is entered on every attempt.
     """
 
-    __slots__ = ("seconds", "_token")
+    __slots__ = ("_token", "seconds")
 
     def __init__(self) -> None:
         self.seconds = 0.0
@@ -159,7 +158,7 @@ _wire_time: ContextVar[WireTime | None] = ContextVar("llmhub_wire_time", default
 class UpstreamResponse:
     """An aiohttp response under the httpx names the adapters read; its errors come out as httpx's."""
 
-    __slots__ = ("_response", "status_code", "headers")
+    __slots__ = ("_response", "headers", "status_code")
 
     def __init__(self, response: aiohttp.ClientResponse) -> None:
         self._response = response
@@ -203,10 +202,9 @@ class UpstreamClient(httpx.AsyncClient):
     """The one shared pooled upstream client.
 
     As an ``httpx.AsyncClient`` it serves any caller (alert webhooks, tests). The adapters' calls
-    (``services/gateway/adapters/http.py``) use ``open``, which posts on the same aiohttp session directly:
+    (``services/gateway/adapters/wire.py``) use ``open``, which posts on the same aiohttp session directly:
     httpx's own per-request work (URL and header models, cookie, auth and redirect flows, logging)
-    cost LLM Hub about 1 ms of added latency per call and a third of its throughput on the project's
-    2-core machine (``bench/README.md``).
+    is a large share of a gateway call's added latency and throughput (``bench/README.md``).
     """
 
     def __init__(self, timeout: httpx.Timeout, *, max_connections: int, keepalive_expiry: float, verify: ssl.SSLContext | bool) -> None:
