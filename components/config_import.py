@@ -9,8 +9,14 @@ from nicegui import events, run, ui
 
 from app.runtime import get_hub
 from components.dialogs import transient_dialog
+from services.accounts.audit import Actor
+from services.catalog.config_file import (
+    ConfigReport,
+    ImportPlan,
+    apply_plan,
+    plan_import,
+)
 from services.errors import CatalogError, ConfigError
-from services.catalog.config_file import ConfigReport, ImportPlan, apply_plan, plan_import
 
 MAX_UPLOAD_BYTES = 1_000_000
 FORMATS = {"llmhub": "LLM Hub configuration", "litellm": "LiteLLM config.yaml, translated"}
@@ -29,7 +35,8 @@ Applied = Callable[[ConfigReport, ImportPlan], Awaitable[None]]
 
 
 class ImportDialog:
-    def __init__(self, on_applied: Applied) -> None:
+    def __init__(self, actor: Actor, on_applied: Applied) -> None:
+        self.actor = actor
         self.on_applied = on_applied
         self.plan: ImportPlan | None = None
         self.source = "pasted text"
@@ -104,7 +111,7 @@ class ImportDialog:
             return
         self.apply_button.disable()
         try:
-            report = await run.io_bound(apply_plan, plan, catalog=get_hub().catalog)
+            report = await run.io_bound(apply_plan, plan, catalog=get_hub().catalog, actor=self.actor)
         except (ConfigError, CatalogError) as error:
             self.text.error = str(error)
             return

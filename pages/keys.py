@@ -9,17 +9,23 @@ from typing import Any
 from nicegui import run, ui
 
 from app.runtime import get_hub
-from components.catalog_forms import open_cooldown_dialog, open_key_dialog, open_provider_dialog, open_secret_dialog
-from components.console_audit import audit
+from components.account_ui import acting
+from components.catalog_forms import (
+    open_cooldown_dialog,
+    open_key_dialog,
+    open_provider_dialog,
+    open_secret_dialog,
+)
 from components.frame import console_page
 from components.key_table import KeyTable
 from components.provider_table import ProviderTable
 from components.secret_dialogs import confirm
-from services.errors import CatalogError
-from services.catalog.service import KeyPublic, ProviderPublic
+from services.accounts.audit import Actor
 from services.accounts.sessions import SessionUser
-from services.hub import Hub
 from services.catalog.key_test import run_key_test
+from services.catalog.views import KeyPublic, ProviderPublic
+from services.errors import CatalogError
+from services.hub import Hub
 from services.usage.queries import KeyUsage, key_usage_since
 
 STATUS_SECONDS = 2.0
@@ -81,14 +87,15 @@ class KeysPage:
         else:
             self.key_table.refresh_status()
 
-    async def act(self, action: Callable[[], object], event: str, target: str, **detail: Any) -> None:
-        """Run a catalog change off the event loop, audit it, refresh; a CatalogError is notified."""
+    async def act(self, change: Callable[[Actor], object]) -> None:
+        """Run a catalog change (which audits itself) off the event loop, then refresh; a CatalogError
+        is notified."""
+        actor = acting(self.user)
         try:
-            await run.io_bound(action)
+            await run.io_bound(change, actor)
         except CatalogError as error:
             ui.notify(error.message, type="negative")
             return
-        await audit(self.user, event, target, **detail)
         await self.reload()
 
     def key_name(self, key_id: int) -> str:
@@ -99,10 +106,9 @@ class KeysPage:
 
     async def add_provider(self) -> None:
         async def submit(data: dict[str, Any]) -> None:
-            provider = await run.io_bound(self.hub.catalog.create_provider, data)
+            provider = await run.io_bound(self.hub.catalog.create_provider, acting(self.user), data)
             if provider is None:
                 return
-            await audit(self.user, "provider.create", provider.name, kind=provider.kind, base_url=provider.base_url)
             await self.reload()
             ui.notify(f"Provider {provider.name} added — now add its keys", type="positive")
             await self.add_key(provider.name)
@@ -114,7 +120,7 @@ class KeysPage:
         count = len(provider.keys) if provider else 0
         question = f"This deletes its {count} key(s) and every route to it. Usage history stays."
         if await confirm(f"Delete provider {name}?", question, action="Delete"):
-            await self.act(lambda: self.hub.catalog.delete_provider(name), "provider.delete", name, keys=count)
+            await self.act(lambda actor: self.hub.catalog.delete_provider(actor, name))
 
     # -- keys --------------------------------------------------------------------------------------
 
@@ -125,23 +131,21 @@ class KeysPage:
 
         async def submit(data: dict[str, Any]) -> None:
             name = data.pop("provider")
-            key = await run.io_bound(self.hub.catalog.create_key, name, data)
+            key = await run.io_bound(self.hub.catalog.create_key, acting(self.user), name, data)
             if key is None:
                 return
-            await audit(self.user, "key.create", f"{key.provider}/{key.label}", key_id=key.id)
             await self.reload()
             ui.notify(f"Key {key.label} added to {key.provider}", type="positive")
 
         open_key_dialog([p.name for p in self.providers], submit, provider=provider)
 
     async def toggle_key(self, key_id: int, enabled: bool) -> None:
-        await self.act(lambda: self.hub.catalog.set_key_enabled(key_id, enabled), "key.enable" if enabled else "key.disable",
-                       self.key_name(key_id), key_id=key_id)
+        await self.act(lambda actor: self.hub.catalog.set_key_enabled(actor, key_id, enabled))
 
     async def test_key(self, key_id: int) -> None:
         self.key_table.set_testing(key_id, True)
         try:
-            result = await run_key_test(self.hub, key_id)
+            result = await run_key_test(self.hub, acting(self.user), key_id)
         except CatalogError as error:
             ui.notify(error.message, type="negative")
             return
@@ -149,25 +153,21 @@ class KeysPage:
             self.key_table.set_testing(key_id, False)
         self.key_table.tests[key_id] = result
         ui.notify(f"{self.key_name(key_id)}: {result.summary}", type="positive" if result.ok else "negative", multi_line=True)
-        detail = {"ok": result.ok, "model": result.model, "latency_ms": result.latency_ms, "status": result.status}
-        await audit(self.user, "key.test", self.key_name(key_id), key_id=key_id, **{k: v for k, v in detail.items() if v is not None})
         await self.reload()
 
     async def cool_key(self, key_id: int) -> None:
         async def submit(seconds: float) -> None:
-            await self.act(lambda: self.hub.catalog.force_cooldown(key_id, seconds), "key.cooldown", self.key_name(key_id),
-                           key_id=key_id, seconds=seconds)
+            await self.act(lambda actor: self.hub.catalog.force_cooldown(actor, key_id, seconds))
 
         open_cooldown_dialog(f"Cool down {self.key_name(key_id)}", submit)
 
     async def reset_key(self, key_id: int) -> None:
-        await self.act(lambda: self.hub.catalog.reset_key_health(key_id), "key.reset", self.key_name(key_id), key_id=key_id)
+        await self.act(lambda actor: self.hub.catalog.reset_key_health(actor, key_id))
 
     async def rotate_key(self, key_id: int) -> None:
         async def submit(secret: str) -> None:
-            await run.io_bound(self.hub.catalog.rotate_key_secret, key_id, secret)  # CatalogError stays in the dialog
+            await run.io_bound(self.hub.catalog.rotate_key_secret, acting(self.user), key_id, secret)  # CatalogError stays in the dialog
             self.key_table.tests.pop(key_id, None)
-            await audit(self.user, "key.rotate", self.key_name(key_id), key_id=key_id)
             await self.reload()
             ui.notify(f"Secret of {self.key_name(key_id)} replaced", type="positive")
 
@@ -176,7 +176,7 @@ class KeysPage:
     async def delete_key(self, key_id: int) -> None:
         name = self.key_name(key_id)
         if await confirm(f"Delete key {name}?", "The key stops serving at once. Its usage history stays.", action="Delete"):
-            await self.act(lambda: self.hub.catalog.delete_key(key_id), "key.delete", name, key_id=key_id)
+            await self.act(lambda actor: self.hub.catalog.delete_key(actor, key_id))
 
 
 @console_page("/keys", "Keys", icon="key", admin=True, order=30)

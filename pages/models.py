@@ -9,20 +9,19 @@ from typing import Any
 from nicegui import run, ui
 
 from app.runtime import get_hub
+from components.account_ui import acting
 from components.config_import import ImportDialog
-from components.console_audit import audit
 from components.frame import console_page
 from components.route_editor import ROUTE_EDITOR_CSS, RouteEditor
 from components.secret_dialogs import confirm
 from components.try_it import TryIt
-from services.errors import CatalogError
-from services.catalog.service import ModelPublic, ProviderPublic
-from services.catalog.config_file import ConfigReport, ImportPlan, export_config
 from services.accounts.sessions import SessionUser
+from services.catalog.config_file import EXPORT_FILE_NAME, ConfigReport, ImportPlan, export_config
+from services.catalog.views import ModelPublic, ProviderPublic
+from services.errors import CatalogError
 from services.hub import Hub
 
 ROUTE_FIELD = re.compile(r"routes\[(\d+)\]\.(provider|model)")
-EXPORT_FILE = "llmhub-config.yaml"
 
 
 def load_models(hub: Hub) -> tuple[list[ProviderPublic], list[ModelPublic]]:
@@ -65,18 +64,17 @@ class ModelCard:
             ui.notify("Fix the marked routes first", type="warning")
             return
         catalog = self.page.hub.catalog
+        actor = acting(self.page.user)
         try:
             if self.model is None:
-                saved = await run.io_bound(catalog.create_model, self._data())
+                saved = await run.io_bound(catalog.create_model, actor, self._data())
             else:
-                saved = await run.io_bound(catalog.replace_model, self.model.name, self._data())
+                saved = await run.io_bound(catalog.replace_model, actor, self.model.name, self._data())
         except CatalogError as error:
             self._show_error(error)
             return
         if saved is None:
             return
-        routes = [f"{r.provider}/{r.model} p{r.priority} w{r.weight}" for r in saved.routes]
-        await audit(self.page.user, "model.create" if self.model is None else "model.update", saved.name, routes=routes)
         ui.notify(f"Model {saved.name} saved", type="positive")
         await self.page.reload()
 
@@ -96,11 +94,10 @@ class ModelCard:
         if not await confirm(f"Delete model {name}?", "Clients asking for it get 404 model_not_found from then on.", action="Delete"):
             return
         try:
-            await run.io_bound(self.page.hub.catalog.delete_model, name)
+            await run.io_bound(self.page.hub.catalog.delete_model, acting(self.page.user), name)
         except CatalogError as error:
             ui.notify(error.message, type="negative")
             return
-        await audit(self.page.user, "model.delete", name)
         await self.page.reload()
 
 
@@ -113,7 +110,7 @@ class ModelsPage:
             ui.label("Clients ask for a logical model by name; the router tries its routes in order.").classes("text-grey-7 grow")
             ui.button("New model", icon="add", on_click=self.new_model).props("no-caps color=primary")
             ui.button("Export YAML", icon="download", on_click=self.export).props("no-caps outline color=primary")
-            ui.button("Import…", icon="upload", on_click=lambda: ImportDialog(self.imported)).props("no-caps outline color=primary")
+            ui.button("Import…", icon="upload", on_click=lambda: ImportDialog(acting(self.user), self.imported)).props("no-caps outline color=primary")
         self.new_area = ui.column().classes("w-full gap-4")
         self.list = ui.column().classes("w-full gap-4")
 
@@ -143,14 +140,12 @@ class ModelsPage:
         card.name.run_method("focus")
 
     async def export(self) -> None:
-        text = await run.io_bound(export_config, self.hub)
+        text = await run.io_bound(export_config, self.hub, acting(self.user))
         if text is None:
             return
-        ui.download.content(text.encode(), EXPORT_FILE, "application/yaml")
-        await audit(self.user, "config.export", EXPORT_FILE)
+        ui.download.content(text.encode(), EXPORT_FILE_NAME, "application/yaml")
 
     async def imported(self, report: ConfigReport, plan: ImportPlan) -> None:
-        await audit(self.user, "config.import", report.source, format=plan.format, changes=report.changes, summary=str(report))
         ui.notify(f"Imported: {report}", type="positive", multi_line=True)
         await self.reload()
 

@@ -10,9 +10,10 @@ from fastapi import Depends, Request
 from fastapi.responses import Response
 
 from app.runtime import get_hub
+from services.accounts.audit import Actor
+from services.accounts.tokens import Principal
 from services.errors import GatewayError
 from services.hub import Hub
-from services.accounts.tokens import Principal
 
 
 async def hub_dependency() -> Hub:
@@ -46,6 +47,15 @@ async def admin_principal(principal: Annotated[Principal, Depends(current_princi
 
 PrincipalDep = Annotated[Principal, Depends(current_principal)]
 AdminDep = Annotated[Principal, Depends(admin_principal)]
+
+
+def admin_actor(hub: HubDep, admin: AdminDep, request: Request) -> Actor:
+    """The audit actor behind an admin call: the master key or the token's owner, and the caller's
+    address. Plain ``def``: naming a user is a database read, done in FastAPI's thread pool."""
+    return hub.accounts.api_actor(admin, request.client.host if request.client else None)
+
+
+ActorDep = Annotated[Actor, Depends(admin_actor)]
 
 
 def json_response(content: object, status: int = 200, headers: dict[str, str] | None = None) -> Response:

@@ -41,10 +41,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import yaml
 from pydantic import BaseModel, Field, ValidationError, computed_field, field_validator
 
-from services.errors import CatalogError, ConfigError, LiteLLMFormatError
-from services.catalog.service import (
-    Catalog,
-    Change,
+from services.accounts.audit import CONFIG_FILE_ACTOR, Actor, record_event
+from services.catalog.inputs import (
     Input,
     ModelCreate,
     ProviderCreate,
@@ -52,10 +50,14 @@ from services.catalog.service import (
     field_path,
 )
 from services.catalog.litellm_import import is_litellm_config, translate_litellm
+from services.catalog.service import Catalog
+from services.catalog.writes import Change
+from services.errors import CatalogError, ConfigError, LiteLLMFormatError
 
 if TYPE_CHECKING:
     from services.hub import Hub
 
+EXPORT_FILE_NAME = "llmhub-config.yaml"
 VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
@@ -110,17 +112,25 @@ class ConfigReport(BaseModel):
         return f"providers {self.providers}; keys {self.keys}; models {self.models}"
 
 
-def apply_config_file(path: Path | str, *, hub: Hub, dry_run: bool = False) -> ConfigReport:
+def apply_config_file(path: Path | str, *, hub: Hub, actor: Actor = CONFIG_FILE_ACTOR, dry_run: bool = False) -> ConfigReport:
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read the config file: {getattr(exc, 'strerror', None) or exc}") from None
-    return apply_config_text(text, catalog=hub.catalog, source=str(path), dry_run=dry_run)
+    return apply_config_text(text, catalog=hub.catalog, source=str(path), actor=actor, dry_run=dry_run)
 
 
-def apply_config_text(text: str, *, catalog: Catalog, source: str, dry_run: bool = False) -> ConfigReport:
+def apply_config_text(text: str, *, catalog: Catalog, source: str, actor: Actor, dry_run: bool = False) -> ConfigReport:
     """Validate the whole document, then upsert it in one transaction (rolled back if ``dry_run``)."""
-    return apply_document(parse_config(text, source), catalog=catalog, source=source, dry_run=dry_run)
+    report = apply_document(parse_config(text, source), catalog=catalog, source=source, dry_run=dry_run)
+    if not dry_run:
+        _audit_import(catalog, actor, report, "llmhub")
+    return report
+
+
+def _audit_import(catalog: Catalog, actor: Actor, report: ConfigReport, file_format: str) -> None:
+    detail = {"format": file_format, "changes": report.changes, "summary": str(report)}
+    record_event(catalog.engine, actor, "config.import", report.source, detail)
 
 
 def apply_document(document: ConfigDocument, *, catalog: Catalog, source: str, dry_run: bool = False) -> ConfigReport:
@@ -262,8 +272,10 @@ def plan_import(text: str, *, catalog: Catalog, source: str) -> ImportPlan:
     return ImportPlan("litellm", document, preview, translation.notes)
 
 
-def apply_plan(plan: ImportPlan, *, catalog: Catalog) -> ConfigReport:
-    return apply_document(plan.document, catalog=catalog, source=plan.preview.source)
+def apply_plan(plan: ImportPlan, *, catalog: Catalog, actor: Actor) -> ConfigReport:
+    report = apply_document(plan.document, catalog=catalog, source=plan.preview.source)
+    _audit_import(catalog, actor, report, plan.format)
+    return report
 
 
 # -- export ------------------------------------------------------------------------------------
@@ -287,9 +299,10 @@ def _without_defaults(item: dict[str, Any], defaults: dict[str, Any]) -> dict[st
 KEY_DEFAULTS = {"priority": 1, "weight": 1, "enabled": True}
 
 
-def export_config(hub: Hub) -> str:
-    """The whole catalog in the config file's format. Secrets are never exported: each key's secret
-    is a ``${LLMHUB_KEY_…}`` placeholder to set before re-importing the file."""
+def export_config(hub: Hub, actor: Actor) -> str:
+    """The whole catalog in the config file's format, audited as read by ``actor``. Secrets are never
+    exported: each key's secret is a ``${LLMHUB_KEY_…}`` placeholder to set before re-importing the file."""
+    record_event(hub.engine, actor, "config.export", EXPORT_FILE_NAME)
     used: set[str] = set()
     providers = []
     for provider in hub.catalog.list_providers():

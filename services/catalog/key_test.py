@@ -7,10 +7,12 @@ cools it down, and a passing test re-enables a key that was marked invalid or ex
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from services.accounts.audit import Actor, record_event
 from services.errors import CatalogError, UpstreamError
 from services.gateway.adapters import get_adapter
 from services.gateway.adapters.base import Target
@@ -65,12 +67,22 @@ def model_for_test(table: RoutingTable, provider: ProviderEntry) -> str:
     return DEFAULT_TEST_MODELS.get(provider.kind, DEFAULT_TEST_MODELS["openai"])
 
 
-async def run_key_test(hub: Hub, key_id: int, *, model: str | None = None) -> KeyTestResult:
-    """Send ``ping`` with ``max_tokens: 1`` through the key; record the outcome in its health."""
+async def run_key_test(hub: Hub, actor: Actor, key_id: int, *, model: str | None = None) -> KeyTestResult:
+    """Send ``ping`` with ``max_tokens: 1`` through the key; record the outcome in its health and
+    the audit log."""
     table = hub.table
     key = find_key(table, key_id)
     provider = table.providers[key.provider_id]
     model = model or model_for_test(table, provider)
+    result = await _ping(hub, provider, key, model)
+    detail = {"ok": result.ok, "model": result.model, "latency_ms": result.latency_ms, "status": result.status}
+    target = f"{provider.name}/{key.label}"
+    await asyncio.to_thread(record_event, hub.engine, actor, "key.test", target,
+                            {"key_id": key.id, **{k: v for k, v in detail.items() if v is not None}})
+    return result
+
+
+async def _ping(hub: Hub, provider: ProviderEntry, key: KeyEntry, model: str) -> KeyTestResult:
     body = {"model": model, "messages": [{"role": "user", "content": PING}], "max_tokens": 1}
     began = time.perf_counter()
     try:

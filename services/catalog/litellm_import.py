@@ -27,7 +27,6 @@ applied exactly like one of our own files.
 
 from __future__ import annotations
 
-
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field

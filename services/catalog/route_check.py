@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from services.catalog.service import ProviderPublic
+from services.catalog.views import ProviderPublic
 
 
 @dataclass(frozen=True, slots=True)

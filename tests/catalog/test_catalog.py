@@ -8,10 +8,6 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, select
 
-from services.errors import CatalogError, ErrorKind, UpstreamError, UserError
-from services.catalog.service import ProviderCreate
-from services.hub import Hub, HubOptions
-from services.tables import KeyState, LogicalModel, ModelRoute, Provider, ProviderCircuit, ProviderKey
 from services.accounts.users import (
     create_user,
     ensure_admin,
@@ -19,6 +15,18 @@ from services.accounts.users import (
     list_users,
     verify_password,
 )
+from services.catalog.inputs import ProviderCreate
+from services.errors import CatalogError, ErrorKind, UpstreamError, UserError
+from services.hub import Hub, HubOptions
+from services.tables import (
+    KeyState,
+    LogicalModel,
+    ModelRoute,
+    Provider,
+    ProviderCircuit,
+    ProviderKey,
+)
+from tests.factories import TEST_ACTOR
 
 SECRET = "sk-catalog-secret-0001"
 
@@ -36,7 +44,7 @@ def rows(hub: Hub, table: type) -> list:
 
 
 def add_openai(hub: Hub, name: str = "openai-main", **extra: object) -> int:
-    provider = hub.catalog.create_provider({"name": name, "kind": "openai", "keys": [{"label": "primary", "secret": SECRET}], **extra})
+    provider = hub.catalog.create_provider(TEST_ACTOR, {"name": name, "kind": "openai", "keys": [{"label": "primary", "secret": SECRET}], **extra})
     return provider.keys[0].id
 
 
@@ -48,7 +56,7 @@ def expect_error(status: int, field: str | None, call, *args: object) -> Catalog
 
 
 def test_create_provider_encrypts_masks_and_reloads_routing(hub: Hub) -> None:
-    provider = hub.catalog.create_provider(
+    provider = hub.catalog.create_provider(TEST_ACTOR, 
         {"name": " openai-main ", "kind": "openai", "keys": [{"label": "primary", "secret": SECRET, "monthly_usd": "12.5", "rpm": 60}]}
     )
     assert provider.name == "openai-main"
@@ -78,37 +86,37 @@ def test_create_provider_encrypts_masks_and_reloads_routing(hub: Hub) -> None:
     ],
 )
 def test_invalid_provider_input_names_the_field_and_writes_nothing(hub: Hub, data: dict, field: str) -> None:
-    expect_error(400, field, hub.catalog.create_provider, data)
+    expect_error(400, field, hub.catalog.create_provider, TEST_ACTOR, data)
     assert rows(hub, Provider) == []
 
 
 def test_conflicts_and_missing_items(hub: Hub) -> None:
     key_id = add_openai(hub)
-    expect_error(409, "name", hub.catalog.create_provider, {"name": "openai-main", "kind": "anthropic"})
-    expect_error(409, "label", hub.catalog.create_key, "openai-main", {"label": "primary", "secret": "other"})
+    expect_error(409, "name", hub.catalog.create_provider, TEST_ACTOR, {"name": "openai-main", "kind": "anthropic"})
+    expect_error(409, "label", hub.catalog.create_key, TEST_ACTOR, "openai-main", {"label": "primary", "secret": "other"})
     expect_error(404, "provider", hub.catalog.get_provider, "nope")
-    expect_error(404, "key_id", hub.catalog.update_key, key_id + 1, {"rpm": 5})
-    expect_error(404, "model", hub.catalog.delete_model, "nope")
+    expect_error(404, "key_id", hub.catalog.update_key, TEST_ACTOR, key_id + 1, {"rpm": 5})
+    expect_error(404, "model", hub.catalog.delete_model, TEST_ACTOR, "nope")
     add_openai(hub, "second")
-    expect_error(409, "name", hub.catalog.update_provider, "second", {"name": "openai-main"})
+    expect_error(409, "name", hub.catalog.update_provider, TEST_ACTOR, "second", {"name": "openai-main"})
 
 
 def test_update_key_changes_only_sent_fields_and_null_removes_a_limit(hub: Hub) -> None:
     key_id = add_openai(hub)
-    key = hub.catalog.update_key(key_id, {"rpm": 100, "tpm": 5000, "weight": 3})
+    key = hub.catalog.update_key(TEST_ACTOR, key_id, {"rpm": 100, "tpm": 5000, "weight": 3})
     assert (key.rpm, key.tpm, key.weight, key.label) == (100, 5000, 3, "primary")
-    key = hub.catalog.update_key(key_id, {"rpm": None})
+    key = hub.catalog.update_key(TEST_ACTOR, key_id, {"rpm": None})
     assert (key.rpm, key.tpm) == (None, 5000)
-    expect_error(400, "weight", hub.catalog.update_key, key_id, {"weight": None})
-    assert hub.catalog.set_key_enabled(key_id, False).status == "disabled"
+    expect_error(400, "weight", hub.catalog.update_key, TEST_ACTOR, key_id, {"weight": None})
+    assert hub.catalog.set_key_enabled(TEST_ACTOR, key_id, False).status == "disabled"
     assert hub.table.keys_for(key.provider_id)[0].enabled is False
 
 
 def test_provider_update_rules(hub: Hub) -> None:
-    hub.catalog.create_provider({"name": "local", "kind": "openai_compatible", "base_url": "http://127.0.0.1:9/v1/"})
+    hub.catalog.create_provider(TEST_ACTOR, {"name": "local", "kind": "openai_compatible", "base_url": "http://127.0.0.1:9/v1/"})
     assert hub.catalog.get_provider("local").base_url == "http://127.0.0.1:9/v1"
-    expect_error(400, "base_url", hub.catalog.update_provider, "local", {"base_url": None})
-    renamed = hub.catalog.update_provider("local", {"name": "vllm", "enabled": False})
+    expect_error(400, "base_url", hub.catalog.update_provider, TEST_ACTOR, "local", {"base_url": None})
+    renamed = hub.catalog.update_provider(TEST_ACTOR, "local", {"name": "vllm", "enabled": False})
     assert (renamed.name, renamed.enabled) == ("vllm", False)
     assert "vllm" in hub.table.providers_by_name and "local" not in hub.table.providers_by_name
 
@@ -117,14 +125,14 @@ def test_key_status_reflects_live_health(hub: Hub) -> None:
     key_id = add_openai(hub)
     entry = hub.table.keys_for(hub.catalog.get_key(key_id).provider_id)[0]
     now = hub.clock.now()
-    hub.catalog.force_cooldown(key_id, 60)
+    hub.catalog.force_cooldown(TEST_ACTOR, key_id, 60)
     key = hub.catalog.get_key(key_id)
     assert key.status == "cooling" and key.status_until is not None and key.status_until.timestamp() > now + 50
     hub.states.on_failure(entry, UpstreamError(ErrorKind.QUOTA_EXHAUSTED, "out of credit"), now)
     key = hub.catalog.get_key(key_id)
     assert (key.status, key.last_error) == ("exhausted", "quota_exhausted: out of credit")
     assert key.status_until is not None
-    assert hub.catalog.reset_key_health(key_id).status == "active"
+    assert hub.catalog.reset_key_health(TEST_ACTOR, key_id).status == "active"
     hub.states.on_failure(entry, UpstreamError(ErrorKind.AUTH, "bad key"), now)
     assert hub.catalog.get_key(key_id).status == "invalid"
 
@@ -133,18 +141,18 @@ def test_rotate_keeps_the_key_and_resets_its_health(hub: Hub) -> None:
     key_id = add_openai(hub)
     provider_id = hub.catalog.get_key(key_id).provider_id
     hub.states.on_failure(hub.table.keys_for(provider_id)[0], UpstreamError(ErrorKind.AUTH, "revoked"), hub.clock.now())
-    key = hub.catalog.rotate_key_secret(key_id, "  sk-brand-new-secret-9999 ")
+    key = hub.catalog.rotate_key_secret(TEST_ACTOR, key_id, "  sk-brand-new-secret-9999 ")
     assert (key.id, key.secret_masked, key.status) == (key_id, "…9999", "active")
     assert hub.table.keys_for(provider_id)[0].secret == "sk-brand-new-secret-9999"
-    expect_error(400, "secret", hub.catalog.rotate_key_secret, key_id, "   ")
+    expect_error(400, "secret", hub.catalog.rotate_key_secret, TEST_ACTOR, key_id, "   ")
 
 
 def test_delete_key_removes_its_state_row_and_memory(hub: Hub) -> None:
     key_id = add_openai(hub)
-    hub.catalog.force_cooldown(key_id, 30)
+    hub.catalog.force_cooldown(TEST_ACTOR, key_id, 30)
     hub._write_state_rows(*hub.states.take_dirty())
     assert [r.key_id for r in rows(hub, KeyState)] == [key_id]
-    hub.catalog.delete_key(key_id)
+    hub.catalog.delete_key(TEST_ACTOR, key_id)
     assert rows(hub, KeyState) == [] and rows(hub, ProviderKey) == []
     assert key_id not in hub.states.keys
     assert hub.table.keys_for(hub.catalog.get_provider("openai-main").id) == ()
@@ -153,14 +161,14 @@ def test_delete_key_removes_its_state_row_and_memory(hub: Hub) -> None:
 def test_delete_provider_removes_keys_routes_state_and_circuit(hub: Hub) -> None:
     key_id = add_openai(hub)
     add_openai(hub, "other")
-    hub.catalog.create_model({"name": "smart", "routes": [{"provider": "openai-main", "model": "gpt-4o"}, {"provider": "other", "model": "gpt-4o"}]})
+    hub.catalog.create_model(TEST_ACTOR, {"name": "smart", "routes": [{"provider": "openai-main", "model": "gpt-4o"}, {"provider": "other", "model": "gpt-4o"}]})
     provider_id = hub.catalog.get_provider("openai-main").id
     entry = hub.table.keys_for(provider_id)[0]
     for _ in range(hub.states.circuit_threshold):
         hub.states.on_failure(entry, UpstreamError(ErrorKind.UPSTREAM_5XX, "boom"), hub.clock.now())
     hub._write_state_rows(*hub.states.take_dirty())
     assert rows(hub, ProviderCircuit) and rows(hub, KeyState)
-    hub.catalog.delete_provider("openai-main")
+    hub.catalog.delete_provider(TEST_ACTOR, "openai-main")
     assert [p.name for p in rows(hub, Provider)] == ["other"]
     assert [k.provider_id for k in rows(hub, ProviderKey)] != [provider_id]
     assert rows(hub, KeyState) == [] and rows(hub, ProviderCircuit) == []
@@ -171,18 +179,18 @@ def test_delete_provider_removes_keys_routes_state_and_circuit(hub: Hub) -> None
 
 def test_models_with_ordered_routes(hub: Hub) -> None:
     add_openai(hub)
-    hub.catalog.create_provider({"name": "anthropic-main", "kind": "anthropic"})
+    hub.catalog.create_provider(TEST_ACTOR, {"name": "anthropic-main", "kind": "anthropic"})
     routes = [
         {"provider": "anthropic-main", "model": "claude-sonnet-4-5", "priority": 2},
         {"provider": "openai-main", "model": "gpt-4o", "priority": 1, "weight": 3},
     ]
-    model = hub.catalog.create_model({"name": "smart", "description": "best", "routes": routes})
+    model = hub.catalog.create_model(TEST_ACTOR, {"name": "smart", "description": "best", "routes": routes})
     assert [(r.provider, r.priority, r.weight) for r in model.routes] == [("openai-main", 1, 3), ("anthropic-main", 2, 1)]
     assert [r.upstream_model for r in hub.table.resolve("smart") or ()] == ["gpt-4o", "claude-sonnet-4-5"]
-    replaced = hub.catalog.replace_model("smart", {"name": "smart", "routes": [routes[0]]})
+    replaced = hub.catalog.replace_model(TEST_ACTOR, "smart", {"name": "smart", "routes": [routes[0]]})
     assert [r.provider for r in replaced.routes] == ["anthropic-main"] and replaced.description is None
     assert len(rows(hub, ModelRoute)) == 1
-    hub.catalog.delete_model("smart")
+    hub.catalog.delete_model(TEST_ACTOR, "smart")
     assert rows(hub, LogicalModel) == [] and rows(hub, ModelRoute) == [] and "smart" not in hub.table.models
 
 
@@ -199,7 +207,7 @@ def test_models_with_ordered_routes(hub: Hub) -> None:
 )
 def test_invalid_models_are_refused_whole(hub: Hub, data: dict, field: str) -> None:
     add_openai(hub)
-    expect_error(400, field, hub.catalog.create_model, data)
+    expect_error(400, field, hub.catalog.create_model, TEST_ACTOR, data)
     assert rows(hub, LogicalModel) == [] and rows(hub, ModelRoute) == []
 
 

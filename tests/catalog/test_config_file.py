@@ -11,11 +11,16 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, select
 
+from services.catalog.config_file import (
+    apply_config_file,
+    export_config,
+    secret_variable,
+)
 from services.errors import ConfigError
-from services.catalog.config_file import apply_config_file, export_config, secret_variable
 from services.hub import Hub
 from services.tables import LogicalModel, ModelRoute, Provider, ProviderKey
 from tests.conftest import ROOT, child_env, local_hub
+from tests.factories import TEST_ACTOR
 
 CONFIG = """
 providers:
@@ -105,10 +110,10 @@ def test_env_substitution_inside_strings_and_updates_in_place(hub: Hub, tmp_path
 
 def test_items_missing_from_the_file_are_kept_and_listed_models_get_exactly_the_file_routes(hub: Hub, tmp_path: Path) -> None:
     apply_config_file(write(tmp_path, CONFIG), hub=hub)
-    hub.catalog.create_provider({"name": "console-made", "kind": "ollama", "keys": [{"label": "k", "secret": "ollama"}]})
-    hub.catalog.create_key("openai-main", {"label": "console-key", "secret": "sk-console-5555"})
+    hub.catalog.create_provider(TEST_ACTOR, {"name": "console-made", "kind": "ollama", "keys": [{"label": "k", "secret": "ollama"}]})
+    hub.catalog.create_key(TEST_ACTOR, "openai-main", {"label": "console-key", "secret": "sk-console-5555"})
     smart = hub.catalog.get_model("smart")
-    hub.catalog.replace_model("smart", {"name": "smart", "routes": [*(r.model_dump() for r in smart.routes), {"provider": "console-made", "model": "llama3"}]})
+    hub.catalog.replace_model(TEST_ACTOR, "smart", {"name": "smart", "routes": [*(r.model_dump() for r in smart.routes), {"provider": "console-made", "model": "llama3"}]})
     report = apply_config_file(write(tmp_path, CONFIG), hub=hub)
     assert (report.models.updated, report.changes) == (1, 1)
     assert [r.provider for r in hub.catalog.get_model("smart").routes] == ["openai-main", "anthropic-main"]
@@ -117,7 +122,7 @@ def test_items_missing_from_the_file_are_kept_and_listed_models_get_exactly_the_
 
 
 def test_routes_may_name_a_provider_that_is_only_in_the_database(hub: Hub, tmp_path: Path) -> None:
-    hub.catalog.create_provider({"name": "made-in-console", "kind": "gemini"})
+    hub.catalog.create_provider(TEST_ACTOR, {"name": "made-in-console", "kind": "gemini"})
     text = "models:\n  - name: fast\n    routes:\n      - {provider: made-in-console, model: gemini-2.5-flash}\n"
     assert apply_config_file(write(tmp_path, text), hub=hub).models.created == 1
 
@@ -160,8 +165,8 @@ def test_dry_run_reports_without_writing(hub: Hub, tmp_path: Path) -> None:
 
 def test_export_reimports_without_leaking_secrets(hub: Hub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     apply_config_file(write(tmp_path, CONFIG), hub=hub)
-    hub.catalog.update_key(hub.catalog.list_keys("openai-main")[0].id, {"tpm": 9000})
-    exported = export_config(hub)
+    hub.catalog.update_key(TEST_ACTOR, hub.catalog.list_keys("openai-main")[0].id, {"tpm": 9000})
+    exported = export_config(hub, TEST_ACTOR)
     assert not any(secret in exported for secret in SECRETS.values())
     assert "${LLMHUB_KEY_OPENAI_MAIN_PRIMARY}" in exported and "${LLMHUB_KEY_ANTHROPIC_MAIN_PRIMARY}" in exported
     for key in hub.catalog.list_keys():
@@ -171,7 +176,7 @@ def test_export_reimports_without_leaking_secrets(hub: Hub, tmp_path: Path, monk
     assert apply_config_file(path, hub=hub).changes == 0
     with local_hub(tmp_path / "fresh") as fresh:
         apply_config_file(path, hub=fresh)
-        assert export_config(fresh) == exported
+        assert export_config(fresh, TEST_ACTOR) == exported
         assert [m.model_dump(exclude={"id", "created_at", "updated_at"}) for m in fresh.catalog.list_models()] == [
             m.model_dump(exclude={"id", "created_at", "updated_at"}) for m in hub.catalog.list_models()
         ]

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from services.catalog.key_test import DEFAULT_TEST_MODELS, run_key_test
 from services.errors import CatalogError
 from services.hub import Hub, HubOptions
-from services.catalog.key_test import DEFAULT_TEST_MODELS, run_key_test
+from tests.factories import TEST_ACTOR
 from tests.upstream_emulator import EmulatorHandle
 
 
@@ -26,7 +27,7 @@ def add_provider(hub: Hub, emulator: EmulatorHandle, *behaviours: str, kind: str
     """A provider on the emulator with one key per behaviour; key ids by behaviour."""
     base = emulator.url + "/v1" if kind == "openai" else emulator.url
     keys = [{"label": behaviour, "secret": f"{behaviour}#{uuid.uuid4().hex}"} for behaviour in behaviours]
-    provider = hub.catalog.create_provider({"name": f"{kind}-{uuid.uuid4().hex[:6]}", "kind": kind, "base_url": base, "keys": keys})
+    provider = hub.catalog.create_provider(TEST_ACTOR, {"name": f"{kind}-{uuid.uuid4().hex[:6]}", "kind": kind, "base_url": base, "keys": keys})
     return {key.label: key.id for key in provider.keys}
 
 
@@ -37,7 +38,7 @@ def sent_to(emulator: EmulatorHandle, hub: Hub, key_id: int) -> list[dict]:
 
 async def test_a_good_key_passes_with_its_latency_and_one_token(hub: Hub, emulator: EmulatorHandle) -> None:
     keys = add_provider(hub, emulator, "ok")
-    result = await run_key_test(hub, keys["ok"])
+    result = await run_key_test(hub, TEST_ACTOR, keys["ok"])
     assert result.ok and result.error is None and result.latency_ms > 0
     assert result.model == DEFAULT_TEST_MODELS["openai"]
     assert "OK in" in result.summary
@@ -48,15 +49,15 @@ async def test_a_good_key_passes_with_its_latency_and_one_token(hub: Hub, emulat
 async def test_the_model_comes_from_a_route_to_the_provider(hub: Hub, emulator: EmulatorHandle) -> None:
     keys = add_provider(hub, emulator, "ok")
     provider = hub.catalog.get_key(keys["ok"]).provider
-    hub.catalog.create_model({"name": "smart", "routes": [{"provider": provider, "model": "gpt-4o"}]})
-    result = await run_key_test(hub, keys["ok"])
+    hub.catalog.create_model(TEST_ACTOR, {"name": "smart", "routes": [{"provider": provider, "model": "gpt-4o"}]})
+    result = await run_key_test(hub, TEST_ACTOR, keys["ok"])
     assert result.model == "gpt-4o"
     assert sent_to(emulator, hub, keys["ok"])[0]["body"]["model"] == "gpt-4o"
 
 
 async def test_an_unauthorized_key_shows_the_provider_error_and_becomes_invalid(hub: Hub, emulator: EmulatorHandle) -> None:
     keys = add_provider(hub, emulator, "unauthorized")
-    result = await run_key_test(hub, keys["unauthorized"])
+    result = await run_key_test(hub, TEST_ACTOR, keys["unauthorized"])
     assert not result.ok and result.status == 401
     assert result.error is not None and "Incorrect API key provided." in result.error
     assert result.summary.startswith("401: ")
@@ -66,17 +67,17 @@ async def test_an_unauthorized_key_shows_the_provider_error_and_becomes_invalid(
 
 async def test_a_passing_test_re_enables_an_invalid_key(hub: Hub, emulator: EmulatorHandle) -> None:
     keys = add_provider(hub, emulator, "unauthorized")
-    await run_key_test(hub, keys["unauthorized"])
-    hub.catalog.rotate_key_secret(keys["unauthorized"], "ok#fixed-" + uuid.uuid4().hex)
+    await run_key_test(hub, TEST_ACTOR, keys["unauthorized"])
+    hub.catalog.rotate_key_secret(TEST_ACTOR, keys["unauthorized"], "ok#fixed-" + uuid.uuid4().hex)
     hub.states.health(keys["unauthorized"]).disabled_reason = "invalid"  # rotation resets; mark it again
-    result = await run_key_test(hub, keys["unauthorized"])
+    result = await run_key_test(hub, TEST_ACTOR, keys["unauthorized"])
     assert result.ok and result.reenabled
     assert hub.catalog.get_key(keys["unauthorized"]).status == "active"
 
 
 async def test_a_rate_limited_key_cools_down(hub: Hub, emulator: EmulatorHandle) -> None:
     keys = add_provider(hub, emulator, "rate-limit:30")
-    result = await run_key_test(hub, keys["rate-limit:30"])
+    result = await run_key_test(hub, TEST_ACTOR, keys["rate-limit:30"])
     assert not result.ok and result.status == 429
     key = hub.catalog.get_key(keys["rate-limit:30"])
     assert key.status == "cooling" and key.status_until is not None
@@ -85,12 +86,12 @@ async def test_a_rate_limited_key_cools_down(hub: Hub, emulator: EmulatorHandle)
 @pytest.mark.parametrize("kind", ["anthropic", "gemini", "ollama"])
 async def test_other_wire_formats(hub: Hub, emulator: EmulatorHandle, kind: str) -> None:
     keys = add_provider(hub, emulator, "ok", "unauthorized", kind=kind)
-    assert (await run_key_test(hub, keys["ok"])).ok
-    failed = await run_key_test(hub, keys["unauthorized"])
+    assert (await run_key_test(hub, TEST_ACTOR, keys["ok"])).ok
+    failed = await run_key_test(hub, TEST_ACTOR, keys["unauthorized"])
     assert not failed.ok and failed.status == 401 and failed.error
 
 
 async def test_an_unknown_key_is_a_not_found_error(hub: Hub) -> None:
     with pytest.raises(CatalogError) as caught:
-        await run_key_test(hub, 12345)
+        await run_key_test(hub, TEST_ACTOR, 12345)
     assert caught.value.status == 404

@@ -8,11 +8,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from services.errors import ConfigError
 from services.catalog.config_file import apply_plan, export_config, plan_import
-from services.hub import Hub
 from services.catalog.litellm_import import is_litellm_config, translate_litellm
+from services.errors import ConfigError
+from services.hub import Hub
 from tests.conftest import local_hub
+from tests.factories import TEST_ACTOR
 
 LITELLM_CONFIG = """
 model_list:
@@ -180,7 +181,7 @@ def test_preview_then_apply_a_litellm_file(hub: Hub) -> None:
     assert {"kind": "key", "name": "openai / openai-api-key-2", "change": "created"} in [i.model_dump() for i in plan.preview.items]
     assert hub.catalog.list_providers() == []  # a preview writes nothing
 
-    report = apply_plan(plan, catalog=hub.catalog)
+    report = apply_plan(plan, catalog=hub.catalog, actor=TEST_ACTOR)
     assert report.changes == 22 and not report.dry_run
     smart = hub.catalog.get_model("smart")
     assert [(r.provider, r.model, r.priority) for r in smart.routes] == [("openai", "gpt-4o", 1), ("anthropic", "claude-sonnet-4-5", 2)]
@@ -204,9 +205,9 @@ def test_a_broken_model_list_is_a_config_error(hub: Hub) -> None:
 
 
 def test_our_own_export_previews_as_updates(hub: Hub) -> None:
-    hub.catalog.create_provider({"name": "main", "kind": "openai", "keys": [{"label": "primary", "secret": "sk-main-0001"}]})
-    hub.catalog.create_model({"name": "smart", "routes": [{"provider": "main", "model": "gpt-4o"}]})
-    text = export_config(hub).replace("gpt-4o", "gpt-4.1").replace("${LLMHUB_KEY_MAIN_PRIMARY}", "sk-main-0001")
+    hub.catalog.create_provider(TEST_ACTOR, {"name": "main", "kind": "openai", "keys": [{"label": "primary", "secret": "sk-main-0001"}]})
+    hub.catalog.create_model(TEST_ACTOR, {"name": "smart", "routes": [{"provider": "main", "model": "gpt-4o"}]})
+    text = export_config(hub, TEST_ACTOR).replace("gpt-4o", "gpt-4.1").replace("${LLMHUB_KEY_MAIN_PRIMARY}", "sk-main-0001")
     plan = plan_import(text, catalog=hub.catalog, source="pasted")
     assert plan.format == "llmhub" and plan.notes == []
     assert [(i.kind, i.name, i.change) for i in plan.preview.items] == [

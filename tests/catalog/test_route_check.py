@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from services.catalog.service import KeyPublic, ProviderPublic
 from services.catalog.route_check import RouteIssue, check_routes
+from services.catalog.views import KeyPublic, ProviderPublic
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
 

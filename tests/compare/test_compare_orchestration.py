@@ -11,22 +11,27 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, select
 
-from services.errors import CompareError
+from services.accounts.tokens import Principal
+from services.catalog.config_file import apply_config_text
 from services.compare.comparisons import (
-    Comparison,
     ColumnRun,
+    Comparison,
     available_models,
     new_blind_conversation,
     new_conversation,
     request_body,
     restart,
 )
-from services.catalog.config_file import apply_config_text
-from services.compare.conversations import ColumnSettings, ColumnState, ConversationState
-from services.hub import Hub, HubOptions
+from services.compare.conversations import (
+    ColumnSettings,
+    ColumnState,
+    ConversationState,
+)
+from services.errors import CompareError
 from services.gateway.model_limits import default_limits
+from services.hub import Hub, HubOptions
 from services.tables import UsageRecord
-from services.accounts.tokens import Principal
+from tests.factories import TEST_ACTOR
 from tests.upstream_emulator import EmulatorHandle
 
 CONFIG = """
@@ -66,7 +71,7 @@ PNG = "data:image/png;base64,iVBORw0KGgo="
 @pytest.fixture
 async def hub(tmp_path: Path, emulator: EmulatorHandle) -> AsyncIterator[Hub]:
     hub = Hub(HubOptions(data_dir=tmp_path / "data"))
-    apply_config_text(CONFIG.format(url=emulator.url), catalog=hub.catalog, source="test")
+    apply_config_text(CONFIG.format(url=emulator.url), catalog=hub.catalog, source="test", actor=TEST_ACTOR)
     await hub.start()
     emulator.reset()
     yield hub

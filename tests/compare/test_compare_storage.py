@@ -10,8 +10,6 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import Engine
 
-from services.errors import CompareError
-from services.errors import ConversationNotFound, TemplateError, TemplateNotAllowed
 from services.compare.conversations import (
     ChatMessage,
     ColumnSettings,
@@ -27,8 +25,13 @@ from services.compare.conversations import (
     save_conversation,
     title_from_prompt,
 )
-from services.db import init_schema, make_engine
-from services.compare.leaderboard import Vote, expected_score, leaderboard, record_vote, standings
+from services.compare.leaderboard import (
+    Vote,
+    expected_score,
+    leaderboard,
+    record_vote,
+    standings,
+)
 from services.compare.templates import (
     TemplateActor,
     create_template,
@@ -37,6 +40,13 @@ from services.compare.templates import (
     list_templates,
     update_template,
     variables_of,
+)
+from services.db import init_schema, make_engine
+from services.errors import (
+    CompareError,
+    ConversationNotFound,
+    TemplateError,
+    TemplateNotAllowed,
 )
 
 ALICE = TemplateActor(user_id=1, is_admin=False, name="Alice")

@@ -8,14 +8,15 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, select
 
-from services.errors import GatewayError, SettingError
-from services.usage.analytics import set_user_budget
 from services.accounts.audit import Actor, AuditFilter, list_events
+from services.accounts.tokens import Principal, issue_token
 from services.catalog.config_file import apply_config_text
+from services.errors import GatewayError, SettingError
 from services.hub import Hub, HubOptions
 from services.tables import UsageBody, UsageRecord, User
-from services.accounts.tokens import Principal, issue_token
+from services.usage.analytics import set_user_budget
 from services.usage.settings import REDACTED, set_body_logging
+from tests.factories import TEST_ACTOR
 from tests.upstream_emulator import EMBEDDING_SIZE, EmulatorHandle, answer_for
 
 CONFIG = """
@@ -43,7 +44,7 @@ LEAKY = "my key is sk-proj-abcdefghijklmnop1234, please keep it"
 @pytest.fixture
 async def hub(tmp_path: Path, emulator: EmulatorHandle) -> AsyncIterator[Hub]:
     hub = Hub(HubOptions(data_dir=tmp_path / "data"))
-    apply_config_text(CONFIG.format(url=emulator.url), catalog=hub.catalog, source="test")
+    apply_config_text(CONFIG.format(url=emulator.url), catalog=hub.catalog, source="test", actor=TEST_ACTOR)
     yield hub
     await hub.stop()
 

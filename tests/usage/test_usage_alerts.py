@@ -11,13 +11,25 @@ from pathlib import Path
 import httpx
 import pytest
 
+from services.accounts.audit import Actor, AuditFilter, list_events
 from services.errors import SettingError
 from services.usage import alerts
-from services.usage.alerts import acknowledge, check_alerts, list_alerts, open_alert_count, post_webhook, run_alert_check
+from services.usage.alerts import (
+    acknowledge,
+    check_alerts,
+    list_alerts,
+    open_alert_count,
+    post_webhook,
+    run_alert_check,
+)
 from services.usage.analytics import set_user_budget
-from services.accounts.audit import Actor, AuditFilter, list_events
 from services.usage.queries import ADMIN, Viewer
-from services.usage.settings import AlertSettings, alert_settings, redact, set_alert_settings
+from services.usage.settings import (
+    AlertSettings,
+    alert_settings,
+    redact,
+    set_alert_settings,
+)
 from tests.usage_data import NOW, add_people, fresh_engine, usage_row, write_rows
 
 OPERATOR = Actor(None, "test")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from services.accounts.audit import Actor
 from services.errors import UsageError
 from services.usage.analytics import (
     MAX_STACKS,
@@ -24,9 +25,8 @@ from services.usage.analytics import (
     set_user_budget,
     usage_series,
 )
-from services.accounts.audit import Actor
-from services.usage.rollups import DAY, HOUR
 from services.usage.queries import ADMIN, UsageFilter, Viewer, page_usage, usage_detail
+from services.usage.rollups import DAY, HOUR
 from tests.usage_data import NOW, add_people, fresh_engine, usage_row, write_rows
 
 OPERATOR = Actor(None, "test")

@@ -14,7 +14,15 @@ from sqlalchemy import event
 from services.errors import UsageError
 from services.usage import exports
 from services.usage.analytics import breakdown, preset_range
-from services.usage.exports import AGGREGATE_COLUMNS, BODY_COLUMNS, RECORD_COLUMNS, count_records, export_stream, filename, route_summary
+from services.usage.exports import (
+    AGGREGATE_COLUMNS,
+    BODY_COLUMNS,
+    RECORD_COLUMNS,
+    count_records,
+    export_stream,
+    filename,
+    route_summary,
+)
 from services.usage.queries import ADMIN, UsageFilter, Viewer
 from tests.usage_data import NOW, add_people, fresh_engine, usage_row, write_rows
 

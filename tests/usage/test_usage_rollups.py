@@ -12,15 +12,27 @@ import pytest
 from sqlalchemy import func, select
 from sqlmodel import Session
 
-from services.usage import rollups
-
+from services.tables import (
+    ATTEMPT_ROLLUP_HOUR,
+    USAGE_ROLLUP_DAY,
+    USAGE_ROLLUP_HOUR,
+    AppSetting,
+    UsageRecord,
+)
 from services.usage import recorder as usage
-from services.usage.analytics import breakdown, kpis, latency_series, preset_range, provider_error_rates, usage_series
+from services.usage import rollups
+from services.usage.analytics import (
+    breakdown,
+    kpis,
+    latency_series,
+    preset_range,
+    provider_error_rates,
+    usage_series,
+)
+from services.usage.queries import ADMIN, UsageFilter
+from services.usage.recorder import UsageRecorder
 from services.usage.retention import prune_raw_usage
 from services.usage.rollups import HOUR, ensure_rollups, latency_bucket, percentile
-from services.tables import ATTEMPT_ROLLUP_HOUR, USAGE_ROLLUP_DAY, USAGE_ROLLUP_HOUR, AppSetting, UsageRecord
-from services.usage.recorder import UsageRecorder
-from services.usage.queries import ADMIN, UsageFilter
 from tests.usage_data import NOW, add_people, fresh_engine, usage_row, write_rows
 
 

@@ -1,0 +1,100 @@
+"""What the catalog answers: public shapes of providers, keys and models, with a key's live status.
+
+A key's secret never appears here: only its last four characters, masked (``…abcd``).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import (
+    BaseModel,
+    Field,
+)
+
+from services.catalog.inputs import UtcTime, micros_to_usd
+from services.clock import to_datetime
+from services.gateway.key_state import KeyStateStore
+from services.tables import (
+    ProviderKey,
+)
+
+KeyStatus = Literal["active", "cooling", "exhausted", "invalid", "disabled"]
+
+
+class KeyPublic(BaseModel):
+    id: int
+    provider_id: int
+    provider: str
+    label: str
+    secret_masked: str
+    priority: int
+    weight: int
+    rpm: int | None
+    tpm: int | None
+    daily_tokens: int | None
+    monthly_usd: Decimal | None
+    enabled: bool
+    status: KeyStatus
+    status_until: UtcTime | None = Field(description="when a cooldown or exhaustion ends (UTC)")
+    last_error: str | None
+    last_error_at: UtcTime | None
+    created_at: UtcTime
+    updated_at: UtcTime
+
+
+class ProviderPublic(BaseModel):
+    id: int
+    name: str
+    kind: str
+    base_url: str | None
+    effective_base_url: str
+    enabled: bool
+    keys: list[KeyPublic]
+    created_at: UtcTime
+    updated_at: UtcTime
+
+
+class RoutePublic(BaseModel):
+    provider: str
+    model: str
+    priority: int
+    weight: int
+
+
+class ModelPublic(BaseModel):
+    id: int
+    name: str
+    description: str | None
+    enabled: bool
+    routes: list[RoutePublic]
+    created_at: UtcTime
+    updated_at: UtcTime
+
+
+def live_status(states: KeyStateStore, key_id: int, enabled: bool) -> tuple[KeyStatus, float | None]:
+    """A key's status word and, while cooling or exhausted, when that ends (epoch seconds).
+    Memory only, so the console can poll it every few seconds."""
+    if not enabled:
+        return "disabled", None
+    status: KeyStatus = states.status(key_id, states.clock.now())  # type: ignore[assignment]
+    health = states.keys.get(key_id)
+    if health is not None and status == "cooling":
+        return status, health.cooldown_until
+    if health is not None and status == "exhausted":
+        return status, health.exhausted_until
+    return status, None
+
+
+def key_public(key: ProviderKey, provider_name: str, states: KeyStateStore) -> KeyPublic:
+    health = states.keys.get(key.id or 0)
+    status, until = live_status(states, key.id or 0, key.enabled)
+    return KeyPublic(
+        id=key.id or 0, provider_id=key.provider_id, provider=provider_name, label=key.label,
+        secret_masked="…" + key.secret_last4, priority=key.priority, weight=key.weight, rpm=key.rpm, tpm=key.tpm,
+        daily_tokens=key.daily_tokens, monthly_usd=micros_to_usd(key.monthly_usd_micros), enabled=key.enabled,
+        status=status, status_until=to_datetime(until), last_error=health.last_error if health else None,
+        last_error_at=to_datetime(health.last_error_at) if health else None,
+        created_at=key.created_at, updated_at=key.updated_at,
+    )

@@ -1,0 +1,293 @@
+"""Catalog reads and writes on one open database session (``CatalogSession``).
+
+The facade (``services.catalog.service.Catalog``) opens one per transaction; the config importer
+opens one for a whole file. In-memory follow-ups (forgetting or resetting a key's health) wait in
+``after_commit`` until the transaction is committed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, Literal
+
+from sqlmodel import Session, col, delete, select
+
+from services.catalog.inputs import (
+    KeyCreate,
+    KeyUpdate,
+    ModelCreate,
+    ProviderCreate,
+    ProviderUpdate,
+    RouteIn,
+    clean_secret,
+    usd_to_micros,
+)
+from services.catalog.views import ModelPublic, ProviderPublic, RoutePublic, key_public
+from services.clock import utcnow
+from services.crypto import SecretBox, mask_secret
+from services.errors import CatalogError
+from services.gateway.adapters import resolve_base_url
+from services.gateway.key_state import KeyStateStore
+from services.tables import (
+    KeyState,
+    LogicalModel,
+    ModelRoute,
+    Provider,
+    ProviderCircuit,
+    ProviderKey,
+)
+
+Change = Literal["created", "updated", "unchanged"]
+
+
+def _last4(secret: str) -> str:
+    """What may be stored in clear: the part of the secret that ``mask_secret`` shows."""
+    return mask_secret(secret).removeprefix("…")
+
+
+def _assign(row: Any, values: Mapping[str, Any]) -> bool:
+    """Set the attributes that differ; bump ``updated_at`` when any did. True if anything changed."""
+    changed = {name: value for name, value in values.items() if getattr(row, name) != value}
+    for name, value in changed.items():
+        setattr(row, name, value)
+    if changed and hasattr(row, "updated_at"):
+        row.updated_at = utcnow()
+    return bool(changed)
+
+
+def _key_values(data: KeyCreate | KeyUpdate, *, only_sent: bool) -> dict[str, Any]:
+    values = data.model_dump(exclude_unset=only_sent, exclude={"secret"})
+    if "monthly_usd" in values:
+        values["monthly_usd_micros"] = usd_to_micros(values.pop("monthly_usd"))
+    return values
+
+
+def _require_base_url(provider: Provider) -> None:
+    if provider.kind == "openai_compatible" and not provider.base_url:
+        raise CatalogError("an openai_compatible provider needs a base_url", field="base_url")
+
+
+class CatalogSession:
+    """Catalog reads and writes on one open session. In-memory follow-ups (forgetting or resetting
+    a key's health) are queued in ``after_commit`` and run only once the transaction is committed."""
+
+    def __init__(self, session: Session, box: SecretBox) -> None:
+        self.session = session
+        self.box = box
+        self.after_commit: list[Callable[[KeyStateStore], None]] = []
+
+    # -- lookups ---------------------------------------------------------------------------------
+
+    def find_provider(self, name: str) -> Provider | None:
+        return self.session.exec(select(Provider).where(Provider.name == name)).first()
+
+    def provider(self, name: str) -> Provider:
+        provider = self.find_provider(name)
+        if provider is None:
+            raise CatalogError(f"no provider named {name!r}", field="provider", status=404)
+        return provider
+
+    def key(self, key_id: int) -> ProviderKey:
+        key = self.session.get(ProviderKey, key_id)
+        if key is None:
+            raise CatalogError(f"no key with id {key_id}", field="key_id", status=404)
+        return key
+
+    def find_model(self, name: str) -> LogicalModel | None:
+        return self.session.exec(select(LogicalModel).where(LogicalModel.name == name)).first()
+
+    def model(self, name: str) -> LogicalModel:
+        model = self.find_model(name)
+        if model is None:
+            raise CatalogError(f"no model named {name!r}", field="model", status=404)
+        return model
+
+    def keys_of(self, provider_id: int) -> list[ProviderKey]:
+        return list(self.session.exec(select(ProviderKey).where(ProviderKey.provider_id == provider_id).order_by(col(ProviderKey.id))))
+
+    def routes_of(self, model_id: int) -> list[ModelRoute]:
+        query = select(ModelRoute).where(ModelRoute.model_id == model_id).order_by(col(ModelRoute.priority), col(ModelRoute.id))
+        return list(self.session.exec(query))
+
+    def _free_provider_name(self, name: str) -> None:
+        if self.find_provider(name) is not None:
+            raise CatalogError(f"a provider named {name!r} already exists", field="name", status=409)
+
+    def _free_label(self, provider_id: int, label: str) -> None:
+        query = select(ProviderKey).where(ProviderKey.provider_id == provider_id, ProviderKey.label == label)
+        if self.session.exec(query).first() is not None:
+            raise CatalogError(f"this provider already has a key labelled {label!r}", field="label", status=409)
+
+    def _free_model_name(self, name: str) -> None:
+        if self.find_model(name) is not None:
+            raise CatalogError(f"a model named {name!r} already exists", field="name", status=409)
+
+    # -- providers -------------------------------------------------------------------------------
+
+    def create_provider(self, data: ProviderCreate) -> Provider:
+        self._free_provider_name(data.name)
+        provider = Provider(name=data.name, kind=data.kind, base_url=data.base_url, enabled=data.enabled)
+        _require_base_url(provider)
+        self.session.add(provider)
+        self.session.flush()
+        for key in data.keys:
+            self.add_key(provider, key)
+        return provider
+
+    def update_provider(self, name: str, data: ProviderUpdate) -> tuple[Provider, bool]:
+        provider = self.provider(name)
+        values = data.model_dump(exclude_unset=True)
+        if values.get("name", provider.name) != provider.name:
+            self._free_provider_name(values["name"])
+        changed = _assign(provider, values)
+        _require_base_url(provider)
+        return provider, changed
+
+    def upsert_provider(self, data: ProviderCreate) -> tuple[Provider, Change]:
+        """Bring the provider named ``data.name`` to ``data`` (its keys are upserted separately)."""
+        if self.find_provider(data.name) is None:
+            return self.create_provider(data.model_copy(update={"keys": []})), "created"
+        update = ProviderUpdate(kind=data.kind, base_url=data.base_url, enabled=data.enabled)
+        provider, changed = self.update_provider(data.name, update)
+        return provider, "updated" if changed else "unchanged"
+
+    def delete_provider(self, name: str) -> None:
+        """Delete a provider with its keys, their health, its circuit and every route to it."""
+        provider = self.provider(name)
+        provider_id = provider.id or 0
+        key_ids = [k.id or 0 for k in self.keys_of(provider_id)]
+        self.session.exec(delete(ModelRoute).where(col(ModelRoute.provider_id) == provider_id))
+        self.session.exec(delete(KeyState).where(col(KeyState.key_id).in_(key_ids)))
+        self.session.exec(delete(ProviderKey).where(col(ProviderKey.provider_id) == provider_id))
+        self.session.exec(delete(ProviderCircuit).where(col(ProviderCircuit.provider_id) == provider_id))
+        self.session.delete(provider)
+        self.after_commit.append(lambda states: states.forget(key_ids, provider_id))
+
+    # -- keys ------------------------------------------------------------------------------------
+
+    def add_key(self, provider: Provider, data: KeyCreate) -> ProviderKey:
+        self._free_label(provider.id or 0, data.label)
+        secret = data.secret.get_secret_value()
+        key = ProviderKey(
+            provider_id=provider.id or 0, secret_enc=self.box.encrypt(secret), secret_last4=_last4(secret),
+            **_key_values(data, only_sent=False),
+        )
+        self.session.add(key)
+        self.session.flush()
+        key_id = key.id or 0
+        self.after_commit.append(lambda states: states.forget([key_id]))
+        return key
+
+    def update_key(self, key_id: int, data: KeyUpdate) -> tuple[ProviderKey, bool]:
+        key = self.key(key_id)
+        values = _key_values(data, only_sent=True)
+        if values.get("label", key.label) != key.label:
+            self._free_label(key.provider_id, values["label"])
+        return key, _assign(key, values)
+
+    def rotate_key_secret(self, key_id: int, secret: str) -> ProviderKey:
+        """A new secret for the same key (same id, usage history and limits); its health starts over."""
+        key = self.key(key_id)
+        try:
+            secret = clean_secret(secret)
+        except ValueError as exc:
+            raise CatalogError(f"secret {exc}", field="secret") from None
+        _assign(key, {"secret_enc": self.box.encrypt(secret), "secret_last4": _last4(secret)})
+        self.after_commit.append(lambda states: states.reset_key(key_id))
+        return key
+
+    def upsert_key(self, provider: Provider, data: KeyCreate) -> Change:
+        """Bring the key labelled ``data.label`` to ``data``; the secret is compared decrypted, so an
+        unchanged secret is not re-encrypted."""
+        query = select(ProviderKey).where(ProviderKey.provider_id == provider.id, ProviderKey.label == data.label)
+        key = self.session.exec(query).first()
+        if key is None:
+            self.add_key(provider, data)
+            return "created"
+        changed = _assign(key, _key_values(data, only_sent=False))
+        secret = data.secret.get_secret_value()
+        if self.box.decrypt(key.secret_enc) != secret:
+            self.rotate_key_secret(key.id or 0, secret)
+            changed = True
+        return "updated" if changed else "unchanged"
+
+    def delete_key(self, key_id: int) -> None:
+        key = self.key(key_id)
+        self.session.exec(delete(KeyState).where(col(KeyState.key_id) == key_id))
+        self.session.delete(key)
+        self.after_commit.append(lambda states: states.forget([key_id]))
+
+    # -- logical models --------------------------------------------------------------------------
+
+    def create_model(self, data: ModelCreate) -> LogicalModel:
+        self._free_model_name(data.name)
+        model = LogicalModel(name=data.name, description=data.description, enabled=data.enabled)
+        self.session.add(model)
+        self.session.flush()
+        self._set_routes(model, data.routes)
+        return model
+
+    def replace_model(self, name: str, data: ModelCreate) -> tuple[LogicalModel, bool]:
+        """Give the model exactly ``data``: its fields (a new name renames it) and its route list."""
+        model = self.model(name)
+        if data.name != model.name:
+            self._free_model_name(data.name)
+        changed = _assign(model, {"name": data.name, "description": data.description, "enabled": data.enabled})
+        if self._set_routes(model, data.routes):
+            model.updated_at = utcnow()
+            changed = True
+        return model, changed
+
+    def upsert_model(self, data: ModelCreate) -> Change:
+        if self.find_model(data.name) is None:
+            self.create_model(data)
+            return "created"
+        return "updated" if self.replace_model(data.name, data)[1] else "unchanged"
+
+    def delete_model(self, name: str) -> None:
+        model = self.model(name)
+        self.session.exec(delete(ModelRoute).where(col(ModelRoute.model_id) == model.id))
+        self.session.delete(model)
+
+    def _set_routes(self, model: LogicalModel, routes: list[RouteIn]) -> bool:
+        """Replace the model's routes when they differ (order: priority, then the order given)."""
+        wanted = []
+        for index, route in enumerate(routes):
+            provider = self.find_provider(route.provider)
+            if provider is None:
+                raise CatalogError(f"no provider named {route.provider!r}", field=f"routes[{index}].provider")
+            wanted.append((provider.id or 0, route.model, route.priority, route.weight))
+        wanted.sort(key=lambda route: route[2])
+        current = [(r.provider_id, r.upstream_model, r.priority, r.weight) for r in self.routes_of(model.id or 0)]
+        if current == wanted:
+            return False
+        self.session.exec(delete(ModelRoute).where(col(ModelRoute.model_id) == model.id))
+        self.session.add_all(
+            ModelRoute(model_id=model.id or 0, provider_id=pid, upstream_model=name, priority=priority, weight=weight)
+            for pid, name, priority, weight in wanted
+        )
+        self.session.flush()
+        return True
+
+    # -- public shapes ---------------------------------------------------------------------------
+
+    def provider_public(self, provider: Provider, states: KeyStateStore) -> ProviderPublic:
+        return ProviderPublic(
+            id=provider.id or 0, name=provider.name, kind=provider.kind, base_url=provider.base_url,
+            effective_base_url=resolve_base_url(provider.kind, provider.base_url), enabled=provider.enabled,
+            keys=[key_public(k, provider.name, states) for k in self.keys_of(provider.id or 0)],
+            created_at=provider.created_at, updated_at=provider.updated_at,
+        )
+
+    def model_public(self, model: LogicalModel, provider_names: Mapping[int, str]) -> ModelPublic:
+        routes = [
+            RoutePublic(provider=provider_names[r.provider_id], model=r.upstream_model, priority=r.priority, weight=r.weight)
+            for r in self.routes_of(model.id or 0)
+        ]
+        return ModelPublic(
+            id=model.id or 0, name=model.name, description=model.description, enabled=model.enabled, routes=routes,
+            created_at=model.created_at, updated_at=model.updated_at,
+        )
+
+    def provider_names(self) -> dict[int, str]:
+        return {p.id or 0: p.name for p in self.session.exec(select(Provider))}
