@@ -11,10 +11,10 @@ from typing import Any
 from nicegui import ui
 
 from app.auth import sign_in
-from services.errors import RequestError
-from services.accounts.service import SignedIn
 from services.accounts.audit import Actor
 from services.accounts.sessions import SessionUser
+from services.accounts.views import SignedIn
+from services.errors import RequestError
 
 PRIMARY = "#4f46e5"
 

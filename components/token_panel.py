@@ -14,16 +14,16 @@ from components.dialogs import transient_dialog
 from components.local_time import iso, local_midnight_utc, time_column
 from components.secret_dialogs import confirm, show_once
 from components.table_cells import value_with_narrow_caption
-from services.errors import RequestError
-from services.accounts.service import OwnToken, model_choices
-from services.catalog.service import usd_to_micros
+from services.accounts.gateway_tokens import OwnToken, model_choices
 from services.accounts.sessions import SessionUser
+from services.catalog.inputs import usd_to_micros
+from services.errors import RequestError
 from services.gateway.pricing import format_usd
 
 SECONDARY = {"classes": "max-md:hidden", "headerClasses": "max-md:hidden"}
 COLUMNS: list[dict[str, Any]] = [
     {"name": "name", "label": "Name", "field": "name", "align": "left", "sortable": True},
-    {"name": "token", "label": "Token", "field": "token", "align": "left", "classes": "font-mono max-md:hidden", "headerClasses": "max-md:hidden"},
+    {"name": "token", "label": "Token", "field": "token", "align": "left", **SECONDARY, "classes": "font-mono max-md:hidden"},
     {"name": "status", "label": "Status", "field": "status", "align": "left"},
     {"name": "spend", "label": "This month", "field": "spend", "align": "right"},
     {"name": "budget", "label": "Budget / month", "field": "budget", "align": "right", **SECONDARY},
@@ -64,7 +64,7 @@ def token_row(token: OwnToken) -> dict[str, Any]:
 class TokenPanel:
     def __init__(self, user: SessionUser) -> None:
         self.user = user
-        self.accounts = get_hub().accounts
+        self.tokens = get_hub().gateway_tokens
         with ui.card().classes("w-full gap-3"):
             with ui.row().classes("w-full items-center gap-2"):
                 with ui.column().classes("gap-0 grow"):
@@ -79,7 +79,7 @@ class TokenPanel:
             self.table.on("revoke", lambda e: self.revoke(e.args))
 
     async def load(self) -> None:
-        tokens = await run.io_bound(self.accounts.list_own_tokens, self.user.id)
+        tokens = await run.io_bound(self.tokens.list_own, self.user.id)
         self.table.rows = [token_row(token) for token in tokens or []]
 
     async def create(self) -> None:
@@ -89,7 +89,8 @@ class TokenPanel:
             with ui.row().classes("w-full gap-3 no-wrap"):
                 budget = ui.number("Monthly budget (USD)", min=0.01, step=1).props("outlined clearable").classes("grow")
                 rpm = ui.number("Requests per minute", min=1, precision=0, step=1).props("outlined clearable").classes("grow")
-            models = ui.select(model_choices(get_hub().table), label="Allowed models", multiple=True, with_input=True, new_value_mode="add-unique")
+            choices = model_choices(get_hub().table)
+            models = ui.select(choices, label="Allowed models", multiple=True, with_input=True, new_value_mode="add-unique")
             models.props('outlined use-chips hint="Leave empty to allow every model"').classes("w-full")
             expires = ui.date_input("Valid through (optional)").props("outlined clearable").classes("w-full")
             error = FormError()
@@ -101,11 +102,10 @@ class TokenPanel:
             error.clear()
             try:
                 expires_at = await local_midnight_utc(expires.value, days_later=1) if expires.value else None
-                created = await run.io_bound(
-                    self.accounts.create_own_token, acting(self.user), name=name.value or "",
-                    monthly_budget_usd=budget.value, rpm=int(rpm.value) if rpm.value else None,
-                    allowed_models=models.value or [], expires_at=expires_at,
-                )
+                created = await run.io_bound(self.tokens.issue, acting(self.user), {
+                    "name": name.value or "", "user_id": self.user.id, "monthly_budget_usd": budget.value,
+                    "rpm": int(rpm.value) if rpm.value else None, "allowed_models": models.value or [], "expires_at": expires_at,
+                })
             except (RequestError, ValueError) as exc:
                 error.show(exc if isinstance(exc, RequestError) else "The expiry date is not a date.")
                 return
@@ -117,7 +117,7 @@ class TokenPanel:
             return
         await self.load()
         await show_once(
-            f"Token “{created.token.name}” created", created.raw,
+            f"Token “{created.name}” created", created.token,
             "Copy it now: it is shown only this once. Only its last four characters are kept for display.",
         )
 
@@ -127,7 +127,7 @@ class TokenPanel:
         ):
             return
         try:
-            await run.io_bound(self.accounts.revoke_own_token, acting(self.user), int(row["id"]))
+            await run.io_bound(self.tokens.revoke, acting(self.user), int(row["id"]), owner_id=self.user.id)
         except RequestError as exc:
             ui.notify(exc.message, type="negative")
             return

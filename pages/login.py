@@ -6,9 +6,16 @@ from nicegui import run, ui
 
 from app.auth import current_user
 from app.runtime import get_hub
-from components.account_ui import FormError, auth_card, client_ip, password_field, start_session, text_field
+from components.account_ui import (
+    FormError,
+    auth_card,
+    client_ip,
+    password_field,
+    start_session,
+    text_field,
+)
+from services.accounts.views import SecondFactorNeeded, SignedIn
 from services.errors import RequestError
-from services.accounts.service import SecondFactorNeeded, SignedIn
 
 SIGNED_OUT_PAGES = ("/login", "/setup", "/register", "/invite")
 
@@ -21,7 +28,7 @@ def safe_next(target: str | None) -> str:
 
 
 @ui.page("/login", title="Sign in · LLM Hub")
-async def login_page(next: str = "/") -> None:  # noqa: A002  (the query parameter's name)
+async def login_page(next: str = "/") -> None:  # the query parameter's name shadows a builtin
     accounts = get_hub().accounts
     target = safe_next(next)
     if current_user() is not None:

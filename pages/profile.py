@@ -11,10 +11,10 @@ from components.dialogs import transient_dialog
 from components.frame import console_page
 from components.secret_dialogs import show_once
 from components.token_panel import TokenPanel
-from services.errors import RequestError
-from services.accounts.service import ProfileView, TwoFactorEnrolment
 from services.accounts.sessions import SessionUser
 from services.accounts.users import MIN_PASSWORD_LENGTH
+from services.accounts.views import ProfileView, TwoFactorEnrolment
+from services.errors import RequestError
 
 
 def _grouped(secret: str) -> str:
@@ -72,7 +72,8 @@ class ProfilePage:
                 ui.label(
                     f"Signing in asks for a code from your authenticator app. Recovery codes left: {profile.recovery_codes_left}."
                 ).classes("text-grey-7 text-sm")
-                ui.button("Turn off", icon="lock_open", on_click=self._disable).props("outline no-caps color=negative").classes("self-start")
+                turn_off = ui.button("Turn off", icon="lock_open", on_click=self._disable)
+                turn_off.props("outline no-caps color=negative").classes("self-start")
             else:
                 ui.label("Add a code from an authenticator app to your password, so a stolen password is not enough.").classes(
                     "text-grey-7 text-sm"
@@ -102,7 +103,8 @@ class ProfilePage:
         with transient_dialog() as dialog, ui.card().classes("w-full max-w-md gap-3"):
             ui.label("Turn on two-factor sign-in").classes("text-lg font-semibold")
             ui.label("1. Scan this code with an authenticator app (such as Aegis, 1Password or Google Authenticator).").classes("text-sm")
-            ui.image(enrolment.qr_data_url).classes("w-48 h-48 self-center bg-white rounded").props('alt="QR code for your authenticator app"')
+            qr_code = ui.image(enrolment.qr_data_url).classes("w-48 h-48 self-center bg-white rounded")
+            qr_code.props('alt="QR code for your authenticator app"')
             with ui.column().classes("w-full gap-0 items-center"):
                 ui.label("Cannot scan it? Type this key instead:").classes("text-grey-7 text-sm")
                 ui.label(_grouped(enrolment.secret)).classes("font-mono text-base select-all").props("data-testid=totp-secret")

@@ -14,10 +14,11 @@ from components.frame import console_page
 from components.local_time import iso, time_column
 from components.secret_dialogs import confirm, show_once
 from components.table_cells import value_with_narrow_caption
-from services.errors import RequestError
-from services.accounts.service import INVITE_DAYS, MAX_INVITE_DAYS, REGISTRATION_MODES, InviteView
+from services.accounts.service import INVITE_DAYS, MAX_INVITE_DAYS, REGISTRATION_MODES
 from services.accounts.sessions import SessionUser
 from services.accounts.users import MIN_PASSWORD_LENGTH, UserPublic
+from services.accounts.views import InviteView
+from services.errors import RequestError
 
 SECONDARY = {"classes": "max-md:hidden", "headerClasses": "max-md:hidden"}
 USER_COLUMNS: list[dict[str, Any]] = [
@@ -182,7 +183,8 @@ class UsersPage:
     async def _change_role(self, row: dict[str, Any]) -> None:
         role = "user" if row["role"] == "admin" else "admin"
         message = "Admins manage keys, models, users and everything else." if role == "admin" else "They lose access to the admin pages."
-        if await confirm(f"Make {row['email']} {'an admin' if role == 'admin' else 'a plain user'}?", message, action="Change role", danger=False):
+        title = f"Make {row['email']} {'an admin' if role == 'admin' else 'a plain user'}?"
+        if await confirm(title, message, action="Change role", danger=False):
             await self._apply(row, f"is now {role}", self.accounts.set_role, row["id"], role)
 
     async def _sign_out_everywhere(self, row: dict[str, Any]) -> None:
@@ -233,7 +235,8 @@ class UsersPage:
             async def create() -> None:
                 with error.guard():
                     await run.io_bound(
-                        self.accounts.create_user, acting(self.me), email=email.value, name=name.value, role=role.value, password=password.value
+                        self.accounts.create_user, acting(self.me),
+                        email=email.value, name=name.value, role=role.value, password=password.value,
                     )
                     dialog.submit(email.value)
 

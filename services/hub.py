@@ -15,19 +15,20 @@ from pathlib import Path
 import httpx
 from sqlmodel import Session, select
 
+from services.accounts.gateway_tokens import GatewayTokens
 from services.accounts.service import Accounts
-from services.gateway.adapters.transport import upstream_client
+from services.accounts.tokens import TokenRegistry
 from services.catalog.service import Catalog
 from services.clock import Clock, SystemClock
 from services.crypto import SecretBox, read_or_create_key_file
 from services.db import init_schema, make_engine
+from services.gateway.adapters.transport import upstream_client
 from services.gateway.calls import Gateway
 from services.gateway.key_state import KeyStateStore
 from services.gateway.pricing import PriceTable
 from services.gateway.router import RetryPolicy, Router
 from services.gateway.routing_table import RoutingTable
 from services.tables import KeyState, ProviderCircuit
-from services.accounts.tokens import TokenRegistry
 from services.usage.recorder import UsageRecorder
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,7 @@ class Hub:
         self.client = upstream_client(httpx.Timeout(options.upstream_timeout, connect=options.upstream_connect_timeout))
         self.tokens = TokenRegistry(self.engine, self.clock, options.master_key)
         self.accounts = Accounts(self.engine, self.box, self.clock, on_tokens_changed=self.tokens.invalidate)
+        self.gateway_tokens = GatewayTokens(self.engine, self.clock, on_tokens_changed=self.tokens.invalidate)
         self.recorder = UsageRecorder(self.engine)
         self.router = Router(table=lambda: self.table, states=self.states, client=self.client, clock=self.clock, policy=options.policy)
         self.gateway = Gateway(router=self.router, tokens=self.tokens, recorder=self.recorder, pricing=self.pricing, engine=self.engine)

@@ -1,6 +1,6 @@
 """Console accounts: first-run setup, sign-in (throttled, with optional two-factor codes),
-registration and invites, the admin's user management, and each user's own password, two-factor
-sign-in and gateway tokens.
+registration and invites, the admin's user management, and each user's own password and two-factor
+sign-in. Gateway tokens have their own facade, ``services.accounts.gateway_tokens.GatewayTokens``.
 
 Every change is written to the audit log from here, so the console and the management API record
 the same events. Nothing here knows about NiceGUI: callers pass the acting ``Actor`` (who, and from
@@ -9,45 +9,45 @@ which address) in. Audit writes happen after the change commits (SQLite has one 
 
 from __future__ import annotations
 
-import math
 import secrets
-from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from decimal import Decimal
+from datetime import UTC, datetime, timedelta
 from typing import Any, NoReturn
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, func, select
 
-from services.errors import AccountError, SignInRefused
 from services.accounts import totp
 from services.accounts.audit import Actor, record_event
-from services.catalog.service import micros_to_usd
-from services.clock import Clock, to_datetime
 from services.accounts.sessions import any_user_exists
-from services.crypto import SecretBox
-from services.db import session_scope
-from services.gateway.routing_table import RoutingTable
-from services.tables import AppSetting, AuditEvent, GatewayToken, Invite, UsageRecord, User
-from services.accounts.tokens import Principal, hash_token, month_start
+from services.accounts.throttle import SignInThrottle, throttled_message
+from services.accounts.tokens import Principal, hash_token
 from services.accounts.users import (
     MIN_PASSWORD_LENGTH,
     ROLES,
-    TokenPublic,
     UserPublic,
-    create_token,
     create_user,
     get_user_by_email,
     hash_password,
-    list_tokens,
     list_users,
     normalize_email,
-    revoke_token,
     spend_password_check_time,
     verify_password,
 )
+from services.accounts.views import (
+    CreatedInvite,
+    InviteView,
+    ProfileView,
+    SecondFactorNeeded,
+    SignedIn,
+    TwoFactorEnrolment,
+)
+from services.clock import Clock
+from services.crypto import SecretBox
+from services.db import session_scope
+from services.errors import AccountError, SignInRefused
+from services.tables import AppSetting, AuditEvent, Invite, User
 
 MAX_PASSWORD_LENGTH = 1024  # argon2 takes any length; this only stops absurd inputs
 REGISTRATION_SETTING = "registration_mode"
@@ -69,11 +69,6 @@ INVITE_INVALID = "This invite link is invalid, already used, or expired. Ask an 
 LAST_ADMIN = "This is the last active admin: make another user an admin first."
 
 
-def throttled_message(seconds: float) -> str:
-    minutes = max(1, math.ceil(seconds / 60))
-    return f"Too many failed sign-ins, try again in {minutes} minute{'' if minutes == 1 else 's'}."
-
-
 def check_new_password(password: str, confirm: str) -> None:
     if len(password) < MIN_PASSWORD_LENGTH:
         raise AccountError(f"The password needs at least {MIN_PASSWORD_LENGTH} characters.", field="password")
@@ -86,142 +81,6 @@ def check_new_password(password: str, confirm: str) -> None:
 def _check_role(role: str) -> None:
     if role not in ROLES:
         raise AccountError(f"The role must be one of {', '.join(ROLES)}.", field="role")
-
-
-def model_choices(table: RoutingTable) -> list[str]:
-    """Names a token may be limited to: the logical models, then every concrete provider/model."""
-    return sorted(table.models) + table.concrete_models()
-
-
-# -- sign-in throttle ----------------------------------------------------------------------------
-
-
-class SignInThrottle:
-    """Counts failed sign-ins per account (the attempted e-mail) and per client address.
-
-    ``limit`` failures within ``window`` seconds lock that account or address for ``lockout``
-    seconds. An address gets a higher limit, since several people may share one (an office NAT).
-    The state lives in memory: a restart forgets it, which is fine for a brake on guessing.
-    """
-
-    def __init__(
-        self,
-        clock: Clock,
-        *,
-        account_limit: int = 5,
-        address_limit: int = 20,
-        window: float = 900.0,
-        lockout: float = 900.0,
-        max_tracked: int = 10_000,
-    ) -> None:
-        self.clock = clock
-        self.account_limit = account_limit
-        self.address_limit = address_limit
-        self.window = window
-        self.lockout = lockout
-        self.max_tracked = max_tracked
-        self._failures: dict[str, deque[float]] = {}
-        self._locked_until: dict[str, float] = {}
-
-    def _keys(self, email: str, ip: str | None) -> list[tuple[str, int]]:
-        keys = [(f"account:{email.strip().lower()}", self.account_limit)]
-        if ip:
-            keys.append((f"address:{ip}", self.address_limit))
-        return keys
-
-    def wait_seconds(self, email: str, ip: str | None) -> float:
-        """How long this account or address must still wait (0 when it may try)."""
-        now = self.clock.now()
-        return max(0.0, *(self._locked_until.get(key, 0.0) - now for key, _ in self._keys(email, ip)))
-
-    def record_failure(self, email: str, ip: str | None) -> None:
-        now = self.clock.now()
-        self._forget_stale(now)
-        for key, limit in self._keys(email, ip):
-            failures = self._failures.setdefault(key, deque())
-            while failures and failures[0] <= now - self.window:
-                failures.popleft()
-            failures.append(now)
-            if len(failures) >= limit:
-                self._locked_until[key] = now + self.lockout
-                failures.clear()
-
-    def record_success(self, email: str) -> None:
-        """A correct sign-in clears the account's count (not the address's: one good account
-        must not reset a guesser's budget for the others)."""
-        key = self._keys(email, None)[0][0]
-        self._failures.pop(key, None)
-        self._locked_until.pop(key, None)
-
-    def _forget_stale(self, now: float) -> None:
-        if len(self._failures) + len(self._locked_until) < self.max_tracked:
-            return
-        self._failures = {k: v for k, v in self._failures.items() if v and v[-1] > now - self.window}
-        self._locked_until = {k: v for k, v in self._locked_until.items() if v > now}
-
-
-# -- answers -------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class SignedIn:
-    """What the console session stores: the user and their current session epoch."""
-
-    user_id: int
-    epoch: int
-
-
-@dataclass(frozen=True, slots=True)
-class SecondFactorNeeded:
-    """The password was right; a code is still due. Kept on the server, never sent to the browser."""
-
-    user_id: int
-    email: str
-    expires_at: float
-
-
-@dataclass(frozen=True, slots=True)
-class CreatedInvite:
-    raw_token: str  # only in this answer; the database keeps its hash
-    email: str
-    role: str
-    expires_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class InviteView:
-    id: int
-    email: str
-    role: str
-    expires_at: datetime
-    created_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class TwoFactorEnrolment:
-    secret: str  # shown to its owner once, as a QR code and as text for typing in
-    uri: str
-    qr_data_url: str
-
-
-@dataclass(frozen=True, slots=True)
-class ProfileView:
-    email: str
-    name: str
-    role: str
-    two_factor: bool
-    recovery_codes_left: int
-
-
-class OwnToken(TokenPublic):
-    month_spend_usd: Decimal
-    status: str  # "active" | "expired" | "revoked"
-
-
-@dataclass(frozen=True, slots=True)
-class CreatedToken:
-    raw: str  # only in this answer
-    token: TokenPublic
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,9 +114,7 @@ class Accounts:
         self._last_code_step: dict[int, int] = {}  # per user: a TOTP code is accepted once
 
     def _now(self) -> datetime:
-        moment = to_datetime(self.clock.now())
-        assert moment is not None
-        return moment
+        return datetime.fromtimestamp(self.clock.now(), UTC)
 
     def _audit(self, actor: Actor, action: str, target: str | None = None, **detail: Any) -> None:
         record_event(self.engine, actor, action, target, detail or None)
@@ -370,7 +227,7 @@ class Accounts:
     def registration_mode(self) -> str:
         with Session(self.engine) as session:
             row = session.get(AppSetting, REGISTRATION_SETTING)
-        return row.value if row is not None and row.value in REGISTRATION_MODES else "closed"  # type: ignore[return-value]
+        return row.value if row is not None and row.value in REGISTRATION_MODES else "closed"
 
     def set_registration_mode(self, actor: Actor, mode: str) -> None:
         if mode not in REGISTRATION_MODES:
@@ -418,7 +275,7 @@ class Accounts:
         """The invite behind a link, if it can still be used."""
         with Session(self.engine) as session:
             invite = self._open_invite(session, raw)
-            return None if invite is None else _invite_view(invite)
+            return None if invite is None else InviteView.of(invite)
 
     def accept_invite(self, *, raw: str, name: str, password: str, confirm: str, ip: str | None) -> SignedIn:
         check_new_password(password, confirm)
@@ -436,7 +293,7 @@ class Accounts:
     def list_open_invites(self) -> list[InviteView]:
         with Session(self.engine) as session:
             query = select(Invite).where(col(Invite.used_at).is_(None), Invite.expires_at > self._now()).order_by(col(Invite.id).desc())
-            return [_invite_view(invite) for invite in session.exec(query)]
+            return [InviteView.of(invite) for invite in session.exec(query)]
 
     def revoke_invite(self, actor: Actor, invite_id: int) -> None:
         with session_scope(self.engine) as session:
@@ -583,52 +440,6 @@ class Accounts:
             raise AccountError(BAD_CODE, field="code")
         self._audit(actor, "2fa.disable", actor.name, with_code=used)
 
-    # -- own gateway tokens ----------------------------------------------------------------------
-
-    def create_own_token(
-        self,
-        actor: Actor,
-        *,
-        name: str,
-        monthly_budget_usd: Decimal | float | None = None,
-        rpm: int | None = None,
-        allowed_models: Iterable[str] = (),
-        expires_at: datetime | None = None,
-    ) -> CreatedToken:
-        if expires_at is not None and expires_at <= self._now():
-            raise AccountError("The expiry date must be in the future.", field="expires_at")
-        data = {
-            "name": name, "user_id": actor.id, "rpm": rpm, "allowed_models": list(allowed_models) or None, "expires_at": expires_at,
-            "monthly_budget_usd": None if monthly_budget_usd is None else Decimal(str(monthly_budget_usd)),
-        }
-        with session_scope(self.engine) as session:
-            issued, owner = create_token(session=session, data=data)
-            public = TokenPublic.of(issued.token, owner.email)
-        self._on_tokens_changed()
-        self._audit(actor, "token.create", f"{public.name} {public.token_masked}", token_id=public.id, owner=public.user_email)
-        return CreatedToken(issued.raw, public)
-
-    def list_own_tokens(self, user_id: int) -> list[OwnToken]:
-        """The user's tokens, newest first, with what each has spent this calendar month (UTC)."""
-        with Session(self.engine) as session:
-            tokens = list_tokens(session, user_id=user_id)
-            spend = _month_spend(session, [t.id for t in tokens], month_start(self._now()))
-        now = self._now()
-        return [
-            OwnToken(**t.model_dump(), month_spend_usd=micros_to_usd(spend.get(t.id, 0)) or Decimal(0), status=_token_status(t, now))
-            for t in reversed(tokens)
-        ]
-
-    def revoke_own_token(self, actor: Actor, token_id: int) -> TokenPublic:
-        with session_scope(self.engine) as session:
-            token = session.get(GatewayToken, token_id)
-            if token is None or token.user_id != actor.id:
-                raise AccountError("No such token.", status=404)
-            public = revoke_token(session=session, token_id=token_id)
-        self._on_tokens_changed()
-        self._audit(actor, "token.revoke", f"{public.name} {public.token_masked}", token_id=public.id, owner=public.user_email)
-        return public
-
     # -- audit helpers ---------------------------------------------------------------------------
 
     def api_actor(self, principal: Principal, ip: str | None) -> Actor:
@@ -639,19 +450,11 @@ class Accounts:
             user = session.get(User, principal.user_id)
         return Actor(principal.user_id, user.email if user else f"user {principal.user_id}", ip)
 
-    def record(self, actor: Actor, action: str, target: str | None = None, **detail: Any) -> None:
-        """Write one audit event (for callers outside this module, e.g. the management API)."""
-        self._audit(actor, action, target, **detail)
-
     def audit_action_kinds(self) -> list[str]:
         """The action families in the log ("login", "user", "token", ...), for a filter list."""
         with Session(self.engine) as session:
             actions = session.exec(select(AuditEvent.action).distinct()).all()
         return sorted({action.split(".", 1)[0] for action in actions})
-
-
-def _invite_view(invite: Invite) -> InviteView:
-    return InviteView(invite.id or 0, invite.email or "", invite.role, invite.expires_at, invite.created_at)
 
 
 def _set_status(user: User, status: str, action: str, expected: str) -> _Change:
@@ -675,21 +478,3 @@ def _clear_two_factor(user: User, action: str) -> _Change:
     user.totp_secret_enc = None
     user.recovery_codes = None
     return _Change(action)
-
-
-def _token_status(token: TokenPublic, now: datetime) -> str:
-    if token.revoked_at is not None:
-        return "revoked"
-    return "expired" if token.expires_at is not None and token.expires_at <= now else "active"
-
-
-def _month_spend(session: Session, token_ids: list[int], since: datetime) -> dict[int, int]:
-    """Micro-dollars spent per token since ``since``."""
-    if not token_ids:
-        return {}
-    query = (
-        select(UsageRecord.token_id, func.coalesce(func.sum(UsageRecord.cost_micros), 0))
-        .where(col(UsageRecord.token_id).in_(token_ids), UsageRecord.created_at >= since)
-        .group_by(UsageRecord.token_id)
-    )
-    return {token_id: int(total) for token_id, total in session.exec(query) if token_id is not None}

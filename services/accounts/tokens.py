@@ -18,10 +18,10 @@ from typing import Any
 
 from sqlalchemy import func
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
-from services.errors import GatewayError
 from services.clock import Clock, day_and_month, to_epoch, utcnow
+from services.errors import GatewayError
 from services.tables import GatewayToken, UsageRecord, User, UserBudget
 from services.usage.settings import settings_writes
 
@@ -114,7 +114,7 @@ class TokenRegistry:
     def _load(self, digest: str) -> Principal | None:
         with Session(self.engine) as session:
             row = session.exec(
-                select(GatewayToken, User).join(User, User.id == GatewayToken.user_id).where(GatewayToken.token_hash == digest)
+                select(GatewayToken, User).join(User, col(User.id) == GatewayToken.user_id).where(GatewayToken.token_hash == digest)
             ).first()
             if row is None or row[0].revoked_at is not None or row[1].status != "active":
                 if len(self._unknown) < NEGATIVE_CACHE_LIMIT:
@@ -197,7 +197,7 @@ def _month_spend(session: Session, holder: Any) -> int:
     total = session.exec(
         select(func.coalesce(func.sum(UsageRecord.cost_micros), 0)).where(holder, UsageRecord.created_at >= month_start(utcnow()))
     ).one()
-    return int(total)
+    return int(total or 0)
 
 
 @dataclass(frozen=True, slots=True)

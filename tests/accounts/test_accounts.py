@@ -1,88 +1,23 @@
-"""Account services: hashing, sign-in throttle, two-factor codes, invites, registration, admin guards,
-sessions and personal tokens — against a real Hub on a temporary data dir with a hand-moved clock."""
+"""Account services: hashing, sign-in (throttled), two-factor codes, invites, registration, admin guards
+and sessions — against a real Hub on a temporary data dir with a hand-moved clock (see conftest)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
-from passlib.context import CryptContext
 from sqlmodel import Session, select
 
-from services.errors import AccountError, SignInRefused, UserError
-from services.accounts import totp
-
-from services.accounts import users
-from services.accounts.service import (
-    SecondFactorNeeded,
-    SignedIn,
-    SignInThrottle,
-    throttled_message,
-)
+from services.accounts import totp, users
 from services.accounts.audit import Actor, AuditFilter, list_events
-from services.clock import to_datetime
 from services.accounts.sessions import load_session_user
-from services.hub import Hub
-from services.tables import Invite, UsageRecord, User
 from services.accounts.tokens import Principal
-from tests.conftest import local_hub
-
-PASSWORD = "a long enough password"
-START = 1_800_000_000.0
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.t = START
-
-    def now(self) -> float:
-        return self.t
-
-    async def sleep(self, seconds: float) -> None:
-        self.t += seconds
-
-
-@pytest.fixture(autouse=True)
-def fast_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Still argon2, with tiny cost parameters: the tests hash dozens of passwords."""
-    monkeypatch.setattr(users, "password_context", CryptContext(schemes=["argon2"], argon2__memory_cost=256, argon2__rounds=1))
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def hub(tmp_path: Path, clock: FakeClock) -> Iterator[Hub]:
-    with local_hub(tmp_path / "data", clock=clock) as hub:
-        yield hub
-
-
-@pytest.fixture
-def admin(hub: Hub) -> Actor:
-    signed_in = hub.accounts.create_first_admin(email="Root@Example.com", name="Root", password=PASSWORD, confirm=PASSWORD, ip="10.0.0.1")
-    return Actor(signed_in.user_id, "root@example.com", "10.0.0.1")
-
-
-def add_user(hub: Hub, admin: Actor, email: str = "ann@example.com", role: str = "user") -> Actor:
-    user = hub.accounts.create_user(admin, email=email, name="Ann", role=role, password=PASSWORD)
-    return Actor(user.id, user.email, "10.0.0.2")
-
-
-def stored_user(hub: Hub, user_id: int | None) -> User:
-    with Session(hub.engine) as session:
-        user = session.get(User, user_id)
-        assert user is not None
-        return user
-
-
-def actions(hub: Hub, prefix: str | None = None) -> list[str]:
-    events, _ = list_events(hub.engine, AuditFilter(action_prefix=prefix), limit=1000)
-    return [event.action for event in reversed(events)]
-
+from services.accounts.views import SecondFactorNeeded, SignedIn
+from services.clock import to_datetime
+from services.errors import AccountError, SignInRefused
+from services.hub import Hub
+from services.tables import Invite
+from tests.accounts.conftest import PASSWORD, START, FakeClock, actions, add_user, stored_user
 
 # -- hashing and first run ------------------------------------------------------------------------
 
@@ -136,51 +71,6 @@ def test_sign_in_success_and_failure_are_audited_with_address(hub: Hub, admin: A
     assert stored_user(hub, admin.id).last_login_at == to_datetime(START)
 
 
-def test_throttle_locks_an_account_after_five_failures_then_lets_it_go(clock: FakeClock) -> None:
-    throttle = SignInThrottle(clock, account_limit=5, address_limit=20, window=900, lockout=900)
-    for _ in range(4):
-        throttle.record_failure("ann@example.com", "1.1.1.1")
-    assert throttle.wait_seconds("ann@example.com", "1.1.1.1") == 0
-    throttle.record_failure("Ann@Example.com", "2.2.2.2")
-    assert throttle.wait_seconds("ann@example.com", "3.3.3.3") == 900
-    assert throttle.wait_seconds("bob@example.com", "1.1.1.1") == 0  # the address is under its own limit
-    clock.t += 899
-    assert throttle.wait_seconds("ann@example.com", None) == 1
-    clock.t += 1
-    assert throttle.wait_seconds("ann@example.com", None) == 0
-
-
-def test_throttle_window_slides_and_success_clears_the_account(clock: FakeClock) -> None:
-    throttle = SignInThrottle(clock, account_limit=3, window=60, lockout=300)
-    throttle.record_failure("a@x.io", None)
-    throttle.record_failure("a@x.io", None)
-    clock.t += 61  # both fell out of the window
-    throttle.record_failure("a@x.io", None)
-    throttle.record_failure("a@x.io", None)
-    assert throttle.wait_seconds("a@x.io", None) == 0
-    throttle.record_success("a@x.io")
-    throttle.record_failure("a@x.io", None)
-    throttle.record_failure("a@x.io", None)
-    assert throttle.wait_seconds("a@x.io", None) == 0
-
-
-def test_throttle_locks_an_address_trying_many_accounts(clock: FakeClock) -> None:
-    throttle = SignInThrottle(clock, account_limit=5, address_limit=3)
-    for name in ("a", "b", "c"):
-        throttle.record_failure(f"{name}@x.io", "6.6.6.6")
-    assert throttle.wait_seconds("d@x.io", "6.6.6.6") == 900
-    assert throttle.wait_seconds("d@x.io", "7.7.7.7") == 0
-
-
-def test_throttle_forgets_stale_entries_when_full(clock: FakeClock) -> None:
-    throttle = SignInThrottle(clock, window=10, max_tracked=4)
-    for index in range(4):
-        throttle.record_failure(f"{index}@x.io", None)
-    clock.t += 11
-    throttle.record_failure("new@x.io", None)
-    assert set(throttle._failures) == {"account:new@x.io"}
-
-
 def test_throttled_account_is_refused_even_with_the_right_password(hub: Hub, admin: Actor, clock: FakeClock) -> None:
     for _ in range(5):
         with pytest.raises(SignInRefused, match="Wrong"):
@@ -194,11 +84,6 @@ def test_throttled_account_is_refused_even_with_the_right_password(hub: Hub, adm
     clock.t += 60
     assert isinstance(hub.accounts.check_password(email="root@example.com", password=PASSWORD, ip="8.8.8.8"), SignedIn)
     assert "throttled" in [(e.detail or {}).get("reason") for e in list_events(hub.engine, AuditFilter(action_prefix="login"))[0]]
-
-
-def test_throttled_message_rounds_up_to_whole_minutes() -> None:
-    assert throttled_message(1) == "Too many failed sign-ins, try again in 1 minute."
-    assert throttled_message(61) == "Too many failed sign-ins, try again in 2 minutes."
 
 
 def test_pending_and_disabled_accounts_cannot_sign_in(hub: Hub, admin: Actor) -> None:
@@ -221,8 +106,9 @@ def enrol(hub: Hub, actor: Actor) -> tuple[str, list[str]]:
     enrolment = hub.accounts.start_two_factor(actor.id or 0)
     assert enrolment.qr_data_url.startswith("data:image/svg+xml;base64,")
     assert enrolment.uri.startswith("otpauth://totp/") and "LLM%20Hub" in enrolment.uri
+    wrong = "000000" if totp.code_at(enrolment.secret, START) != "000000" else "111111"
     with pytest.raises(AccountError, match="does not match"):
-        hub.accounts.enable_two_factor(actor, secret=enrolment.secret, code="000000" if totp.code_at(enrolment.secret, START) != "000000" else "111111")
+        hub.accounts.enable_two_factor(actor, secret=enrolment.secret, code=wrong)
     codes = hub.accounts.enable_two_factor(actor, secret=enrolment.secret, code=totp.code_at(enrolment.secret, hub.clock.now()))
     return enrolment.secret, codes
 
@@ -273,7 +159,7 @@ def test_recovery_codes_work_once(hub: Hub, admin: Actor) -> None:
 
 
 def test_disable_two_factor_needs_a_code(hub: Hub, admin: Actor, clock: FakeClock) -> None:
-    secret, codes = enrol(hub, admin)
+    _, codes = enrol(hub, admin)
     with pytest.raises(AccountError, match="not valid"):
         hub.accounts.disable_two_factor(admin, code="123")
     hub.accounts.disable_two_factor(admin, code=codes[0])
@@ -429,59 +315,6 @@ def test_admin_turns_off_someones_two_factor(hub: Hub, admin: Actor) -> None:
     assert hub.accounts.turn_off_two_factor_for(admin, ann.id or 0).totp_enabled is False
     with pytest.raises(AccountError, match="no two-factor"):
         hub.accounts.turn_off_two_factor_for(admin, ann.id or 0)
-
-
-def test_role_and_status_changes_refresh_the_token_cache(hub: Hub, admin: Actor) -> None:
-    ann = add_user(hub, admin)
-    raw = hub.accounts.create_own_token(ann, name="ci").raw
-    assert hub.tokens.authenticate(raw).role == "user"
-    hub.accounts.set_role(admin, ann.id or 0, "admin")
-    assert hub.tokens.authenticate(raw).role == "admin"
-    hub.accounts.set_enabled(admin, ann.id or 0, False)
-    with pytest.raises(Exception, match="Incorrect API key"):
-        hub.tokens.authenticate(raw)
-
-
-# -- own tokens -----------------------------------------------------------------------------------
-
-
-def test_own_tokens_masked_with_month_spend_and_revoke(hub: Hub, admin: Actor, clock: FakeClock) -> None:
-    ann = add_user(hub, admin)
-    created = hub.accounts.create_own_token(
-        ann, name="laptop", monthly_budget_usd=12.5, rpm=30, allowed_models=["smart"], expires_at=to_datetime(START + 86400)
-    )
-    other = hub.accounts.create_own_token(ann, name="other")
-    assert created.raw.startswith("llmh-") and created.token.token_masked == "…" + created.raw[-4:]
-    now = to_datetime(clock.t)
-    assert now is not None
-    with Session(hub.engine) as session:
-        for cost, token_id, when in [(1_500_000, created.token.id, now), (250_000, created.token.id, now), (9_000_000, created.token.id, now - timedelta(days=40))]:
-            session.add(UsageRecord(request_id="r", requested_model="smart", token_id=token_id, cost_micros=cost, created_at=when))
-        session.commit()
-    listed = hub.accounts.list_own_tokens(ann.id or 0)
-    assert [t.name for t in listed] == ["other", "laptop"]
-    laptop = listed[1]
-    assert (str(laptop.month_spend_usd), str(laptop.monthly_budget_usd), laptop.rpm, laptop.allowed_models, laptop.status) == (
-        "1.75", "12.5", 30, ["smart"], "active"
-    )
-    assert created.raw not in laptop.model_dump_json()
-    with pytest.raises(AccountError, match="No such token"):
-        hub.accounts.revoke_own_token(admin, created.token.id)  # not the admin's token
-    assert hub.tokens.authenticate(created.raw).user_id == ann.id
-    hub.accounts.revoke_own_token(ann, created.token.id)
-    with pytest.raises(Exception, match="Incorrect API key"):
-        hub.tokens.authenticate(created.raw)
-    assert [t.status for t in hub.accounts.list_own_tokens(ann.id or 0)] == ["active", "revoked"]
-    clock.t += 2 * 86400
-    hub.accounts.revoke_own_token(ann, other.token.id)
-    assert actions(hub, "token") == ["token.create", "token.create", "token.revoke", "token.revoke"]
-
-
-def test_token_expiry_must_be_in_the_future(hub: Hub, admin: Actor) -> None:
-    with pytest.raises(AccountError, match="future"):
-        hub.accounts.create_own_token(admin, name="old", expires_at=to_datetime(START - 1))
-    with pytest.raises(UserError, match="name"):
-        hub.accounts.create_own_token(admin, name="", rpm=None)
 
 
 def test_audit_action_kinds(hub: Hub, admin: Actor) -> None:

@@ -7,6 +7,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from services.accounts.audit import AuditFilter, list_events
+from services.db import make_engine
 from tests.conftest import MASTER_KEY, RunningApp, start_app
 
 SECRETS = ("sk-manage-first-0001", "sk-manage-second-0002", "sk-manage-rotated-0003")
@@ -102,12 +104,15 @@ def test_provider_and_key_lifecycle(admin: Admin) -> None:
         ("POST", "/api/providers", {"name": "v1", "kind": "mistral"}, "kind", "kind: Input should be"),
         ("POST", "/api/providers", {"kind": "openai"}, "name", "name: Field required"),
         ("POST", "/api/providers", {"name": "a/b", "kind": "openai"}, "name", "must not contain '/'"),
-        ("POST", "/api/providers", {"name": "v2", "kind": "openai", "keys": [{"label": "k", "secret": "s", "rpm": 0}]}, "keys[0].rpm", "greater than or equal to 1"),
-        ("POST", "/api/providers", {"name": "v3", "kind": "openai", "keys": [{"label": "k", "secret": "s", "monthly_usd": "1.2345678"}]}, "keys[0].monthly_usd", "decimal places"),
+        ("POST", "/api/providers", {"name": "v2", "kind": "openai", "keys": [{"label": "k", "secret": "s", "rpm": 0}]},
+         "keys[0].rpm", "greater than or equal to 1"),
+        ("POST", "/api/providers", {"name": "v3", "kind": "openai", "keys": [{"label": "k", "secret": "s", "monthly_usd": "1.2345678"}]},
+         "keys[0].monthly_usd", "decimal places"),
         ("POST", "/api/providers", {"name": "v4", "kind": "openai_compatible"}, "base_url", "needs a base_url"),
         ("POST", "/api/providers", {"name": "v5", "kind": "openai", "base_url": "file:///etc"}, "base_url", "http:// or https://"),
         ("POST", "/api/providers", {"name": "v6", "kind": "openai", "extra": 1}, "extra", "unknown field"),
-        ("POST", "/api/models", {"name": "m1", "routes": [{"provider": "ghost", "model": "x"}]}, "routes[0].provider", "no provider named 'ghost'"),
+        ("POST", "/api/models", {"name": "m1", "routes": [{"provider": "ghost", "model": "x"}]},
+         "routes[0].provider", "no provider named 'ghost'"),
         ("POST", "/api/models", {"name": "m2", "routes": []}, "routes", "at least 1 item"),
         ("POST", "/api/keys/1/cooldown", {"seconds": -1}, "seconds", "greater than 0"),
         ("POST", "/api/users", {"email": "bad", "password": "long-enough"}, "email", "not an e-mail address"),
@@ -188,11 +193,34 @@ def test_tokens_are_shown_once_and_work_until_revoked(running: RunningApp, admin
     admin.assert_no_secret(raw)
 
 
+def test_token_and_user_changes_are_audited_as_from_the_console(running: RunningApp, admin: Admin) -> None:
+    """The API goes through the same service calls as the console: same events, targets and details,
+    with the master key as the actor."""
+    user = admin("POST", "/api/users", 201, json={"email": "audited@example.com", "password": "audit-password"}).json()
+    created = admin("POST", "/api/tokens", 201, json={"name": "audited", "user_id": user["id"]}).json()
+    admin("PATCH", f"/api/tokens/{created['id']}", 200, json={"rpm": 7})
+    admin("DELETE", f"/api/tokens/{created['id']}", 200)
+    engine = make_engine(running.data_dir / "llmhub.db")
+    try:
+        events, _ = list_events(engine, AuditFilter(actor="master key"), limit=1000)
+    finally:
+        engine.dispose()
+    target, token_id = f"audited {created['token_masked']}", created["id"]
+    mine = [(e.action, e.target, e.detail) for e in reversed(events) if e.target in (target, "audited@example.com")]
+    assert mine == [
+        ("user.create", "audited@example.com", {"role": "user"}),
+        ("token.create", target, {"token_id": token_id, "owner": "audited@example.com"}),
+        ("token.update", target, {"token_id": token_id, "fields": ["rpm"]}),
+        ("token.revoke", target, {"token_id": token_id, "owner": "audited@example.com"}),
+    ]
+
+
 def test_a_key_added_by_api_serves_chat_at_once(running: RunningApp, admin: Admin, emulator) -> None:  # type: ignore[no-untyped-def]
     admin("POST", "/api/providers", 201, json={"name": "emu", "kind": "openai", "base_url": emulator.url + "/v1"})
     admin("POST", "/api/providers/emu/keys", 201, json={"label": "k", "secret": "ok#manage-api"})
     admin("POST", "/api/models", 201, json={"name": "emu-chat", "routes": [{"provider": "emu", "model": "gpt-4o"}]})
-    answer = admin("POST", "/v1/chat/completions", 200, json={"model": "emu-chat", "messages": [{"role": "user", "content": "hello there"}]})
+    chat = {"model": "emu-chat", "messages": [{"role": "user", "content": "hello there"}]}
+    answer = admin("POST", "/v1/chat/completions", 200, json=chat)
     assert answer.json()["choices"][0]["message"]["content"] == "Echo: hello there"
     assert any(r["key"] == "ok#manage-api" for r in emulator.requests())
     key_id = admin("GET", "/api/keys?provider=emu", 200).json()[0]["id"]
