@@ -4,35 +4,33 @@ The gateway API (``/v1``, ``/api``, ``/health``, ``/metrics``) is its own lean F
 ASGI dispatcher in front of NiceGUI's middleware stack hands those paths straight to it, so API
 calls skip the session, gzip and page middlewares that only the console needs. Chat completions
 and embeddings, a gateway's traffic, do not even reach NiceGUI's app: the fast path
-(``app.api.fast_path``) is the front door of what uvicorn serves (``open_front_door``).
+(``app.api.fast_path``) is the front door of what uvicorn serves (``open_front_door``). Both
+shortcuts reach into NiceGUI's, FastAPI's, starlette's and uvicorn's internals, so they live in
+``app.internals``, whose docstring lists what each relies on.
 """
 
 from __future__ import annotations
 
 import gc
 import logging
-import os
 from collections.abc import Awaitable, Callable
 
 from fastapi import FastAPI
 from nicegui import app as nicegui_app
-from nicegui.server import Server as NiceGUIServer
-from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.api import budgets, health, manage, metrics, usage, v1
 from app import auth
-from app.api.fast_path import GatewayFastPath
+from app.api import accounts, budgets, catalog, errors, health, metrics, usage, v1
 from app.api.middleware import RequestIdMiddleware
+from app.internals import install_fast_lane, open_front_door, skip_fastapi_telemetry
 from app.runtime import set_hub
 from app.scheduler import start_scheduler
 from app.settings import Settings, SettingsError
-from services.errors import GatewayError, UserError
 from services.catalog.config_file import apply_config_file
-from services.hub import Hub, HubOptions
+from services.errors import GatewayError, UserError
 from services.gateway.router import RetryPolicy
+from services.hub import Hub, HubOptions
 
 log = logging.getLogger("llmhub")
-API_PREFIXES = ("/v1/", "/api/", "/health", "/metrics")
 
 
 def hub_options(settings: Settings) -> HubOptions:
@@ -66,41 +64,12 @@ def build_api_app() -> FastAPI:
     api.include_router(usage.router)
     api.include_router(budgets.router)
     api.include_router(metrics.router)
-    manage.install(api)
+    api.include_router(catalog.router)
+    api.include_router(accounts.router)
+    errors.install(api)
     api.add_exception_handler(GatewayError, v1.gateway_error_handler)
     api.add_middleware(RequestIdMiddleware)
     return api
-
-
-def install_fast_lane(api: ASGIApp) -> None:
-    """Route API paths around NiceGUI's middleware stack (built lazily on the first request)."""
-    build_console_stack: Callable[[], ASGIApp] = nicegui_app.build_middleware_stack
-
-    def build() -> ASGIApp:
-        console = build_console_stack()
-
-        async def dispatch(scope: Scope, receive: Receive, send: Send) -> None:
-            if scope["type"] == "http" and scope["path"].startswith(API_PREFIXES):
-                await api(scope, receive, send)
-            else:
-                await console(scope, receive, send)
-
-        return dispatch
-
-    nicegui_app.build_middleware_stack = build  # type: ignore[method-assign]
-
-
-def skip_fastapi_telemetry() -> None:
-    """Spare every request FastAPI's OpenTelemetry check, unless OpenTelemetry is being set up.
-
-    FastAPI asks OpenTelemetry's global providers on each request whether anyone listens (about 40,000
-    CPU instructions a gateway call, ~4 % of it, measured with callgrind). LLM Hub sets up no
-    OpenTelemetry; when ``OTEL_*`` variables show someone else does (``opentelemetry-instrument``),
-    the check stays. NiceGUI builds the app, so FastAPI's ``telemetry=`` option is applied here.
-    """
-    telemetry = getattr(nicegui_app, "_telemetry", None)
-    if isinstance(telemetry, dict) and not any(name.startswith("OTEL_") for name in os.environ):
-        telemetry.update(tracing=False, metrics=False, logs=False)
 
 
 def build(settings: Settings) -> Hub:
@@ -131,20 +100,6 @@ def create_env_admin(hub: Hub, email: str, password: str) -> None:
         raise SettingsError(f"LLMHUB_ADMIN_EMAIL / LLMHUB_ADMIN_PASSWORD: {exc.message}") from None
 
 
-def open_front_door() -> None:
-    """Make the gateway's fast path the first thing each request meets, ahead of the app uvicorn loaded.
-
-    That app is NiceGUI's FastAPI app behind uvicorn's proxy-headers middleware: the middleware,
-    ``FastAPI.__call__``, its telemetry check, ``Starlette.__call__`` and the lane dispatcher are five
-    layers (and their frames on every suspend and resume of a call) that chat completions and
-    embeddings do not use; the proxy headers only rewrite the client address and scheme, which the
-    gateway calls never read. uvicorn hands ``config.loaded_app`` to each new connection, and start-up
-    handlers run before the first connection is accepted, so replacing it here covers every request.
-    """
-    config = NiceGUIServer.instance.config
-    config.loaded_app = GatewayFastPath(config.loaded_app)
-
-
 YOUNG_GC_THRESHOLD = 20_000
 
 
@@ -162,14 +117,14 @@ def freeze_startup_heap() -> None:
     """Move everything alive after start-up (NiceGUI, SQLAlchemy, the console's modules) out of the
     garbage collector's reach.
 
-    Those objects live as long as the process, yet every full collection walked them all again; in
-    one A/B run it took the gateway at 32 concurrent calls from 864 to 1,052 requests/s.
+    Those objects live as long as the process, yet every full collection walked them all again, at a
+    cost in the gateway's throughput under concurrent calls (``bench/README.md``).
 
-    The young generation's threshold goes up too. At Python's 700 net new containers, 32 calls in
-    flight (each with its dicts and attempt trail, plus the usage rows queued for the next batch)
-    set off a young collection every ~17 requests, each walking all of them: measured at about
-    5 % of the gateway's CPU under load. At 20,000 those objects are nearly all freed by reference
-    counting before a collection comes; reference cycles are still collected, just later.
+    The young generation's threshold goes up too. At Python's default of 700 net new containers, the
+    calls in flight (each with its dicts and attempt trail, plus the usage rows queued for the next
+    batch) set off a young collection every few requests, each walking all of them: a measurable
+    share of the gateway's CPU under load. At ``YOUNG_GC_THRESHOLD`` those objects are nearly all freed
+    by reference counting before a collection comes; reference cycles are still collected, just later.
     Only here, once, not in ``Hub.start``: tests start many hubs in one process.
     """
     gc.collect()

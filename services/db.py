@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -32,7 +31,7 @@ def make_engine(database_path: Path) -> Engine:
 
 
 def json_text(value: Any) -> str:
-    """JSON columns are written with orjson: several times faster than ``json.dumps`` for the usage
+    """JSON columns are written with orjson: faster than ``json.dumps`` for the usage
     records' attempt trails, and read back the same."""
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
@@ -129,7 +128,7 @@ def _insert_plan(table: Table, dialect: Dialect) -> _InsertPlan:
 def insert_rows(connection: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
     """Insert plain dict rows with one driver ``executemany`` (inside the caller's transaction).
 
-    The ORM's bulk insert spends about 50 µs a row on bookkeeping (parameter sets, ORM events) that
+    The ORM's bulk insert spends much of each row's time on bookkeeping (parameter sets, ORM events) that
     a log table does not need; this spends what the column types' own bind processors cost, so a
     row stored here reads back exactly like one the ORM wrote. Missing keys take the column default.
     """

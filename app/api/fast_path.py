@@ -1,10 +1,10 @@
 """A raw ASGI path for the two calls that carry a gateway's traffic: ``POST /v1/chat/completions``
 and ``POST /v1/embeddings``.
 
-FastAPI's routing, dependency injection and exception middlewares cost about twenty awaits and
-most of a millisecond per call on the project's 2-core machine (``bench/README.md``). Here those
+FastAPI's routing, dependency injection and exception middlewares add a string of awaits to every
+call, a large share of what the gateway itself costs (``bench/README.md``). Here those
 two calls go straight from uvicorn (``GatewayFastPath`` is the front door of the served app,
-``app.server.open_front_door``) to the same handlers the FastAPI routes use
+``app.internals.open_front_door``) to the same handlers the FastAPI routes use
 (``app.api.v1.chat_answer`` / ``embeddings_answer``), with the same authentication
 (``bearer_token`` + ``TokenRegistry.authenticate``) and the same OpenAI-shaped errors
 (``error_response``). The FastAPI routes stay registered, for the OpenAPI docs and for anything
@@ -23,10 +23,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from app.api.deps import bearer_token, error_response
 from app.api.v1 import chat_answer, embeddings_answer, parse_json
 from app.runtime import get_hub
+from services.accounts.tokens import Principal
 from services.errors import GatewayError
 from services.gateway.calls import new_request_id
 from services.hub import Hub
-from services.accounts.tokens import Principal
 
 Answer = Callable[[Hub, Principal, Any, str], Awaitable[Response]]
 ANSWERS: dict[str, Answer] = {"/v1/chat/completions": chat_answer, "/v1/embeddings": embeddings_answer}

@@ -1,7 +1,7 @@
 """A pure-ASGI middleware for the API app: request id and gateway overhead headers on every answer.
 
 Pure ASGI (not ``BaseHTTPMiddleware``) so streaming answers pass through untouched and the
-per-request cost stays in microseconds.
+per-request cost stays small.
 """
 
 from __future__ import annotations

@@ -20,11 +20,11 @@ from sqlalchemy import insert, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from services.gateway import metrics
 from services.clock import utcnow
 from services.db import insert_rows
-from services.usage.rollups import apply_rollups, ensure_rollups
+from services.gateway import metrics
 from services.tables import GatewayToken, UsageBody, UsageRecord
+from services.usage.rollups import apply_rollups, ensure_rollups
 
 log = logging.getLogger(__name__)
 
@@ -87,9 +87,9 @@ class UsageRecorder:
 
         Not a drain to empty: under load, rows keep arriving while a batch is written, and writing
         those at once would keep the writer thread busy with a stream of small batches, each paying
-        for a transaction and the rollup upserts and each taking the GIL from the event loop. Measured
-        at 32 concurrent calls: ~24 rows a batch and 76 µs of writer CPU per row, against ~20 µs a row
-        in batches of hundreds.
+        for a transaction and the rollup upserts and each taking the GIL from the event loop: under
+        concurrent calls, such small batches cost the writer far more CPU per row than batches of
+        hundreds (``bench/README.md``).
         """
         try:
             await asyncio.to_thread(ensure_rollups, self.engine)

@@ -8,23 +8,24 @@ from __future__ import annotations
 
 import asyncio
 import os
-from types import SimpleNamespace
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import httpx
 import pytest
 from nicegui import app as nicegui_app
 from starlette.types import Receive, Scope, Send
 
+from app.api.event_stream import EventStreamResponse
 from app.api.fast_path import GatewayFastPath
-from app.api.v1 import EventStreamResponse
-from app.server import open_front_door, skip_fastapi_telemetry
+from app.internals import open_front_door, skip_fastapi_telemetry
+from services.accounts.tokens import Principal
 from services.catalog.config_file import apply_config_text
 from services.hub import Hub, HubOptions
-from services.accounts.tokens import Principal
-from tests.conftest import MASTER_KEY, RunningApp, start_app
 from tests.app.test_gateway_api import wait_for_usage
+from tests.conftest import MASTER_KEY, RunningApp, start_app
+from tests.factories import TEST_ACTOR
 from tests.upstream_emulator import EmulatorHandle
 
 PAUSE_SECONDS = 0.5
@@ -89,7 +90,7 @@ class StandInApi:
 @pytest.fixture
 async def hub(tmp_path: Path, emulator: EmulatorHandle, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Hub]:
     hub = Hub(HubOptions(data_dir=tmp_path / "data", master_key=MASTER_KEY))
-    apply_config_text(CONFIG.format(url=emulator.url, pause=PAUSE_SECONDS), catalog=hub.catalog, source="test")
+    apply_config_text(CONFIG.format(url=emulator.url, pause=PAUSE_SECONDS), catalog=hub.catalog, source="test", actor=TEST_ACTOR)
     monkeypatch.setattr("app.runtime._hub", hub)
     yield hub
     await hub.stop()
@@ -280,6 +281,6 @@ def test_fastapi_telemetry_is_checked_only_when_opentelemetry_is_set_up(monkeypa
 
 def test_the_fast_path_is_the_front_door_of_what_uvicorn_serves(monkeypatch: pytest.MonkeyPatch, api: StandInApi) -> None:
     config = SimpleNamespace(loaded_app=api)
-    monkeypatch.setattr("app.server.NiceGUIServer.instance", SimpleNamespace(config=config), raising=False)
+    monkeypatch.setattr("app.internals.NiceGUIServer.instance", SimpleNamespace(config=config), raising=False)
     open_front_door()
     assert isinstance(config.loaded_app, GatewayFastPath) and config.loaded_app.app is api
