@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from services.usage.alerts import run_alert_check
 from services.hub import Hub
+from services.usage.alerts import run_alert_check
 from services.usage.retention import prune_raw_usage
 
 log = logging.getLogger(__name__)

@@ -43,6 +43,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.conftest import child_env, free_port  # noqa: E402  (no pytest, NiceGUI or LLM Hub variables leak into a server)
+
 CHAT_PATH = "/v1/chat/completions"
 PROMPT = "Hello there, please tell me a short story about a fox"
 STREAM_PROMPT = " ".join(["word"] * 40)

@@ -15,7 +15,12 @@ from nicegui import ui
 from components.dialogs import transient_dialog
 from components.markdown_view import MarkdownView
 from services.compare.comparisons import ColumnRun, Comparison
-from services.compare.conversations import ChatMessage, ColumnSettings, ColumnState, TurnMetrics
+from services.compare.conversations import (
+    ChatMessage,
+    ColumnSettings,
+    ColumnState,
+    TurnMetrics,
+)
 from services.gateway.pricing import format_usd
 
 SCROLL_TOGETHER_JS = """

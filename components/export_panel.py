@@ -17,7 +17,15 @@ from app.auth import current_user
 from app.runtime import get_hub
 from components.filters import FilterState
 from services.usage.analytics import breakdown
-from services.usage.exports import MEDIA_TYPES, Format, Kind, count_records, export_stream, filename, write_export
+from services.usage.exports import (
+    MEDIA_TYPES,
+    Format,
+    Kind,
+    count_records,
+    export_stream,
+    filename,
+    write_export,
+)
 from services.usage.queries import Viewer
 
 DOWNLOAD_PATH = "/usage/download"

@@ -14,8 +14,16 @@ from nicegui import run, ui
 from app.runtime import get_hub
 from components.charts import browser_zone
 from components.local_time import local_midnight_utc
-from services.usage.analytics import RANGE_PRESETS, STACK_DIMENSIONS, FilterOptions, TimeRange, aligned_range, filter_options, preset_range
 from services.accounts.sessions import SessionUser
+from services.usage.analytics import (
+    RANGE_PRESETS,
+    STACK_DIMENSIONS,
+    FilterOptions,
+    TimeRange,
+    aligned_range,
+    filter_options,
+    preset_range,
+)
 from services.usage.queries import UsageFilter, Viewer
 
 ALL = ""

@@ -12,9 +12,9 @@ from typing import Any
 
 from nicegui import ui
 
-from services.catalog.service import KeyPublic, live_status
-from services.gateway.key_state import KeyStateStore
 from services.catalog.key_test import KeyTestResult
+from services.catalog.views import KeyPublic, live_status
+from services.gateway.key_state import KeyStateStore
 from services.gateway.pricing import format_usd
 from services.usage.queries import KeyUsage
 

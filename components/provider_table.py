@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from nicegui import ui
 
 from components.key_table import PHONE
-from services.catalog.service import ProviderPublic
+from services.catalog.views import ProviderPublic
 
 COLUMNS = [
     {"name": "name", "label": "Name", "field": "name", "align": "left"},

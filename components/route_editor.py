@@ -10,8 +10,8 @@ from nicegui import ui
 from nicegui.elements.mixins.validation_element import ValidationElement
 
 from components.catalog_forms import whole
-from services.catalog.service import ProviderPublic, RoutePublic
 from services.catalog.route_check import check_routes
+from services.catalog.views import ProviderPublic, RoutePublic
 
 #: Added once per page (``ui.add_css``): a warning under a field is amber, an error red.
 ROUTE_EDITOR_CSS = ".route-warning .q-field__messages { color: var(--q-warning); }"

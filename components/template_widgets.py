@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from nicegui import ui
 
 from components.dialogs import transient_dialog
-from services.errors import TemplateError
 from services.compare.templates import TemplateView, fill
+from services.errors import TemplateError
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,9 +8,9 @@ from nicegui import ui
 from app.runtime import get_hub
 from components.attempt_trail import attempt_trail
 from components.markdown_view import MarkdownView
-from services.errors import GatewayError
 from services.accounts.sessions import SessionUser
 from services.accounts.tokens import Principal
+from services.errors import GatewayError
 
 DEFAULT_PROMPT = "Say hello in five words."
 MAX_TOKENS = 256

@@ -12,11 +12,16 @@ from app.runtime import get_hub
 from components.frame import console_page
 from components.local_time import iso, time_column
 from components.paged_table import PagedTable
-from services.errors import SettingError
-from services.usage.alerts import acknowledge, list_alerts, open_alert_count, run_alert_check
 from services.accounts.audit import Actor
 from services.accounts.sessions import SessionUser
+from services.errors import SettingError
 from services.tables import AlertEvent
+from services.usage.alerts import (
+    acknowledge,
+    list_alerts,
+    open_alert_count,
+    run_alert_check,
+)
 from services.usage.queries import Viewer
 from services.usage.settings import AlertSettings, alert_settings, set_alert_settings
 

@@ -14,13 +14,19 @@ import random
 from nicegui import events, run, ui
 
 from app.runtime import get_hub
-from components.chat_column import ChatColumnView, ColumnActions, edit_column_settings, install_scroll_together
+from components.chat_column import (
+    ChatColumnView,
+    ColumnActions,
+    edit_column_settings,
+    install_scroll_together,
+)
 from components.conversation_list import ConversationActions, conversation_list
 from components.dialogs import transient_dialog
 from components.frame import console_page
 from components.secret_dialogs import confirm
 from components.template_widgets import fill_template
-from services.errors import CompareError, ConversationNotFound
+from services.accounts.sessions import SessionUser
+from services.accounts.tokens import Principal
 from services.compare.comparisons import (
     MAX_COLUMNS,
     MIN_COLUMNS,
@@ -30,7 +36,6 @@ from services.compare.comparisons import (
     new_conversation,
     restart,
 )
-from services.accounts.sessions import SessionUser
 from services.compare.conversations import (
     ConversationState,
     ConversationSummary,
@@ -43,9 +48,9 @@ from services.compare.conversations import (
     save_conversation,
 )
 from services.compare.leaderboard import record_vote
-from services.gateway.model_limits import default_limits
 from services.compare.templates import TemplateActor, TemplateView, list_templates
-from services.accounts.tokens import Principal
+from services.errors import CompareError, ConversationNotFound
+from services.gateway.model_limits import default_limits
 
 TICK_SECONDS = 0.05
 IMAGE_LIMIT_BYTES = 5 * 1024 * 1024

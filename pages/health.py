@@ -14,7 +14,12 @@ from app.runtime import get_hub
 from components.charts import UTC_ZONE, browser_zone
 from components.frame import console_page
 from services.accounts.sessions import SessionUser
-from services.gateway.provider_health import CallStats, KeyHealthRow, ProviderHealthRow, provider_health
+from services.gateway.provider_health import (
+    CallStats,
+    KeyHealthRow,
+    ProviderHealthRow,
+    provider_health,
+)
 from services.usage.settings import redact
 
 REFRESH_SECONDS = 5

@@ -8,7 +8,6 @@ from app.runtime import get_hub
 from components.frame import console_page
 from components.secret_dialogs import confirm
 from components.template_widgets import edit_template
-from services.errors import TemplateError, TemplateNotAllowed
 from services.accounts.sessions import SessionUser
 from services.compare.templates import (
     TemplateActor,
@@ -18,6 +17,7 @@ from services.compare.templates import (
     list_templates,
     update_template,
 )
+from services.errors import TemplateError, TemplateNotAllowed
 
 COLUMNS = [
     {"name": "name", "label": "Name", "field": "name", "align": "left", "sortable": True},

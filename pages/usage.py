@@ -25,12 +25,19 @@ from components.export_panel import ExportPanel
 from components.filters import FilterBar, FilterState, show_filtered_view
 from components.frame import console_page
 from components.paged_table import PagedTable
-from services.errors import SettingError
-from services.usage.analytics import BudgetLine, Overview, breakdown, budget_lines, set_user_budget, usage_overview
 from services.accounts.audit import Actor
-from services.usage.alerts import open_alert_count
 from services.accounts.sessions import SessionUser
+from services.errors import SettingError
 from services.gateway.pricing import format_usd
+from services.usage.alerts import open_alert_count
+from services.usage.analytics import (
+    BudgetLine,
+    Overview,
+    breakdown,
+    budget_lines,
+    set_user_budget,
+    usage_overview,
+)
 from services.usage.queries import Viewer
 from services.usage.settings import (
     MAX_RETENTION_DAYS,

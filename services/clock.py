@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Protocol
 
-
 DAY_SECONDS = 86_400.0  # a UTC day (epoch time has no leap seconds)
 
 

@@ -7,11 +7,11 @@ old key can still decrypt while ``rotate`` re-encrypts with the new one) or is g
 
 from __future__ import annotations
 
-
 import os
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+
 from services.errors import SecretKeyError
 
 SECRET_FILE_NAME = "secret.key"

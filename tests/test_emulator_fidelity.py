@@ -15,7 +15,12 @@ from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types as genai_types
 
-from tests.upstream_emulator import EMBEDDING_SIZE, EmulatorHandle, embedding_for, start_emulator
+from tests.upstream_emulator import (
+    EMBEDDING_SIZE,
+    EmulatorHandle,
+    embedding_for,
+    start_emulator,
+)
 
 PROMPT = "hello brave new world"
 ANSWER = "Echo: " + PROMPT

@@ -17,12 +17,12 @@ from starlette.concurrency import run_in_threadpool
 
 from app.api.deps import AdminDep, HubDep, PrincipalDep, json_response
 from app.api.usage import viewer_of
+from services.accounts.audit import Actor
+from services.accounts.tokens import Principal
 from services.errors import GatewayError, SettingError
+from services.hub import Hub
 from services.usage.alerts import acknowledge, list_alerts, run_alert_check
 from services.usage.analytics import BudgetLine, budget_lines, set_user_budget
-from services.accounts.audit import Actor
-from services.hub import Hub
-from services.accounts.tokens import Principal
 from services.usage.settings import (
     alert_settings,
     body_logging,

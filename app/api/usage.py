@@ -15,12 +15,19 @@ from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from app.api.deps import HubDep, PrincipalDep, json_response
-from services.errors import GatewayError, UsageError
-from services.usage.analytics import BREAKDOWN_SORTS, RANGE_PRESETS, TimeRange, aligned_range, breakdown, preset_range
-from services.usage.exports import MEDIA_TYPES, export_stream, filename
-from services.usage.rollups import HOUR
 from services.accounts.tokens import Principal
+from services.errors import GatewayError, UsageError
+from services.usage.analytics import (
+    BREAKDOWN_SORTS,
+    RANGE_PRESETS,
+    TimeRange,
+    aligned_range,
+    breakdown,
+    preset_range,
+)
+from services.usage.exports import MEDIA_TYPES, export_stream, filename
 from services.usage.queries import UsageFilter, Viewer, list_usage, usage_detail
+from services.usage.rollups import HOUR
 
 router = APIRouter(prefix="/api", tags=["usage"])
 RangeName = Literal[tuple(RANGE_PRESETS)]  # type: ignore[valid-type]

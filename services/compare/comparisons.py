@@ -20,13 +20,20 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from services.accounts.tokens import Principal
+from services.compare.conversations import (
+    ChatMessage,
+    ColumnSettings,
+    ColumnState,
+    ConversationState,
+    TurnMetrics,
+    title_from_prompt,
+)
 from services.errors import CompareError, GatewayError
-from services.compare.conversations import ChatMessage, ColumnSettings, ColumnState, ConversationState, TurnMetrics, title_from_prompt
 from services.gateway.calls import CallMeta, Gateway
 from services.gateway.model_limits import LimitTable, ModelLimits
 from services.gateway.pricing import PriceTable
 from services.gateway.routing_table import RoutingTable
-from services.accounts.tokens import Principal
 
 log = logging.getLogger(__name__)
 MIN_COLUMNS = 2

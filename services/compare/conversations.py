@@ -7,7 +7,6 @@ reopened conversation is exactly what was on the screen after the last turn.
 
 from __future__ import annotations
 
-
 import copy
 import json
 import uuid
@@ -18,10 +17,14 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, delete, select
 
-from services.errors import CompareError, ConversationNotFound
 from services.clock import utcnow
-from services.compare.tables import Conversation, ConversationColumn, ConversationMessage
+from services.compare.tables import (
+    Conversation,
+    ConversationColumn,
+    ConversationMessage,
+)
 from services.db import session_scope
+from services.errors import CompareError, ConversationNotFound
 from services.gateway.pricing import format_usd
 
 TITLE_LENGTH = 60

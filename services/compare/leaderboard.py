@@ -16,9 +16,9 @@ from datetime import datetime
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from services.errors import CompareError
 from services.compare.tables import BlindVote
 from services.db import session_scope
+from services.errors import CompareError
 
 START_RATING = 1000.0
 K_FACTOR = 32.0

@@ -10,7 +10,6 @@ templates or share existing ones; the owner edits and deletes their own, admins 
 
 from __future__ import annotations
 
-
 import re
 from dataclasses import dataclass
 from datetime import date
@@ -18,10 +17,10 @@ from datetime import date
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, or_, select
 
-from services.errors import TemplateError, TemplateNotAllowed
 from services.clock import utcnow
 from services.compare.tables import PromptTemplate
 from services.db import session_scope
+from services.errors import TemplateError, TemplateNotAllowed
 
 VARIABLE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_-]*)\s*\}\}")
 BUILT_INS = ("date", "user")

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
-from enum import StrEnum
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 
-from services.errors import TRANSIENT_FAILURES, ErrorKind, UpstreamError
 from services.clock import Clock, day_and_month, to_datetime, to_epoch, utcnow
+from services.errors import TRANSIENT_FAILURES, ErrorKind, UpstreamError
 from services.gateway.routing_table import KeyEntry
 from services.tables import KeyState, ProviderCircuit
 

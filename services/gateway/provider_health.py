@@ -16,9 +16,9 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from services.gateway.key_state import KeyStateStore
-from services.usage.rollups import HOUR, LATENCY_COLUMNS, percentile
 from services.gateway.routing_table import KeyEntry, ProviderEntry, RoutingTable
 from services.tables import ATTEMPT_ROLLUP_HOUR, USAGE_ROLLUP_HOUR
+from services.usage.rollups import HOUR, LATENCY_COLUMNS, percentile
 
 KEY_STATUSES = ("active", "cooling", "invalid", "exhausted", "disabled")
 

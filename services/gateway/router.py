@@ -21,11 +21,11 @@ from typing import Any, Literal, TypeVar
 
 import httpx
 
+from services.clock import Clock
 from services.errors import TRANSIENT_FAILURES, ErrorKind, GatewayError, UpstreamError
 from services.gateway.adapters import get_adapter
 from services.gateway.adapters.base import Adapter, Target
 from services.gateway.adapters.transport import WireTime
-from services.clock import Clock
 from services.gateway.key_state import TIMED_REASONS, KeyStateStore, SkipReason
 from services.gateway.routing_table import KeyEntry, RouteEntry, RoutingTable
 

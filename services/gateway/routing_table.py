@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 
 from sqlmodel import Session, select
 
-from services.gateway.adapters import resolve_base_url
 from services.crypto import SecretBox
+from services.gateway.adapters import resolve_base_url
 from services.tables import LogicalModel, ModelRoute, Provider, ProviderKey
 
 

@@ -21,11 +21,17 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from services.usage.analytics import budget_lines
 from services.accounts.audit import Actor, record_event
-from services.usage.rollups import DAY, HOUR
-from services.tables import ATTEMPT_ROLLUP_HOUR, USAGE_ROLLUP_DAY, AlertEvent, Provider, ProviderKey
+from services.tables import (
+    ATTEMPT_ROLLUP_HOUR,
+    USAGE_ROLLUP_DAY,
+    AlertEvent,
+    Provider,
+    ProviderKey,
+)
+from services.usage.analytics import budget_lines
 from services.usage.queries import ADMIN, Viewer
+from services.usage.rollups import DAY, HOUR
 from services.usage.settings import AlertSettings, alert_settings
 
 log = logging.getLogger(__name__)

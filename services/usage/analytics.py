@@ -18,11 +18,25 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col, select
 
-from services.errors import UsageError, SettingError
 from services.accounts.audit import Actor, record_event
-from services.usage.rollups import ATTEMPT_TABLES, DAY, HOUR, LATENCY_COLUMNS, USAGE_TABLES, percentile
-from services.tables import USAGE_ROLLUP_DAY, GatewayToken, Provider, ProviderKey, User, UserBudget
+from services.errors import SettingError, UsageError
+from services.tables import (
+    USAGE_ROLLUP_DAY,
+    GatewayToken,
+    Provider,
+    ProviderKey,
+    User,
+    UserBudget,
+)
 from services.usage.queries import Labels, UsageFilter, Viewer, load_labels
+from services.usage.rollups import (
+    ATTEMPT_TABLES,
+    DAY,
+    HOUR,
+    LATENCY_COLUMNS,
+    USAGE_TABLES,
+    percentile,
+)
 from services.usage.settings import note_settings_write
 
 RANGE_PRESETS: dict[str, timedelta] = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30), "90d": timedelta(days=90)}

@@ -25,9 +25,15 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from services.errors import UsageError
-from services.usage.analytics import TimeRange, iter_breakdown
 from services.tables import UsageBody, UsageRecord
-from services.usage.queries import Labels, UsageFilter, Viewer, load_labels, record_conditions
+from services.usage.analytics import TimeRange, iter_breakdown
+from services.usage.queries import (
+    Labels,
+    UsageFilter,
+    Viewer,
+    load_labels,
+    record_conditions,
+)
 from services.usage.settings import redact
 
 Kind = Literal["records", "aggregate"]

@@ -15,7 +15,14 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col, func, select
 
-from services.tables import GatewayToken, Provider, ProviderKey, UsageBody, UsageRecord, User
+from services.tables import (
+    GatewayToken,
+    Provider,
+    ProviderKey,
+    UsageBody,
+    UsageRecord,
+    User,
+)
 from services.usage.settings import redact
 
 NOBODY = -1

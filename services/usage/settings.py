@@ -6,7 +6,6 @@ cleans a request or response body before it may be stored (body logging is off b
 
 from __future__ import annotations
 
-
 import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
@@ -16,9 +15,9 @@ from urllib.parse import urlparse
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from services.errors import SettingError
 from services.accounts.audit import Actor, record_event
 from services.clock import utcnow
+from services.errors import SettingError
 from services.tables import AppSetting
 
 RETENTION_DAYS = "retention_days"

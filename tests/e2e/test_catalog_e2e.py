@@ -12,7 +12,13 @@ import yaml
 from playwright.sync_api import Browser, Locator, Page, expect
 
 from tests.conftest import RunningApp, start_app
-from tests.e2e.conftest import ADMIN_EMAIL, logout, screenshot, setup_admin, signed_in_page
+from tests.e2e.conftest import (
+    ADMIN_EMAIL,
+    logout,
+    screenshot,
+    setup_admin,
+    signed_in_page,
+)
 from tests.upstream_emulator import EmulatorHandle
 
 GOOD_SECRET = "ok#k1-7f3a91c2d4e5b6a8"

@@ -15,7 +15,13 @@ import pytest
 from playwright.sync_api import Browser, Locator, Page, expect
 
 from tests.conftest import RunningApp, start_app
-from tests.e2e.conftest import ADMIN_EMAIL, ADMIN_ENV, connected, screenshot, signed_in_page
+from tests.e2e.conftest import (
+    ADMIN_EMAIL,
+    ADMIN_ENV,
+    connected,
+    screenshot,
+    signed_in_page,
+)
 from tests.upstream_emulator import EmulatorHandle
 
 DRIP_A = "drip:0.3#compare-e2e-a"

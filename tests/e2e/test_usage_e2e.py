@@ -17,7 +17,14 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.conftest import MASTER_KEY, RunningApp, start_app
-from tests.e2e.conftest import ADMIN_ENV, SCREENSHOTS, login, new_page, screenshot, signed_in_page
+from tests.e2e.conftest import (
+    ADMIN_ENV,
+    SCREENSHOTS,
+    login,
+    new_page,
+    screenshot,
+    signed_in_page,
+)
 from tests.upstream_emulator import EmulatorHandle
 
 USER_EMAIL = "uma@example.com"

@@ -13,7 +13,12 @@ from services.errors import ErrorKind, GatewayError, UpstreamError
 from services.gateway.adapters.base import Target
 from services.gateway.key_state import KeyStateStore, SkipReason
 from services.gateway.router import MAX_PLANS, Attempt, RetryPolicy, Router, RouteTrail
-from services.gateway.routing_table import KeyEntry, ProviderEntry, RouteEntry, RoutingTable
+from services.gateway.routing_table import (
+    KeyEntry,
+    ProviderEntry,
+    RouteEntry,
+    RoutingTable,
+)
 
 
 class FakeClock:
