@@ -12,6 +12,8 @@ from typing import Any
 import orjson
 from sqlalchemy import Table, event
 from sqlalchemy.engine import Connection, Dialect, Engine
+from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.pool import ConnectionPoolEntry
 from sqlmodel import Session, SQLModel, create_engine, select
 
 import services.compare.tables  # noqa: F401  (registers its tables before create_all)
@@ -36,7 +38,7 @@ def json_text(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
-def _configure_sqlite(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+def _configure_sqlite(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=30000")
@@ -92,7 +94,7 @@ class _InsertPlan:
         try:
             values = [row[name] for name in self.names]
         except KeyError:
-            values = [row[name] if name in row else default() for name, default in zip(self.names, self.defaults)]
+            values = [row[name] if name in row else default() for name, default in zip(self.names, self.defaults, strict=True)]
         for index, process in self.processors:
             values[index] = process(values[index])
         return tuple(values)

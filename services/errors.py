@@ -29,8 +29,9 @@ of upstream failure kinds the router acts on.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
-from typing import Any
+from typing import Any, ClassVar
 
 
 class ErrorKind(StrEnum):
@@ -128,7 +129,7 @@ class RequestError(HubError):
     """A management request that cannot be carried out; ``field`` names the offending input and
     ``status`` its class (400 invalid, 404 not found, 409 conflict)."""
 
-    CODES = {400: "invalid_value", 404: "not_found", 409: "conflict"}
+    CODES: ClassVar[Mapping[int, str]] = {400: "invalid_value", 404: "not_found", 409: "conflict"}
 
     def __init__(self, message: str, *, field: str | None = None, status: int = 400) -> None:
         super().__init__(message)

@@ -7,6 +7,7 @@ gateway tokens only as a SHA-256 hash.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -134,7 +135,7 @@ class AppSetting(SQLModel, table=True):
     """Settings an admin changes at run time (registration mode, body logging, retention, ...)."""
 
     key: str = Field(primary_key=True)
-    value: dict | list | str | int | float | bool | None = Field(default=None, sa_column=Column(JSON))
+    value: dict[str, Any] | list[Any] | str | int | float | bool | None = Field(default=None, sa_column=Column(JSON))
     updated_at: datetime = Field(default_factory=utcnow)
 
 
@@ -146,7 +147,7 @@ class AuditEvent(SQLModel, table=True):
     actor: str | None = None  # e-mail or "master key" or "config file"
     action: str  # e.g. "login.success", "key.create", "user.role"
     target: str | None = None
-    detail: dict | None = Field(default=None, sa_column=Column(JSON))
+    detail: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
     ip: str | None = None
 
 
@@ -194,7 +195,7 @@ class UsageRecord(SQLModel, table=True):
     ttft_ms: float | None = None
     overhead_ms: float | None = None
     stream: bool = False
-    attempts: list[dict] | None = Field(default=None, sa_column=Column(JSON))
+    attempts: list[dict[str, Any]] | None = Field(default=None, sa_column=Column(JSON))
 
 
 # -- usage analytics: rollups, user budgets, alerts, logged bodies -----------------------------
@@ -205,7 +206,7 @@ LATENCY_BUCKETS = 40
 """Latency histogram columns ``lat_0`` … ``lat_39`` (edges in ``services.usage.rollups``)."""
 
 
-def _rollup_keys() -> list[Column]:
+def _rollup_keys() -> list[Column[Any]]:
     return [
         Column("bucket", Integer, primary_key=True),
         Column("user_id", Integer, primary_key=True),
@@ -216,7 +217,7 @@ def _rollup_keys() -> list[Column]:
     ]
 
 
-def _counter(name: str, kind: type[Integer] | type[Float] = Integer) -> Column:
+def _counter(name: str, kind: type[Integer] | type[Float[float]] = Integer) -> Column[Any]:
     return Column(name, kind, nullable=False, default=0)
 
 
@@ -279,5 +280,5 @@ class UsageBody(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     request_id: str = Field(index=True)
     created_at: datetime = Field(default_factory=utcnow)
-    request: dict | list | None = Field(default=None, sa_column=Column(JSON))
-    response: dict | list | None = Field(default=None, sa_column=Column(JSON))
+    request: dict[str, Any] | list[Any] | None = Field(default=None, sa_column=Column(JSON))
+    response: dict[str, Any] | list[Any] | None = Field(default=None, sa_column=Column(JSON))

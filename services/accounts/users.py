@@ -7,7 +7,7 @@ live in ``services.accounts.gateway_tokens``.
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Literal, get_args
 
 from passlib.context import CryptContext
 from pydantic import BaseModel, Field, SecretStr
@@ -19,8 +19,8 @@ from services.db import session_scope
 from services.errors import UserError
 from services.tables import User
 
-ROLES = ("admin", "user")
-Role = Literal[ROLES]  # type: ignore[valid-type]
+Role = Literal["admin", "user"]
+ROLES: tuple[Role, ...] = get_args(Role)
 MIN_PASSWORD_LENGTH = 8
 EMAIL_PATTERN = re.compile(r"[^@\s]+@[^@\s]+")
 

@@ -233,14 +233,14 @@ def _child(node: Any, step: int | str) -> Any:
 
 
 def _refuse_duplicate_names(document: ConfigDocument, source: str) -> None:
-    for kind, items in (("providers", document.providers), ("models", document.models)):
+    provider_names = [provider.name for provider in document.providers]
+    model_names = [model.name for model in document.models]
+    for kind, names in (("providers", provider_names), ("models", model_names)):
         first_seen: dict[str, int] = {}
-        for index, item in enumerate(items):
-            if item.name in first_seen:
-                raise ConfigError(
-                    f'{source}: {kind}[{index}] "{item.name}": name: the same name as {kind}[{first_seen[item.name]}]'
-                )
-            first_seen[item.name] = index
+        for index, name in enumerate(names):
+            if name in first_seen:
+                raise ConfigError(f'{source}: {kind}[{index}] "{name}": name: the same name as {kind}[{first_seen[name]}]')
+            first_seen[name] = index
 
 
 # -- import with a preview (the console) --------------------------------------------------------

@@ -6,7 +6,7 @@ A key's secret never appears here: only its last four characters, masked (``…a
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Literal
+from typing import Literal, cast
 
 from pydantic import (
     BaseModel,
@@ -78,7 +78,7 @@ def live_status(states: KeyStateStore, key_id: int, enabled: bool) -> tuple[KeyS
     Memory only, so the console can poll it every few seconds."""
     if not enabled:
         return "disabled", None
-    status: KeyStatus = states.status(key_id, states.clock.now())  # type: ignore[assignment]
+    status = cast(KeyStatus, states.status(key_id, states.clock.now()))  # active/cooling/exhausted/invalid, typed str
     health = states.keys.get(key_id)
     if health is not None and status == "cooling":
         return status, health.cooldown_until

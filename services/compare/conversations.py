@@ -22,6 +22,7 @@ from services.compare.tables import (
     Conversation,
     ConversationColumn,
     ConversationMessage,
+    stored_id,
 )
 from services.db import session_scope
 from services.errors import CompareError, ConversationNotFound
@@ -172,10 +173,11 @@ def save_conversation(engine: Engine, user_id: int, state: ConversationState) ->
         row.blind, row.revealed, row.same_settings, row.updated_at = state.blind, state.revealed, state.same_settings, now
         session.add(row)
         session.flush()
-        _delete_columns(session, row.id)  # type: ignore[arg-type]
+        conversation_id = stored_id(row.id)
+        _delete_columns(session, conversation_id)
         for position, column in enumerate(state.columns):
-            _insert_column(session, row.id, position, column)  # type: ignore[arg-type]
-        return row.id  # type: ignore[return-value]
+            _insert_column(session, conversation_id, position, column)
+        return conversation_id
 
 
 def _insert_column(session: Session, conversation_id: int, position: int, column: ColumnState) -> None:
@@ -184,9 +186,10 @@ def _insert_column(session: Session, conversation_id: int, position: int, column
     )
     session.add(column_row)
     session.flush()
+    column_id = stored_id(column_row.id)
     for index, message in enumerate(column.messages):
         session.add(ConversationMessage(
-            column_id=column_row.id, position=index, role=message.role, content=message.content,  # type: ignore[arg-type]
+            column_id=column_id, position=index, role=message.role, content=message.content,
             images=message.images or None, metrics=asdict(message.metrics) if message.metrics else None,
             error=message.error, stopped=message.stopped, note=message.note, created_at=message.created_at,
         ))
@@ -194,8 +197,8 @@ def _insert_column(session: Session, conversation_id: int, position: int, column
 
 def _delete_columns(session: Session, conversation_id: int) -> None:
     column_ids = select(ConversationColumn.id).where(ConversationColumn.conversation_id == conversation_id)
-    session.exec(delete(ConversationMessage).where(col(ConversationMessage.column_id).in_(column_ids)))  # type: ignore[call-overload]
-    session.exec(delete(ConversationColumn).where(col(ConversationColumn.conversation_id) == conversation_id))  # type: ignore[call-overload]
+    session.exec(delete(ConversationMessage).where(col(ConversationMessage.column_id).in_(column_ids)))
+    session.exec(delete(ConversationColumn).where(col(ConversationColumn.conversation_id) == conversation_id))
 
 
 def _owned(session: Session, user_id: int, conversation_id: int | None) -> Conversation:
@@ -209,7 +212,9 @@ def load_conversation(engine: Engine, user_id: int, conversation_id: int) -> Con
     with Session(engine) as session:
         row = _owned(session, user_id, conversation_id)
         column_rows = session.exec(
-            select(ConversationColumn).where(ConversationColumn.conversation_id == conversation_id).order_by(col(ConversationColumn.position))
+            select(ConversationColumn)
+            .where(ConversationColumn.conversation_id == conversation_id)
+            .order_by(col(ConversationColumn.position))
         ).all()
         columns = [_column_state(session, column_row) for column_row in column_rows]
     return ConversationState(
@@ -247,11 +252,12 @@ def list_conversations(engine: Engine, user_id: int, *, search: str = "", limit:
             ).all()
             for column in columns:
                 models.setdefault(column.conversation_id, []).append(column.model)
-    hidden = {r.id for r in rows if r.blind and not r.revealed}  # blind pairs stay anonymous until the vote
-    return [
-        ConversationSummary(r.id, r.title, r.updated_at, [] if r.id in hidden else models.get(r.id, []), r.blind)  # type: ignore[arg-type]
-        for r in rows
-    ]
+    summaries = []
+    for row in rows:
+        row_id = stored_id(row.id)
+        shown = [] if row.blind and not row.revealed else models.get(row_id, [])  # blind pairs stay anonymous until the vote
+        summaries.append(ConversationSummary(row_id, row.title, row.updated_at, shown, row.blind))
+    return summaries
 
 
 def rename_conversation(engine: Engine, user_id: int, conversation_id: int, title: str) -> None:

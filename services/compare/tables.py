@@ -8,6 +8,7 @@ conversation must not rewrite the leaderboard).
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import JSON, Column, Index
 from sqlmodel import Field, SQLModel
@@ -33,7 +34,7 @@ class ConversationColumn(SQLModel, table=True):
     position: int
     model: str
     label: str | None = None  # "Model A" in blind mode
-    settings: dict = Field(default_factory=dict, sa_column=Column(JSON))
+    settings: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))  # ColumnSettings as a dict
 
 
 class ConversationMessage(SQLModel, table=True):
@@ -43,7 +44,7 @@ class ConversationMessage(SQLModel, table=True):
     role: str  # "user" | "assistant"
     content: str = ""
     images: list[str] | None = Field(default=None, sa_column=Column(JSON))  # data URLs
-    metrics: dict | None = Field(default=None, sa_column=Column(JSON))
+    metrics: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))  # TurnMetrics as a dict
     error: str | None = None
     stopped: bool = False
     note: str | None = None  # e.g. "copied from Model A"
@@ -68,3 +69,10 @@ class BlindVote(SQLModel, table=True):
     model_b: str
     outcome: str  # "a" | "b" | "tie" | "both_bad"
     created_at: datetime = Field(default_factory=utcnow)
+
+
+def stored_id(row_id: int | None) -> int:
+    """The id of a row read from the database or flushed to it (only a row not yet written has none)."""
+    if row_id is None:
+        raise ValueError("the row has no id yet: it was never flushed to the database")
+    return row_id

@@ -18,7 +18,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, or_, select
 
 from services.clock import utcnow
-from services.compare.tables import PromptTemplate
+from services.compare.tables import PromptTemplate, stored_id
 from services.db import session_scope
 from services.errors import TemplateError, TemplateNotAllowed
 
@@ -72,7 +72,7 @@ def _may_edit(actor: TemplateActor, row: PromptTemplate) -> bool:
 
 
 def _view(actor: TemplateActor, row: PromptTemplate) -> TemplateView:
-    return TemplateView(row.id, row.name, row.body, row.shared, row.owner_id, _may_edit(actor, row))  # type: ignore[arg-type]
+    return TemplateView(stored_id(row.id), row.name, row.body, row.shared, row.owner_id, _may_edit(actor, row))
 
 
 def _clean(name: str, body: str) -> tuple[str, str]:

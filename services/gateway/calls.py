@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
+from typing import Any, Literal, TypedDict, TypeVar, Unpack
 
 import orjson
 from sqlalchemy.engine import Engine
@@ -23,9 +23,14 @@ from services.gateway.adapters.base import Adapter, Json, Target
 from services.gateway.adapters.shapes import new_id, prompt_chars
 from services.gateway.adapters.tally import StreamTally
 from services.gateway.pricing import PriceTable
-from services.gateway.router import Candidate, Router, RouteTrail
+from services.gateway.router import AdapterCall, Candidate, Router, RouteTrail
 from services.usage.recorder import UsageRecorder
 from services.usage.settings import body_logging, redact, settings_writes
+
+T = TypeVar("T")
+ChunkBatches = AsyncGenerator[list[bytes], None]
+CallSource = Literal["api", "console"]  # the usage row's ``source``
+Endpoint = Literal["chat", "embeddings"]  # the usage row's ``endpoint``
 
 
 def new_request_id() -> str:
@@ -39,8 +44,8 @@ class CallMeta:
     request_id: str
     principal: Principal
     requested_model: str
-    source: str
-    endpoint: str
+    source: CallSource
+    endpoint: Endpoint
     stream: bool
     started: float = field(default_factory=time.perf_counter)
     trail: RouteTrail = field(default_factory=RouteTrail)
@@ -66,6 +71,15 @@ class CallMeta:
         return self.trail.served
 
 
+class CallOutcome(TypedDict, total=False):
+    """How a call ended, for its usage row (``Gateway._record``); an ok answer passes none of these."""
+
+    error: GatewayError | None
+    error_code: str | None
+    status: str | None
+    logged_response: Json | None
+
+
 def validate_chat_body(body: Any) -> str:
     """The requested model name, or GatewayError 400 naming the bad field."""
     if not isinstance(body, dict):
@@ -82,12 +96,13 @@ def validate_chat_body(body: Any) -> str:
 
 
 def validate_embedding_body(body: Any) -> str:
-    if not isinstance(body, dict) or not isinstance(body.get("model"), str) or not body["model"]:
+    model = body.get("model") if isinstance(body, dict) else None
+    if not isinstance(model, str) or not model:
         raise GatewayError(400, "invalid_request", "`model` is required and must be a string.", param="model")
     value = body.get("input")
     if not value or not isinstance(value, (str, list)):
         raise GatewayError(400, "invalid_request", "`input` must be a non-empty string or list.", param="input")
-    return body["model"]
+    return model
 
 
 class Gateway:
@@ -98,7 +113,7 @@ class Gateway:
         self.pricing = pricing
         self.body_log = BodyLog(engine)
 
-    def _begin(self, principal: Principal, body: Json, model: str, *, source: str, endpoint: str, stream: bool,
+    def _begin(self, principal: Principal, body: Json, model: str, *, source: CallSource, endpoint: Endpoint, stream: bool,
                request_id: str | None) -> CallMeta:
         meta = CallMeta(request_id or new_request_id(), principal, model, source, endpoint, stream)
         if self.body_log.enabled():
@@ -110,7 +125,9 @@ class Gateway:
             raise
         return meta
 
-    async def chat(self, principal: Principal, body: Json, *, source: str = "api", request_id: str | None = None) -> tuple[Json, CallMeta]:
+    async def chat(
+        self, principal: Principal, body: Json, *, source: CallSource = "api", request_id: str | None = None
+    ) -> tuple[Json, CallMeta]:
         model = validate_chat_body(body)
 
         async def call(adapter: Adapter, target: Target) -> Json:
@@ -118,7 +135,9 @@ class Gateway:
 
         return await self._answer(principal, body, model, "chat", call, source, request_id)
 
-    async def embed(self, principal: Principal, body: Json, *, source: str = "api", request_id: str | None = None) -> tuple[Json, CallMeta]:
+    async def embed(
+        self, principal: Principal, body: Json, *, source: CallSource = "api", request_id: str | None = None
+    ) -> tuple[Json, CallMeta]:
         model = validate_embedding_body(body)
 
         async def call(adapter: Adapter, target: Target) -> Json:
@@ -126,7 +145,7 @@ class Gateway:
 
         return await self._answer(principal, body, model, "embeddings", call, source, request_id)
 
-    async def _answer(self, principal: Principal, body: Json, model: str, endpoint: str, call: Any, source: str,
+    async def _answer(self, principal: Principal, body: Json, model: str, endpoint: Endpoint, call: AdapterCall[Json], source: CallSource,
                       request_id: str | None) -> tuple[Json, CallMeta]:
         """One whole (not streamed) answer: admit, route, meter."""
         meta = self._begin(principal, body, model, source=source, endpoint=endpoint, stream=False, request_id=request_id)
@@ -137,18 +156,20 @@ class Gateway:
         self._record(meta, prompt=usage.get("prompt_tokens", 0), completion=usage.get("completion_tokens", 0), logged_response=logged)
         return response, meta
 
-    async def stream_chat(self, principal: Principal, body: Json, *, source: str = "api", request_id: str | None = None) -> ChatStream:
+    async def stream_chat(
+        self, principal: Principal, body: Json, *, source: CallSource = "api", request_id: str | None = None
+    ) -> ChatStream:
         """Open a stream: failover happens here, before the first chunk is handed out."""
         model = validate_chat_body(body)
         meta = self._begin(principal, body, model, source=source, endpoint="chat", stream=True, request_id=request_id)
 
-        async def call(adapter: Adapter, target: Target) -> tuple[list[bytes], AsyncIterator[list[bytes]], StreamTally]:
+        async def call(adapter: Adapter, target: Target) -> tuple[list[bytes], ChunkBatches, StreamTally]:
             tally = StreamTally(model, keep_text=meta.logged_request is not None)
             chunks = adapter.stream_chat(self.router.client, target, body, tally)
             try:
                 first = await anext(chunks)
             except BaseException:
-                await chunks.aclose()  # type: ignore[attr-defined]
+                await chunks.aclose()
                 raise
             return first, chunks, tally
 
@@ -157,14 +178,14 @@ class Gateway:
         wants_usage = bool((body.get("stream_options") or {}).get("include_usage"))
         return ChatStream(self, meta, first, rest, tally, wants_usage, prompt_chars(body))
 
-    async def _execute(self, meta: CallMeta, call: Any) -> Any:
+    async def _execute(self, meta: CallMeta, call: AdapterCall[T]) -> T:
         try:
             return await self.router.execute(meta.requested_model, call, meta.trail)
         except GatewayError as error:
             self._record(meta, error=error)
             raise
 
-    def _record(self, meta: CallMeta, *, prompt: int = 0, completion: int = 0, **outcome: Any) -> None:
+    def _record(self, meta: CallMeta, *, prompt: int = 0, completion: int = 0, **outcome: Unpack[CallOutcome]) -> None:
         """Meter a call once its answer is on its way out.
 
         Its cost goes on the key's and the token's counters at once (the next call's admission must
@@ -196,7 +217,7 @@ class Gateway:
     ) -> None:
         served = meta.served
         ttft = (meta.first_byte - meta.started) * 1000 if meta.first_byte is not None else None
-        row = {
+        row: dict[str, Any] = {
             "request_id": meta.request_id,
             "source": meta.source,
             "token_id": meta.principal.token_id,
@@ -261,7 +282,7 @@ class ChatStream:
     partial usage is still recorded; so is a client that goes away.
     """
 
-    def __init__(self, gateway: Gateway, meta: CallMeta, first: list[bytes], rest: AsyncIterator[list[bytes]], tally: StreamTally,
+    def __init__(self, gateway: Gateway, meta: CallMeta, first: list[bytes], rest: ChunkBatches, tally: StreamTally,
                  wants_usage: bool, prompt_chars: int) -> None:
         self.gateway = gateway
         self.meta = meta
@@ -271,7 +292,7 @@ class ChatStream:
         self._wants_usage = wants_usage
         self._prompt_chars = prompt_chars
 
-    async def batches(self) -> AsyncIterator[list[bytes]]:
+    async def batches(self) -> ChunkBatches:
         outcome: dict[str, str] = {"status": "cancelled", "error_code": "client_closed"}
         try:
             yield self._first
@@ -281,21 +302,24 @@ class ChatStream:
             if self._wants_usage:
                 yield [self.tally.usage_chunk(self._prompt_chars)]
         except UpstreamError as error:
-            self.gateway.router.stream_failed(self.meta.trail.served, error)  # type: ignore[arg-type]
+            served = self.meta.served
+            if served is not None:  # always set: the stream was opened on the candidate that served it
+                self.gateway.router.stream_failed(served, error)
             outcome = {"status": "error", "error_code": ErrorKind.STREAM_BROKEN.value}
-            yield [orjson.dumps(GatewayError(502, "stream_broken", f"The upstream stream broke: {error.message}", error_type="api_error").body())]
+            broken = GatewayError(502, "stream_broken", f"The upstream stream broke: {error.message}", error_type="api_error")
+            yield [orjson.dumps(broken.body())]
         finally:
-            await self._rest.aclose()  # type: ignore[attr-defined]
+            await self._rest.aclose()
             self._finish(**outcome)
 
-    async def __aiter__(self) -> AsyncIterator[Json]:
+    async def __aiter__(self) -> AsyncGenerator[Json, None]:
         batches = self.batches()
         try:
             async for batch in batches:
                 for text in batch:
                     yield orjson.loads(text)
         finally:
-            await batches.aclose()  # type: ignore[attr-defined]
+            await batches.aclose()
 
     def _finish(self, status: str | None = None, error_code: str | None = None) -> None:
         usage = self.tally.final_usage(self._prompt_chars)

@@ -45,7 +45,7 @@ TIMED_REASONS = frozenset({SkipReason.COOLING, SkipReason.OVER_RPM, SkipReason.O
 @dataclass(slots=True)
 class KeyHealth:
     cooldown_until: float = 0.0
-    disabled_reason: str | None = None
+    disabled_reason: SkipReason | None = None  # INVALID or EXHAUSTED
     exhausted_until: float | None = None
     consecutive_failures: int = 0
     last_error: str | None = None
@@ -103,7 +103,7 @@ class KeyStateStore:
 
     # -- decisions ---------------------------------------------------------------------------
 
-    def skip_reason(self, key: KeyEntry, now: float) -> SkipReason | str | None:
+    def skip_reason(self, key: KeyEntry, now: float) -> SkipReason | None:
         """Why this key may not take a request now, or None when it may."""
         if not key.enabled:
             return SkipReason.DISABLED
@@ -118,7 +118,7 @@ class KeyStateStore:
             return SkipReason.COOLING
         return self._quota_reason(key, health, now)
 
-    def _quota_reason(self, key: KeyEntry, health: KeyHealth, now: float) -> str | None:
+    def _quota_reason(self, key: KeyEntry, health: KeyHealth, now: float) -> SkipReason | None:
         if key.rpm is None and key.tpm is None and key.daily_tokens is None and key.monthly_usd_micros is None:
             return None  # most keys have no limits: nothing to roll forward for them here
         self._roll_windows(health, now)
@@ -144,7 +144,7 @@ class KeyStateStore:
         if health.month != month:
             health.month, health.month_cost_micros = month, 0
 
-    def recovery_time(self, key: KeyEntry, reason: str, now: float) -> float | None:
+    def recovery_time(self, key: KeyEntry, reason: SkipReason, now: float) -> float | None:
         """When a timed skip reason ends (epoch seconds), or None when it does not end by itself."""
         health = self.health(key.id)
         if reason == SkipReason.COOLING:
@@ -278,21 +278,21 @@ class KeyStateStore:
     # -- persistence -------------------------------------------------------------------------
 
     def load(self, key_rows: list[KeyState], circuit_rows: list[ProviderCircuit]) -> None:
-        for row in key_rows:
-            self.keys[row.key_id] = KeyHealth(
-                cooldown_until=to_epoch(row.cooldown_until) or 0.0,
-                disabled_reason=row.disabled_reason,
-                exhausted_until=to_epoch(row.exhausted_until),
-                consecutive_failures=row.consecutive_failures,
-                last_error=row.last_error,
-                last_error_at=to_epoch(row.last_error_at),
-                day=row.day or "",
-                day_tokens=row.day_tokens,
-                month=row.month or "",
-                month_cost_micros=row.month_cost_micros,
+        for key_row in key_rows:
+            self.keys[key_row.key_id] = KeyHealth(
+                cooldown_until=to_epoch(key_row.cooldown_until) or 0.0,
+                disabled_reason=SkipReason(key_row.disabled_reason) if key_row.disabled_reason else None,
+                exhausted_until=to_epoch(key_row.exhausted_until),
+                consecutive_failures=key_row.consecutive_failures,
+                last_error=key_row.last_error,
+                last_error_at=to_epoch(key_row.last_error_at),
+                day=key_row.day or "",
+                day_tokens=key_row.day_tokens,
+                month=key_row.month or "",
+                month_cost_micros=key_row.month_cost_micros,
             )
-        for row in circuit_rows:
-            self.circuits[row.provider_id] = Circuit(row.consecutive_failures, to_epoch(row.open_until) or 0.0)
+        for circuit_row in circuit_rows:
+            self.circuits[circuit_row.provider_id] = Circuit(circuit_row.consecutive_failures, to_epoch(circuit_row.open_until) or 0.0)
 
     def take_dirty(self) -> tuple[list[KeyState], list[ProviderCircuit]]:
         """Rows for every entry changed since the last call (the mirror job writes them)."""

@@ -37,7 +37,7 @@ ATTEMPT_OUTCOMES = ("served", "failed", "skipped")
 class _CallStats:
     """What one (provider, requested model) pair added up since the process started."""
 
-    __slots__ = ("by_status", "prompt_tokens", "completion_tokens", "cost_micros", "latency", "latency_sum", "ttft", "ttft_sum")
+    __slots__ = ("by_status", "completion_tokens", "cost_micros", "latency", "latency_sum", "prompt_tokens", "ttft", "ttft_sum")
 
     def __init__(self) -> None:
         self.by_status: dict[str, int] = {}
@@ -109,8 +109,10 @@ class UsageMetrics:
         requests = CounterMetricFamily("llmhub_requests", "Gateway requests by served provider, requested model and outcome.",
                                        labels=["provider", "model", "status"])
         latency = HistogramMetricFamily("llmhub_request_latency_seconds", "End-to-end request latency.", labels=["provider", "model"])
-        ttft = HistogramMetricFamily("llmhub_time_to_first_token_seconds", "Time to the first streamed chunk.", labels=["provider", "model"])
-        tokens = CounterMetricFamily("llmhub_tokens", "Tokens metered, by kind (prompt or completion).", labels=["provider", "model", "kind"])
+        ttft = HistogramMetricFamily("llmhub_time_to_first_token_seconds", "Time to the first streamed chunk.",
+                                     labels=["provider", "model"])
+        tokens = CounterMetricFamily("llmhub_tokens", "Tokens metered, by kind (prompt or completion).",
+                                     labels=["provider", "model", "kind"])
         cost = CounterMetricFamily("llmhub_cost_usd", "Spend in US dollars (requests with an unknown price count 0).",
                                    labels=["provider", "model"])
         attempts = CounterMetricFamily("llmhub_upstream_attempts", "Upstream candidates per outcome (served, failed, skipped) and reason.",
@@ -136,7 +138,7 @@ class UsageMetrics:
 
 
 def _cumulative(counts: list[int]) -> list[tuple[str, float]]:
-    return list(zip(BUCKET_BOUNDS, accumulate(counts)))
+    return list(zip(BUCKET_BOUNDS, accumulate(counts), strict=True))
 
 
 REGISTRY = CollectorRegistry(auto_describe=True)

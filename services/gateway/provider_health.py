@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Literal, TypedDict
 
 from sqlalchemy import case, func, select
 from sqlalchemy.engine import Engine
@@ -21,9 +21,20 @@ from services.tables import ATTEMPT_ROLLUP_HOUR, USAGE_ROLLUP_HOUR
 from services.usage.rollups import HOUR, LATENCY_COLUMNS, percentile
 
 KEY_STATUSES = ("active", "cooling", "invalid", "exhausted", "disabled")
+CircuitState = Literal["closed", "open", "half-open"]
+ProviderStatus = Literal["ok", "degraded", "down", "disabled"]
 
 
-def circuit_state(states: KeyStateStore, provider_id: int, now: float) -> str:
+class ProviderLive(TypedDict):
+    """One provider in ``live_status`` (and in ``GET /health``'s ``provider_status``)."""
+
+    status: ProviderStatus
+    kind: str
+    circuit: CircuitState
+    keys: dict[str, int]  # count per status in KEY_STATUSES
+
+
+def circuit_state(states: KeyStateStore, provider_id: int, now: float) -> CircuitState:
     """closed, open (refusing calls) or half-open (the open period is over: one probe may pass)."""
     circuit = states.circuits.get(provider_id)
     if circuit is None or circuit.consecutive_failures < states.circuit_threshold:
@@ -35,7 +46,7 @@ def key_status(key: KeyEntry, states: KeyStateStore, now: float) -> str:
     return "disabled" if not key.enabled else states.status(key.id, now)
 
 
-def _provider_status(provider: ProviderEntry, circuit: str, counts: dict[str, int]) -> str:
+def _provider_status(provider: ProviderEntry, circuit: CircuitState, counts: dict[str, int]) -> ProviderStatus:
     usable = counts["active"] + counts["cooling"]
     if not provider.enabled:
         return "disabled"
@@ -46,15 +57,17 @@ def _provider_status(provider: ProviderEntry, circuit: str, counts: dict[str, in
     return "ok"
 
 
-def live_status(table: RoutingTable, states: KeyStateStore, now: float) -> dict[str, dict[str, Any]]:
+def live_status(table: RoutingTable, states: KeyStateStore, now: float) -> dict[str, ProviderLive]:
     """Per provider name: status (ok, degraded, down, disabled), circuit state and key counts."""
-    result: dict[str, dict[str, Any]] = {}
+    result: dict[str, ProviderLive] = {}
     for provider in sorted(table.providers.values(), key=lambda p: p.name):
         counts = dict.fromkeys(KEY_STATUSES, 0)
         for key in table.keys_for(provider.id):
             counts[key_status(key, states, now)] += 1
         circuit = circuit_state(states, provider.id, now)
-        result[provider.name] = {"status": _provider_status(provider, circuit, counts), "kind": provider.kind, "circuit": circuit, "keys": counts}
+        result[provider.name] = {
+            "status": _provider_status(provider, circuit, counts), "kind": provider.kind, "circuit": circuit, "keys": counts,
+        }
     return result
 
 
@@ -104,8 +117,8 @@ class KeyHealthRow:
 class ProviderHealthRow:
     name: str
     kind: str
-    status: str
-    circuit: str
+    status: ProviderStatus
+    circuit: CircuitState
     consecutive_failures: int
     stats: CallStats
     keys: list[KeyHealthRow]
@@ -118,7 +131,8 @@ def _stats_by_key(engine: Engine, since: datetime) -> dict[tuple[str, int], Call
     ok = usage.c.status == "ok"
     with Session(engine) as session:
         for provider, key_id, tried, failed, limited in session.execute(
-            select(attempts.c.provider, attempts.c.key_id, func.sum(attempts.c.tried), func.sum(attempts.c.failed), func.sum(attempts.c.rate_limited))
+            select(attempts.c.provider, attempts.c.key_id,
+                   func.sum(attempts.c.tried), func.sum(attempts.c.failed), func.sum(attempts.c.rate_limited))
             .where(attempts.c.bucket >= start).group_by(attempts.c.provider, attempts.c.key_id)
         ):
             entry = stats.setdefault((provider, key_id), CallStats())
@@ -176,7 +190,9 @@ def _until(states: KeyStateStore, key_id: int, status: str) -> datetime | None:
     return datetime.fromtimestamp(moment, UTC) if moment else None
 
 
-def provider_health(engine: Engine, table: RoutingTable, states: KeyStateStore, now: float, *, window: timedelta = timedelta(hours=24)) -> list[ProviderHealthRow]:
+def provider_health(
+    engine: Engine, table: RoutingTable, states: KeyStateStore, now: float, *, window: timedelta = timedelta(hours=24)
+) -> list[ProviderHealthRow]:
     """Every provider with its keys: live state and the statistics of the last ``window``."""
     stats = _stats_by_key(engine, datetime.fromtimestamp(now, UTC) - window)
     live = live_status(table, states, now)

@@ -19,19 +19,19 @@ from dataclasses import dataclass, field
 from itertools import groupby
 from typing import Any, Literal, TypeVar
 
-import httpx
-
 from services.clock import Clock
 from services.errors import TRANSIENT_FAILURES, ErrorKind, GatewayError, UpstreamError
 from services.gateway.adapters import get_adapter
 from services.gateway.adapters.base import Adapter, Target
-from services.gateway.adapters.transport import WireTime
+from services.gateway.adapters.transport import UpstreamClient, WireTime
 from services.gateway.key_state import TIMED_REASONS, KeyStateStore, SkipReason
 from services.gateway.routing_table import KeyEntry, RouteEntry, RoutingTable
 
 T = TypeVar("T")
 MAX_PLANS = 1024
 Outcome = Literal["skipped", "failed", "served", "waiting"]
+AdapterCall = Callable[[Adapter, Target], Awaitable[T]]
+"""One attempt of a call: what to do with the adapter and target of the candidate being tried."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,10 +105,19 @@ class RouteTrail:
     served: Candidate | None = None
     upstream_ms: float = 0.0  # awaited on the wire only (services.gateway.adapters.transport.WireTime)
 
-    def add(self, candidate: Candidate, outcome: Outcome, **details: Any) -> Attempt:
+    def add(
+        self,
+        candidate: Candidate,
+        outcome: Outcome,
+        *,
+        reason: str | None = None,
+        status: int | None = None,
+        error: str | None = None,
+        ms: float | None = None,
+    ) -> Attempt:
         attempt = Attempt(
             candidate.route.provider.name, candidate.route.upstream_model,
-            candidate.key.id, candidate.key.label, outcome, **details,
+            candidate.key.id, candidate.key.label, outcome, reason, status, error, ms,
         )
         self.attempts.append(attempt)
         return attempt
@@ -150,7 +159,7 @@ class Router:
         *,
         table: Callable[[], RoutingTable],
         states: KeyStateStore,
-        client: httpx.AsyncClient,
+        client: UpstreamClient,
         clock: Clock,
         policy: RetryPolicy = RetryPolicy(),
         rng: random.Random | None = None,
@@ -196,7 +205,7 @@ class Router:
     async def execute(
         self,
         requested: str,
-        call: Callable[[Adapter, Target], Awaitable[T]],
+        call: AdapterCall[T],
         trail: RouteTrail,
     ) -> T:
         """Run ``call`` against candidates until one succeeds; raise GatewayError otherwise."""
@@ -204,7 +213,9 @@ class Router:
         if candidates is None:
             raise GatewayError(404, "model_not_found", f"The model `{requested}` does not exist or you do not have access to it.")
         if not candidates:
-            raise GatewayError(502, "no_healthy_upstream", f"The model `{requested}` has no provider keys configured.", error_type="api_error")
+            raise GatewayError(
+                502, "no_healthy_upstream", f"The model `{requested}` has no provider keys configured.", error_type="api_error"
+            )
         started = self.clock.now()
         failures = 0
         waited = 0.0
@@ -233,7 +244,7 @@ class Router:
             await self.clock.sleep(pause)
             waited += pause
 
-    def _skip_reason(self, candidate: Candidate) -> str | None:
+    def _skip_reason(self, candidate: Candidate) -> SkipReason | None:
         if not candidate.route.provider.enabled:
             return SkipReason.DISABLED
         reason = self.states.skip_reason(candidate.key, self.clock.now())
@@ -241,13 +252,13 @@ class Router:
             return SkipReason.CIRCUIT_OPEN
         return reason
 
-    def _note_recovery(self, candidate: Candidate, reason: str, recoveries: list[float]) -> None:
+    def _note_recovery(self, candidate: Candidate, reason: SkipReason, recoveries: list[float]) -> None:
         if reason in TIMED_REASONS:
             moment = self.states.recovery_time(candidate.key, reason, self.clock.now())
             if moment is not None:
                 recoveries.append(moment)
 
-    async def _attempt(self, candidate: Candidate, call: Callable[[Adapter, Target], Awaitable[T]], trail: RouteTrail) -> T:
+    async def _attempt(self, candidate: Candidate, call: AdapterCall[T], trail: RouteTrail) -> T:
         key = candidate.key
         self.states.note_request(key, self.clock.now())
         began = time.perf_counter()
@@ -303,5 +314,9 @@ class Router:
                 error_type="rate_limit_error", retry_after=retry_after,
             )
         if failures:
-            return GatewayError(502, "all_upstreams_failed", f"Every upstream for `{requested}` failed; see the request log.", error_type="api_error")
-        return GatewayError(502, "no_healthy_upstream", f"No usable key for `{requested}`: all are disabled, invalid or exhausted.", error_type="api_error")
+            return GatewayError(
+                502, "all_upstreams_failed", f"Every upstream for `{requested}` failed; see the request log.", error_type="api_error"
+            )
+        return GatewayError(
+            502, "no_healthy_upstream", f"No usable key for `{requested}`: all are disabled, invalid or exhausted.", error_type="api_error"
+        )

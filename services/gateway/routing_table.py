@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from services.crypto import SecretBox
 from services.gateway.adapters import resolve_base_url
@@ -66,7 +66,7 @@ class RoutingTable:
             if p.id is not None
         }
         keys: dict[int, list[KeyEntry]] = {}
-        for k in session.exec(select(ProviderKey).order_by(ProviderKey.id)):
+        for k in session.exec(select(ProviderKey).order_by(col(ProviderKey.id))):
             keys.setdefault(k.provider_id, []).append(
                 KeyEntry(
                     k.id or 0, k.provider_id, k.label, box.decrypt(k.secret_enc), k.priority, k.weight,
@@ -75,7 +75,7 @@ class RoutingTable:
             )
         names = {m.id: m.name for m in session.exec(select(LogicalModel).where(LogicalModel.enabled == True))}  # noqa: E712
         models: dict[str, list[RouteEntry]] = {name: [] for name in names.values()}
-        for r in session.exec(select(ModelRoute).order_by(ModelRoute.priority, ModelRoute.id)):
+        for r in session.exec(select(ModelRoute).order_by(col(ModelRoute.priority), col(ModelRoute.id))):
             if r.model_id in names and r.provider_id in providers:
                 models[names[r.model_id]].append(
                     RouteEntry(providers[r.provider_id], r.upstream_model, r.priority, r.weight)

@@ -13,7 +13,7 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal, TypedDict
 
 import httpx
 from sqlalchemy import func
@@ -29,7 +29,7 @@ from services.tables import (
     Provider,
     ProviderKey,
 )
-from services.usage.analytics import budget_lines
+from services.usage.analytics import BudgetKind, budget_lines
 from services.usage.queries import ADMIN, Viewer
 from services.usage.rollups import DAY, HOUR
 from services.usage.settings import AlertSettings, alert_settings
@@ -37,44 +37,57 @@ from services.usage.settings import AlertSettings, alert_settings
 log = logging.getLogger(__name__)
 MONITOR = Actor(None, "alert monitor")
 WEBHOOK_TIMEOUT = 5.0
-_webhook_tasks: set[asyncio.Task[None]] = set()
+_webhook_tasks: set[asyncio.Task[bool]] = set()
+
+AlertKind = Literal["key_daily_tokens", "key_monthly_spend", "token_budget", "user_budget", "error_rate"]
+Unit = Literal["tokens", "usd", "percent"]
 
 
 @dataclass(frozen=True, slots=True)
 class Reading:
     """A measured value against its limit, before thresholds are applied."""
 
-    kind: str
+    kind: AlertKind
     subject: str
     name: str
     period: str
     value: float
     limit: float
     owner_id: int | None
-    unit: str  # "tokens" | "usd" | "percent"
+    unit: Unit
 
 
 def _key_readings(session: Session, now: datetime) -> list[Reading]:
     today = int(now.timestamp()) // DAY * DAY
     table = USAGE_ROLLUP_DAY
     tokens_today = dict(session.execute(
-        select(table.c.key_id, func.sum(table.c.prompt_tokens + table.c.completion_tokens)).where(table.c.bucket == today).group_by(table.c.key_id)
+        select(table.c.key_id, func.sum(table.c.prompt_tokens + table.c.completion_tokens))
+        .where(table.c.bucket == today)
+        .group_by(table.c.key_id)
     ).all())
     keys = session.exec(
-        select(ProviderKey, Provider.name).join(Provider, col(Provider.id) == ProviderKey.provider_id).where(col(ProviderKey.daily_tokens).is_not(None))
+        select(ProviderKey, Provider.name)
+        .join(Provider, col(Provider.id) == ProviderKey.provider_id)
+        .where(col(ProviderKey.daily_tokens).is_not(None))
     )
     day = now.strftime("%Y-%m-%d")
     return [
-        Reading("key_daily_tokens", f"key:{key.id}", f"{provider}/{key.label}", day, int(tokens_today.get(key.id, 0)), key.daily_tokens or 0, None, "tokens")
+        Reading(
+            "key_daily_tokens", f"key:{key.id}", f"{provider}/{key.label}", day,
+            int(tokens_today.get(key.id, 0)), key.daily_tokens or 0, None, "tokens",
+        )
         for key, provider in keys
     ]
 
 
 def _budget_readings(engine: Engine, now: datetime) -> list[Reading]:
-    kinds = {"token": "token_budget", "user": "user_budget", "key": "key_monthly_spend"}
+    kinds: dict[BudgetKind, AlertKind] = {"token": "token_budget", "user": "user_budget", "key": "key_monthly_spend"}
     month = now.strftime("%Y-%m")
     return [
-        Reading(kinds[line.kind], f"{line.kind}:{line.subject_id}", line.name, month, line.spent_micros / 1e6, line.budget_micros / 1e6, line.owner_id, "usd")
+        Reading(
+            kinds[line.kind], f"{line.kind}:{line.subject_id}", line.name, month,
+            line.spent_micros / 1e6, line.budget_micros / 1e6, line.owner_id, "usd",
+        )
         for line in budget_lines(engine, ADMIN, now)
     ]
 
@@ -117,10 +130,24 @@ def _crossed(reading: Reading, settings: AlertSettings) -> list[int]:
     return [level for level in settings.levels if share >= level]
 
 
-def _insert_once(session: Session, values: dict[str, Any]) -> bool:
+class _AlertValues(TypedDict):
+    """The columns of a new ``AlertEvent`` (its id is the database's, ``acknowledged_at`` starts empty)."""
+
+    at: datetime
+    kind: AlertKind
+    subject: str
+    level: int
+    period: str
+    value: float
+    limit_value: float
+    message: str
+    user_id: int | None
+
+
+def _insert_once(session: Session, values: _AlertValues) -> bool:
     """Insert an alert unless its (kind, subject, level, period) exists; True if inserted."""
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    return bool(session.execute(dialect.insert(AlertEvent).values(**values).on_conflict_do_nothing()).rowcount)
+    return bool(session.exec(dialect.insert(AlertEvent).values(**values).on_conflict_do_nothing()).rowcount)
 
 
 def check_alerts(engine: Engine, now: datetime, settings: AlertSettings | None = None) -> list[AlertEvent]:
@@ -133,13 +160,16 @@ def check_alerts(engine: Engine, now: datetime, settings: AlertSettings | None =
     with Session(engine) as session:
         for reading in readings:
             for level in _crossed(reading, settings):
-                values = {"at": now, "kind": reading.kind, "subject": reading.subject, "level": level, "period": reading.period,
-                          "value": reading.value, "limit_value": reading.limit, "message": _describe(reading, level), "user_id": reading.owner_id}
+                values = _AlertValues(
+                    at=now, kind=reading.kind, subject=reading.subject, level=level, period=reading.period,
+                    value=reading.value, limit_value=reading.limit, message=_describe(reading, level), user_id=reading.owner_id,
+                )
                 if _insert_once(session, values):
                     fired.append(AlertEvent(**values))
         session.commit()
     for event in fired:
-        record_event(engine, MONITOR, "alert.fired", event.subject, {"kind": event.kind, "level": event.level, "period": event.period, "message": event.message})
+        detail = {"kind": event.kind, "level": event.level, "period": event.period, "message": event.message}
+        record_event(engine, MONITOR, "alert.fired", event.subject, detail)
     return fired
 
 
@@ -192,7 +222,9 @@ def _visible(viewer: Viewer) -> list[Any]:
     return [] if viewer.is_admin else [col(AlertEvent.user_id) == (viewer.user_id or -1)]
 
 
-def list_alerts(engine: Engine, viewer: Viewer, *, limit: int = 25, offset: int = 0, open_only: bool = False) -> tuple[list[AlertEvent], int]:
+def list_alerts(
+    engine: Engine, viewer: Viewer, *, limit: int = 25, offset: int = 0, open_only: bool = False,
+) -> tuple[list[AlertEvent], int]:
     """Newest first: every alert for admins; a user's own token and budget alerts otherwise."""
     conditions = _visible(viewer) + ([col(AlertEvent.acknowledged_at).is_(None)] if open_only else [])
     with Session(engine) as session:

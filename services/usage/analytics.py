@@ -11,9 +11,10 @@ import calendar
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
-from sqlalchemy import Table, func
+from sqlalchemy import Select, Table, func
+from sqlalchemy import select as core_select  # the rollup tables are Core tables: SQLAlchemy's select, typed for any width
 from sqlalchemy.engine import Engine
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col, select
@@ -39,7 +40,9 @@ from services.usage.rollups import (
 )
 from services.usage.settings import note_settings_write
 
-RANGE_PRESETS: dict[str, timedelta] = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30), "90d": timedelta(days=90)}
+RANGE_PRESETS: dict[str, timedelta] = {
+    "24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30), "90d": timedelta(days=90),
+}
 HOURLY_UP_TO = timedelta(days=7)
 STACK_DIMENSIONS = {"model": "model", "provider": "provider", "key": "key_id", "user": "user_id", "token": "token_id"}
 MAX_STACKS = 8
@@ -156,6 +159,9 @@ class Kpis:
         return self.errors / self.requests if self.requests else None
 
 
+KPI_COUNTERS = ("requests", "errors", "prompt_tokens", "completion_tokens", "cost_micros", "cost_unknown")
+
+
 @dataclass(slots=True)
 class _Totals:
     """One bucket's sums: counters over every status, time to first token and latency histogram over "ok" only."""
@@ -166,14 +172,11 @@ class _Totals:
     histogram: list[int] = field(default_factory=lambda: [0] * len(LATENCY_COLUMNS))
 
 
-KPI_COUNTERS = ("requests", "errors", "prompt_tokens", "completion_tokens", "cost_micros", "cost_unknown")
-
-
 def _bucket_totals(engine: Engine, filters: UsageFilter, viewer: Viewer, window: TimeRange) -> dict[int, _Totals]:
     """Per bucket totals, read in one pass grouped by (bucket, status): plain sums, no per-row CASE."""
     table = USAGE_TABLES[window.width]
     sums = [func.sum(table.c[name]) for name in (*KPI_COUNTERS, "ttft_ms_sum", "ttft_count", *LATENCY_COLUMNS)]
-    query = (select(table.c.bucket, table.c.status, *sums).where(*_conditions(table, filters, viewer, window))
+    query = (core_select(table.c.bucket, table.c.status, *sums).where(*_conditions(table, filters, viewer, window))
              .group_by(table.c.bucket, table.c.status))
     totals: dict[int, _Totals] = {}
     with Session(engine) as session:
@@ -188,9 +191,13 @@ def _bucket_totals(engine: Engine, filters: UsageFilter, viewer: Viewer, window:
 
 
 def _kpis_of(totals: dict[int, _Totals]) -> Kpis:
-    counts = [sum(t.counts[i] for t in totals.values()) for i in range(len(KPI_COUNTERS))]
+    requests, errors, prompt_tokens, completion_tokens, cost_micros, cost_unknown = (
+        sum(t.counts[i] for t in totals.values()) for i in range(len(KPI_COUNTERS))
+    )
     histogram = [sum(t.histogram[i] for t in totals.values()) for i in range(len(LATENCY_COLUMNS))]
-    return Kpis(*counts, median_latency_ms=percentile(histogram, 0.5))
+    return Kpis(
+        requests, errors, prompt_tokens, completion_tokens, cost_micros, cost_unknown, median_latency_ms=percentile(histogram, 0.5),
+    )
 
 
 def kpis(engine: Engine, filters: UsageFilter, viewer: Viewer, window: TimeRange) -> Kpis:
@@ -220,8 +227,8 @@ def usage_series(engine: Engine, filters: UsageFilter, viewer: Viewer, window: T
     dimension = STACK_DIMENSIONS[stack_by]
     table = USAGE_TABLES[window.width]
     query = (
-        select(table.c.bucket, table.c[dimension], func.sum(table.c.requests),
-               func.sum(table.c.prompt_tokens + table.c.completion_tokens), func.sum(table.c.cost_micros))
+        core_select(table.c.bucket, table.c[dimension], func.sum(table.c.requests),
+                    func.sum(table.c.prompt_tokens + table.c.completion_tokens), func.sum(table.c.cost_micros))
         .where(*_conditions(table, filters, viewer, window))
         .group_by(table.c.bucket, table.c[dimension])
     )
@@ -288,7 +295,7 @@ def provider_error_rates(engine: Engine, filters: UsageFilter, viewer: Viewer, w
     """Failed share of upstream calls per provider (every attempt counts, including ones failed over)."""
     table = ATTEMPT_TABLES[window.width]
     query = (
-        select(table.c.provider, func.sum(table.c.tried), func.sum(table.c.failed))
+        core_select(table.c.provider, func.sum(table.c.tried), func.sum(table.c.failed))
         .where(*_conditions(table, filters, viewer, window), table.c.provider != "")
         .group_by(table.c.provider)
         .order_by(table.c.provider)
@@ -306,10 +313,10 @@ class BreakdownPage:
     total: int
 
 
-def _breakdown_query(table: Table, filters: UsageFilter, viewer: Viewer, window: TimeRange) -> Any:
+def _breakdown_query(table: Table, filters: UsageFilter, viewer: Viewer, window: TimeRange) -> Select[*tuple[Any, ...]]:
     tokens = func.sum(table.c.prompt_tokens + table.c.completion_tokens)
     return (
-        select(
+        core_select(
             table.c.user_id.label("user_id"), table.c.model.label("model"), func.sum(table.c.requests).label("requests"),
             func.sum(table.c.errors).label("errors"), func.sum(table.c.prompt_tokens).label("prompt_tokens"),
             func.sum(table.c.completion_tokens).label("completion_tokens"), tokens.label("tokens"),
@@ -340,8 +347,8 @@ def breakdown(
     order = [key.desc() if descending else key.asc(), inner.c.user_id, inner.c.model]
     labels = load_labels(engine)
     with Session(engine) as session:
-        total = session.execute(select(func.count()).select_from(inner)).scalar_one()
-        rows = session.execute(select(inner).order_by(*order).limit(limit).offset(offset)).all()
+        total = session.execute(core_select(func.count()).select_from(inner)).scalar_one()
+        rows = session.execute(core_select(inner).order_by(*order).limit(limit).offset(offset)).all()
     return BreakdownPage([_breakdown_row(row, labels) for row in rows], int(total))
 
 
@@ -350,16 +357,19 @@ def iter_breakdown(engine: Engine, filters: UsageFilter, viewer: Viewer, window:
     inner = _breakdown_query(USAGE_TABLES[window.width], filters, viewer, window).subquery()
     labels = load_labels(engine)
     with Session(engine) as session:
-        for row in session.execute(select(inner).order_by(inner.c.cost.desc(), inner.c.user_id, inner.c.model)):
+        for row in session.execute(core_select(inner).order_by(inner.c.cost.desc(), inner.c.user_id, inner.c.model)):
             yield _breakdown_row(row, labels)
 
 
 # -- budgets -------------------------------------------------------------------------------------
 
 
+BudgetKind = Literal["token", "user", "key"]
+
+
 @dataclass(frozen=True, slots=True)
 class BudgetLine:
-    kind: str  # "token" | "user" | "key"
+    kind: BudgetKind
     subject_id: int
     name: str
     owner_id: int | None  # the user who may see this line besides admins
@@ -388,7 +398,7 @@ def _project(spent: int, now: datetime) -> int:
 def _month_spend(session: Session, dimension: str, since: datetime) -> dict[int, int]:
     table = USAGE_ROLLUP_DAY
     query = (
-        select(table.c[dimension], func.sum(table.c.cost_micros))
+        core_select(table.c[dimension], func.sum(table.c.cost_micros))
         .where(table.c.bucket >= _epoch(since), table.c[dimension] != 0)
         .group_by(table.c[dimension])
     )
@@ -401,7 +411,9 @@ def budget_lines(engine: Engine, viewer: Viewer, now: datetime) -> list[BudgetLi
     mine = viewer.user_id if not viewer.is_admin else None
     lines: list[BudgetLine] = []
     with Session(engine) as session:
-        tokens = session.exec(select(GatewayToken).where(col(GatewayToken.monthly_budget_micros).is_not(None), col(GatewayToken.revoked_at).is_(None)))
+        tokens = session.exec(
+            select(GatewayToken).where(col(GatewayToken.monthly_budget_micros).is_not(None), col(GatewayToken.revoked_at).is_(None))
+        )
         token_spend = _month_spend(session, "token_id", since)
         for token in tokens:
             if mine is None or token.user_id == mine:
@@ -412,7 +424,9 @@ def budget_lines(engine: Engine, viewer: Viewer, now: datetime) -> list[BudgetLi
         for budget, email in session.exec(select(UserBudget, User.email).join(User, col(User.id) == UserBudget.user_id)):
             if mine is None or budget.user_id == mine:
                 spent = user_spend.get(budget.user_id, 0)
-                lines.append(BudgetLine("user", budget.user_id, email, budget.user_id, budget.monthly_budget_micros, spent, _project(spent, now)))
+                lines.append(BudgetLine(
+                    "user", budget.user_id, email, budget.user_id, budget.monthly_budget_micros, spent, _project(spent, now),
+                ))
         if viewer.is_admin:
             key_spend = _month_spend(session, "key_id", since)
             keys = session.exec(
@@ -421,7 +435,9 @@ def budget_lines(engine: Engine, viewer: Viewer, now: datetime) -> list[BudgetLi
             )
             for key, provider in keys:
                 spent = key_spend.get(key.id or 0, 0)
-                lines.append(BudgetLine("key", key.id or 0, f"{provider}/{key.label}", None, key.monthly_usd_micros or 0, spent, _project(spent, now)))
+                lines.append(BudgetLine(
+                    "key", key.id or 0, f"{provider}/{key.label}", None, key.monthly_usd_micros or 0, spent, _project(spent, now),
+                ))
     return lines
 
 
@@ -464,7 +480,8 @@ def filter_options(engine: Engine, viewer: Viewer) -> FilterOptions:
     scope = [] if viewer.is_admin else [table.c.user_id == (viewer.user_id or -1)]
     labels = load_labels(engine)
     with Session(engine) as session:
-        seen = session.execute(select(table.c.provider, table.c.model, table.c.key_id, table.c.token_id).where(*scope).distinct()).all()
+        dimensions = core_select(table.c.provider, table.c.model, table.c.key_id, table.c.token_id)
+        seen = session.execute(dimensions.where(*scope).distinct()).all()
         provider_names = set(session.exec(select(Provider.name))) if viewer.is_admin else set()
     providers = sorted({p for p, _, _, _ in seen if p} | provider_names)
     models = sorted({m for _, m, _, _ in seen})

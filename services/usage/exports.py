@@ -25,7 +25,6 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from services.errors import UsageError
-from services.tables import UsageBody, UsageRecord
 from services.usage.analytics import TimeRange, iter_breakdown
 from services.usage.queries import (
     Labels,
@@ -35,6 +34,7 @@ from services.usage.queries import (
     record_conditions,
 )
 from services.usage.settings import redact
+from services.usage.tables import USAGE_BODY, USAGE_RECORD
 
 Kind = Literal["records", "aggregate"]
 Format = Literal["csv", "json"]
@@ -52,14 +52,16 @@ RECORD_COLUMNS = (
     "total_tokens", "cost_usd", "latency_ms", "ttft_ms", "overhead_ms", "stream", "attempts", "route",
 )
 BODY_COLUMNS = ("request_body", "response_body")
-AGGREGATE_COLUMNS = ("user_id", "user", "model", "requests", "errors", "prompt_tokens", "completion_tokens", "tokens", "cost_usd", "cost_unknown")
-_RAW = UsageRecord.__table__.c
+AGGREGATE_COLUMNS = (
+    "user_id", "user", "model", "requests", "errors", "prompt_tokens", "completion_tokens", "tokens", "cost_usd", "cost_unknown",
+)
+_RAW = USAGE_RECORD.c
 _SELECTED = (
     _RAW.id, _RAW.created_at, _RAW.request_id, _RAW.source, _RAW.user_id, _RAW.token_id, _RAW.endpoint, _RAW.requested_model,
     _RAW.provider_name, _RAW.upstream_model, _RAW.key_id, _RAW.status, _RAW.http_status, _RAW.error_code, _RAW.prompt_tokens,
     _RAW.completion_tokens, _RAW.cost_micros, _RAW.latency_ms, _RAW.ttft_ms, _RAW.overhead_ms, _RAW.stream, _RAW.attempts,
 )
-_BODY = UsageBody.__table__.c
+_BODY = USAGE_BODY.c
 _REQUEST_ID = RECORD_COLUMNS.index("request_id")
 _NO_BODIES: tuple[None, None] = (None, None)
 
@@ -78,7 +80,8 @@ def route_summary(attempts: Iterable[dict[str, Any]]) -> str:
     for attempt in attempts:
         details = ", ".join(str(v) for v in (attempt.get("reason"), attempt.get("status")) if v)
         key = f" [{attempt['key_label']}]" if attempt.get("key_label") else ""
-        parts.append(f"{attempt.get('provider')}/{attempt.get('model')}{key}: {attempt.get('outcome')}" + (f" ({details})" if details else ""))
+        route = f"{attempt.get('provider')}/{attempt.get('model')}{key}: {attempt.get('outcome')}"
+        parts.append(route + (f" ({details})" if details else ""))
     return " > ".join(parts)
 
 
@@ -146,7 +149,7 @@ def _bodies_as_text(batches: Iterable[list[tuple[Any, ...]]]) -> Iterator[list[t
 def count_records(engine: Engine, filters: UsageFilter, viewer: Viewer, window: TimeRange) -> int:
     conditions = record_conditions(viewer.scope(_window_filter(filters, window)))
     with Session(engine) as session:
-        return int(session.execute(select(func.count()).select_from(UsageRecord.__table__).where(*conditions)).scalar_one())
+        return int(session.execute(select(func.count()).select_from(USAGE_RECORD).where(*conditions)).scalar_one())
 
 
 def _aggregate_batches(engine: Engine, filters: UsageFilter, viewer: Viewer, window: TimeRange) -> Iterator[list[tuple[Any, ...]]]:
@@ -203,6 +206,7 @@ def export_stream(
         raise UsageError(f"kind must be one of {KINDS} and format one of {FORMATS}")
     if with_bodies and kind != "records":
         raise UsageError("only the records export can include the logged bodies")
+    columns: tuple[str, ...]
     if kind == "aggregate":
         columns, batches = AGGREGATE_COLUMNS, _aggregate_batches(engine, filters, viewer, window)
     else:

@@ -197,9 +197,10 @@ class KeyUsage:
 def key_usage_since(engine: Engine, since: datetime) -> dict[int, KeyUsage]:
     """Requests served and spend per provider key since a moment (the console's "today" columns)."""
     query = (
-        select(UsageRecord.key_id, func.count(), func.coalesce(func.sum(UsageRecord.cost_micros), 0))
+        select(UsageRecord.key_id, func.count(), func.sum(UsageRecord.cost_micros))
         .where(col(UsageRecord.key_id).is_not(None), col(UsageRecord.created_at) >= since)
         .group_by(col(UsageRecord.key_id))
     )
     with Session(engine) as session:
-        return {key_id: KeyUsage(int(count), int(cost)) for key_id, count, cost in session.exec(query)}
+        rows = session.exec(query)  # no NULL key (the WHERE); a key none of whose calls has a known cost has spent 0
+        return {key_id: KeyUsage(int(count), int(cost or 0)) for key_id, count, cost in rows if key_id is not None}

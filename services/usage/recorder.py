@@ -12,19 +12,21 @@ Prometheus metrics (``services.gateway.metrics``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import insert, update
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from services.clock import utcnow
 from services.db import insert_rows
 from services.gateway import metrics
-from services.tables import GatewayToken, UsageBody, UsageRecord
+from services.tables import GatewayToken, UsageBody
 from services.usage.rollups import apply_rollups, ensure_rollups
+from services.usage.tables import USAGE_RECORD
 
 log = logging.getLogger(__name__)
 
@@ -96,10 +98,8 @@ class UsageRecorder:
         except Exception:  # the raw rows still get written; the rebuild is tried again at the next start
             log.exception("usage rollups could not be brought up to date")
         while not self._stopping:
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wakeup.wait(), self.flush_interval)
-            except TimeoutError:
-                pass
             self._wakeup.clear()
             try:
                 if self._pending:
@@ -112,7 +112,7 @@ class UsageRecorder:
     def _write(self, batch: list[dict[str, Any]]) -> None:
         records, bodies = _split_bodies(batch)
         with Session(self.engine) as session:
-            insert_rows(session.connection(), UsageRecord.__table__, records)
+            insert_rows(session.connection(), USAGE_RECORD, records)
             apply_rollups(session.connection(), records)
             if bodies:
                 session.execute(insert(UsageBody), bodies)
@@ -130,7 +130,7 @@ class UsageRecorder:
             if row.get("token_id") is not None:
                 last_use[row["token_id"]] = row["created_at"]
         for token_id, moment in last_use.items():
-            session.execute(update(GatewayToken).where(GatewayToken.id == token_id).values(last_used_at=moment))
+            session.execute(update(GatewayToken).where(col(GatewayToken.id) == token_id).values(last_used_at=moment))
 
 
 BODY_FIELDS = ("request_body", "response_body")

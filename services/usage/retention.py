@@ -13,8 +13,8 @@ from sqlalchemy import Table, delete, select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from services.tables import UsageBody, UsageRecord
 from services.usage.settings import retention_days
+from services.usage.tables import USAGE_BODY, USAGE_RECORD
 
 PRUNE_BATCH = 5000
 
@@ -24,7 +24,7 @@ def _prune_table(engine: Engine, table: Table, cutoff: datetime, batch: int) -> 
     while True:
         with Session(engine) as session:
             ids = select(table.c.id).where(table.c.created_at < cutoff).order_by(table.c.id).limit(batch).scalar_subquery()
-            count = session.execute(delete(table).where(table.c.id.in_(ids))).rowcount or 0
+            count = session.exec(delete(table).where(table.c.id.in_(ids))).rowcount or 0
             session.commit()
         removed += count
         if count < batch:
@@ -34,5 +34,5 @@ def _prune_table(engine: Engine, table: Table, cutoff: datetime, batch: int) -> 
 def prune_raw_usage(engine: Engine, now: datetime, *, days: int | None = None, batch: int = PRUNE_BATCH) -> int:
     """Delete raw records older than the retention period; returns how many records went."""
     cutoff = now - timedelta(days=days if days is not None else retention_days(engine))
-    _prune_table(engine, UsageBody.__table__, cutoff, batch)
-    return _prune_table(engine, UsageRecord.__table__, cutoff, batch)
+    _prune_table(engine, USAGE_BODY, cutoff, batch)
+    return _prune_table(engine, USAGE_RECORD, cutoff, batch)

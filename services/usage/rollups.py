@@ -31,8 +31,8 @@ from services.tables import (
     USAGE_ROLLUP_DAY,
     USAGE_ROLLUP_HOUR,
     AppSetting,
-    UsageRecord,
 )
+from services.usage.tables import APP_SETTING, USAGE_RECORD
 
 HOUR = 3600
 DAY = 86400
@@ -54,7 +54,7 @@ Row = Mapping[str, Any]
 def latency_bucket(ms: float) -> int:
     if ms < 1:
         return 0
-    return min(LATENCY_BUCKETS - 1, int(math.floor(2 * math.log2(ms))) + 1)
+    return min(LATENCY_BUCKETS - 1, math.floor(2 * math.log2(ms)) + 1)
 
 
 def bucket_edges(index: int) -> tuple[float, float]:
@@ -79,7 +79,7 @@ def percentile(histogram: Sequence[int | float | None], q: float) -> float | Non
             share = (rank - seen) / count
             if index == 0:
                 return low + (high - low) * share
-            return low * (high / low) ** share
+            return low * math.pow(high / low, share)
         seen += count
     return bucket_edges(LATENCY_BUCKETS - 1)[0]
 
@@ -189,7 +189,8 @@ def _upsert_sql(mark: str, table: str, keys: tuple[str, ...], counters: tuple[st
 def _upsert(connection: Connection, table: Table, keys: tuple[str, ...], counters: tuple[str, ...], sums: Sums) -> None:
     """One executemany straight to the driver: SQLAlchemy's per-row parameter handling would cost more than the writes."""
     if sums:
-        connection.exec_driver_sql(_upsert_sql(placeholder(connection.dialect), table.name, keys, counters), [(*key, *values) for key, values in sums.items()])
+        sql = _upsert_sql(placeholder(connection.dialect), table.name, keys, counters)
+        connection.exec_driver_sql(sql, [(*key, *values) for key, values in sums.items()])
 
 
 def apply_rollups(connection: Connection, rows: Sequence[Row]) -> None:
@@ -222,12 +223,8 @@ def ensure_rollups(engine: Engine) -> int:
         replayed = 0
         last_id = 0
         while True:
-            batch = [
-                dict(row._mapping)
-                for row in connection.execute(
-                    select(UsageRecord.__table__).where(UsageRecord.__table__.c.id > last_id).order_by(UsageRecord.__table__.c.id).limit(REBUILD_BATCH)
-                )
-            ]
+            page = select(USAGE_RECORD).where(USAGE_RECORD.c.id > last_id).order_by(USAGE_RECORD.c.id).limit(REBUILD_BATCH)
+            batch = [dict(row._mapping) for row in connection.execute(page)]
             if not batch:
                 break
             apply_rollups(connection, batch)
@@ -240,6 +237,6 @@ def ensure_rollups(engine: Engine) -> int:
 
 def mark_rollups_current(connection: Connection) -> None:
     """For loaders that build rollups themselves (the benchmark): record that they are complete."""
-    connection.execute(delete(AppSetting.__table__).where(AppSetting.__table__.c.key == ROLLUP_SETTING))
-    connection.execute(AppSetting.__table__.insert().values(key=ROLLUP_SETTING, value=ROLLUP_VERSION, updated_at=datetime.now(UTC)))
+    connection.execute(delete(APP_SETTING).where(APP_SETTING.c.key == ROLLUP_SETTING))
+    connection.execute(APP_SETTING.insert().values(key=ROLLUP_SETTING, value=ROLLUP_VERSION, updated_at=datetime.now(UTC)))
 

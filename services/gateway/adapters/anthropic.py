@@ -10,7 +10,7 @@ mostly read ``x-api-key``).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 from services.errors import ErrorKind, UpstreamError
@@ -248,7 +248,7 @@ class AnthropicAdapter:
         )
         return to_completion(answer, target.model)
 
-    def stream_chat(self, client: UpstreamClient, target: Target, body: Json, tally: StreamTally) -> AsyncIterator[list[bytes]]:
+    def stream_chat(self, client: UpstreamClient, target: Target, body: Json, tally: StreamTally) -> AsyncGenerator[list[bytes], None]:
         payload = {**build_request(body, target.model), "stream": True}
         url = f"{target.base_url}/v1/messages"
         return translated_stream(client, url, _headers(target), payload, target.api_key, _StreamTranslator(target.model), tally)

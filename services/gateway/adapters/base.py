@@ -10,7 +10,8 @@ and translates the answer back to OpenAI's shapes:
   events, and every step through a layer of async generators costs more than a chunk's own work).
   Each chunk passes through the :class:`~services.gateway.adapters.tally.StreamTally` it is given, which
   names it after the model the client asked for and keeps the usage chunk back: the gateway adds
-  that at the end for a client that asked for it;
+  that at the end for a client that asked for it. It is an async generator, so the gateway can
+  ``aclose`` it (and the upstream response with it) when the client goes away;
 * ``embed`` returns an OpenAI ``list`` of embeddings with ``usage``.
 
 Every failure is raised as :class:`services.errors.UpstreamError` with its kind classified.
@@ -23,7 +24,7 @@ tally, and named here for the protocol and its callers.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -45,7 +46,7 @@ class Target:
 class Adapter(Protocol):
     async def chat(self, client: UpstreamClient, target: Target, body: Json) -> Json: ...
 
-    def stream_chat(self, client: UpstreamClient, target: Target, body: Json, tally: StreamTally) -> AsyncIterator[list[bytes]]: ...
+    def stream_chat(self, client: UpstreamClient, target: Target, body: Json, tally: StreamTally) -> AsyncGenerator[list[bytes], None]: ...
 
     async def embed(self, client: UpstreamClient, target: Target, body: Json) -> Json: ...
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import mimetypes
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from functools import lru_cache
 from typing import Any
 
@@ -277,7 +277,7 @@ class GeminiAdapter:
         answer = await post_json(client, _url(target, "generateContent"), _headers(target), build_request(body), target.api_key)
         return to_completion(answer, target.model)
 
-    def stream_chat(self, client: UpstreamClient, target: Target, body: Json, tally: StreamTally) -> AsyncIterator[list[bytes]]:
+    def stream_chat(self, client: UpstreamClient, target: Target, body: Json, tally: StreamTally) -> AsyncGenerator[list[bytes], None]:
         url = _url(target, "streamGenerateContent") + "?alt=sse"
         translator = _StreamTranslator(target.model)
         return translated_stream(client, url, _headers(target), build_request(body), target.api_key, translator, tally)

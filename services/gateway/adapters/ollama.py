@@ -8,7 +8,7 @@ message's ``images`` list; Ollama cannot fetch http image URLs, so those are lef
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 from services.gateway.adapters.base import Json, Target
@@ -176,7 +176,7 @@ class OllamaAdapter:
         answer = await post_json(client, f"{target.base_url}/api/chat", _headers(target), payload, target.api_key)
         return to_completion(answer, target.model)
 
-    def stream_chat(self, client: UpstreamClient, target: Target, body: Json, tally: StreamTally) -> AsyncIterator[list[bytes]]:
+    def stream_chat(self, client: UpstreamClient, target: Target, body: Json, tally: StreamTally) -> AsyncGenerator[list[bytes], None]:
         payload = build_request(body, target.model, stream=True)
         url = f"{target.base_url}/api/chat"
         translator = _StreamTranslator(target.model)

@@ -9,7 +9,7 @@ option). Stream events go on as the upstream wrote them wherever that is safe (`
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 
 import orjson
 
@@ -94,7 +94,7 @@ class OpenAIAdapter:
             answer["usage"] = estimated_usage(prompt_chars(body), len(content))
         return answer
 
-    def stream_chat(self, client: UpstreamClient, target: Target, body: Json, tally: StreamTally) -> AsyncIterator[list[bytes]]:
+    def stream_chat(self, client: UpstreamClient, target: Target, body: Json, tally: StreamTally) -> AsyncGenerator[list[bytes], None]:
         payload = {**body, "model": target.model, "stream": True}
         payload["stream_options"] = {**(body.get("stream_options") or {}), "include_usage": True}
         relay = _Relay(tally, target.api_key)

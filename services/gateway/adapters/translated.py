@@ -4,7 +4,7 @@ of every adapter whose provider does not speak OpenAI (Anthropic, Gemini, Ollama
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from typing import Protocol
 
 from services.gateway.adapters.errors import stream_ended_early
@@ -34,7 +34,7 @@ def translated_stream(
     translator: StreamTranslator,
     tally: StreamTally,
     framing: SseFraming | NdjsonFraming | None = None,
-) -> AsyncIterator[list[bytes]]:
+) -> AsyncGenerator[list[bytes], None]:
     """A provider stream (server-sent events unless ``framing`` says otherwise) as OpenAI chunks
     through ``tally`` (a list a read), its usage chunk left with the tally; a stream that stops
     before its finish is broken."""

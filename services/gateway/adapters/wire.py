@@ -7,8 +7,8 @@ Every failure comes out classified (:mod:`services.gateway.adapters.errors`).
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator, Callable, Mapping
-from typing import Any
+from collections.abc import AsyncGenerator, Callable, Mapping
+from typing import Any, TypeVar
 
 import httpx
 import orjson
@@ -135,7 +135,8 @@ class NdjsonFraming:
         return []
 
 
-EventConverter = Callable[[list[bytes], list[Any]], None]
+E = TypeVar("E")
+EventConverter = Callable[[list[bytes], list[E]], None]
 """Adds what a read's payloads become to a list, in order; what it added before raising still counts."""
 
 
@@ -146,9 +147,9 @@ async def stream_events(
     payload: Json,
     secret: str,
     framing: SseFraming | NdjsonFraming,
-    convert: EventConverter,
+    convert: EventConverter[E],
     ended: Callable[[], None],
-) -> AsyncIterator[list[Any]]:
+) -> AsyncGenerator[list[E], None]:
     """POST ``payload`` and hand out the streamed body's payloads through ``convert``, a list for
     each read that brought any; ``ended`` is called once the body ended (to raise if the stream
     stopped short).
@@ -171,7 +172,7 @@ async def stream_events(
             if not response.is_success:
                 raise classify_response(response.status_code, await response.aread(), response.headers, secret)
             while chunk := await response.read_chunk():
-                events: list[Any] = []
+                events: list[E] = []
                 try:
                     convert(framing.texts(lines.split(chunk)), events)
                 except UpstreamError:
@@ -183,7 +184,7 @@ async def stream_events(
                     yield events
     except httpx.HTTPError as exc:
         raise transport_error(exc, secret, broken=started) from None
-    tail: list[Any] = []
+    tail: list[E] = []
     convert([*framing.texts(lines.rest()), *framing.rest()], tail)
     if tail:
         yield tail
