@@ -22,8 +22,7 @@ def parse_flags(argv: list[str]) -> dict[str, object]:
 
 def main(argv: list[str]) -> None:
     from app.settings import SettingsError, load_settings
-    from services.catalog.config_file import ConfigError
-    from services.crypto import SecretKeyError
+    from services.errors import ConfigError, SecretKeyError
 
     try:
         settings = load_settings(**parse_flags(argv))
@@ -39,7 +38,7 @@ def main(argv: list[str]) -> None:
 
         hub = build(settings)
     except (SettingsError, ConfigError, SecretKeyError) as exc:
-        print(f"llmhub: {exc}", file=sys.stderr)
+        sys.stderr.write(f"llmhub: {exc}\n")
         raise SystemExit(2) from None
     ui.run(
         host=settings.host,

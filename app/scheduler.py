@@ -37,7 +37,9 @@ def start_scheduler(hub: Hub) -> AsyncIOScheduler:
     scheduler = AsyncIOScheduler(timezone="UTC")
     scheduler.add_job(clear_expired_cooldowns, "interval", seconds=5, args=[hub], id="clear-expired-cooldowns")
     scheduler.add_job(hub.mirror_states, "interval", seconds=2, id="mirror-key-state")
-    scheduler.add_job(prune_usage, "interval", hours=1, args=[hub], id="prune-usage", next_run_time=datetime.now(UTC) + timedelta(minutes=1))
+    scheduler.add_job(
+        prune_usage, "interval", hours=1, args=[hub], id="prune-usage", next_run_time=datetime.now(UTC) + timedelta(minutes=1)
+    )
     scheduler.add_job(check_alerts, "interval", seconds=ALERT_CHECK_SECONDS, args=[hub], id="check-alerts")
     scheduler.start()
     return scheduler

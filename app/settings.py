@@ -6,7 +6,7 @@ Validated once at start; a bad value stops the process with a message naming the
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -55,8 +55,9 @@ class SettingsError(Exception):
 
 def load_settings(**overrides: object) -> Settings:
     """Read settings from the environment, apply non-None overrides, validate."""
+    given: dict[str, Any] = {k: v for k, v in overrides.items() if v is not None}  # unchecked until pydantic validates them
     try:
-        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+        return Settings(**given)
     except ValidationError as exc:
         problems = []
         for err in exc.errors():

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 from nicegui import ui
 
@@ -63,14 +63,14 @@ class FormError(ui.label):
         self.text = problem_text(message) if isinstance(message, RequestError) else message
         self.visible = True
 
-    def clear(self) -> None:
+    def hide(self) -> None:
         self.visible = False
 
     @contextmanager
     def guard(self) -> Iterator[None]:
-        """Clear the line and run the block; a RequestError raised in it ends the block and is shown
+        """Hide the line and run the block; a RequestError raised in it ends the block and is shown
         here instead (so the block's remaining steps, e.g. closing a dialog, only run on success)."""
-        self.clear()
+        self.hide()
         try:
             yield
         except RequestError as exc:
@@ -86,6 +86,15 @@ def text_field(label: str, *, value: str = "", autocomplete: str = "off", readon
 
 def password_field(label: str, *, autocomplete: str = "new-password") -> ui.input:
     return ui.input(label, password=True).props(f"outlined autocomplete={autocomplete}").classes("w-full")
+
+
+class AccountArgs(TypedDict):
+    """The keyword arguments the account services take from an ``AccountFields`` form."""
+
+    name: str
+    password: str
+    confirm: str
+    ip: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +121,7 @@ class AccountFields:
         for field in (self.email, self.name, self.password, self.confirm):
             field.on("keydown.enter", handler)
 
-    def account_args(self) -> dict[str, str | None]:
+    def account_args(self) -> AccountArgs:
         """The keyword arguments the account services take from this form: name, password, confirmation
         and the browser's address. The email is left to the caller, since an invite fixes it."""
         return {"name": self.name.value, "password": self.password.value, "confirm": self.confirm.value, "ip": client_ip()}

@@ -27,7 +27,7 @@ PROVIDER_KINDS = {
 Submit = Callable[[dict[str, Any]], Awaitable[None]]
 
 
-def show_catalog_error(fields: Mapping[str, ValidationElement], error: CatalogError) -> None:
+def show_catalog_error(fields: Mapping[str, ValidationElement[Any]], error: CatalogError) -> None:
     """Put the message under the field it names (``keys[0].secret`` → ``secret``), else notify."""
     name = re.sub(r"\[\d+\]", "", error.field or "").rsplit(".", 1)[-1]
     field = fields.get(name)
@@ -37,7 +37,7 @@ def show_catalog_error(fields: Mapping[str, ValidationElement], error: CatalogEr
     field.error = error.message.removeprefix(f"{error.field}: ")
 
 
-def clear_errors(fields: Mapping[str, ValidationElement]) -> None:
+def clear_errors(fields: Mapping[str, ValidationElement[Any]]) -> None:
     for field in fields.values():
         field.error = None
 
@@ -61,7 +61,7 @@ def open_provider_dialog(submit: Submit) -> None:
         name = ui.input("Name", placeholder="e.g. openai-main").classes("w-full").props("autofocus")
         base_url = ui.input("Base URL", placeholder=DEFAULT_BASE_URLS["openai"]).classes("w-full")
         base_url.props.set_optional("hint", base_url_hint("openai"))
-        fields: dict[str, ValidationElement] = {"kind": kind, "name": name, "base_url": base_url}
+        fields: dict[str, ValidationElement[Any]] = {"kind": kind, "name": name, "base_url": base_url}
 
         def on_kind(_: Any) -> None:
             base_url.props.update(hint=base_url_hint(kind.value), placeholder=DEFAULT_BASE_URLS.get(kind.value, "https://…/v1"))
@@ -92,7 +92,7 @@ def open_key_dialog(providers: list[str], submit: Submit, *, provider: str | Non
             tpm = ui.number("Tokens / minute", min=1, step=1)
             daily_tokens = ui.number("Tokens / day", min=1, step=1)
             monthly_usd = ui.number("USD / month", min=0, step=1, format="%.2f")
-        fields: dict[str, ValidationElement] = {
+        fields: dict[str, ValidationElement[Any]] = {
             "provider": chosen, "label": label, "secret": secret, "priority": priority, "weight": weight,
             "rpm": rpm, "tpm": tpm, "daily_tokens": daily_tokens, "monthly_usd": monthly_usd,
         }
@@ -146,7 +146,9 @@ def open_cooldown_dialog(title: str, submit: Callable[[float], Awaitable[None]])
     dialog.open()
 
 
-async def _submit_and_close(dialog: ui.dialog, fields: Mapping[str, ValidationElement], submit: Callable[[Any], Awaitable[None]], value: Any) -> None:
+async def _submit_and_close(
+    dialog: ui.dialog, fields: Mapping[str, ValidationElement[Any]], submit: Callable[[Any], Awaitable[None]], value: Any
+) -> None:
     """Hand ``value`` to ``submit`` and close the dialog, wiping a typed secret first; on a CatalogError
     the dialog stays open with the message under the field it names."""
     try:

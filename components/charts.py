@@ -47,12 +47,13 @@ def _layout(*, y_format: str = "", y_prefix: str = "", empty: bool = False, **ex
         "paper_bgcolor": "rgba(0,0,0,0)", "plot_bgcolor": "rgba(0,0,0,0)", "font": {"color": TEXT, "size": 11},
         "legend": {"orientation": "h", "y": -0.18, "x": 0}, "hovermode": "x unified",
         "xaxis": {"gridcolor": GRID, "linecolor": GRID, "automargin": True},
-        "yaxis": {"gridcolor": GRID, "zerolinecolor": GRID, "rangemode": "tozero", "tickformat": y_format, "tickprefix": y_prefix, "automargin": True},
+        "yaxis": {"gridcolor": GRID, "zerolinecolor": GRID, "rangemode": "tozero", "tickformat": y_format, "tickprefix": y_prefix,
+                  "automargin": True},
         **extra,
     }
     if empty:
-        layout["annotations"] = [{"text": "No usage in this range", "showarrow": False, "xref": "paper", "yref": "paper", "x": 0.5, "y": 0.5,
-                                  "font": {"size": 13, "color": TEXT}}]
+        layout["annotations"] = [{"text": "No usage in this range", "showarrow": False, "xref": "paper", "yref": "paper",
+                                  "x": 0.5, "y": 0.5, "font": {"size": 13, "color": TEXT}}]
     return layout
 
 
@@ -70,12 +71,17 @@ def stacked_bars(series: Series, metric: str, zone: ZoneInfo, width: int) -> dic
          "hovertemplate": f"%{{fullData.name}}: {prefix}%{{y:{hover_format}}}<extra></extra>"}
         for i, stack in enumerate(series.stacks)
     ]
-    return {"data": data, "layout": _layout(barmode="stack", bargap=0.15, y_format=tick_format, y_prefix=prefix, empty=not data), "config": CONFIG}
+    layout = _layout(barmode="stack", bargap=0.15, y_format=tick_format, y_prefix=prefix, empty=not data)
+    return {"data": data, "layout": layout, "config": CONFIG}
 
 
 def latency_chart(points: list[LatencyPoint], zone: ZoneInfo, width: int) -> dict[str, Any]:
     x = x_labels([p.bucket for p in points], zone, width)
-    lines = (("p50", "p50_ms", PALETTE[0], "solid"), ("p95", "p95_ms", PALETTE[4], "solid"), ("time to first token", "ttft_ms", PALETTE[2], "dot"))
+    lines = (
+        ("p50", "p50_ms", PALETTE[0], "solid"),
+        ("p95", "p95_ms", PALETTE[4], "solid"),
+        ("time to first token", "ttft_ms", PALETTE[2], "dot"),
+    )
     data = [
         {"type": "scatter", "mode": "lines+markers", "name": name, "x": x, "y": [getattr(p, field) for p in points],
          "line": {"color": color, "dash": dash, "width": 2}, "marker": {"size": 4}, "connectgaps": False,

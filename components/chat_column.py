@@ -181,7 +181,7 @@ class ChatColumnView:
     def _message(self, message: ChatMessage, *, is_last: bool) -> None:
         if message.role == "user":
             with ui.row().classes("w-full gap-1 justify-end items-start no-wrap").props("data-testid=prompt"):
-                self._icon_button("delete_outline", "Delete message", lambda m=message: self.actions.delete_message(self.column.id, m.id))
+                self._icon_button("delete_outline", "Delete message", lambda: self.actions.delete_message(self.column.id, message.id))
                 with ui.column().classes("min-w-0 max-w-[85%] gap-2 rounded-lg px-3 py-2 bg-indigo-50 dark:bg-indigo-950"):
                     if message.content:
                         MarkdownView(message.content)
@@ -213,12 +213,12 @@ class ChatColumnView:
     def _answer_actions(self, message: ChatMessage, *, is_last: bool) -> None:
         with ui.row().classes("gap-0"):
             if message.content:
-                self._icon_button("content_copy", "Copy answer", lambda m=message: self._copy(m.content))
+                self._icon_button("content_copy", "Copy answer", lambda: self._copy(message.content))
             if is_last:
                 self._icon_button("refresh", "Regenerate", lambda: self.actions.regenerate(self.column.id))
                 if message.content:
                     self._icon_button("call_split", "Continue with this reply", lambda: self.actions.continue_with(self.column.id))
-            self._icon_button("delete_outline", "Delete message", lambda m=message: self.actions.delete_message(self.column.id, m.id))
+            self._icon_button("delete_outline", "Delete message", lambda: self.actions.delete_message(self.column.id, message.id))
 
     @staticmethod
     def _copy(text: str) -> None:
@@ -275,7 +275,8 @@ async def edit_column_settings(settings: ColumnSettings, *, title: str, everywhe
                 system_prompt=system.value or "", temperature=float(temperature.value), top_p=float(top_p.value),
                 max_tokens=max(1, int(max_tokens.value or settings.max_tokens)),
             ))).props("unelevated no-caps color=primary")
-    return await dialog
+    chosen: ColumnSettings | None = await dialog
+    return chosen
 
 
 def _slider(label: str, value: float, low: float, high: float, step: float) -> ui.slider:

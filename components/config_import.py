@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from nicegui import events, run, ui
+from nicegui import events, ui
 
 from app.runtime import get_hub
+from components.blocking import io_bound
 from components.dialogs import transient_dialog
 from services.accounts.audit import Actor
 from services.catalog.config_file import (
@@ -76,12 +77,10 @@ class ImportDialog:
         self._edited()
         source = self.source if self.text.value else "empty text"
         try:
-            plan = await run.io_bound(plan_import, self.text.value or "", catalog=get_hub().catalog, source=source)
+            plan = await io_bound(plan_import, self.text.value or "", catalog=get_hub().catalog, source=source)
         except (ConfigError, CatalogError) as error:
             self.text.error = str(error)
             self.preview_area.clear()
-            return
-        if plan is None:
             return
         self.plan = plan
         self._show(plan)
@@ -111,11 +110,9 @@ class ImportDialog:
             return
         self.apply_button.disable()
         try:
-            report = await run.io_bound(apply_plan, plan, catalog=get_hub().catalog, actor=self.actor)
+            report = await io_bound(apply_plan, plan, catalog=get_hub().catalog, actor=self.actor)
         except (ConfigError, CatalogError) as error:
             self.text.error = str(error)
-            return
-        if report is None:
             return
         self.text.value = ""
         self.dialog.close()

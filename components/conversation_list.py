@@ -42,7 +42,7 @@ def conversation_list(items: list[ConversationSummary], *, current: int | None, 
                     local_time(item.updated_at)
                     models = "blind" if item.blind and not item.models else " · ".join(item.models)
                     ui.label(f"· {models}").classes("truncate")
-            with ui.button(icon="more_vert").props("flat round dense size=sm color=grey-8 aria-label='Conversation actions'"):
-                with ui.menu():
-                    ui.menu_item("Rename", on_click=lambda i=item: actions.rename(i))
-                    ui.menu_item("Delete", on_click=lambda i=item: actions.delete(i))
+            menu_button = ui.button(icon="more_vert").props("flat round dense size=sm color=grey-8 aria-label='Conversation actions'")
+            with menu_button, ui.menu():
+                ui.menu_item("Rename", on_click=lambda i=item: actions.rename(i))
+                ui.menu_item("Delete", on_click=lambda i=item: actions.delete(i))

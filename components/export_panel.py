@@ -4,17 +4,20 @@ that serves the file once, to the person who made it, and deletes it afterwards.
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from fastapi.responses import FileResponse, PlainTextResponse, Response
-from nicegui import app, run, ui
+from nicegui import app, ui
+from nicegui.elements.mixins.disableable_element import DisableableElement
 from starlette.background import BackgroundTask
 
 from app.auth import current_user
 from app.runtime import get_hub
+from components.blocking import io_bound
 from components.filters import FilterState
 from services.usage.analytics import breakdown
 from services.usage.exports import (
@@ -30,7 +33,8 @@ from services.usage.queries import Viewer
 
 DOWNLOAD_PATH = "/usage/download"
 BUTTONS: tuple[tuple[Kind, Format, str], ...] = (
-    ("records", "csv", "Records CSV"), ("records", "json", "Records JSON"), ("aggregate", "csv", "Table CSV"), ("aggregate", "json", "Table JSON"),
+    ("records", "csv", "Records CSV"), ("records", "json", "Records JSON"),
+    ("aggregate", "csv", "Table CSV"), ("aggregate", "json", "Table JSON"),
 )
 
 BODIES_HINT = "Logged bodies hold message content (secrets redacted) and exist only for calls made while body logging was on."
@@ -104,7 +108,8 @@ class ExportPanel:
         self.status.text = f"Exporting… {self.rows_done:,} of {self.rows_total:,} rows"
 
     def _set_busy(self, busy: bool) -> None:
-        for control in (*self.buttons, self.with_bodies):
+        controls: list[DisableableElement] = [*self.buttons, self.with_bodies]
+        for control in controls:
             control.set_enabled(not busy)
         self.progress.set_visibility(busy)
         self.timer.active = busy
@@ -112,7 +117,7 @@ class ExportPanel:
     async def export(self, kind: Kind, fmt: Format) -> None:
         state = await self.current_state()
         with_bodies = kind == "records" and bool(self.with_bodies.value)
-        self.rows_done, self.rows_total = 0, await run.io_bound(_count, kind, state, self.viewer) or 0
+        self.rows_done, self.rows_total = 0, await io_bound(_count, kind, state, self.viewer)
         folder = get_hub().options.data_dir / "exports"
         folder.mkdir(exist_ok=True)
         export_id = secrets.token_urlsafe(16)
@@ -121,10 +126,13 @@ class ExportPanel:
         try:
             chunks = export_stream(get_hub().engine, kind, fmt, state.filters, self.viewer, state.window,
                                    with_bodies=with_bodies, progress=self._note_rows)
-            await run.io_bound(write_export, path, chunks)
+            await io_bound(write_export, path, chunks)
         except Exception:
             path.unlink(missing_ok=True)
             self.status.text = "The export failed; please try again."
+            raise
+        except asyncio.CancelledError:  # abandoned (the app is stopping): leave no half-written file behind
+            path.unlink(missing_ok=True)
             raise
         finally:
             self._set_busy(False)

@@ -9,9 +9,10 @@ from datetime import UTC, datetime
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from nicegui import run, ui
+from nicegui import ui
 
 from app.runtime import get_hub
+from components.blocking import io_bound
 from components.charts import browser_zone
 from components.local_time import local_midnight_utc
 from services.accounts.sessions import SessionUser
@@ -59,7 +60,7 @@ class FilteredView(Protocol):
 async def show_filtered_view(user: SessionUser, make_view: Callable[[SessionUser, FilterOptions], FilteredView]) -> None:
     """Lay out ``make_view``'s page with the filter values ``user`` may pick from; once the browser is
     connected, adopt its time zone, then load the page's settings and its data."""
-    options = await run.io_bound(filter_options, get_hub().engine, Viewer(user.id, user.is_admin))
+    options = await io_bound(filter_options, get_hub().engine, Viewer(user.id, user.is_admin))
     view = make_view(user, options)
     await ui.context.client.connected()
     view.zone = await browser_zone()
@@ -98,7 +99,8 @@ class FilterBar:
             element.on_value_change(self._changed)
 
     def _select(self, label: str, options: dict, *, visible: bool = True) -> ui.select:  # type: ignore[type-arg]
-        select = ui.select(options, value=ALL, label=label, with_input=True).props(f"outlined dense options-dense data-testid=filter-{label.lower()}")
+        select = ui.select(options, value=ALL, label=label, with_input=True)
+        select.props(f"outlined dense options-dense data-testid=filter-{label.lower()}")
         select.classes("w-full").set_visibility(visible)
         select.on_value_change(self._changed)
         return select

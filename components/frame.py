@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from functools import wraps
 from typing import Any
 
-from nicegui import run, ui
+from nicegui import ui
 
 from app.auth import current_user, sign_out
 from app.runtime import get_hub
+from components.blocking import io_bound
 from services.accounts.sessions import SessionUser, set_dark_mode
 
 
@@ -33,7 +34,9 @@ class NavItem:
 NAV: list[NavItem] = []
 
 
-def console_page(path: str, title: str, *, icon: str = "circle", admin: bool = False, nav: bool = True, order: int = 50) -> Callable:
+def console_page(
+    path: str, title: str, *, icon: str = "circle", admin: bool = False, nav: bool = True, order: int = 50
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register a signed-in console page; ``admin=True`` pages answer "not allowed" to others."""
     if nav:
         NAV.append(NavItem(path, title, icon, admin, order))
@@ -111,15 +114,16 @@ def _nav_link(item: NavItem, active_path: str) -> None:
 def _user_menu(user: SessionUser, dark: ui.dark_mode) -> None:
     async def toggle_dark() -> None:
         dark.toggle()
-        await run.io_bound(set_dark_mode, get_hub().engine, user.id, bool(dark.value))
+        await io_bound(set_dark_mode, get_hub().engine, user.id, bool(dark.value))
 
     def logout() -> None:
         sign_out()
         ui.navigate.to("/login")
 
     ui.button(icon="dark_mode", on_click=toggle_dark).props("flat round dense color=white aria-label='Toggle dark mode'")
-    with ui.button(user.display_name, icon="account_circle").props("flat no-caps color=white data-testid=user-menu").classes("max-sm:max-w-[9rem] ellipsis"):
-        with ui.menu():
-            ui.menu_item(f"{user.email} · {user.role}").props("disable")
-            ui.menu_item("Profile", on_click=lambda: ui.navigate.to("/profile"))
-            ui.menu_item("Sign out", on_click=logout).props("data-testid=sign-out")
+    user_button = ui.button(user.display_name, icon="account_circle").props("flat no-caps color=white data-testid=user-menu")
+    user_button.classes("max-sm:max-w-[9rem] ellipsis")
+    with user_button, ui.menu():
+        ui.menu_item(f"{user.email} · {user.role}").props("disable")
+        ui.menu_item("Profile", on_click=lambda: ui.navigate.to("/profile"))
+        ui.menu_item("Sign out", on_click=logout).props("data-testid=sign-out")

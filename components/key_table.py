@@ -21,7 +21,7 @@ from services.usage.queries import KeyUsage
 KeyAction = Callable[[int], Awaitable[None]]
 ACTION_EVENTS = ("test", "cooldown", "rotate", "reset", "delete")
 
-COLUMNS = [
+COLUMNS: list[dict[str, Any]] = [
     {"name": "label", "label": "Key", "field": "label", "align": "left", "sortable": True},
     {"name": "provider", "label": "Provider", "field": "provider", "align": "left", "sortable": True},
     {"name": "secret", "label": "Secret", "field": "secret", "align": "left"},

@@ -26,7 +26,8 @@ def time_column(name: str, label: str, **extra: Any) -> dict[str, Any]:
 async def local_midnight_utc(day: str, *, days_later: int = 0) -> datetime:
     """The UTC instant of midnight at the start of ``day`` (+ ``days_later``) in the browser's zone."""
     start = date.fromisoformat(day)
+    midnight = json.dumps(start.isoformat() + "T00:00:00")
     iso_text = await ui.run_javascript(
-        f"const d = new Date({json.dumps(start.isoformat() + 'T00:00:00')}); d.setDate(d.getDate() + {int(days_later)}); return d.toISOString();"
+        f"const d = new Date({midnight}); d.setDate(d.getDate() + {int(days_later)}); return d.toISOString();"
     )
     return datetime.fromisoformat(str(iso_text).replace("Z", "+00:00"))

@@ -9,8 +9,8 @@ from nicegui import ui
 from nicegui.events import ValueChangeEventArguments
 
 PAGE_SIZES = (10, 25, 50, 100)
-Fetch = Callable[[int, int, str | None, bool], Awaitable[tuple[list[dict[str, Any]], int] | None]]
-"""(limit, offset, sort_by, descending) → (rows, total), or None when the fetch did not finish."""
+Fetch = Callable[[int, int, str | None, bool], Awaitable[tuple[list[dict[str, Any]], int]]]
+"""(limit, offset, sort_by, descending) → (rows, total)."""
 
 
 class PagedTable:
@@ -21,7 +21,9 @@ class PagedTable:
         self.fetch = fetch
         pagination = {"page": 1, "rowsPerPage": page_size, "rowsNumber": 0, "sortBy": sort_by, "descending": descending}
         self.table = ui.table(rows=[], columns=columns, row_key=row_key, pagination=pagination).classes("w-full")
-        self.table.props(f'flat bordered wrap-cells :rows-per-page-options="{list(PAGE_SIZES)}" no-data-label="{empty}" data-testid={testid}')
+        self.table.props(
+            f'flat bordered wrap-cells :rows-per-page-options="{list(PAGE_SIZES)}" no-data-label="{empty}" data-testid={testid}'
+        )
         self.table.on("request", lambda e: self.load(**_paging(e.args["pagination"])))
         self.table.on_pagination_change(self._keep_total)
         self.total = 0
@@ -36,8 +38,7 @@ class PagedTable:
             answer = await self.fetch(per_page, (max(page, 1) - 1) * per_page, sort_by, bool(descending))
         finally:
             self.table.props(remove="loading")
-        if answer is not None:
-            self.show(*answer, page=page, per_page=per_page, sort_by=sort_by, descending=bool(descending))
+        self.show(*answer, page=page, per_page=per_page, sort_by=sort_by, descending=bool(descending))
 
     def show(self, rows: list[dict[str, Any]], total: int, *, page: int = 1, per_page: int | None = None,
              sort_by: str | None = None, descending: bool | None = None) -> None:
@@ -51,7 +52,7 @@ class PagedTable:
             "descending": descending if descending is not None else current.get("descending", True),
         }
 
-    def _keep_total(self, event: ValueChangeEventArguments) -> None:
+    def _keep_total(self, event: ValueChangeEventArguments[dict[str, Any]]) -> None:
         """QTable echoes its first pagination (rowsNumber 0) when it mounts, and that echo may reach the server
         after the first page did: keep the real total. This runs inside ui.table's own pagination handler, right
         after it took the echo, so no other event can come in between."""

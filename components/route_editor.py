@@ -21,7 +21,7 @@ class RouteEditor:
     def __init__(self, routes: Sequence[RoutePublic], providers: Sequence[ProviderPublic]) -> None:
         self.providers = list(providers)
         self.rows: list[dict[str, Any]] = [r.model_dump() for r in routes] or [self._blank()]
-        self.fields: list[dict[str, ValidationElement]] = []
+        self.fields: list[dict[str, ValidationElement[Any]]] = []
         self.container = ui.column().classes("w-full gap-1")
         self.render()
 
@@ -90,14 +90,14 @@ class RouteEditor:
                 field.classes(remove="route-warning")
         issues = check_routes(self.routes(), self.providers)
         for issue in issues:
-            field = self.fields[issue.index][issue.field] if issue.index < len(self.fields) else None
-            if field is None:
+            marked = self.fields[issue.index][issue.field] if issue.index < len(self.fields) else None
+            if marked is None:
                 ui.notify(issue.message, type="negative")
             elif issue.blocking:
-                field.error = issue.message
+                marked.error = issue.message
             else:
-                field.props["hint"] = issue.message
-                field.classes("route-warning")
+                marked.props["hint"] = issue.message
+                marked.classes("route-warning")
         return not any(issue.blocking for issue in issues)
 
     def show_error(self, index: int, field: str, message: str) -> bool:

@@ -10,4 +10,5 @@ EXTRAS = ["fenced-code-blocks", "tables", "break-on-newline"]
 
 def render_markdown(text: str) -> str:
     """HTML for ``text`` with every raw HTML tag escaped (``<b>`` shows as ``<b>``, not bold)."""
-    return markdown2.markdown(text, safe_mode="escape", extras=EXTRAS)
+    html: str = markdown2.markdown(text, safe_mode="escape", extras=EXTRAS)
+    return html

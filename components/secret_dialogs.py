@@ -21,6 +21,7 @@ async def show_once(title: str, value: str, hint: str, *, multiline: bool = Fals
             ui.icon("visibility_off", size="20px").classes("text-warning")
             ui.label(hint).classes("text-sm")
         with ui.row().classes("w-full items-start gap-2 no-wrap"):
+            field: ui.input  # ui.textarea is a multi-line ui.input
             if multiline:
                 field = ui.textarea(value=value).props("readonly outlined autogrow input-class=font-mono")
             else:

@@ -38,7 +38,8 @@ async def fill_template(template: TemplateView, *, user_name: str) -> str | None
         with ui.row().classes("w-full justify-end gap-2"):
             ui.button("Cancel", on_click=lambda: dialog.submit(None)).props("flat no-caps")
             ui.button("Use template", on_click=submit).props("unelevated no-caps color=primary")
-    return await dialog
+    filled: str | None = await dialog
+    return filled
 
 
 async def edit_template(template: TemplateView | None, *, may_share: bool) -> TemplateDraft | None:
@@ -58,4 +59,5 @@ async def edit_template(template: TemplateView | None, *, may_share: bool) -> Te
             ui.button("Save", on_click=lambda: dialog.submit(TemplateDraft(name.value or "", body.value or "", bool(shared.value)))).props(
                 "unelevated no-caps color=primary"
             )
-    return await dialog
+    draft: TemplateDraft | None = await dialog
+    return draft

@@ -6,10 +6,11 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from nicegui import run, ui
+from nicegui import ui
 
 from app.runtime import get_hub
 from components.account_ui import FormError, acting, text_field
+from components.blocking import io_bound
 from components.dialogs import transient_dialog
 from components.local_time import iso, local_midnight_utc, time_column
 from components.secret_dialogs import confirm, show_once
@@ -79,8 +80,8 @@ class TokenPanel:
             self.table.on("revoke", lambda e: self.revoke(e.args))
 
     async def load(self) -> None:
-        tokens = await run.io_bound(self.tokens.list_own, self.user.id)
-        self.table.rows = [token_row(token) for token in tokens or []]
+        tokens = await io_bound(self.tokens.list_own, self.user.id)
+        self.table.rows = [token_row(token) for token in tokens]
 
     async def create(self) -> None:
         with transient_dialog() as dialog, ui.card().classes("w-full max-w-lg gap-3"):
@@ -99,10 +100,10 @@ class TokenPanel:
                 create_button = ui.button("Create token")
 
         async def submit() -> None:
-            error.clear()
+            error.hide()
             try:
                 expires_at = await local_midnight_utc(expires.value, days_later=1) if expires.value else None
-                created = await run.io_bound(self.tokens.issue, acting(self.user), {
+                created = await io_bound(self.tokens.issue, acting(self.user), {
                     "name": name.value or "", "user_id": self.user.id, "monthly_budget_usd": budget.value,
                     "rpm": int(rpm.value) if rpm.value else None, "allowed_models": models.value or [], "expires_at": expires_at,
                 })
@@ -127,7 +128,7 @@ class TokenPanel:
         ):
             return
         try:
-            await run.io_bound(self.tokens.revoke, acting(self.user), int(row["id"]), owner_id=self.user.id)
+            await io_bound(self.tokens.revoke, acting(self.user), int(row["id"]), owner_id=self.user.id)
         except RequestError as exc:
             ui.notify(exc.message, type="negative")
             return

@@ -6,9 +6,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from nicegui import run, ui
+from nicegui import ui
 
 from app.runtime import get_hub
+from components.blocking import io_bound
 from components.frame import console_page
 from components.local_time import iso, time_column
 from components.paged_table import PagedTable
@@ -68,20 +69,21 @@ class AlertsView:
         if user.is_admin:
             self._settings_card()
 
-    async def fetch(self, limit: int, offset: int, _sort: str | None, _descending: bool) -> tuple[list[dict[str, Any]], int] | None:
-        answer = await run.io_bound(list_alerts, self.engine, self.viewer, limit=limit, offset=offset)
-        count = await run.io_bound(open_alert_count, self.engine, self.viewer, datetime.now(UTC))
+    async def fetch(self, limit: int, offset: int, _sort: str | None, _descending: bool) -> tuple[list[dict[str, Any]], int]:
+        answer = await io_bound(list_alerts, self.engine, self.viewer, limit=limit, offset=offset)
+        count = await io_bound(open_alert_count, self.engine, self.viewer, datetime.now(UTC))
         self.summary.text = f"{count} open alert{'s' if count != 1 else ''}" if count else "No open alerts"
-        return None if answer is None else ([_row(e) for e in answer[0]], answer[1])
+        return [_row(e) for e in answer[0]], answer[1]
 
     async def mark_seen(self) -> None:
-        changed = await run.io_bound(acknowledge, self.engine, self.actor, self.viewer, None)
+        changed = await io_bound(acknowledge, self.engine, self.actor, self.viewer, None)
         ui.notify(f"{changed} marked as seen" if changed else "Nothing open", type="positive" if changed else "info")
         await self.table.reload()
 
     async def check_now(self) -> None:
         fired = await run_alert_check(self.engine, get_hub().client)
-        ui.notify(f"{len(fired)} new alert{'s' if len(fired) != 1 else ''}" if fired else "No new alerts", type="warning" if fired else "info")
+        message = f"{len(fired)} new alert{'s' if len(fired) != 1 else ''}" if fired else "No new alerts"
+        ui.notify(message, type="warning" if fired else "info")
         await self.table.reload()
 
     def _settings_card(self) -> None:
@@ -100,7 +102,7 @@ class AlertsView:
     async def load_settings(self) -> None:
         if not self.user.is_admin:
             return
-        settings = await run.io_bound(alert_settings, self.engine)
+        settings = await io_bound(alert_settings, self.engine)
         self.levels.value = ", ".join(str(level) for level in settings.levels)
         self.error_rate.value = settings.error_rate_percent
         self.min_calls.value = settings.error_min_calls
@@ -110,7 +112,7 @@ class AlertsView:
         try:
             levels = tuple(int(part) for part in str(self.levels.value or "").replace(";", ",").split(",") if part.strip())
             wanted = AlertSettings(levels, float(self.error_rate.value or 0), int(self.min_calls.value or 0), self.webhook.value or None)
-            await run.io_bound(set_alert_settings, self.engine, self.actor, wanted)
+            await io_bound(set_alert_settings, self.engine, self.actor, wanted)
         except (SettingError, ValueError) as error:
             ui.notify(str(error) if isinstance(error, SettingError) else "Levels look like 80, 100", type="warning")
             return

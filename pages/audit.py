@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from nicegui import run, ui
+from nicegui import ui
 
 from app.runtime import get_hub
+from components.blocking import io_bound
 from components.frame import console_page
 from components.local_time import iso, local_midnight_utc, time_column
 from components.table_cells import value_with_narrow_caption
@@ -20,7 +21,8 @@ COLUMNS: list[dict[str, Any]] = [
     time_column("at", "When", sortable=False),
     {"name": "actor", "label": "Who", "field": "actor", "align": "left", **SECONDARY},
     {"name": "action", "label": "Action", "field": "action", "align": "left"},
-    {"name": "target", "label": "Target", "field": "target", "align": "left", "classes": "break-all max-md:hidden", "headerClasses": "max-md:hidden"},
+    {"name": "target", "label": "Target", "field": "target", "align": "left",
+     "classes": "break-all max-md:hidden", "headerClasses": "max-md:hidden"},
     {"name": "detail", "label": "Detail", "field": "detail", "align": "left", **SECONDARY},
     {"name": "ip", "label": "From", "field": "ip", "align": "left", **SECONDARY},
 ]
@@ -48,7 +50,8 @@ class AuditPage:
         self.filters = AuditFilter()
         with ui.card().classes("w-full"):
             with ui.element("div").classes("w-full grid gap-3 grid-cols-1 sm:grid-cols-2 lg:grid-cols-5"):
-                self.kind = ui.select({"": "All actions", **{kind: kind for kind in kinds}}, value="", label="Action").props("outlined dense")
+                actions = {"": "All actions", **{kind: kind for kind in kinds}}
+                self.kind = ui.select(actions, value="", label="Action").props("outlined dense")
                 self.actor = ui.input("Who").props("outlined dense clearable debounce=400")
                 self.text = ui.input("Target contains").props("outlined dense clearable debounce=400")
                 self.since = ui.date_input("From").props("outlined dense clearable")
@@ -77,9 +80,7 @@ class AuditPage:
 
     async def load(self, page: int, per_page: int) -> None:
         per_page = per_page if per_page in (25, 50, 100) else PAGE_SIZE
-        answer = await run.io_bound(list_events, self.engine, self.filters, limit=per_page, offset=(max(page, 1) - 1) * per_page)
-        if answer is None:
-            return
+        answer = await io_bound(list_events, self.engine, self.filters, limit=per_page, offset=(max(page, 1) - 1) * per_page)
         events, total = answer
         self.table.rows = [event_row(event) for event in events]
         self.table.pagination = {"page": page, "rowsPerPage": per_page, "rowsNumber": total}
@@ -87,6 +88,6 @@ class AuditPage:
 
 @console_page("/audit", "Audit log", icon="policy", admin=True, order=90)
 async def audit_page(user: SessionUser) -> None:
-    kinds = await run.io_bound(get_hub().accounts.audit_action_kinds) or []
+    kinds = await io_bound(get_hub().accounts.audit_action_kinds)
     page = AuditPage(kinds)
     await page.load(1, PAGE_SIZE)

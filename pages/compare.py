@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import random
 
-from nicegui import events, run, ui
+from nicegui import events, ui
 
 from app.runtime import get_hub
+from components.blocking import io_bound
 from components.chat_column import (
     ChatColumnView,
     ColumnActions,
@@ -130,10 +132,9 @@ class ComparePage:
             ui.button("Conversations", icon="history", on_click=self._open_drawer).props("outline no-caps")
             ui.button("New", icon="add_comment", on_click=self._new_comparison).props("outline no-caps")
             self.add_button = ui.button("Add column", icon="view_column", on_click=self._add_column).props("outline no-caps")
-            with ui.button("Export", icon="download").props("outline no-caps"):
-                with ui.menu():
-                    ui.menu_item("Export as JSON", on_click=lambda: self._export("json"))
-                    ui.menu_item("Export as Markdown", on_click=lambda: self._export("md"))
+            with ui.button("Export", icon="download").props("outline no-caps"), ui.menu():
+                ui.menu_item("Export as JSON", on_click=lambda: self._export("json"))
+                ui.menu_item("Export as Markdown", on_click=lambda: self._export("md"))
             ui.button("Templates", icon="description", on_click=lambda: ui.navigate.to("/templates")).props("flat no-caps")
         with ui.row().classes("w-full items-center gap-x-4 gap-y-0 -mt-2"):
             self.same_switch = ui.switch("Same settings everywhere", on_change=self._toggle_same_settings)
@@ -332,7 +333,7 @@ class ComparePage:
             for view in self.views.values():
                 view.render()
 
-    def _toggle_same_settings(self, event: events.ValueChangeEventArguments) -> None:
+    def _toggle_same_settings(self, event: events.ValueChangeEventArguments[bool | None]) -> None:
         if bool(event.value) != self.compare.state.same_settings:
             self.compare.set_same_settings(bool(event.value))
             for view in self.views.values():
@@ -358,7 +359,7 @@ class ComparePage:
         query = text[1:].strip().lower()
         return [t for t in self.templates if query in t.name.lower()]
 
-    def _prompt_changed(self, event: events.ValueChangeEventArguments) -> None:
+    def _prompt_changed(self, event: events.ValueChangeEventArguments[str | None]) -> None:
         text = event.value or ""
         matches = self._matching_templates(text) if text.startswith("/") and "\n" not in text else []
         self.picker.clear()
@@ -391,14 +392,14 @@ class ComparePage:
 
     async def _load_lists(self) -> None:
         actor = TemplateActor(self.user.id, self.user.is_admin, self.user.display_name)
-        self.templates = await run.io_bound(list_templates, self.hub.engine, actor)
+        self.templates = await io_bound(list_templates, self.hub.engine, actor)
         await self._refresh_conversations()
 
     async def _refresh_conversations(self) -> None:
         """Redraw the list only when it changed, so a click on an item is never lost to a redraw."""
         self.list_requests += 1
         request = self.list_requests
-        items = await run.io_bound(list_conversations, self.hub.engine, self.user.id, search=self.search.value or "")
+        items = await io_bound(list_conversations, self.hub.engine, self.user.id, search=self.search.value or "")
         shown = (items, self.compare.state.id)
         if request != self.list_requests or shown == self.shown_list:
             return
@@ -420,10 +421,10 @@ class ComparePage:
         async with self.save_lock:
             snapshot = state.snapshot()
             try:
-                state.id = await run.io_bound(save_conversation, self.hub.engine, self.user.id, snapshot)
+                state.id = await io_bound(save_conversation, self.hub.engine, self.user.id, snapshot)
             except ConversationNotFound:  # deleted from the list while open: save it as a new one
                 snapshot.id = None
-                state.id = await run.io_bound(save_conversation, self.hub.engine, self.user.id, snapshot)
+                state.id = await io_bound(save_conversation, self.hub.engine, self.user.id, snapshot)
         await self._refresh_conversations()
 
     def _replace(self, state: ConversationState) -> None:
@@ -437,7 +438,7 @@ class ComparePage:
 
     async def _open(self, conversation_id: int) -> None:
         try:
-            state = await run.io_bound(load_conversation, self.hub.engine, self.user.id, conversation_id)
+            state = await io_bound(load_conversation, self.hub.engine, self.user.id, conversation_id)
         except ConversationNotFound:
             ui.notify("That conversation no longer exists.", type="warning")
             await self._refresh_conversations()
@@ -460,7 +461,7 @@ class ComparePage:
         if new_title is None:
             return
         try:
-            await run.io_bound(rename_conversation, self.hub.engine, self.user.id, item.id, new_title)
+            await io_bound(rename_conversation, self.hub.engine, self.user.id, item.id, new_title)
         except CompareError as error:
             ui.notify(str(error), type="warning")
             return
@@ -473,10 +474,8 @@ class ComparePage:
         message = f"“{item.title}” and every column's history will be deleted. Blind votes stay on the leaderboard."
         if not await confirm("Delete conversation?", message, action="Delete", no_caps=True):
             return
-        try:
-            await run.io_bound(delete_conversation, self.hub.engine, self.user.id, item.id)
-        except ConversationNotFound:
-            pass
+        with contextlib.suppress(ConversationNotFound):  # gone already: the outcome asked for
+            await io_bound(delete_conversation, self.hub.engine, self.user.id, item.id)
         if self.compare.state.id == item.id:
             self.compare.state.id = None
         ui.notify("Conversation deleted", type="positive")
@@ -497,7 +496,7 @@ class ComparePage:
         self.blind_switch.set_value(value)
         self.syncing_blind = False
 
-    async def _toggle_blind(self, event: events.ValueChangeEventArguments) -> None:
+    async def _toggle_blind(self, event: events.ValueChangeEventArguments[bool | None]) -> None:
         if self.syncing_blind or bool(event.value) == self.compare.state.blind:
             return
         if not event.value:
@@ -542,7 +541,7 @@ class ComparePage:
         except CompareError as error:
             ui.notify(str(error), type="warning")
             return
-        await run.io_bound(record_vote, self.hub.engine, self.user.id, model_a, model_b, outcome)
+        await io_bound(record_vote, self.hub.engine, self.user.id, model_a, model_b, outcome)
         ui.notify(f"Thanks! Model A was {model_a}, Model B was {model_b}.", type="positive")
         self._render_columns()
         await self._save()

@@ -8,9 +8,10 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from nicegui import run, ui
+from nicegui import ui
 
 from app.runtime import get_hub
+from components.blocking import io_bound
 from components.charts import UTC_ZONE, browser_zone
 from components.frame import console_page
 from services.accounts.sessions import SessionUser
@@ -24,7 +25,8 @@ from services.usage.settings import redact
 
 REFRESH_SECONDS = 5
 STATUS_COLORS = {"ok": "positive", "active": "positive", "degraded": "warning", "cooling": "warning", "down": "negative",
-                 "invalid": "negative", "exhausted": "negative", "disabled": "grey-7", "closed": "positive", "half-open": "warning", "open": "negative"}
+                 "invalid": "negative", "exhausted": "negative", "disabled": "grey-7",
+                 "closed": "positive", "half-open": "warning", "open": "negative"}
 KEY_COLUMNS: list[dict[str, Any]] = [
     {"name": "label", "label": "Key", "field": "label", "align": "left"},
     {"name": "status", "label": "Status", "field": "status", "align": "left"},
@@ -32,7 +34,8 @@ KEY_COLUMNS: list[dict[str, Any]] = [
     {"name": "latency", "label": "p50 / p95", "field": "latency"},
     {"name": "ttft", "label": "TTFT", "field": "ttft", "classes": "max-md:hidden", "headerClasses": "max-md:hidden"},
     {"name": "cooldowns", "label": "429s", "field": "cooldowns", "classes": "max-md:hidden", "headerClasses": "max-md:hidden"},
-    {"name": "quota", "label": "Quota use", "field": "quota", "align": "left", "classes": "max-md:hidden", "headerClasses": "max-md:hidden"},
+    {"name": "quota", "label": "Quota use", "field": "quota", "align": "left",
+     "classes": "max-md:hidden", "headerClasses": "max-md:hidden"},
     {"name": "last_error", "label": "Last error", "field": "last_error", "align": "left", "classes": "break-words text-xs min-w-[10rem]"},
 ]
 KEY_STATUS_SLOT = r"""
@@ -112,9 +115,7 @@ class HealthView:
 
     async def refresh(self) -> None:
         hub = get_hub()
-        rows = await run.io_bound(provider_health, hub.engine, hub.table, hub.states, hub.clock.now())
-        if rows is None:
-            return
+        rows = await io_bound(provider_health, hub.engine, hub.table, hub.states, hub.clock.now())
         self.body.clear()
         with self.body:
             if not rows:

@@ -6,10 +6,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from nicegui import run, ui
+from nicegui import ui
 
 from app.runtime import get_hub
 from components.account_ui import acting
+from components.blocking import io_bound
 from components.catalog_forms import (
     open_cooldown_dialog,
     open_key_dialog,
@@ -72,9 +73,7 @@ class KeysPage:
     # -- data --------------------------------------------------------------------------------------
 
     async def reload(self) -> None:
-        loaded = await run.io_bound(load_catalog, self.hub)
-        if loaded is None:
-            return
+        loaded = await io_bound(load_catalog, self.hub)
         self.providers, keys, usage = loaded
         self.keys = {key.id: key for key in keys}
         self.provider_table.show(self.providers)
@@ -92,7 +91,7 @@ class KeysPage:
         is notified."""
         actor = acting(self.user)
         try:
-            await run.io_bound(change, actor)
+            await io_bound(change, actor)
         except CatalogError as error:
             ui.notify(error.message, type="negative")
             return
@@ -106,9 +105,7 @@ class KeysPage:
 
     async def add_provider(self) -> None:
         async def submit(data: dict[str, Any]) -> None:
-            provider = await run.io_bound(self.hub.catalog.create_provider, acting(self.user), data)
-            if provider is None:
-                return
+            provider = await io_bound(self.hub.catalog.create_provider, acting(self.user), data)
             await self.reload()
             ui.notify(f"Provider {provider.name} added — now add its keys", type="positive")
             await self.add_key(provider.name)
@@ -131,9 +128,7 @@ class KeysPage:
 
         async def submit(data: dict[str, Any]) -> None:
             name = data.pop("provider")
-            key = await run.io_bound(self.hub.catalog.create_key, acting(self.user), name, data)
-            if key is None:
-                return
+            key = await io_bound(self.hub.catalog.create_key, acting(self.user), name, data)
             await self.reload()
             ui.notify(f"Key {key.label} added to {key.provider}", type="positive")
 
@@ -166,7 +161,7 @@ class KeysPage:
 
     async def rotate_key(self, key_id: int) -> None:
         async def submit(secret: str) -> None:
-            await run.io_bound(self.hub.catalog.rotate_key_secret, acting(self.user), key_id, secret)  # CatalogError stays in the dialog
+            await io_bound(self.hub.catalog.rotate_key_secret, acting(self.user), key_id, secret)  # CatalogError stays in the dialog
             self.key_table.tests.pop(key_id, None)
             await self.reload()
             ui.notify(f"Secret of {self.key_name(key_id)} replaced", type="positive")

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from nicegui import run, ui
+from typing import Any
+
+from nicegui import ui
 
 from app.runtime import get_hub
+from components.blocking import io_bound
 from components.frame import console_page
 from components.local_time import local_midnight_utc
 from services.accounts.sessions import SessionUser
 from services.compare.leaderboard import K_FACTOR, START_RATING, Standing, standings
 
 PHONE_HIDDEN = {"classes": "max-sm:hidden", "headerClasses": "max-sm:hidden"}
-COLUMNS = [
+COLUMNS: list[dict[str, Any]] = [
     {"name": "rank", "label": "#", "field": "rank", "align": "right"},
     {"name": "model", "label": "Model", "field": "model", "align": "left", "sortable": True},
     {"name": "rating", "label": "Elo", "field": "rating", "align": "right", "sortable": True},
@@ -43,17 +46,18 @@ def leaderboard_page(user: SessionUser) -> None:
         f"From blind votes on the Compare page. Elo starts at {START_RATING:.0f}, K = {K_FACTOR:.0f}, votes replayed in time order; "
         "a tie scores ½ each, and “both bad” also counts as a tie for Elo (shown in its own column). Win rate = wins / votes."
     ).classes("text-sm text-grey-7")
-    table = ui.table(columns=COLUMNS, rows=[], row_key="model", pagination={"rowsPerPage": 25, "sortBy": "rating", "descending": True}).classes(
-        "w-full"
-    ).props("flat bordered wrap-cells data-testid=leaderboard")
+    pagination = {"rowsPerPage": 25, "sortBy": "rating", "descending": True}
+    table = ui.table(columns=COLUMNS, rows=[], row_key="model", pagination=pagination).classes("w-full")
+    table.props("flat bordered wrap-cells data-testid=leaderboard")
     table.add_slot(
-        "no-data", '<div class="w-full text-center text-grey-7 p-4">No votes in this range yet: vote in blind mode on the Compare page.</div>'
+        "no-data",
+        '<div class="w-full text-center text-grey-7 p-4">No votes in this range yet: vote in blind mode on the Compare page.</div>',
     )
 
     async def refresh() -> None:
         start = await local_midnight_utc(since.value) if since.value else None
         end = await local_midnight_utc(until.value, days_later=1) if until.value else None
-        board = await run.io_bound(standings, hub.engine, since=start, until=end)
+        board = await io_bound(standings, hub.engine, since=start, until=end)
         table.rows = table_rows(board)
         table.update()
 

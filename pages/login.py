@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from nicegui import run, ui
+from nicegui import ui
 
 from app.auth import current_user
 from app.runtime import get_hub
@@ -14,6 +14,7 @@ from components.account_ui import (
     start_session,
     text_field,
 )
+from components.blocking import io_bound
 from services.accounts.views import SecondFactorNeeded, SignedIn
 from services.errors import RequestError
 
@@ -34,16 +35,16 @@ async def login_page(next: str = "/") -> None:  # the query parameter's name sha
     if current_user() is not None:
         ui.navigate.to(target)
         return
-    if await run.io_bound(accounts.needs_setup):
+    if await io_bound(accounts.needs_setup):
         ui.navigate.to("/setup")
         return
-    registration_open = await run.io_bound(accounts.registration_mode) == "open"
+    registration_open = await io_bound(accounts.registration_mode) == "open"
     challenge: list[SecondFactorNeeded] = []
 
     async def check_password() -> None:
-        error.clear()
+        error.hide()
         try:
-            step = await run.io_bound(accounts.check_password, email=email.value, password=password.value, ip=client_ip())
+            step = await io_bound(accounts.check_password, email=email.value, password=password.value, ip=client_ip())
         except RequestError as exc:
             password.value = ""
             error.show(exc)
@@ -56,16 +57,16 @@ async def login_page(next: str = "/") -> None:  # the query parameter's name sha
         code.run_method("focus")
 
     async def check_code() -> None:
-        error.clear()
+        error.hide()
         try:
-            start_session(await run.io_bound(accounts.check_second_factor, challenge[0], code.value, ip=client_ip()), target)
+            start_session(await io_bound(accounts.check_second_factor, challenge[0], code.value, ip=client_ip()), target)
         except RequestError as exc:
             code.value = ""
             error.show(exc)
 
     def start_over() -> None:
         challenge.clear()
-        error.clear()
+        error.hide()
         password.value = code.value = ""
         password_step.visible, code_step.visible = True, False
 

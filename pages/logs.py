@@ -8,10 +8,11 @@ from dataclasses import replace
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from nicegui import run, ui
+from nicegui import ui
 
 from app.runtime import get_hub
 from components.attempt_trail import attempt_trail
+from components.blocking import io_bound
 from components.charts import UTC_ZONE
 from components.dialogs import transient_dialog
 from components.filters import FilterBar, show_filtered_view
@@ -27,7 +28,8 @@ PAGE_SIZE = 25
 NARROW = {"classes": "max-md:hidden", "headerClasses": "max-md:hidden"}
 COLUMNS: list[dict[str, Any]] = [
     time_column("created_at", "Time", sortable=False),
-    {"name": "user", "label": "User", "field": "user", "align": "left", "classes": "break-words max-md:hidden", "headerClasses": "max-md:hidden"},
+    {"name": "user", "label": "User", "field": "user", "align": "left",
+     "classes": "break-words max-md:hidden", "headerClasses": "max-md:hidden"},
     {"name": "model", "label": "Model", "field": "requested_model", "align": "left", "classes": "break-words"},
     {"name": "route", "label": "Served by", "field": "route", "align": "left", "classes": "break-words", **NARROW},
     {"name": "status", "label": "Status", "field": "status", "align": "left"},
@@ -58,7 +60,10 @@ def _row(record: dict[str, Any]) -> dict[str, Any]:
 def _facts(detail: dict[str, Any], zone: ZoneInfo) -> list[tuple[str, str]]:
     cost = "unknown" if detail["cost_micros"] is None else f"${detail['cost_micros'] / 1e6:.6f}"
     ttft = "—" if detail["ttft_ms"] is None else f"{detail['ttft_ms']:,.0f} ms"
-    served = f"{detail['provider_name']}/{detail['upstream_model']} · key {detail['key']}" if detail["provider_name"] else "nothing (no upstream answered)"
+    served = (
+        f"{detail['provider_name']}/{detail['upstream_model']} · key {detail['key']}"
+        if detail["provider_name"] else "nothing (no upstream answered)"
+    )
     return [
         ("Request id", detail["request_id"]), ("Time", detail["created_at"].astimezone(zone).strftime("%Y-%m-%d %H:%M:%S %Z")),
         ("User", detail["user"]), ("Token", detail["token"]), ("Model asked for", detail["requested_model"]), ("Served by", served),
@@ -89,14 +94,14 @@ class LogView:
     async def reload(self) -> None:
         await self.table.reload()
 
-    async def fetch(self, limit: int, offset: int, _sort: str | None, _descending: bool) -> tuple[list[dict[str, Any]], int] | None:
+    async def fetch(self, limit: int, offset: int, _sort: str | None, _descending: bool) -> tuple[list[dict[str, Any]], int]:
         state = await self.bar.state()
         filters = replace(state.filters, since=state.window.since, until=state.window.until)
-        page = await run.io_bound(page_usage, self.engine, filters, viewer=self.viewer, limit=limit, offset=offset)
-        return None if page is None else ([_row(r) for r in page.rows], page.total)
+        page = await io_bound(page_usage, self.engine, filters, viewer=self.viewer, limit=limit, offset=offset)
+        return [_row(r) for r in page.rows], page.total
 
     async def open(self, usage_id: int) -> None:
-        detail = await run.io_bound(usage_detail, self.engine, usage_id, viewer=self.viewer)
+        detail = await io_bound(usage_detail, self.engine, usage_id, viewer=self.viewer)
         if detail is None:
             ui.notify("That request is gone (pruned by retention) or not yours.", type="warning")
             return
@@ -135,13 +140,13 @@ class LogView:
     async def _toggle_bodies(self, event: Any) -> None:
         if event.value == self._bodies_on:
             return
-        await run.io_bound(set_body_logging, self.engine, Actor(self.user.id, self.user.email), bool(event.value))
+        await io_bound(set_body_logging, self.engine, Actor(self.user.id, self.user.email), bool(event.value))
         self._bodies_on = bool(event.value)
         ui.notify(f"Body logging {'on' if event.value else 'off'}", type="positive")
 
     async def load_settings(self) -> None:
         if self.user.is_admin:
-            self._bodies_on = bool(await run.io_bound(body_logging, self.engine))
+            self._bodies_on = await io_bound(body_logging, self.engine)
             self.body_switch.value = self._bodies_on
 
 

@@ -6,10 +6,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from nicegui import run, ui
+from nicegui import ui
 
 from app.runtime import get_hub
 from components.account_ui import acting
+from components.blocking import io_bound
 from components.config_import import ImportDialog
 from components.frame import console_page
 from components.route_editor import ROUTE_EDITOR_CSS, RouteEditor
@@ -67,13 +68,11 @@ class ModelCard:
         actor = acting(self.page.user)
         try:
             if self.model is None:
-                saved = await run.io_bound(catalog.create_model, actor, self._data())
+                saved = await io_bound(catalog.create_model, actor, self._data())
             else:
-                saved = await run.io_bound(catalog.replace_model, actor, self.model.name, self._data())
+                saved = await io_bound(catalog.replace_model, actor, self.model.name, self._data())
         except CatalogError as error:
             self._show_error(error)
-            return
-        if saved is None:
             return
         ui.notify(f"Model {saved.name} saved", type="positive")
         await self.page.reload()
@@ -94,7 +93,7 @@ class ModelCard:
         if not await confirm(f"Delete model {name}?", "Clients asking for it get 404 model_not_found from then on.", action="Delete"):
             return
         try:
-            await run.io_bound(self.page.hub.catalog.delete_model, acting(self.page.user), name)
+            await io_bound(self.page.hub.catalog.delete_model, acting(self.page.user), name)
         except CatalogError as error:
             ui.notify(error.message, type="negative")
             return
@@ -110,14 +109,14 @@ class ModelsPage:
             ui.label("Clients ask for a logical model by name; the router tries its routes in order.").classes("text-grey-7 grow")
             ui.button("New model", icon="add", on_click=self.new_model).props("no-caps color=primary")
             ui.button("Export YAML", icon="download", on_click=self.export).props("no-caps outline color=primary")
-            ui.button("Import…", icon="upload", on_click=lambda: ImportDialog(acting(self.user), self.imported)).props("no-caps outline color=primary")
+            ui.button("Import…", icon="upload", on_click=lambda: ImportDialog(acting(self.user), self.imported)).props(
+                "no-caps outline color=primary"
+            )
         self.new_area = ui.column().classes("w-full gap-4")
         self.list = ui.column().classes("w-full gap-4")
 
     async def reload(self) -> None:
-        loaded = await run.io_bound(load_models, self.hub)
-        if loaded is None:
-            return
+        loaded = await io_bound(load_models, self.hub)
         self.providers, models = loaded
         self.new_area.clear()
         self.list.clear()
@@ -140,9 +139,7 @@ class ModelsPage:
         card.name.run_method("focus")
 
     async def export(self) -> None:
-        text = await run.io_bound(export_config, self.hub, acting(self.user))
-        if text is None:
-            return
+        text = await io_bound(export_config, self.hub, acting(self.user))
         ui.download.content(text.encode(), EXPORT_FILE_NAME, "application/yaml")
 
     async def imported(self, report: ConfigReport, plan: ImportPlan) -> None:

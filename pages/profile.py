@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from nicegui import run, ui
+from nicegui import ui
 
 from app.auth import sign_in
 from app.runtime import get_hub
 from components.account_ui import FormError, acting, password_field, text_field
+from components.blocking import io_bound
 from components.dialogs import transient_dialog
 from components.frame import console_page
 from components.secret_dialogs import show_once
@@ -53,7 +54,7 @@ class ProfilePage:
 
             async def change() -> None:
                 with error.guard():
-                    epoch = await run.io_bound(
+                    epoch = await io_bound(
                         self.accounts.change_password, acting(self.user), current=current.value, new=new.value, confirm=again.value
                     )
                     sign_in(self.user.id, epoch)
@@ -81,11 +82,11 @@ class ProfilePage:
                 ui.button("Turn on", icon="lock", on_click=self._enrol).props("no-caps").classes("self-start")
 
     async def _reload_two_factor(self) -> None:
-        self._two_factor_card.refresh(await run.io_bound(self.accounts.profile, self.user.id))
+        self._two_factor_card.refresh(await io_bound(self.accounts.profile, self.user.id))
 
     async def _enrol(self) -> None:
         try:
-            enrolment = await run.io_bound(self.accounts.start_two_factor, self.user.id)
+            enrolment = await io_bound(self.accounts.start_two_factor, self.user.id)
         except RequestError as exc:
             ui.notify(exc.message, type="negative")
             return
@@ -114,14 +115,14 @@ class ProfilePage:
 
             async def confirm_code() -> None:
                 with error.guard():
-                    codes = await run.io_bound(self.accounts.enable_two_factor, acting(self.user), secret=enrolment.secret, code=code.value)
+                    codes = await io_bound(self.accounts.enable_two_factor, acting(self.user), secret=enrolment.secret, code=code.value)
                     dialog.submit(codes)
 
             code.on("keydown.enter", confirm_code)
             with ui.row().classes("w-full justify-end gap-2"):
                 ui.button("Cancel", on_click=lambda: dialog.submit(None)).props("flat color=grey-8")
                 ui.button("Turn on", on_click=confirm_code)
-        codes = await dialog
+        codes: list[str] | None = await dialog
         return codes
 
     async def _disable(self) -> None:
@@ -133,7 +134,7 @@ class ProfilePage:
 
             async def turn_off() -> None:
                 with error.guard():
-                    await run.io_bound(self.accounts.disable_two_factor, acting(self.user), code=code.value)
+                    await io_bound(self.accounts.disable_two_factor, acting(self.user), code=code.value)
                     dialog.submit(True)
 
             code.on("keydown.enter", turn_off)
@@ -148,7 +149,7 @@ class ProfilePage:
 
 @console_page("/profile", "Profile", icon="account_circle", nav=False)
 async def profile_page(user: SessionUser) -> None:
-    profile = await run.io_bound(get_hub().accounts.profile, user.id)
+    profile = await io_bound(get_hub().accounts.profile, user.id)
     ProfilePage(user, profile)
     tokens = TokenPanel(user)
     await tokens.load()

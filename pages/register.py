@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from nicegui import run, ui
+from nicegui import ui
 
 from app.runtime import get_hub
 from components.account_ui import AccountFields, FormError, auth_card, start_session
+from components.blocking import io_bound
 from services.accounts.service import INVITE_INVALID
 
 
@@ -16,14 +17,14 @@ def _back_to_sign_in() -> None:
 @ui.page("/register", title="Register · LLM Hub")
 async def register_page() -> None:
     accounts = get_hub().accounts
-    if await run.io_bound(accounts.registration_mode) != "open":
+    if await io_bound(accounts.registration_mode) != "open":
         with auth_card("Registration is closed", "Ask an administrator to create an account for you or to send you an invite link."):
             _back_to_sign_in()
         return
 
     async def register() -> None:
         with error.guard():
-            await run.io_bound(accounts.register, email=fields.email.value, **fields.account_args())
+            await io_bound(accounts.register, email=fields.email.value, **fields.account_args())
             form.visible, done.visible = False, True
 
     with auth_card("Create an account", "An administrator approves new accounts before they can sign in."):
@@ -43,7 +44,7 @@ async def register_page() -> None:
 @ui.page("/invite/{token}", title="Accept invite · LLM Hub")
 async def invite_page(token: str) -> None:
     hub = get_hub()
-    invite = await run.io_bound(hub.accounts.find_invite, token)
+    invite = await io_bound(hub.accounts.find_invite, token)
     if invite is None:
         with auth_card("Invite not valid", INVITE_INVALID):
             _back_to_sign_in()
@@ -51,7 +52,7 @@ async def invite_page(token: str) -> None:
 
     async def accept() -> None:
         with error.guard():
-            signed_in = await run.io_bound(hub.accounts.accept_invite, raw=token, **fields.account_args())
+            signed_in = await io_bound(hub.accounts.accept_invite, raw=token, **fields.account_args())
             hub.has_users = True
             start_session(signed_in)
 

@@ -2,23 +2,24 @@
 
 from __future__ import annotations
 
-from nicegui import run, ui
+from nicegui import ui
 
 from app.runtime import get_hub
 from components.account_ui import AccountFields, FormError, auth_card, start_session
+from components.blocking import io_bound
 
 
 @ui.page("/setup", title="Set up · LLM Hub")
 async def setup_page() -> None:
     hub = get_hub()
-    if not await run.io_bound(hub.accounts.needs_setup):
+    if not await io_bound(hub.accounts.needs_setup):
         with auth_card("Setup is done", "An administrator account exists already."):
             ui.button("Go to sign in", on_click=lambda: ui.navigate.to("/login")).classes("w-full")
         return
 
     async def create() -> None:
         with error.guard():
-            signed_in = await run.io_bound(hub.accounts.create_first_admin, email=fields.email.value, **fields.account_args())
+            signed_in = await io_bound(hub.accounts.create_first_admin, email=fields.email.value, **fields.account_args())
             hub.has_users = True
             start_session(signed_in)
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from nicegui import run, ui
+from typing import Any
+
+from nicegui import ui
 
 from app.runtime import get_hub
+from components.blocking import io_bound
 from components.frame import console_page
 from components.secret_dialogs import confirm
 from components.template_widgets import edit_template
@@ -19,10 +22,11 @@ from services.compare.templates import (
 )
 from services.errors import TemplateError, TemplateNotAllowed
 
-COLUMNS = [
+COLUMNS: list[dict[str, Any]] = [
     {"name": "name", "label": "Name", "field": "name", "align": "left", "sortable": True},
     {"name": "body", "label": "Text", "field": "body", "align": "left", "headerClasses": "max-lg:hidden"},
-    {"name": "variables", "label": "Variables", "field": "variables", "align": "left", "classes": "max-sm:hidden", "headerClasses": "max-sm:hidden"},
+    {"name": "variables", "label": "Variables", "field": "variables", "align": "left",
+     "classes": "max-sm:hidden", "headerClasses": "max-sm:hidden"},
     {"name": "shared", "label": "Visible to", "field": "shared", "align": "left"},
     {"name": "actions", "label": "", "field": "id", "align": "right"},
 ]
@@ -70,7 +74,7 @@ def templates_page(user: SessionUser) -> None:
     table.add_slot("no-data", '<div class="w-full text-center text-grey-7 p-4">No templates yet.</div>')
 
     async def refresh() -> None:
-        found = await run.io_bound(list_templates, hub.engine, actor)
+        found = await io_bound(list_templates, hub.engine, actor)
         templates.clear()
         templates.update({t.id: t for t in found})
         table.rows = table_rows(found)
@@ -82,9 +86,9 @@ def templates_page(user: SessionUser) -> None:
             return
         try:
             if template is None:
-                await run.io_bound(lambda: create_template(hub.engine, actor, name=draft.name, body=draft.body, shared=draft.shared))
+                await io_bound(lambda: create_template(hub.engine, actor, name=draft.name, body=draft.body, shared=draft.shared))
             else:
-                await run.io_bound(
+                await io_bound(
                     lambda: update_template(hub.engine, actor, template.id, name=draft.name, body=draft.body, shared=draft.shared)
                 )
         except (TemplateError, TemplateNotAllowed) as error:
@@ -98,7 +102,7 @@ def templates_page(user: SessionUser) -> None:
         if not await confirm(f"Delete “{template.name}”?", message, action="Delete", no_caps=True):
             return
         try:
-            await run.io_bound(delete_template, hub.engine, actor, template.id)
+            await io_bound(delete_template, hub.engine, actor, template.id)
         except (TemplateError, TemplateNotAllowed) as error:
             ui.notify(str(error), type="warning")
             return

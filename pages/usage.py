@@ -9,9 +9,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from nicegui import run, ui
+from nicegui import ui
 
 from app.runtime import get_hub
+from components.blocking import io_bound
 from components.charts import (
     UTC_ZONE,
     chart_card,
@@ -102,7 +103,8 @@ class UsageView:
                 "requests": chart_card("Requests", placeholder_figure(), testid="chart-requests"),
                 "tokens": chart_card("Tokens", placeholder_figure(), testid="chart-tokens"),
                 "cost_usd": chart_card("Cost", placeholder_figure(), testid="chart-cost"),
-                "latency": chart_card("Latency and time to first token", placeholder_figure(), testid="chart-latency", caption="successful requests"),
+                "latency": chart_card("Latency and time to first token", placeholder_figure(), testid="chart-latency",
+                                      caption="successful requests"),
             }
             self.charts["errors"] = chart_card("Error rate by provider", placeholder_figure(), testid="chart-errors",
                                              caption="failed share of upstream calls", wide=True)
@@ -113,7 +115,9 @@ class UsageView:
         ExportPanel(user.id, self.viewer, self.bar.state)
         with ui.card().classes("w-full gap-2").props("flat bordered data-testid=budgets"):
             ui.label("Budgets this month").classes("text-base font-medium")
-            ui.label("Month-to-date spend (UTC month) against each budget, extended linearly to the month's end.").classes("text-sm text-grey-7")
+            ui.label("Month-to-date spend (UTC month) against each budget, extended linearly to the month's end.").classes(
+                "text-sm text-grey-7"
+            )
             self.budgets = ui.table(rows=[], columns=BUDGET_COLUMNS, row_key="id").classes("w-full")
             self.budgets.props('flat dense wrap-cells no-data-label="No budgets set"')
             self.budgets.add_slot("body-cell-share", SHARE_SLOT)
@@ -126,10 +130,8 @@ class UsageView:
     async def reload(self) -> None:
         state = await self.bar.state()
         self.range_note.text = f"{state.window.since:%Y-%m-%d %H:%M} – {state.window.until:%Y-%m-%d %H:%M} UTC · {state.window.describe()}"
-        overview = await run.io_bound(usage_overview, self.engine, state.filters, self.viewer, state.window,
+        overview = await io_bound(usage_overview, self.engine, state.filters, self.viewer, state.window,
                                       stack_by=state.stack_by, page_size=PAGE_SIZE)
-        if overview is None:
-            return
         self._show(overview, state)
         await self.load_budgets()
 
@@ -148,17 +150,17 @@ class UsageView:
         self.charts["errors"].update_figure(error_rate_chart(overview.provider_errors))
         self.table.show([_table_row(r) for r in overview.table.rows], overview.table.total, sort_by="cost_usd", descending=True)
 
-    async def fetch_breakdown(self, limit: int, offset: int, sort_by: str | None, descending: bool) -> tuple[list[dict[str, Any]], int] | None:
+    async def fetch_breakdown(self, limit: int, offset: int, sort_by: str | None, descending: bool) -> tuple[list[dict[str, Any]], int]:
         state = await self.bar.state()
-        page = await run.io_bound(breakdown, self.engine, state.filters, self.viewer, state.window,
+        page = await io_bound(breakdown, self.engine, state.filters, self.viewer, state.window,
                                   limit=limit, offset=offset, sort=SORTS.get(sort_by or "", "cost"), descending=descending)
-        return None if page is None else ([_table_row(r) for r in page.rows], page.total)
+        return [_table_row(r) for r in page.rows], page.total
 
     async def load_budgets(self) -> None:
         now = datetime.now(UTC)
-        lines = await run.io_bound(budget_lines, self.engine, self.viewer, now)
-        self.budgets.rows = [_budget_row(line) for line in lines or []]
-        count = await run.io_bound(open_alert_count, self.engine, self.viewer, now) or 0
+        lines = await io_bound(budget_lines, self.engine, self.viewer, now)
+        self.budgets.rows = [_budget_row(line) for line in lines]
+        count = await io_bound(open_alert_count, self.engine, self.viewer, now)
         self.alerts.clear()
         if count:
             with self.alerts, ui.link(target="/alerts").classes("no-underline").props("data-testid=alerts-banner"):
@@ -176,7 +178,7 @@ class UsageView:
                     return
                 micros = None if remove else round(float(amount.value) * 1_000_000)
                 try:
-                    await run.io_bound(set_user_budget, self.engine, Actor(self.user.id, self.user.email), who.value, micros)
+                    await io_bound(set_user_budget, self.engine, Actor(self.user.id, self.user.email), who.value, micros)
                 except SettingError as error:
                     ui.notify(str(error), type="warning")
                     return
@@ -197,7 +199,7 @@ class UsageView:
 
                 async def save() -> None:
                     try:
-                        await run.io_bound(set_retention_days, self.engine, Actor(self.user.id, self.user.email), int(days.value or 0))
+                        await io_bound(set_retention_days, self.engine, Actor(self.user.id, self.user.email), int(days.value or 0))
                     except SettingError as error:
                         ui.notify(str(error), type="warning")
                         return
@@ -208,7 +210,7 @@ class UsageView:
 
     async def load_settings(self) -> None:
         if self.user.is_admin:
-            self.retention_input.value = await run.io_bound(retention_days, self.engine)
+            self.retention_input.value = await io_bound(retention_days, self.engine)
 
 
 def _table_row(row: dict[str, Any]) -> dict[str, Any]:

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from nicegui import run, ui
+from nicegui import ui
 
 from app.runtime import get_hub
 from components.account_ui import FormError, acting, password_field, text_field
+from components.blocking import io_bound
 from components.dialogs import transient_dialog
 from components.frame import console_page
 from components.local_time import iso, time_column
@@ -133,7 +134,7 @@ class UsersPage:
     def _registration_card(self, mode: str) -> None:
         async def change(event: Any) -> None:
             try:
-                await run.io_bound(self.accounts.set_registration_mode, acting(self.me), event.value)
+                await io_bound(self.accounts.set_registration_mode, acting(self.me), event.value)
             except RequestError as exc:
                 ui.notify(exc.message, type="negative")
                 return
@@ -149,8 +150,8 @@ class UsersPage:
             ).classes("text-grey-7 text-sm")
 
     async def load(self) -> None:
-        users = await run.io_bound(self.accounts.list_users) or []
-        invites = await run.io_bound(self.accounts.list_open_invites) or []
+        users = await io_bound(self.accounts.list_users)
+        invites = await io_bound(self.accounts.list_open_invites)
         self.table.rows = [user_row(user) for user in users]
         self.invites.rows = [invite_row(invite) for invite in invites]
         waiting = sum(user.status == "pending" for user in users)
@@ -160,7 +161,7 @@ class UsersPage:
         """Run one change, say how it went, reload. A change to one's own account reloads the page:
         it may have ended this very session."""
         try:
-            await run.io_bound(call, acting(self.me), *args)
+            await io_bound(call, acting(self.me), *args)
         except RequestError as exc:
             ui.notify(exc.message, type="negative", multi_line=True)
             return False
@@ -212,7 +213,7 @@ class UsersPage:
         if choice is None:
             return
         try:
-            password = await run.io_bound(self.accounts.reset_password, acting(self.me), row["id"], choice or None)
+            password = await io_bound(self.accounts.reset_password, acting(self.me), row["id"], choice or None)
         except RequestError as exc:
             ui.notify(exc.message, type="negative")
             return
@@ -220,7 +221,7 @@ class UsersPage:
             ui.navigate.to("/login")
             return
         await self.load()
-        await show_once(f"New password for {row['email']}", password or "", "Shown only now. Pass it on safely.")
+        await show_once(f"New password for {row['email']}", password, "Shown only now. Pass it on safely.")
 
     async def _create(self) -> None:
         with transient_dialog() as dialog, ui.card().classes("w-full max-w-md gap-3"):
@@ -234,7 +235,7 @@ class UsersPage:
 
             async def create() -> None:
                 with error.guard():
-                    await run.io_bound(
+                    await io_bound(
                         self.accounts.create_user, acting(self.me),
                         email=email.value, name=name.value, role=role.value, password=password.value,
                     )
@@ -259,7 +260,7 @@ class UsersPage:
 
             async def create() -> None:
                 with error.guard():
-                    invite = await run.io_bound(
+                    invite = await io_bound(
                         self.accounts.create_invite, acting(self.me), email=email.value, role=role.value, days=int(days.value or 0)
                     )
                     dialog.submit(invite)
@@ -278,7 +279,7 @@ class UsersPage:
         if not await confirm(f"Revoke the invite for {row['email']}?", "The link stops working.", action="Revoke"):
             return
         try:
-            await run.io_bound(self.accounts.revoke_invite, acting(self.me), int(row["id"]))
+            await io_bound(self.accounts.revoke_invite, acting(self.me), int(row["id"]))
         except RequestError as exc:
             ui.notify(exc.message, type="negative")
         await self.load()
@@ -286,6 +287,6 @@ class UsersPage:
 
 @console_page("/users", "Users", icon="group", admin=True, order=80)
 async def users_page(user: SessionUser) -> None:
-    mode = await run.io_bound(get_hub().accounts.registration_mode)
-    page = UsersPage(user, mode or "closed")
+    mode = await io_bound(get_hub().accounts.registration_mode)
+    page = UsersPage(user, mode)
     await page.load()

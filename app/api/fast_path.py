@@ -42,7 +42,7 @@ def credential_headers(scope: Scope) -> dict[str, str]:
 async def read_body(receive: Receive) -> bytes:
     """The whole request body (an ASGI server hands it over in one or more messages)."""
     message = await receive()
-    body = message.get("body", b"")
+    body: bytes = message.get("body", b"")
     while message.get("more_body"):
         message = await receive()
         body += message.get("body", b"")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response, StreamingResponse
@@ -30,7 +30,12 @@ from services.usage.queries import UsageFilter, Viewer, list_usage, usage_detail
 from services.usage.rollups import HOUR
 
 router = APIRouter(prefix="/api", tags=["usage"])
-RangeName = Literal[tuple(RANGE_PRESETS)]  # type: ignore[valid-type]
+if TYPE_CHECKING:  # the choices are only known at run time, where FastAPI turns them into an enum in the schema
+    RangeName = str
+    SortName = str
+else:
+    RangeName = Literal[tuple(RANGE_PRESETS)]
+    SortName = Literal[BREAKDOWN_SORTS]
 
 
 def viewer_of(principal: Principal) -> Viewer:
@@ -105,7 +110,7 @@ async def aggregate(
     principal: PrincipalDep,
     filters: Filters,
     window: Window,
-    sort: Literal[BREAKDOWN_SORTS] = "cost",  # type: ignore[valid-type]
+    sort: SortName = "cost",
     descending: bool = True,
     limit: int = Query(100, ge=1, le=1000),
     offset: int = Query(0, ge=0),
