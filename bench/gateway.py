@@ -234,7 +234,9 @@ def start_llmhub(workdir: Path, emulator: Server, slow_key: str, master_key: str
     port = free_port()
     config = workdir / "llmhub.yaml"
     config.write_text(json.dumps(llmhub_config(emulator, slow_key), indent=2))  # JSON is YAML
-    env = child_env(LLMHUB_PORT=str(port), LLMHUB_DATA_DIR=str(workdir / "llmhub-data"), LLMHUB_MASTER_KEY=master_key, LLMHUB_CONFIG=str(config))
+    env = child_env(
+        LLMHUB_PORT=str(port), LLMHUB_DATA_DIR=str(workdir / "llmhub-data"), LLMHUB_MASTER_KEY=master_key, LLMHUB_CONFIG=str(config)
+    )
     server = launch(HUB, [sys.executable, "run.py"], port, workdir, sut=True, env=env)
     wait_ready(server, "/health", 60)
     return server
@@ -254,7 +256,8 @@ def ensure_litellm(venv: Path) -> Path:
     try:
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, capture_output=True, timeout=120)
         pip = subprocess.run(
-            [str(venv / "bin" / "pip"), "install", "-q", "litellm[proxy]"], capture_output=True, text=True, timeout=LITELLM_INSTALL_TIMEOUT_S
+            [str(venv / "bin" / "pip"), "install", "-q", "litellm[proxy]"],
+            capture_output=True, text=True, timeout=LITELLM_INSTALL_TIMEOUT_S,
         )
     except (subprocess.SubprocessError, OSError) as exc:
         raise TargetError(f"could not install litellm[proxy]: {exc}") from None
@@ -348,7 +351,9 @@ def run_wrk(target: Target, stream: bool, concurrency: int, seconds: int, workdi
     return LoadResult(target.name, mode, concurrency, rps, p50_us / 1000, p99_us / 1000, errors, requests, noise, cpu_us)
 
 
-def measured_row(target: Target, stream: bool, concurrency: int, args: argparse.Namespace, workdir: Path, metered: tuple[int, ...]) -> LoadResult:
+def measured_row(
+    target: Target, stream: bool, concurrency: int, args: argparse.Namespace, workdir: Path, metered: tuple[int, ...]
+) -> LoadResult:
     """One row; run again (up to ``--retries`` times, after waiting for quiet) while other work disturbed it,
     keeping the quietest run."""
     best: LoadResult | None = None
@@ -579,7 +584,8 @@ def target_lines(results: list[LoadResult], checks: list[StreamCheck], pause: fl
     hub_check = next((c for c in checks if c.target == HUB), None)
     if hub_check is not None:
         facts = f"{hub_check.completed} completed, max gap {hub_check.max_gap_s * 1000:.0f} ms, {hub_check.late_starts(pause)} late starts"
-        lines.append(f"{verdict(not hub_check.stalled(pause))}  {len(hub_check.traces)} concurrent streams through LLM Hub with no stalls ({facts})")
+        streams = f"{len(hub_check.traces)} concurrent streams through LLM Hub with no stalls ({facts})"
+        lines.append(f"{verdict(not hub_check.stalled(pause))}  {streams}")
     hub_rows = [r for r in results if r.target == HUB]
     errors = sum(r.errors for r in hub_rows)
     lines.append(f"{verdict(errors == 0 if hub_rows else None)}  LLM Hub answered every load request with 2xx ({errors} errors)")
@@ -597,7 +603,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--stream-delay", type=float, default=0.5, help="upstream first-token delay in the stall check (default 0.5 s)")
     parser.add_argument("--no-litellm", action="store_true", help="skip the LiteLLM peer row")
     parser.add_argument("--only", help="comma-separated targets to measure besides the emulator, e.g. 'passthrough,LLM Hub'")
-    parser.add_argument("--rounds", type=int, default=1, help="times every row is measured (every target in turn); rows report the median (default 1)")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="times every row is measured (every target in turn); rows report the median (default 1)")
     parser.add_argument("--retries", type=int, default=2, help="extra runs of a row that other work disturbed (default 2)")
     parser.add_argument("--wait-quiet", type=float, default=60, help="seconds to wait for other work to stop before each row (default 60)")
     return parser.parse_args(argv)
@@ -623,13 +630,15 @@ def start_targets(stack: ExitStack, workdir: Path, args: argparse.Namespace, ski
     targets = [Target(DIRECT, emulator.url, emulator.process.pid, "ok", "gpt-4o", slow_key, "gpt-4o")]
     hub_key, litellm_key = "sk-bench-" + secrets.token_hex(16), "sk-" + secrets.token_hex(32)
     starters = [
-        *((name, partial(start_passthrough, workdir, emulator, client), "ok", "gpt-4o", slow_key, "gpt-4o") for name, client in PASSTHROUGHS.items()),
+        *((name, partial(start_passthrough, workdir, emulator, client), "ok", "gpt-4o", slow_key, "gpt-4o")
+          for name, client in PASSTHROUGHS.items()),
         (HUB, lambda: start_llmhub(workdir, emulator, slow_key, hub_key), hub_key, "bench", hub_key, "bench-slow"),
     ]
     if args.no_litellm:
         skipped.append("LiteLLM: --no-litellm")
     else:
-        starters.append((PEER, lambda: start_litellm(workdir, emulator, slow_key, litellm_key), litellm_key, "gpt-4o", litellm_key, "gpt-4o-slow"))
+        start_peer = partial(start_litellm, workdir, emulator, slow_key, litellm_key)
+        starters.append((PEER, start_peer, litellm_key, "gpt-4o", litellm_key, "gpt-4o-slow"))
     wanted = set(args.only.split(",")) if args.only else None
     for name, start, token, model, slow_token, slow_model in starters:
         if wanted is not None and name not in wanted:

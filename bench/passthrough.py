@@ -26,7 +26,7 @@ from starlette.types import Receive, Scope, Send
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from services.gateway.adapters.transport import UpstreamClient, upstream_client  # noqa: E402
+from services.gateway.adapters.transport import UpstreamClient, upstream_client
 
 FORWARDED = (b"authorization", b"content-type")
 CLIENTS = ("hub", "httpx", "httpcore")

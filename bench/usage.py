@@ -55,8 +55,11 @@ BATCH = 20_000
 DAYS = 90
 PAGE_TARGET_S = 1.0
 PROVIDERS = {"openai-main": ["gpt-4o", "gpt-4o-mini"], "anthropic-main": ["claude-sonnet-4-5"], "gemini-main": ["gemini-2.5-flash"]}
-MODELS = {"smart": ("openai-main", "gpt-4o"), "fast": ("openai-main", "gpt-4o-mini"), "claude": ("anthropic-main", "claude-sonnet-4-5"),
-          "gemini": ("gemini-main", "gemini-2.5-flash"), "cheap": ("gemini-main", "gemini-2.5-flash"), "writer": ("anthropic-main", "claude-sonnet-4-5")}
+MODELS = {
+    "smart": ("openai-main", "gpt-4o"), "fast": ("openai-main", "gpt-4o-mini"), "claude": ("anthropic-main", "claude-sonnet-4-5"),
+    "gemini": ("gemini-main", "gemini-2.5-flash"), "cheap": ("gemini-main", "gemini-2.5-flash"),
+    "writer": ("anthropic-main", "claude-sonnet-4-5"),
+}
 
 
 def seed_catalog(engine: Engine) -> dict[str, Any]:
@@ -215,7 +218,8 @@ def main() -> None:
     try:
         seconds = load(engine, args.rows, now)
         size_mb = (folder / "llmhub.db").stat().st_size / 1e6
-        print(f"loaded {args.rows:,} records (+ rollups) in {seconds:.1f} s ({args.rows / seconds:,.0f} rows/s); database {size_mb:,.0f} MB\n")
+        rate = args.rows / seconds
+        print(f"loaded {args.rows:,} records (+ rollups) in {seconds:.1f} s ({rate:,.0f} rows/s); database {size_mb:,.0f} MB\n")
         user = Viewer(5, False)
         print("| usage page data | admin (everyone) | one user | target |")
         print("|---|---|---|---|")

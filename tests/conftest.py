@@ -1,4 +1,5 @@
-"""Shared fixtures: the upstream emulator and LLM Hub itself as a real subprocess."""
+"""Shared fixtures: the upstream emulator and LLM Hub itself as a real subprocess. The builders tests
+share (hubs on a config, people, usage data, waiting) are in ``tests.factories``."""
 
 from __future__ import annotations
 
@@ -6,18 +7,16 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
 
 if TYPE_CHECKING:
-    from services.hub import Hub
+    import openai
 
 ROOT = Path(__file__).resolve().parent.parent
 MASTER_KEY = "sk-test-master-key-0123456789"
@@ -46,6 +45,12 @@ class RunningApp:
     def client(self, token: str = MASTER_KEY, **kwargs: object) -> httpx.Client:
         return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {token}"}, timeout=10, **kwargs)  # type: ignore[arg-type]
 
+    def sdk(self, token: str = MASTER_KEY) -> openai.OpenAI:
+        """The official OpenAI client on this hub's ``/v1``, without retries (a test sees the first answer)."""
+        import openai
+
+        return openai.OpenAI(base_url=self.url + "/v1", api_key=token, max_retries=0)
+
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
@@ -72,32 +77,23 @@ def start_app(data_dir: Path, *, config: Path | None = None, env: dict[str, str]
     return app
 
 
-def wait_until_up(app: RunningApp, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+def wait_until_up(app: RunningApp) -> None:
+    """Until ``/health`` answers (see ``tests.factories.wait_until`` for how long); fails with the app's log."""
+    from tests.factories import wait_until
+
+    def healthy() -> bool:
         if app.process.poll() is not None:
             raise RuntimeError(f"LLM Hub exited with {app.process.returncode}:\n{app.log()}")
         try:
-            if httpx.get(app.url + "/health", timeout=1).status_code == 200:
-                return
+            return httpx.get(app.url + "/health", timeout=1).status_code == 200
         except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    app.stop()
-    raise RuntimeError(f"LLM Hub did not come up:\n{app.log()}")
+            return False
 
-
-@contextmanager
-def local_hub(data_dir: Path, **options: Any) -> Iterator[Hub]:
-    """An in-process Hub (no server) on ``data_dir``; ``options`` go to ``Hub`` (e.g. ``clock``).
-    Its database engine is disposed afterwards."""
-    from services.hub import Hub, HubOptions
-
-    hub = Hub(HubOptions(data_dir=data_dir), **options)
     try:
-        yield hub
-    finally:
-        hub.engine.dispose()
+        wait_until(healthy, f"LLM Hub at {app.url} to answer /health")
+    except pytest.fail.Exception:
+        app.stop()
+        raise RuntimeError(f"LLM Hub did not come up:\n{app.log()}") from None
 
 
 @pytest.fixture(scope="session")
@@ -110,15 +106,9 @@ def emulator():  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def app_factory(tmp_path: Path) -> Iterator:  # type: ignore[type-arg]
-    """Start LLM Hub subprocesses on fresh data dirs; all are stopped after the test."""
-    started: list[RunningApp] = []
+def fresh_app(tmp_path: Path) -> Iterator[RunningApp]:
+    """LLM Hub as a subprocess on a new, empty data dir (its first run: no admin, no catalog); stopped after the test."""
+    from tests.factories import hub_process
 
-    def factory(*, config: Path | None = None, env: dict[str, str] | None = None, data_dir: Path | None = None) -> RunningApp:
-        app = start_app(data_dir or tmp_path / f"data{len(started)}", config=config, env=env)
-        started.append(app)
-        return app
-
-    yield factory
-    for app in started:
-        app.stop()
+    with hub_process(tmp_path) as app:
+        yield app

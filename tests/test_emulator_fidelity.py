@@ -95,7 +95,8 @@ async def test_openai_async_chat_stream_and_embeddings(upstream: EmulatorHandle)
     assert chunks[-1].usage.total_tokens == 4 + ANSWER_TOKENS
     embedded = await client.embeddings.create(model="text-embedding-3-small", input="alpha")
     assert embedded.data[0].embedding == pytest.approx(embedding_for("alpha"), abs=1e-6)
-    assert [model.id async for model in client.models.list()][0] == "gpt-4o-mini"
+    listed = [model.id async for model in client.models.list()]
+    assert listed[0] == "gpt-4o-mini"
     await client.close()
 
 
@@ -122,11 +123,11 @@ def test_openai_errors(upstream: EmulatorHandle) -> None:
 
 
 def test_openai_stream_error_and_break(upstream: EmulatorHandle) -> None:
-    received: list[str] = []
-    with pytest.raises(openai.APIError, match="server had an error"):
-        for chunk in openai_client(upstream, "stream-error").chat.completions.create(model="m", messages=CHAT, stream=True):
-            received.append(chunk.choices[0].delta.content)
+    stream = openai_client(upstream, "stream-error").chat.completions.create(model="m", messages=CHAT, stream=True)
+    received = [next(stream).choices[0].delta.content for _ in range(3)]
     assert received == ["", "Echo: ", "hello "]  # role chunk, then the two words before the error
+    with pytest.raises(openai.APIError, match="server had an error"):
+        next(stream)
     with pytest.raises(openai.APIConnectionError):
         list(openai_client(upstream, "break-stream").chat.completions.create(model="m", messages=CHAT, stream=True))
 
@@ -197,9 +198,9 @@ def test_anthropic_errors(upstream: EmulatorHandle) -> None:
 
 def test_anthropic_stream_error_surfaces_during_iteration(upstream: EmulatorHandle) -> None:
     texts: list[str] = []
-    with pytest.raises(anthropic.APIStatusError) as failure:
-        with anthropic_client(upstream, "stream-error").messages.stream(model="claude-haiku-4-5", max_tokens=8, messages=CHAT) as stream:
-            texts.extend(stream.text_stream)
+    opening = anthropic_client(upstream, "stream-error").messages.stream(model="claude-haiku-4-5", max_tokens=8, messages=CHAT)
+    with pytest.raises(anthropic.APIStatusError) as failure, opening as stream:
+        texts.extend(stream.text_stream)
     assert texts == ["Echo: ", "hello "]
     assert failure.value.body["error"]["type"] == "overloaded_error"
 
@@ -258,8 +259,9 @@ def test_shared_models_path_is_told_apart_by_headers(upstream: EmulatorHandle) -
     gemini = gemini_client(upstream)  # kept in a variable: a collected genai.Client closes its HTTP client
     gemini_models = [model.name for model in gemini.models.list()]
     assert "models/gemini-2.5-flash" in gemini_models and last_request(upstream)["path"] == "/v1/models"
-    assert [model.id for model in openai_client(upstream).models.list()][0] == "gpt-4o-mini"
-    single = httpx.post(upstream.url + "/v1beta/models/text-embedding-004:embedContent", headers={"x-goog-api-key": "ok"}, json={"content": {"parts": [{"text": "alpha"}]}})
+    assert next(model.id for model in openai_client(upstream).models.list()) == "gpt-4o-mini"
+    single = httpx.post(upstream.url + "/v1beta/models/text-embedding-004:embedContent", headers={"x-goog-api-key": "ok"},
+                        json={"content": {"parts": [{"text": "alpha"}]}})
     assert single.json() == {"embedding": {"values": embedding_for("alpha")}}
 
 
@@ -290,11 +292,11 @@ async def test_ollama_async_and_errors(upstream: EmulatorHandle) -> None:
         await limited.chat(model="llama3.2", messages=CHAT, stream=False)
     assert failure.value.status_code == 402
     failing = ollama.AsyncClient(host=upstream.url, headers={"Authorization": "Bearer stream-error"})
-    received: list[str] = []
-    with pytest.raises(ollama.ResponseError, match="error was encountered"):
-        async for part in await failing.chat(model="llama3.2", messages=CHAT, stream=True):
-            received.append(part.message.content)
+    stream = await failing.chat(model="llama3.2", messages=CHAT, stream=True)
+    received = [(await anext(stream)).message.content for _ in range(2)]
     assert received == ["Echo: ", "hello "]
+    with pytest.raises(ollama.ResponseError, match="error was encountered"):
+        await anext(stream)
 
 
 # --- raw behaviours --------------------------------------------------------------------------
@@ -335,13 +337,15 @@ def test_rate_limit_variants(upstream: EmulatorHandle) -> None:
 
 def test_slow_delays_the_first_token_not_the_headers(upstream: EmulatorHandle) -> None:
     body = {"model": "c", "max_tokens": 5, "messages": CHAT, "stream": True}
-    with httpx.Client(base_url=upstream.url, timeout=2) as client:
-        with client.stream("POST", "/v1/messages", headers={"x-api-key": "slow:0.4"}, json=body) as response:
-            chunks = response.iter_bytes()
-            assert next(chunks).startswith(b"event: message_start")
-            head_at = time.monotonic()
-            assert b"text_delta" in next(chunks)
-            assert time.monotonic() - head_at >= 0.35
+    with (
+        httpx.Client(base_url=upstream.url, timeout=2) as client,
+        client.stream("POST", "/v1/messages", headers={"x-api-key": "slow:0.4"}, json=body) as response,
+    ):
+        chunks = response.iter_bytes()
+        assert next(chunks).startswith(b"event: message_start")
+        head_at = time.monotonic()
+        assert b"text_delta" in next(chunks)
+        assert time.monotonic() - head_at >= 0.35
 
 
 @pytest.mark.parametrize(
@@ -356,7 +360,9 @@ def test_slow_delays_the_first_token_not_the_headers(upstream: EmulatorHandle) -
         ("bad-request", 400, 400, 400, 400),
     ],
 )
-def test_error_statuses_per_dialect(upstream: EmulatorHandle, kind: str, openai_status: int, anthropic_status: int, gemini_status: int, ollama_status: int) -> None:
+def test_error_statuses_per_dialect(
+    upstream: EmulatorHandle, kind: str, openai_status: int, anthropic_status: int, gemini_status: int, ollama_status: int
+) -> None:
     with httpx.Client(base_url=upstream.url, timeout=2) as client:
         statuses = [
             chat(client, kind).status_code,

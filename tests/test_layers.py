@@ -96,7 +96,7 @@ def test_pages_and_components_never_open_a_database_session() -> None:
     bad = [
         str(found) for found in ALL_IMPORTS
         if within(found.importer, "pages", "components")
-        and (within(found.module, "sqlmodel", "sqlalchemy", "services.db") and SESSION_NAMES & set(found.names)
+        and ((within(found.module, "sqlmodel", "sqlalchemy", "services.db") and SESSION_NAMES & set(found.names))
              or within(found.module, "sqlalchemy.orm"))
     ]
     assert bad == []

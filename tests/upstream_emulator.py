@@ -48,7 +48,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, ClassVar
 
 import orjson
 from aiohttp import web
@@ -251,9 +251,11 @@ def last_user_text(messages: list[JSON], user_roles: tuple[str | None, ...] = ("
 
 class OpenAIDialect(Dialect):
     name = "openai"
-    _ERRORS: dict[str, tuple[int, str, str | None, str]] = {
+    _ERRORS: ClassVar[dict[str, tuple[int, str, str | None, str]]] = {
         "rate-limit": (429, "requests", "rate_limit_exceeded", "Rate limit reached for requests. Please try again later."),
-        "quota": (429, "insufficient_quota", "insufficient_quota", "You exceeded your current quota, please check your plan and billing details."),
+        "quota": (
+            429, "insufficient_quota", "insufficient_quota", "You exceeded your current quota, please check your plan and billing details."
+        ),
         "error-500": (500, "server_error", None, "The server had an error while processing your request. Sorry about that!"),
         "overloaded": (503, "server_error", None, "The engine is currently overloaded, please try again later."),
         "unauthorized": (401, "invalid_request_error", "invalid_api_key", "Incorrect API key provided."),
@@ -337,7 +339,7 @@ def _base64_floats(text: str) -> str:
 class AnthropicDialect(Dialect):
     name = "anthropic"
     chat_required = ("model", "messages", "max_tokens")
-    _ERRORS: dict[str, tuple[int, str, str]] = {
+    _ERRORS: ClassVar[dict[str, tuple[int, str, str]]] = {
         "rate-limit": (429, "rate_limit_error", "Number of request tokens has exceeded your per-minute rate limit."),
         "quota": (
             400,
@@ -416,7 +418,7 @@ class GeminiDialect(Dialect):
     name = "gemini"
     chat_required = ("contents",)
     _RPC = "type.googleapis.com/google.rpc."
-    _ERRORS: dict[str, tuple[int, str, str]] = {
+    _ERRORS: ClassVar[dict[str, tuple[int, str, str]]] = {
         "rate-limit": (429, "RESOURCE_EXHAUSTED", "Resource has been exhausted (e.g. check quota)."),
         "quota": (429, "RESOURCE_EXHAUSTED", "You exceeded your current quota, please check your plan and billing details."),
         "error-500": (500, "INTERNAL", "An internal error has occurred. Please retry or report in https://developers.generativeai.google/guide/troubleshooting"),
@@ -475,7 +477,10 @@ class GeminiDialect(Dialect):
         if kind == "rate-limit":
             return [{"@type": self._RPC + "RetryInfo", "retryDelay": f"{math.ceil(retry_after)}s"}]
         if kind == "quota":
-            violation = {"quotaMetric": "generativelanguage.googleapis.com/generate_content_requests", "quotaId": "GenerateRequestsPerDayPerProjectPerModel"}
+            violation = {
+                "quotaMetric": "generativelanguage.googleapis.com/generate_content_requests",
+                "quotaId": "GenerateRequestsPerDayPerProjectPerModel",
+            }
             return [{"@type": self._RPC + "QuotaFailure", "violations": [violation]}]
         if kind == "unauthorized":
             return [{"@type": self._RPC + "ErrorInfo", "reason": "API_KEY_INVALID", "domain": "googleapis.com"}]
@@ -498,7 +503,7 @@ class OllamaDialect(Dialect):
     name = "ollama"
     stream_content_type = "application/x-ndjson"
     chat_required = ("model",)
-    _ERRORS: dict[str, tuple[int, str]] = {
+    _ERRORS: ClassVar[dict[str, tuple[int, str]]] = {
         "rate-limit": (429, "too many requests, please retry later"),
         "quota": (402, "you have reached your usage limit, upgrade for higher limits"),
         "error-500": (500, "an error was encountered while running the model"),
@@ -540,7 +545,8 @@ class OllamaDialect(Dialect):
     def models_json(self) -> JSON:
         def describe(model: str) -> JSON:
             digest = hashlib.sha256(model.encode()).hexdigest()
-            return {"name": model, "model": model, "modified_at": "2025-01-01T00:00:00Z", "size": 1_000_000, "digest": digest, "details": {"format": "gguf"}}
+            return {"name": model, "model": model, "modified_at": "2025-01-01T00:00:00Z", "size": 1_000_000, "digest": digest,
+                    "details": {"format": "gguf"}}
 
         return {"models": [describe(model) for model in MODELS["ollama"]]}
 
@@ -824,7 +830,9 @@ async def read_json(request: web.Request) -> JSON | None:
     return body if isinstance(body, dict) else None
 
 
-def error_response(dialect: Dialect, kind: str, headers: dict[str, str] | None = None, message: str | None = None, retry_after: float = 0) -> web.Response:
+def error_response(
+    dialect: Dialect, kind: str, headers: dict[str, str] | None = None, message: str | None = None, retry_after: float = 0
+) -> web.Response:
     status, body = dialect.error(kind, retry_after, message)
     return json_response(body, status, headers)
 

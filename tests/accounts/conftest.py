@@ -14,21 +14,9 @@ from services.accounts import users
 from services.accounts.audit import Actor, AuditFilter, list_events
 from services.hub import Hub
 from services.tables import User
-from tests.conftest import local_hub
+from tests.factories import FakeClock, local_hub
 
 PASSWORD = "a long enough password"
-START = 1_800_000_000.0
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.t = START
-
-    def now(self) -> float:
-        return self.t
-
-    async def sleep(self, seconds: float) -> None:
-        self.t += seconds
 
 
 @pytest.fixture(autouse=True)

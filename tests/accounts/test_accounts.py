@@ -17,7 +17,8 @@ from services.clock import to_datetime
 from services.errors import AccountError, SignInRefused
 from services.hub import Hub
 from services.tables import Invite
-from tests.accounts.conftest import PASSWORD, START, FakeClock, actions, add_user, stored_user
+from tests.accounts.conftest import PASSWORD, actions, add_user, stored_user
+from tests.factories import CLOCK_START, FakeClock
 
 # -- hashing and first run ------------------------------------------------------------------------
 
@@ -68,7 +69,7 @@ def test_sign_in_success_and_failure_are_audited_with_address(hub: Hub, admin: A
         ("login.failure", "root@example.com", "10.9.9.9", "password"),
         ("login.success", "root@example.com", "10.9.9.9", None),
     ]
-    assert stored_user(hub, admin.id).last_login_at == to_datetime(START)
+    assert stored_user(hub, admin.id).last_login_at == to_datetime(CLOCK_START)
 
 
 def test_throttled_account_is_refused_even_with_the_right_password(hub: Hub, admin: Actor, clock: FakeClock) -> None:
@@ -106,7 +107,7 @@ def enrol(hub: Hub, actor: Actor) -> tuple[str, list[str]]:
     enrolment = hub.accounts.start_two_factor(actor.id or 0)
     assert enrolment.qr_data_url.startswith("data:image/svg+xml;base64,")
     assert enrolment.uri.startswith("otpauth://totp/") and "LLM%20Hub" in enrolment.uri
-    wrong = "000000" if totp.code_at(enrolment.secret, START) != "000000" else "111111"
+    wrong = "000000" if totp.code_at(enrolment.secret, CLOCK_START) != "000000" else "111111"
     with pytest.raises(AccountError, match="does not match"):
         hub.accounts.enable_two_factor(actor, secret=enrolment.secret, code=wrong)
     codes = hub.accounts.enable_two_factor(actor, secret=enrolment.secret, code=totp.code_at(enrolment.secret, hub.clock.now()))
@@ -171,12 +172,12 @@ def test_disable_two_factor_needs_a_code(hub: Hub, admin: Actor, clock: FakeCloc
 
 def test_totp_accepts_one_step_of_drift_only() -> None:
     secret = totp.new_secret()
-    assert totp.matching_step(secret, totp.code_at(secret, START - 30), START) == int(START // 30) - 1
-    assert totp.matching_step(secret, totp.code_at(secret, START + 30), START) == int(START // 30) + 1
-    far = totp.code_at(secret, START + 120)
-    if far not in {totp.code_at(secret, START + d) for d in (-30, 0, 30)}:
-        assert totp.matching_step(secret, far, START) is None
-    assert totp.matching_step(secret, "12a456", START) is None
+    assert totp.matching_step(secret, totp.code_at(secret, CLOCK_START - 30), CLOCK_START) == int(CLOCK_START // 30) - 1
+    assert totp.matching_step(secret, totp.code_at(secret, CLOCK_START + 30), CLOCK_START) == int(CLOCK_START // 30) + 1
+    far = totp.code_at(secret, CLOCK_START + 120)
+    if far not in {totp.code_at(secret, CLOCK_START + d) for d in (-30, 0, 30)}:
+        assert totp.matching_step(secret, far, CLOCK_START) is None
+    assert totp.matching_step(secret, "12a456", CLOCK_START) is None
 
 
 # -- registration and invites ---------------------------------------------------------------------
@@ -212,7 +213,7 @@ def test_invite_link_works_once_and_is_stored_hashed(hub: Hub, admin: Actor) -> 
     with Session(hub.engine) as session:
         stored = session.exec(select(Invite)).one()
     assert stored.token_hash != invite.raw_token and invite.raw_token not in stored.token_hash
-    assert stored.expires_at == to_datetime(START) + timedelta(days=7)
+    assert stored.expires_at == to_datetime(CLOCK_START) + timedelta(days=7)
     view = hub.accounts.find_invite(invite.raw_token)
     assert view is not None and (view.email, view.role) == ("inv@example.com", "admin")
     assert [i.email for i in hub.accounts.list_open_invites()] == ["inv@example.com"]

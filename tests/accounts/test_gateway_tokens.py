@@ -14,8 +14,8 @@ from services.clock import to_datetime
 from services.errors import AccountError, UserError
 from services.hub import Hub
 from services.tables import UsageRecord
-from tests.accounts.conftest import START, FakeClock, actions, add_user
-from tests.factories import TEST_ACTOR
+from tests.accounts.conftest import actions, add_user
+from tests.factories import CLOCK_START, TEST_ACTOR, FakeClock
 
 
 def own_token(hub: Hub, actor: Actor, **fields: object) -> TokenCreated:
@@ -30,7 +30,7 @@ def token_events(hub: Hub) -> list[tuple[str, str | None, str | None, dict | Non
 
 def test_own_tokens_masked_with_month_spend_and_revoke(hub: Hub, admin: Actor, clock: FakeClock) -> None:
     ann = add_user(hub, admin)
-    expires_at = to_datetime(START + 86400)
+    expires_at = to_datetime(CLOCK_START + 86400)
     created = own_token(hub, ann, name="laptop", monthly_budget_usd=12.5, rpm=30, allowed_models=["smart"], expires_at=expires_at)
     other = own_token(hub, ann, name="other")
     assert created.token.startswith("llmh-") and created.token_masked == "…" + created.token[-4:]
@@ -62,7 +62,7 @@ def test_own_tokens_masked_with_month_spend_and_revoke(hub: Hub, admin: Actor, c
 
 def test_token_expiry_must_be_in_the_future(hub: Hub, admin: Actor) -> None:
     with pytest.raises(AccountError, match="future"):
-        own_token(hub, admin, name="old", expires_at=to_datetime(START - 1))
+        own_token(hub, admin, name="old", expires_at=to_datetime(CLOCK_START - 1))
     with pytest.raises(UserError, match="name"):
         own_token(hub, admin, name="", rpm=None)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from services.accounts.throttle import SignInThrottle, throttled_message
-from tests.accounts.conftest import FakeClock
+from tests.factories import FakeClock
 
 
 def test_throttle_locks_an_account_after_five_failures_then_lets_it_go(clock: FakeClock) -> None:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.conftest import RunningApp
+from tests.factories import hub_process, user_with_token, wait_for_usage
+from tests.upstream_emulator import EmulatorHandle
 
 CONFIG = """
 providers:
@@ -28,27 +30,15 @@ LEAKY = "here is my key sk-proj-abcdefghijklmnop1234"
 
 
 @pytest.fixture
-def running(app_factory, emulator, tmp_path: Path) -> tuple[RunningApp, int, str]:  # type: ignore[no-untyped-def]
+def running(emulator: EmulatorHandle, tmp_path: Path) -> Iterator[tuple[RunningApp, int, str]]:
     """A hub with one user (its id and token)."""
-    config = tmp_path / "hub.yaml"
-    config.write_text(CONFIG.format(url=emulator.url))
-    app: RunningApp = app_factory(config=config)
-    with app.client() as admin:
-        user = admin.post("/api/users", json={"email": "vic@example.com", "password": "vic-password-1"}).json()
-        token = admin.post("/api/tokens", json={"name": "vic-cli", "user_email": "vic@example.com"}).json()["token"]
-    return app, user["id"], token
+    with hub_process(tmp_path, CONFIG, emulator) as app:
+        vic = user_with_token(app, "vic@example.com", "vic-password-1", "vic-cli")
+        yield app, vic.id, vic.token
 
 
 def chat(client: httpx.Client, text: str = "hi") -> httpx.Response:
     return client.post("/v1/chat/completions", json={"model": "smart", "messages": [{"role": "user", "content": text}]})
-
-
-def records(admin: httpx.Client, count: int) -> list[dict]:
-    deadline = time.monotonic() + 10
-    while len(rows := admin.get("/api/usage").json()["data"]) < count:
-        assert time.monotonic() < deadline, "the usage records were not written"
-        time.sleep(0.1)
-    return rows
 
 
 def test_a_person_budget_set_through_the_api_stops_their_calls(running: tuple[RunningApp, int, str]) -> None:
@@ -84,7 +74,7 @@ def test_body_logging_switched_on_through_the_api_shows_in_the_record_detail(run
         changed = admin.patch("/api/settings/usage", json={"log_bodies": True})
         assert changed.status_code == 200 and changed.json()["log_bodies"] is True
         assert chat(vic, LEAKY).status_code == 200
-        newest, older = records(admin, 2)[:2]
+        newest, older = wait_for_usage(app, count=2)[:2]
         detail = vic.get(f"/api/usage/{newest['id']}").json()
         assert detail["request_body"]["messages"][0]["content"] == "here is my key [redacted]"
         assert detail["response_body"]["choices"][0]["message"]["content"].startswith("Echo: here is my key")
@@ -114,7 +104,7 @@ def test_alerts_list_and_acknowledge(running: tuple[RunningApp, int, str]) -> No
     with app.client() as admin, app.client(token) as vic:
         admin.put(f"/api/budgets/users/{user_id}", json={"monthly_budget_usd": 0.000001})
         chat(vic)
-        records(admin, 1)
+        wait_for_usage(app)
         assert vic.post("/api/alerts/check").status_code == 403
         fired = admin.post("/api/alerts/check").json()["data"]
         assert {alert["kind"] for alert in fired} == {"user_budget"}

@@ -20,12 +20,9 @@ from starlette.types import Receive, Scope, Send
 from app.api.event_stream import EventStreamResponse
 from app.api.fast_path import GatewayFastPath
 from app.internals import open_front_door, skip_fastapi_telemetry
-from services.accounts.tokens import Principal
-from services.catalog.config_file import apply_config_text
-from services.hub import Hub, HubOptions
-from tests.app.test_gateway_api import wait_for_usage
-from tests.conftest import MASTER_KEY, RunningApp, start_app
-from tests.factories import TEST_ACTOR
+from services.hub import Hub
+from tests.conftest import MASTER_KEY, RunningApp
+from tests.factories import MASTER_PRINCIPAL, emulated_hub, hub_process, wait_for_usage
 from tests.upstream_emulator import EmulatorHandle
 
 PAUSE_SECONDS = 0.5
@@ -67,7 +64,6 @@ models:
       - provider: emu
         model: text-embedding-3-small
 """
-ADMIN = Principal(user_id=None, role="admin")
 AUTH = {"Authorization": f"Bearer {MASTER_KEY}"}
 
 
@@ -89,11 +85,9 @@ class StandInApi:
 
 @pytest.fixture
 async def hub(tmp_path: Path, emulator: EmulatorHandle, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Hub]:
-    hub = Hub(HubOptions(data_dir=tmp_path / "data", master_key=MASTER_KEY))
-    apply_config_text(CONFIG.format(url=emulator.url, pause=PAUSE_SECONDS), catalog=hub.catalog, source="test", actor=TEST_ACTOR)
-    monkeypatch.setattr("app.runtime._hub", hub)
-    yield hub
-    await hub.stop()
+    async with emulated_hub(tmp_path / "data", emulator, CONFIG, master_key=MASTER_KEY, pause=PAUSE_SECONDS) as hub:
+        monkeypatch.setattr("app.runtime._hub", hub)
+        yield hub
 
 
 @pytest.fixture
@@ -205,7 +199,7 @@ async def test_a_send_that_fails_while_the_next_chunk_is_awaited_closes_the_chun
         await asyncio.Event().wait()
         return {"type": "http.disconnect"}
 
-    with pytest.raises(OSError):
+    with pytest.raises(OSError, match="the client's socket is gone"):
         await EventStreamResponse(stalled_after_one_chunk(closed), [])({"type": "http"}, receive, send)
     assert closed == ["chunks"]
 
@@ -230,9 +224,9 @@ async def test_errors_in_openai_shape_with_request_id(client: httpx.AsyncClient)
 
 
 async def test_overhead_is_the_gateways_own_time(hub: Hub) -> None:
-    _, meta = await hub.gateway.chat(ADMIN, chat("quick"))
+    _, meta = await hub.gateway.chat(MASTER_PRINCIPAL, chat("quick"))
     assert 0 < meta.overhead_ms < meta.elapsed_ms
-    stream = await hub.gateway.stream_chat(ADMIN, chat("quick", "one two", stream=True))
+    stream = await hub.gateway.stream_chat(MASTER_PRINCIPAL, chat("quick", "one two", stream=True))
     async for _ in stream:
         pass
     assert stream.meta.first_byte is not None
@@ -241,18 +235,14 @@ async def test_overhead_is_the_gateways_own_time(hub: Hub) -> None:
 
 async def test_a_slow_upstream_does_not_count_as_overhead(hub: Hub) -> None:
     """The emulator holds the whole answer back for the pause: all of it is upstream time."""
-    _, meta = await hub.gateway.chat(ADMIN, chat("slow"))
+    _, meta = await hub.gateway.chat(MASTER_PRINCIPAL, chat("slow"))
     assert 0 < meta.overhead_ms <= meta.elapsed_ms - PAUSE_SECONDS * 1000
 
 
 @pytest.fixture(scope="module")
 def hub_app(emulator: EmulatorHandle, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]:
-    root = tmp_path_factory.mktemp("fast-path")
-    config = root / "llmhub.yaml"
-    config.write_text(CONFIG.format(url=emulator.url, pause=PAUSE_SECONDS))
-    app = start_app(root / "data", config=config)
-    yield app
-    app.stop()
+    with hub_process(tmp_path_factory.mktemp("fast-path"), CONFIG, emulator, pause=PAUSE_SECONDS) as app:
+        yield app
 
 
 def test_a_client_leaving_a_stream_is_recorded_as_cancelled(hub_app: RunningApp) -> None:
@@ -260,13 +250,13 @@ def test_a_client_leaving_a_stream_is_recorded_as_cancelled(hub_app: RunningApp)
     with httpx.stream("POST", hub_app.url + "/v1/chat/completions", headers=AUTH, json=body) as response:
         assert response.status_code == 200
         next(response.iter_lines())
-    record = wait_for_usage(hub_app, response.headers["x-llmhub-request-id"])
+    [record] = wait_for_usage(hub_app, request_id=response.headers["x-llmhub-request-id"])
     assert record["status"] == "cancelled" and record["error_code"] == "client_closed"
     assert 0 < record["overhead_ms"] < record["latency_ms"]
     assert record["latency_ms"] < 5_000  # the upstream was let go, not drained: its 50 words take 10 s
 
 
-@pytest.mark.parametrize("otel_env,checked", [({}, False), ({"OTEL_TRACES_EXPORTER": "otlp"}, True)])
+@pytest.mark.parametrize(("otel_env", "checked"), [({}, False), ({"OTEL_TRACES_EXPORTER": "otlp"}, True)])
 def test_fastapi_telemetry_is_checked_only_when_opentelemetry_is_set_up(monkeypatch: pytest.MonkeyPatch, otel_env: dict[str, str],
                                                                        checked: bool) -> None:
     for name in [name for name in os.environ if name.startswith("OTEL_")]:

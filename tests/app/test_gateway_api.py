@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import time
-from pathlib import Path
+from collections.abc import Iterator
 
 import httpx
 import openai
 import pytest
 
 from tests.conftest import MASTER_KEY, RunningApp
+from tests.factories import hub_process, wait_for_usage
+from tests.upstream_emulator import EmulatorHandle
 
 CONFIG = """
 providers:
@@ -109,24 +110,22 @@ models:
 
 
 @pytest.fixture(scope="module")
-def hub_app(emulator, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    from tests.conftest import start_app
-
-    root = tmp_path_factory.mktemp("gateway")
-    config = root / "llmhub.yaml"
-    config.write_text(CONFIG.format(url=emulator.url))
-    app = start_app(root / "data", config=config)
-    yield app
-    app.stop()
+def hub_app(emulator: EmulatorHandle, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]:
+    with hub_process(tmp_path_factory.mktemp("gateway"), CONFIG, emulator) as app:
+        yield app
 
 
-def sdk(app: RunningApp, token: str = MASTER_KEY) -> openai.OpenAI:
-    return openai.OpenAI(base_url=app.url + "/v1", api_key=token, max_retries=0)
-
-
-@pytest.mark.parametrize("model,route", [("fast", "emu-openai/gpt-4o-mini"), ("claude", "emu-anthropic/claude-haiku-4-5"), ("gem", "emu-gemini/gemini-2.5-flash"), ("local", "emu-ollama/llama3.2")])
+@pytest.mark.parametrize(
+    ("model", "route"),
+    [
+        ("fast", "emu-openai/gpt-4o-mini"),
+        ("claude", "emu-anthropic/claude-haiku-4-5"),
+        ("gem", "emu-gemini/gemini-2.5-flash"),
+        ("local", "emu-ollama/llama3.2"),
+    ],
+)
 def test_chat_non_stream_every_provider(hub_app: RunningApp, model: str, route: str) -> None:
-    raw = sdk(hub_app).chat.completions.with_raw_response.create(model=model, messages=[{"role": "user", "content": "hello there"}])
+    raw = hub_app.sdk().chat.completions.with_raw_response.create(model=model, messages=[{"role": "user", "content": "hello there"}])
     completion = raw.parse()
     assert completion.choices[0].message.content == "Echo: hello there"
     assert completion.model == model
@@ -138,7 +137,7 @@ def test_chat_non_stream_every_provider(hub_app: RunningApp, model: str, route: 
 
 @pytest.mark.parametrize("model", ["fast", "claude", "gem", "local"])
 def test_chat_stream_every_provider(hub_app: RunningApp, model: str) -> None:
-    chunks = list(sdk(hub_app).chat.completions.create(model=model, messages=[{"role": "user", "content": "one two three"}], stream=True))
+    chunks = list(hub_app.sdk().chat.completions.create(model=model, messages=[{"role": "user", "content": "one two three"}], stream=True))
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert text == "Echo: one two three"
     assert all(c.usage is None for c in chunks), "usage chunk must be hidden when not asked for"
@@ -146,7 +145,7 @@ def test_chat_stream_every_provider(hub_app: RunningApp, model: str) -> None:
 
 
 def test_stream_include_usage(hub_app: RunningApp) -> None:
-    chunks = list(sdk(hub_app).chat.completions.create(
+    chunks = list(hub_app.sdk().chat.completions.create(
         model="claude", messages=[{"role": "user", "content": "a b"}], stream=True, stream_options={"include_usage": True}
     ))
     assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens == 3 and chunks[-1].choices == []
@@ -165,22 +164,22 @@ async def test_async_client_parallel_streams(hub_app: RunningApp) -> None:
 
 
 def test_embeddings(hub_app: RunningApp) -> None:
-    result = sdk(hub_app).embeddings.create(model="embed", input=["alpha", "beta"])
+    result = hub_app.sdk().embeddings.create(model="embed", input=["alpha", "beta"])
     assert len(result.data) == 2 and len(result.data[0].embedding) == 8
     assert result.data[0].embedding != result.data[1].embedding
 
 
 def test_models_list(hub_app: RunningApp) -> None:
-    ids = {m.id for m in sdk(hub_app).models.list()}
+    ids = {m.id for m in hub_app.sdk().models.list()}
     assert {"smart", "fast", "claude", "gem", "local", "emu-openai/gpt-4o-mini"} <= ids
 
 
-def test_failover_and_trail_recorded(hub_app: RunningApp, emulator) -> None:  # type: ignore[no-untyped-def]
-    raw = sdk(hub_app).chat.completions.with_raw_response.create(model="smart", messages=[{"role": "user", "content": "fail over"}])
+def test_failover_and_trail_recorded(hub_app: RunningApp) -> None:
+    raw = hub_app.sdk().chat.completions.with_raw_response.create(model="smart", messages=[{"role": "user", "content": "fail over"}])
     assert raw.parse().choices[0].message.content == "Echo: fail over"
     assert raw.headers["x-llmhub-route"] == "emu-anthropic/claude-sonnet-4-5"
     request_id = raw.headers["x-llmhub-request-id"]
-    record = wait_for_usage(hub_app, request_id)
+    [record] = wait_for_usage(hub_app, request_id=request_id)
     reasons = [(a["provider"], a["outcome"], a.get("reason")) for a in record["attempts"]]
     assert ("flaky", "served", None) not in reasons
     assert reasons[-1] == ("emu-anthropic", "served", None)
@@ -190,31 +189,32 @@ def test_failover_and_trail_recorded(hub_app: RunningApp, emulator) -> None:  # 
 
 
 def test_concrete_provider_model_name(hub_app: RunningApp) -> None:
-    completion = sdk(hub_app).chat.completions.create(model="emu-ollama/qwen3:4b", messages=[{"role": "user", "content": "x"}])
+    completion = hub_app.sdk().chat.completions.create(model="emu-ollama/qwen3:4b", messages=[{"role": "user", "content": "x"}])
     assert completion.choices[0].message.content == "Echo: x"
 
 
 def test_all_cooling_gives_429_with_retry_after(hub_app: RunningApp) -> None:
     with pytest.raises(openai.RateLimitError) as caught:
-        sdk(hub_app).chat.completions.create(model="cold", messages=[{"role": "user", "content": "x"}])
+        hub_app.sdk().chat.completions.create(model="cold", messages=[{"role": "user", "content": "x"}])
     assert caught.value.code == "all_keys_cooling"
     assert 40 <= int(caught.value.response.headers["retry-after"]) <= 45
 
 
 def test_all_dead_gives_502(hub_app: RunningApp) -> None:
     with pytest.raises(openai.APIStatusError) as caught:
-        sdk(hub_app).chat.completions.create(model="dead", messages=[{"role": "user", "content": "x"}])
+        hub_app.sdk().chat.completions.create(model="dead", messages=[{"role": "user", "content": "x"}])
     assert caught.value.status_code == 502
     assert "unauthorized" not in str(caught.value.body), "secrets never reach error messages"
 
 
 def test_stream_breaking_midway_ends_with_error_event(hub_app: RunningApp) -> None:
-    with httpx.stream("POST", hub_app.url + "/v1/chat/completions", headers={"Authorization": f"Bearer {MASTER_KEY}"},
-                      json={"model": "broken-stream", "stream": True, "messages": [{"role": "user", "content": "a b c d e f"}]}) as response:
+    body = {"model": "broken-stream", "stream": True, "messages": [{"role": "user", "content": "a b c d e f"}]}
+    auth = {"Authorization": f"Bearer {MASTER_KEY}"}
+    with httpx.stream("POST", hub_app.url + "/v1/chat/completions", headers=auth, json=body) as response:
         assert response.status_code == 200
         lines = [line for line in response.iter_lines() if line.startswith("data: ")]
     assert '"error"' in lines[-1] and "stream_broken" in lines[-1]
-    record = wait_for_usage(hub_app, response.headers["x-llmhub-request-id"])
+    [record] = wait_for_usage(hub_app, request_id=response.headers["x-llmhub-request-id"])
     assert record["status"] == "error" and record["error_code"] == "stream_broken" and record["completion_tokens"] > 0
 
 
@@ -230,7 +230,8 @@ def test_errors_in_openai_shape(hub_app: RunningApp) -> None:
     assert no_messages.status_code == 400 and no_messages.json()["error"]["param"] == "messages"
     unknown = client.post("/v1/chat/completions", json={"model": "nope", "messages": [{"role": "user", "content": "x"}]}, headers=headers)
     assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "model_not_found"
-    wrong = client.post("/v1/chat/completions", json={"model": "fast", "messages": [{"role": "user", "content": "x"}]}, headers={"Authorization": "Bearer llmh-wrong"})
+    wrong = client.post("/v1/chat/completions", json={"model": "fast", "messages": [{"role": "user", "content": "x"}]},
+                        headers={"Authorization": "Bearer llmh-wrong"})
     assert wrong.status_code == 401 and wrong.json()["error"]["code"] == "invalid_api_key"
 
 
@@ -239,21 +240,9 @@ def test_health_counts_keys(hub_app: RunningApp) -> None:
     assert body["database"] == "ok" and body["keys"]["healthy"] >= 4
 
 
-def wait_for_usage(app: RunningApp, request_id: str, timeout: float = 5.0) -> dict:
-    """Usage rows are written in batches in the background: poll the management API."""
-    deadline = time.monotonic() + timeout
-    with app.client() as client:
-        while time.monotonic() < deadline:
-            response = client.get("/api/usage", params={"request_id": request_id})
-            if response.status_code == 200 and response.json()["data"]:
-                return response.json()["data"][0]
-            time.sleep(0.1)
-    raise AssertionError(f"no usage record for {request_id}")
-
-
-def test_usage_rows_are_written(hub_app: RunningApp, tmp_path: Path) -> None:
-    raw = sdk(hub_app).chat.completions.with_raw_response.create(model="fast", messages=[{"role": "user", "content": "meter me"}])
-    record = wait_for_usage(hub_app, raw.headers["x-llmhub-request-id"])
+def test_usage_rows_are_written(hub_app: RunningApp) -> None:
+    raw = hub_app.sdk().chat.completions.with_raw_response.create(model="fast", messages=[{"role": "user", "content": "meter me"}])
+    [record] = wait_for_usage(hub_app, request_id=raw.headers["x-llmhub-request-id"])
     assert record["prompt_tokens"] == 2 and record["completion_tokens"] == 3
     assert record["upstream_model"] == "gpt-4o-mini" and record["status"] == "ok"
     assert record["cost_micros"] == 2  # 2 × 0.15 + 3 × 0.60 = 2.1 micro-dollars, rounded

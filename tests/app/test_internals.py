@@ -31,6 +31,7 @@ from uvicorn.server import ServerState
 from app.api.fast_path import GatewayFastPath
 from app.internals import install_fast_lane, open_front_door, skip_fastapi_telemetry
 from tests.app.test_fast_path import StandInApi
+from tests.factories import wait_until_async
 
 MIDDLEWARE_ATTRIBUTES = ("build_middleware_stack", "middleware_stack")
 
@@ -201,9 +202,7 @@ async def test_the_front_door_is_open_for_the_first_connection(monkeypatch: pyte
     monkeypatch.setattr(RecordingFrontDoor, "paths", [])
     serving = asyncio.create_task(server.serve())
     try:
-        async with asyncio.timeout(10):  # a guard against a hang, not a timing
-            while not server.started:
-                await asyncio.sleep(0.01)
+        await wait_until_async(lambda: server.started, "uvicorn to start serving")
         port = server.servers[0].sockets[0].getsockname()[1]
         async with httpx.AsyncClient() as client:
             answer = await client.get(f"http://127.0.0.1:{port}/health")

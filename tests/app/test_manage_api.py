@@ -9,7 +9,8 @@ import pytest
 
 from services.accounts.audit import AuditFilter, list_events
 from services.db import make_engine
-from tests.conftest import MASTER_KEY, RunningApp, start_app
+from tests.conftest import MASTER_KEY, RunningApp
+from tests.factories import hub_process
 
 SECRETS = ("sk-manage-first-0001", "sk-manage-second-0002", "sk-manage-rotated-0003")
 
@@ -17,9 +18,8 @@ SECRETS = ("sk-manage-first-0001", "sk-manage-second-0002", "sk-manage-rotated-0
 @pytest.fixture(scope="module")
 def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]:
     """One LLM Hub for this module (starting one takes a second); tests use distinct names."""
-    app = start_app(tmp_path_factory.mktemp("manage") / "data")
-    yield app
-    app.stop()
+    with hub_process(tmp_path_factory.mktemp("manage")) as app:
+        yield app
 
 
 class Admin:

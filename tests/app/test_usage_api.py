@@ -5,13 +5,15 @@ from __future__ import annotations
 import csv
 import io
 import json
-import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.conftest import MASTER_KEY, RunningApp
+from tests.factories import hub_process, user_with_token, wait_for_usage
+from tests.upstream_emulator import EmulatorHandle
 
 CONFIG = """
 providers:
@@ -40,14 +42,10 @@ models:
 
 
 @pytest.fixture
-def running(app_factory, emulator, tmp_path: Path):  # type: ignore[no-untyped-def]
-    config = tmp_path / "hub.yaml"
-    config.write_text(CONFIG.format(url=emulator.url))
-    app: RunningApp = app_factory(config=config)
-    with app.client() as admin:
-        admin.post("/api/users", json={"email": "uma@example.com", "password": "uma-password-1"}).raise_for_status()
-        token = admin.post("/api/tokens", json={"name": "uma-cli", "user_email": "uma@example.com"}).json()["token"]
-    return app, token
+def running(emulator: EmulatorHandle, tmp_path: Path) -> Iterator[tuple[RunningApp, str]]:
+    """A hub with one user; yields it and the user's token."""
+    with hub_process(tmp_path, CONFIG, emulator) as app:
+        yield app, user_with_token(app, "uma@example.com", "uma-password-1", "uma-cli").token
 
 
 def _chat(app: RunningApp, token: str, text: str) -> None:
@@ -55,20 +53,12 @@ def _chat(app: RunningApp, token: str, text: str) -> None:
         client.post("/v1/chat/completions", json={"model": "smart", "messages": [{"role": "user", "content": text}]}).raise_for_status()
 
 
-def _wait_for_rows(app: RunningApp, count: int) -> None:
-    deadline = time.monotonic() + 5
-    with app.client() as admin:
-        while len(admin.get("/api/usage").json()["data"]) < count:
-            assert time.monotonic() < deadline, "usage rows were not written"
-            time.sleep(0.1)
-
-
-def test_exports_aggregates_metrics_and_health(running) -> None:  # type: ignore[no-untyped-def]
+def test_exports_aggregates_metrics_and_health(running: tuple[RunningApp, str]) -> None:
     app, uma = running
     for text in ("one", "two"):
         _chat(app, MASTER_KEY, text)
     _chat(app, uma, "three words here")
-    _wait_for_rows(app, 3)
+    wait_for_usage(app, count=3)
 
     with app.client() as admin:
         response = admin.get("/api/usage/export", params={"format": "csv", "kind": "records", "range": "24h"})
@@ -86,7 +76,8 @@ def test_exports_aggregates_metrics_and_health(running) -> None:  # type: ignore
         metrics = admin.get("/metrics")
         assert metrics.status_code == 200
         assert 'llmhub_requests_total{model="smart",provider="emu",status="ok"} 3.0' in metrics.text
-        assert 'llmhub_cooldowns_total{provider="flaky"}' in metrics.text and 'llmhub_keys{provider="flaky",status="cooling"} 1.0' in metrics.text
+        assert 'llmhub_cooldowns_total{provider="flaky"}' in metrics.text
+        assert 'llmhub_keys{provider="flaky",status="cooling"} 1.0' in metrics.text
 
     with app.client(uma) as client:
         own = client.get("/api/usage/export", params={"format": "json", "kind": "records", "user_id": 0}).json()
@@ -102,14 +93,14 @@ def test_exports_aggregates_metrics_and_health(running) -> None:  # type: ignore
                                                 "keys": {"active": 1, "cooling": 0, "invalid": 0, "exhausted": 0, "disabled": 0}}
 
 
-def test_records_export_with_bodies_holds_the_redacted_logged_bodies(running) -> None:  # type: ignore[no-untyped-def]
+def test_records_export_with_bodies_holds_the_redacted_logged_bodies(running: tuple[RunningApp, str]) -> None:
     app, uma = running
     _chat(app, uma, "before logging")
     with app.client() as admin:
         admin.patch("/api/settings/usage", json={"log_bodies": True}).raise_for_status()
     _chat(app, MASTER_KEY, "my key is sk-proj-abcdefghijklmnop1234")
     _chat(app, uma, "uma private words")
-    _wait_for_rows(app, 3)
+    wait_for_usage(app, count=3)
 
     with app.client() as admin:
         records = admin.get("/api/usage/export", params={"format": "json", "bodies": "true"}).json()

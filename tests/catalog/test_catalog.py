@@ -17,7 +17,7 @@ from services.accounts.users import (
 )
 from services.catalog.inputs import ProviderCreate
 from services.errors import CatalogError, ErrorKind, UpstreamError, UserError
-from services.hub import Hub, HubOptions
+from services.hub import Hub
 from services.tables import (
     KeyState,
     LogicalModel,
@@ -26,16 +26,15 @@ from services.tables import (
     ProviderCircuit,
     ProviderKey,
 )
-from tests.factories import TEST_ACTOR
+from tests.factories import TEST_ACTOR, local_hub
 
 SECRET = "sk-catalog-secret-0001"
 
 
 @pytest.fixture
 def hub(tmp_path: Path) -> Iterator[Hub]:
-    hub = Hub(HubOptions(data_dir=tmp_path / "data"))
-    yield hub
-    hub.engine.dispose()
+    with local_hub(tmp_path / "data") as hub:
+        yield hub
 
 
 def rows(hub: Hub, table: type) -> list:
@@ -44,8 +43,8 @@ def rows(hub: Hub, table: type) -> list:
 
 
 def add_openai(hub: Hub, name: str = "openai-main", **extra: object) -> int:
-    provider = hub.catalog.create_provider(TEST_ACTOR, {"name": name, "kind": "openai", "keys": [{"label": "primary", "secret": SECRET}], **extra})
-    return provider.keys[0].id
+    data = {"name": name, "kind": "openai", "keys": [{"label": "primary", "secret": SECRET}], **extra}
+    return hub.catalog.create_provider(TEST_ACTOR, data).keys[0].id
 
 
 def expect_error(status: int, field: str | None, call, *args: object) -> CatalogError:  # type: ignore[no-untyped-def]
@@ -56,8 +55,9 @@ def expect_error(status: int, field: str | None, call, *args: object) -> Catalog
 
 
 def test_create_provider_encrypts_masks_and_reloads_routing(hub: Hub) -> None:
-    provider = hub.catalog.create_provider(TEST_ACTOR, 
-        {"name": " openai-main ", "kind": "openai", "keys": [{"label": "primary", "secret": SECRET, "monthly_usd": "12.5", "rpm": 60}]}
+    provider = hub.catalog.create_provider(
+        TEST_ACTOR,
+        {"name": " openai-main ", "kind": "openai", "keys": [{"label": "primary", "secret": SECRET, "monthly_usd": "12.5", "rpm": 60}]},
     )
     assert provider.name == "openai-main"
     assert provider.effective_base_url.startswith("https://")
@@ -161,7 +161,8 @@ def test_delete_key_removes_its_state_row_and_memory(hub: Hub) -> None:
 def test_delete_provider_removes_keys_routes_state_and_circuit(hub: Hub) -> None:
     key_id = add_openai(hub)
     add_openai(hub, "other")
-    hub.catalog.create_model(TEST_ACTOR, {"name": "smart", "routes": [{"provider": "openai-main", "model": "gpt-4o"}, {"provider": "other", "model": "gpt-4o"}]})
+    routes = [{"provider": "openai-main", "model": "gpt-4o"}, {"provider": "other", "model": "gpt-4o"}]
+    hub.catalog.create_model(TEST_ACTOR, {"name": "smart", "routes": routes})
     provider_id = hub.catalog.get_provider("openai-main").id
     entry = hub.table.keys_for(provider_id)[0]
     for _ in range(hub.states.circuit_threshold):
@@ -214,9 +215,15 @@ def test_invalid_models_are_refused_whole(hub: Hub, data: dict, field: str) -> N
 def test_a_failed_batch_writes_nothing_and_does_not_reload(hub: Hub) -> None:
     reloads = []
     hub.catalog.on_change = lambda: reloads.append(1)
-    with pytest.raises(CatalogError), hub.catalog.batch() as cs:
-        cs.create_provider(_provider("one"))
-        cs.create_provider(_provider("one"))
+
+    def create_the_same_provider_twice() -> None:
+        with hub.catalog.batch() as cs:
+            cs.create_provider(_provider("one"))
+            cs.create_provider(_provider("one"))
+
+    with pytest.raises(CatalogError) as refused:
+        create_the_same_provider_twice()
+    assert (refused.value.status, refused.value.field) == (409, "name")  # the second one
     assert rows(hub, Provider) == [] and reloads == []
     with hub.catalog.batch(dry_run=True) as cs:
         cs.create_provider(_provider("two"))

@@ -19,8 +19,8 @@ from services.catalog.config_file import (
 from services.errors import ConfigError
 from services.hub import Hub
 from services.tables import LogicalModel, ModelRoute, Provider, ProviderKey
-from tests.conftest import ROOT, child_env, local_hub
-from tests.factories import TEST_ACTOR
+from tests.conftest import ROOT, child_env
+from tests.factories import TEST_ACTOR, local_hub
 
 CONFIG = """
 providers:
@@ -73,7 +73,8 @@ def write(tmp_path: Path, text: str, name: str = "llmhub.yaml") -> Path:
 def snapshot(hub: Hub) -> list[tuple]:
     """Every catalog row as comparable tuples (including encrypted secrets and update times)."""
     with Session(hub.engine) as session:
-        return [tuple(row.model_dump().values()) for table in (Provider, ProviderKey, LogicalModel, ModelRoute) for row in session.exec(select(table))]
+        tables = (Provider, ProviderKey, LogicalModel, ModelRoute)
+        return [tuple(row.model_dump().values()) for table in tables for row in session.exec(select(table))]
 
 
 def test_apply_creates_everything_then_a_second_apply_changes_nothing(hub: Hub, tmp_path: Path) -> None:
@@ -113,7 +114,8 @@ def test_items_missing_from_the_file_are_kept_and_listed_models_get_exactly_the_
     hub.catalog.create_provider(TEST_ACTOR, {"name": "console-made", "kind": "ollama", "keys": [{"label": "k", "secret": "ollama"}]})
     hub.catalog.create_key(TEST_ACTOR, "openai-main", {"label": "console-key", "secret": "sk-console-5555"})
     smart = hub.catalog.get_model("smart")
-    hub.catalog.replace_model(TEST_ACTOR, "smart", {"name": "smart", "routes": [*(r.model_dump() for r in smart.routes), {"provider": "console-made", "model": "llama3"}]})
+    routes = [*(r.model_dump() for r in smart.routes), {"provider": "console-made", "model": "llama3"}]
+    hub.catalog.replace_model(TEST_ACTOR, "smart", {"name": "smart", "routes": routes})
     report = apply_config_file(write(tmp_path, CONFIG), hub=hub)
     assert (report.models.updated, report.changes) == (1, 1)
     assert [r.provider for r in hub.catalog.get_model("smart").routes] == ["openai-main", "anthropic-main"]
@@ -130,17 +132,32 @@ def test_routes_may_name_a_provider_that_is_only_in_the_database(hub: Hub, tmp_p
 BROKEN = {
     "yaml syntax": ("providers:\n  - name: [unclosed\n", "invalid YAML at line"),
     "unknown kind": (CONFIG.replace("kind: anthropic", "kind: anthropix"), 'providers[1] "anthropic-main": kind: Input should be'),
-    "missing secret": (CONFIG.replace("        secret: ${ANTHROPIC_KEY}\n", ""), 'providers[1] "anthropic-main" keys[0] "primary": secret: Field required'),
+    "missing secret": (
+        CONFIG.replace("        secret: ${ANTHROPIC_KEY}\n", ""),
+        'providers[1] "anthropic-main" keys[0] "primary": secret: Field required',
+    ),
     "unknown route provider": (
         CONFIG.replace("provider: anthropic-main", "provider: anthropic-backup"),
         "models[0] \"smart\": routes[1].provider: no provider named 'anthropic-backup'",
     ),
-    "unset variable": (CONFIG.replace("${OPENAI_KEY_2}", "${NOT_SET_ANYWHERE}"), 'providers[0] "openai-main" keys[1] "backup": secret: environment variable NOT_SET_ANYWHERE is not set'),
-    "bad number": (CONFIG.replace("rpm: 500", "rpm: lots"), 'providers[0] "openai-main" keys[0] "primary": rpm: Input should be a valid integer'),
+    "unset variable": (
+        CONFIG.replace("${OPENAI_KEY_2}", "${NOT_SET_ANYWHERE}"),
+        'providers[0] "openai-main" keys[1] "backup": secret: environment variable NOT_SET_ANYWHERE is not set',
+    ),
+    "bad number": (
+        CONFIG.replace("rpm: 500", "rpm: lots"),
+        'providers[0] "openai-main" keys[0] "primary": rpm: Input should be a valid integer',
+    ),
     "zero weight": (CONFIG.replace("weight: 1", "weight: 0"), 'keys[0] "primary": weight: Input should be greater than or equal to 1'),
     "typo in a field": (CONFIG.replace("rpm: 500", "rmp: 500"), 'keys[0] "primary": rmp: unknown field'),
-    "duplicate model": (CONFIG + "  - {name: x, routes: [{provider: openai-main, model: a}]}\n  - {name: x, routes: [{provider: openai-main, model: b}]}\n", 'models[2] "x": name: the same name as models[1]'),
-    "compatible without url": (CONFIG.replace("kind: anthropic", "kind: openai_compatible"), 'providers[1] "anthropic-main": base_url: an openai_compatible provider needs a base_url'),
+    "duplicate model": (
+        CONFIG + "  - {name: x, routes: [{provider: openai-main, model: a}]}\n  - {name: x, routes: [{provider: openai-main, model: b}]}\n",
+        'models[2] "x": name: the same name as models[1]',
+    ),
+    "compatible without url": (
+        CONFIG.replace("kind: anthropic", "kind: openai_compatible"),
+        'providers[1] "anthropic-main": base_url: an openai_compatible provider needs a base_url',
+    ),
     "not a mapping": ("- just\n- a list\n", "the top level must be a mapping"),
 }
 

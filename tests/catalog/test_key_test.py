@@ -10,24 +10,24 @@ import pytest
 
 from services.catalog.key_test import DEFAULT_TEST_MODELS, run_key_test
 from services.errors import CatalogError
-from services.hub import Hub, HubOptions
-from tests.factories import TEST_ACTOR
+from services.hub import Hub
+from tests.factories import TEST_ACTOR, emulated_hub
 from tests.upstream_emulator import EmulatorHandle
 
 
 @pytest.fixture
-async def hub(tmp_path: Path) -> AsyncIterator[Hub]:
-    hub = Hub(HubOptions(data_dir=tmp_path / "data"))
-    yield hub
-    await hub.client.aclose()
-    hub.engine.dispose()
+async def hub(tmp_path: Path, emulator: EmulatorHandle) -> AsyncIterator[Hub]:
+    """Empty: each test adds its own provider on the emulator."""
+    async with emulated_hub(tmp_path / "data", emulator) as hub:
+        yield hub
 
 
 def add_provider(hub: Hub, emulator: EmulatorHandle, *behaviours: str, kind: str = "openai") -> dict[str, int]:
     """A provider on the emulator with one key per behaviour; key ids by behaviour."""
     base = emulator.url + "/v1" if kind == "openai" else emulator.url
     keys = [{"label": behaviour, "secret": f"{behaviour}#{uuid.uuid4().hex}"} for behaviour in behaviours]
-    provider = hub.catalog.create_provider(TEST_ACTOR, {"name": f"{kind}-{uuid.uuid4().hex[:6]}", "kind": kind, "base_url": base, "keys": keys})
+    name = f"{kind}-{uuid.uuid4().hex[:6]}"
+    provider = hub.catalog.create_provider(TEST_ACTOR, {"name": name, "kind": kind, "base_url": base, "keys": keys})
     return {key.label: key.id for key in provider.keys}
 
 

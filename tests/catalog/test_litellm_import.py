@@ -12,8 +12,7 @@ from services.catalog.config_file import apply_plan, export_config, plan_import
 from services.catalog.litellm_import import is_litellm_config, translate_litellm
 from services.errors import ConfigError
 from services.hub import Hub
-from tests.conftest import local_hub
-from tests.factories import TEST_ACTOR
+from tests.factories import TEST_ACTOR, local_hub
 
 LITELLM_CONFIG = """
 model_list:

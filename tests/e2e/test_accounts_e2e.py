@@ -13,7 +13,7 @@ import pyotp
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.conftest import RunningApp, start_app
+from tests.conftest import RunningApp
 from tests.e2e.conftest import (
     ADMIN_EMAIL,
     ADMIN_ENV,
@@ -27,6 +27,7 @@ from tests.e2e.conftest import (
     signed_in_page,
     submit_sign_in,
 )
+from tests.factories import hub_process
 
 USER_PASSWORD = "plain user password"
 ADMIN_PAGES = ("/users", "/audit", "/keys", "/models")
@@ -36,9 +37,8 @@ WIDTHS = (1280, 390)
 @pytest.fixture(scope="module")
 def hub_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]:
     """One LLM Hub whose admin comes from LLMHUB_ADMIN_EMAIL / LLMHUB_ADMIN_PASSWORD (no setup page)."""
-    app = start_app(tmp_path_factory.mktemp("accounts") / "data", env=ADMIN_ENV)
-    yield app
-    app.stop()
+    with hub_process(tmp_path_factory.mktemp("accounts"), env=ADMIN_ENV) as app:
+        yield app
 
 
 @pytest.fixture
@@ -103,7 +103,9 @@ def shoot_signed_out(browser: Browser, address: str, name: str, button: str) -> 
 def shoot_all(browser: Browser, url: str, state: dict, paths: dict[str, str], *, dark: bool) -> None:
     """Screenshots of each page at both widths, in a context sharing the signed-in session."""
     for width in WIDTHS:
-        context = browser.new_context(viewport={"width": width, "height": 900}, color_scheme="dark" if dark else "light", storage_state=state)  # type: ignore[arg-type]
+        context = browser.new_context(
+            viewport={"width": width, "height": 900}, color_scheme="dark" if dark else "light", storage_state=state,  # type: ignore[arg-type]
+        )
         context.set_default_timeout(10_000)
         page = context.new_page()
         for name, path in paths.items():
@@ -117,8 +119,8 @@ def shoot_all(browser: Browser, url: str, state: dict, paths: dict[str, str], *,
 # -- first run ------------------------------------------------------------------------------------
 
 
-def test_first_run_setup_sign_in_out_and_throttle(browser: Browser, app_factory) -> None:  # type: ignore[no-untyped-def]
-    app = app_factory()
+def test_first_run_setup_sign_in_out_and_throttle(browser: Browser, fresh_app: RunningApp) -> None:
+    app = fresh_app
     shoot_signed_out(browser, app.url + "/setup", "setup", "Create admin account")
     page = new_page(browser)
     page.goto(app.url + "/setup")

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 import yaml
 from playwright.sync_api import Browser, Locator, Page, expect
 
-from tests.conftest import RunningApp, start_app
+from tests.conftest import RunningApp
 from tests.e2e.conftest import (
     ADMIN_EMAIL,
     logout,
@@ -25,13 +23,6 @@ GOOD_SECRET = "ok#k1-7f3a91c2d4e5b6a8"
 BAD_SECRET = "unauthorized#k2-0b1c2d3e4f5a6978"
 ROTATED_SECRET = "ok#k2-rotated-9a8b7c6d"
 PROVIDER = "emulated"
-
-
-@pytest.fixture
-def app(tmp_path: Path) -> Iterator[RunningApp]:
-    running = start_app(tmp_path / "data")
-    yield running
-    running.stop()
 
 
 def choose(page: Page, field: Locator, option: str) -> None:
@@ -77,9 +68,9 @@ def check_keys_are_masked(page: Page) -> None:
     assert "k1-7f3a" not in html and "k2-0b1c" not in html  # not even a longer tail
 
 
-def test_providers_keys_routing_and_export(page: Page, app: RunningApp, emulator: EmulatorHandle) -> None:
-    setup_admin(page, app.url)
-    add_provider_with_keys(page, app.url, emulator)
+def test_providers_keys_routing_and_export(page: Page, fresh_app: RunningApp, emulator: EmulatorHandle) -> None:
+    setup_admin(page, fresh_app.url)
+    add_provider_with_keys(page, fresh_app.url, emulator)
     check_keys_are_masked(page)
 
     key_row(page, "k1").get_by_role("button", name="Test").click()
@@ -94,14 +85,14 @@ def test_providers_keys_routing_and_export(page: Page, app: RunningApp, emulator
     cool_down_and_recover(page, "k1")
     disable_enable_rotate(page, "k2")
 
-    add_model(page, app.url, "smart")
+    add_model(page, fresh_app.url, "smart")
     try_it(page, "smart")
     export_has_no_secrets(page)
     import_litellm(page, emulator)
-    screenshots(page, app.url)
-    delete_key(page, app.url, "k2")
-    logout(page, app.url)
-    assert_audited(app)
+    screenshots(page, fresh_app.url)
+    delete_key(page, fresh_app.url, "k2")
+    logout(page, fresh_app.url)
+    assert_audited(fresh_app)
 
 
 def assert_audited(app: RunningApp) -> None:

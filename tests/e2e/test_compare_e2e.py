@@ -14,7 +14,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect
 
-from tests.conftest import RunningApp, start_app
+from tests.conftest import RunningApp
 from tests.e2e.conftest import (
     ADMIN_EMAIL,
     ADMIN_ENV,
@@ -22,6 +22,7 @@ from tests.e2e.conftest import (
     screenshot,
     signed_in_page,
 )
+from tests.factories import hub_process
 from tests.upstream_emulator import EmulatorHandle
 
 DRIP_A = "drip:0.3#compare-e2e-a"
@@ -47,12 +48,8 @@ LONG_PROMPT = "count one two three four five six seven"
 
 @pytest.fixture(scope="module")
 def hub_app(tmp_path_factory: pytest.TempPathFactory, emulator: EmulatorHandle) -> Iterator[RunningApp]:
-    root = tmp_path_factory.mktemp("compare")
-    config = root / "config.yaml"
-    config.write_text(CONFIG.format(url=emulator.url, drip_a=DRIP_A, drip_b=DRIP_B))
-    app = start_app(root / "data", config=config, env=ADMIN_ENV)
-    yield app
-    app.stop()
+    with hub_process(tmp_path_factory.mktemp("compare"), CONFIG, emulator, env=ADMIN_ENV, drip_a=DRIP_A, drip_b=DRIP_B) as app:
+        yield app
 
 
 @pytest.fixture
@@ -103,7 +100,9 @@ def upstream_calls(emulator: EmulatorHandle, key: str) -> list[dict]:
     return [r for r in httpx.get(emulator.url + "/_emulator/requests").json()["requests"] if r["key"] == key]
 
 
-def test_columns_stream_in_parallel_stop_alone_and_keep_their_own_history(compare: Page, hub_app: RunningApp, emulator: EmulatorHandle) -> None:
+def test_columns_stream_in_parallel_stop_alone_and_keep_their_own_history(
+    compare: Page, hub_app: RunningApp, emulator: EmulatorHandle
+) -> None:
     page = compare
     emulator.reset()
     send(page, LONG_PROMPT)

@@ -7,16 +7,14 @@ from __future__ import annotations
 import csv
 import io
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import openai
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.conftest import MASTER_KEY, RunningApp, start_app
+from tests.conftest import MASTER_KEY, RunningApp
 from tests.e2e.conftest import (
     ADMIN_ENV,
     SCREENSHOTS,
@@ -25,6 +23,7 @@ from tests.e2e.conftest import (
     screenshot,
     signed_in_page,
 )
+from tests.factories import hub_process, user_with_token, wait_for_usage
 from tests.upstream_emulator import EmulatorHandle
 
 USER_EMAIL = "uma@example.com"
@@ -81,34 +80,18 @@ READY = {"usage": ("kpi-requests", f"{TOTAL}"), "logs": ("request-log", f"of {TO
 @pytest.fixture(scope="module")
 def hub(tmp_path_factory: pytest.TempPathFactory, emulator: EmulatorHandle) -> Iterator[tuple[RunningApp, str]]:
     """One LLM Hub with traffic from the master key and from a user's token; yields it and that token."""
-    folder = tmp_path_factory.mktemp("usage-e2e")
-    config = folder / "hub.yaml"
-    config.write_text(CONFIG.format(url=emulator.url))
-    app = start_app(folder / "data", config=config, env=ADMIN_ENV)
-    try:
-        with app.client() as admin:
-            admin.post("/api/users", json={"email": USER_EMAIL, "password": USER_PASSWORD}).raise_for_status()
-            token = admin.post("/api/tokens", json={"name": "uma-notebook", "user_email": USER_EMAIL}).json()["token"]
+    with hub_process(tmp_path_factory.mktemp("usage-e2e"), CONFIG, emulator, env=ADMIN_ENV) as app:
+        token = user_with_token(app, USER_EMAIL, USER_PASSWORD, "uma-notebook").token
         keys = {"admin": MASTER_KEY, "user": token}
         for (who, model), count in TRAFFIC.items():
-            client = openai.OpenAI(base_url=app.url + "/v1", api_key=keys[who], max_retries=0)
+            client = app.sdk(keys[who])
             for i in range(count):
                 client.chat.completions.create(model=model, messages=[{"role": "user", "content": f"hello number {i}"}])
-        small = openai.OpenAI(base_url=app.url + "/v1", api_key=MASTER_KEY, max_retries=0)
+        small = app.sdk()
         for _ in range(SMALL_CALLS):
             small.chat.completions.create(model="small", messages=[{"role": "user", "content": "hi"}])
-        wait_for_records(app, TOTAL)
+        wait_for_usage(app, count=TOTAL)
         yield app, token
-    finally:
-        app.stop()
-
-
-def wait_for_records(app: RunningApp, count: int) -> None:
-    deadline = time.monotonic() + 10
-    with app.client() as admin:
-        while len(admin.get("/api/usage", params={"limit": 1000}).json()["data"]) < count:
-            assert time.monotonic() < deadline, "the usage records were not written"
-            time.sleep(0.1)
 
 
 @pytest.fixture
@@ -207,7 +190,8 @@ def test_a_user_sees_only_their_own_numbers(browser: Browser, hub: tuple[Running
         expect(page.get_by_test_id("not-allowed")).to_be_visible()
     finally:
         page.context.close()
-    scripted = httpx.get(app.url + "/api/usage/export", params={"format": "json", "user_id": 0}, headers={"Authorization": f"Bearer {token}"})
+    scripted = httpx.get(app.url + "/api/usage/export", params={"format": "json", "user_id": 0},
+                         headers={"Authorization": f"Bearer {token}"})
     assert {r["user"] for r in scripted.json()} == {USER_EMAIL}
 
 
@@ -292,9 +276,9 @@ def test_body_logging_shows_redacted_bodies_in_the_log_detail(admin: Page, hub: 
     admin.goto(url + "/logs")
     admin.get_by_test_id("body-logging").get_by_text("Store request and response bodies").click()
     expect(admin.get_by_text("Body logging on")).to_be_visible()
-    client = openai.OpenAI(base_url=url + "/v1", api_key=MASTER_KEY, max_retries=0)
+    client = hub[0].sdk()
     client.chat.completions.create(model="fast", messages=[{"role": "user", "content": "my key is sk-proj-abcdefghijklmnop1234"}])
-    wait_for_records(hub[0], TOTAL + 1)
+    wait_for_usage(hub[0], count=TOTAL + 1)
     admin.reload()
     log = admin.get_by_test_id("request-log")
     expect(log).to_contain_text(f"of {TOTAL + 1}")

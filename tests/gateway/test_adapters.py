@@ -95,6 +95,12 @@ async def collect(client: httpx.AsyncClient, tgt: Target, body: Json, client_mod
     return [chunk async for batch in stream_batches(client, tgt, body, client_model) for chunk in batch]
 
 
+async def collect_into(chunks: list[Json], client: httpx.AsyncClient, tgt: Target, body: Json) -> None:
+    """``collect`` into ``chunks`` as they arrive: what came before a failure stays there to be checked."""
+    async for batch in stream_batches(client, tgt, body):
+        chunks.extend(batch)
+
+
 def streamed_text(chunks: list[Json]) -> str:
     return "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
 
@@ -178,7 +184,7 @@ ERROR_BEHAVIOURS = [
 ]
 
 
-@pytest.mark.parametrize("behaviour,kind", ERROR_BEHAVIOURS, ids=[b for b, _ in ERROR_BEHAVIOURS])
+@pytest.mark.parametrize(("behaviour", "kind"), ERROR_BEHAVIOURS, ids=[b for b, _ in ERROR_BEHAVIOURS])
 @pytest.mark.parametrize("provider", KINDS)
 async def test_chat_failures_are_classified(
     upstream: EmulatorHandle, client: httpx.AsyncClient, provider: str, behaviour: str, kind: ErrorKind
@@ -221,8 +227,7 @@ async def test_hang_times_out(upstream: EmulatorHandle, provider: str) -> None:
 async def test_broken_stream(upstream: EmulatorHandle, client: httpx.AsyncClient, provider: str) -> None:
     chunks: list[Json] = []
     with pytest.raises(UpstreamError) as caught:
-        async for batch in stream_batches(client, target(upstream, provider, new_key("break-stream")), CHAT):
-            chunks.extend(batch)
+        await collect_into(chunks, client, target(upstream, provider, new_key("break-stream")), CHAT)
     assert caught.value.kind is ErrorKind.STREAM_BROKEN
     assert streamed_text(chunks) == "Echo: say "
 
@@ -255,8 +260,7 @@ async def test_error_event_inside_a_stream(upstream: EmulatorHandle, client: htt
     chunks: list[Json] = []
     key = new_key("stream-error")
     with pytest.raises(UpstreamError) as caught:
-        async for batch in stream_batches(client, target(upstream, provider, key), CHAT):
-            chunks.extend(batch)
+        await collect_into(chunks, client, target(upstream, provider, key), CHAT)
     assert caught.value.kind is STREAM_ERRORS[provider]
     assert streamed_text(chunks) == "Echo: say "
     assert key not in caught.value.message
@@ -469,7 +473,7 @@ def test_base_urls() -> None:
     assert resolve_base_url("anthropic", "https://proxy.example/") == "https://proxy.example"
     assert resolve_base_url("openai_compatible", None) == ""
     assert get_adapter("openai") is get_adapter("openai_compatible")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="unknown provider kind 'cohere'"):
         get_adapter("cohere")
 
 
@@ -493,7 +497,8 @@ CANNED: dict[str, tuple[str, bytes]] = {
     "/relayed/chat/completions": (
         "text/event-stream",
         sse_body(
-            {**OPENAI_CHUNK, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}], "usage": None},
+            {**OPENAI_CHUNK, "usage": None,
+             "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]},
             RELAYED_CONTENT.decode(),
             {**OPENAI_CHUNK, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}], "usage": None},
             {**OPENAI_CHUNK, "choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}},
@@ -616,7 +621,11 @@ HELD: dict[str, tuple[str, bytes, bytes]] = {
         GEMINI_EVENT % (b"first", b"") + b"\r\n\r",
         b"\n" + GEMINI_EVENT % (b" second", b', "finishReason": "STOP"') + b"\r\n\r\n",
     ),
-    "/api/chat": ("application/x-ndjson", OLLAMA_LINE % (b"first", b"false") + b"\r", b"\n" + OLLAMA_LINE % (b" second", b"true") + b"\r\n"),
+    "/api/chat": (
+        "application/x-ndjson",
+        OLLAMA_LINE % (b"first", b"false") + b"\r",
+        b"\n" + OLLAMA_LINE % (b" second", b"true") + b"\r\n",
+    ),
 }
 
 
@@ -654,7 +663,7 @@ async def canned() -> AsyncIterator[Canned]:
     await runner.cleanup()
 
 
-@pytest.mark.parametrize("kind,model", [("gemini", "held"), ("ollama", "m")])
+@pytest.mark.parametrize(("kind", "model"), [("gemini", "held"), ("ollama", "m")])
 async def test_a_line_is_handed_on_as_soon_as_its_bytes_arrive(canned: Canned, client: httpx.AsyncClient, kind: str, model: str) -> None:
     """The upstream holds its second line until the first chunk came out; a reader that waits to see
     what follows a trailing "\r" would never get there (the guard only keeps that from hanging)."""

@@ -40,7 +40,7 @@ RPC = "type.googleapis.com/google.rpc."
 
 
 @pytest.mark.parametrize(
-    "headers,expected",
+    ("headers", "expected"),
     [
         ({"retry-after": "7"}, 7.0),
         ({"retry-after": "1.5"}, 1.5),
@@ -280,7 +280,7 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("status,body,headers,kind,retry_after", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+@pytest.mark.parametrize(("status", "body", "headers", "kind", "retry_after"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_classify_response(status: int, body: bytes, headers: dict[str, str], kind: ErrorKind, retry_after: float | None) -> None:
     error = classify_response(status, body, headers, SECRET)
     assert error.kind is kind
@@ -310,7 +310,7 @@ def test_the_secret_never_reaches_the_message() -> None:
 
 
 @pytest.mark.parametrize(
-    "event,kind",
+    ("event", "kind"),
     [
         ({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}, ErrorKind.UPSTREAM_5XX),
         ({"type": "error", "error": {"type": "rate_limit_error", "message": "slow down"}}, ErrorKind.RATE_LIMITED),

@@ -24,9 +24,11 @@ def scrape(metrics: UsageMetrics) -> list[str]:
 
 def test_counters_and_histograms_from_rows() -> None:
     metrics = UsageMetrics()
-    metrics.observe([row(), row(latency_ms=300.0, ttft_ms=40.0), row(status="error", provider_name=None, cost_micros=None,
-                                                                     attempts=[{"provider": "emu", "outcome": "failed", "reason": "rate_limited"},
-                                                                               {"provider": "alt", "outcome": "skipped", "reason": "cooling"}])])
+    failed = row(status="error", provider_name=None, cost_micros=None, attempts=[
+        {"provider": "emu", "outcome": "failed", "reason": "rate_limited"},
+        {"provider": "alt", "outcome": "skipped", "reason": "cooling"},
+    ])
+    metrics.observe([row(), row(latency_ms=300.0, ttft_ms=40.0), failed])
     lines = scrape(metrics)
     assert 'llmhub_requests_total{model="smart",provider="emu",status="ok"} 2.0' in lines
     assert 'llmhub_requests_total{model="smart",provider="none",status="error"} 1.0' in lines

@@ -19,19 +19,7 @@ from services.gateway.routing_table import (
     RouteEntry,
     RoutingTable,
 )
-
-
-class FakeClock:
-    def __init__(self, start: float = 1_800_000_000.0) -> None:
-        self.t = start
-        self.slept: list[float] = []
-
-    def now(self) -> float:
-        return self.t
-
-    async def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.t += seconds
+from tests.factories import FakeClock
 
 
 class ScriptedAdapter:
@@ -90,7 +78,7 @@ async def run(router: Router, model: str = "smart") -> tuple[dict, RouteTrail]:
 
 
 async def test_priority_order_first_route_serves() -> None:
-    router, adapter, _, _ = build({"a": [key(1, 1, "a1")], "b": [key(2, 2, "b1")]}, [("b", 2, 1), ("a", 1, 1)], {})
+    router, _, _, _ = build({"a": [key(1, 1, "a1")], "b": [key(2, 2, "b1")]}, [("b", 2, 1), ("a", 1, 1)], {})
     result, trail = await run(router)
     assert result["served_by"] == "a1"
     assert [a.outcome for a in trail.attempts] == ["served"]
@@ -117,16 +105,20 @@ async def test_failover_on_each_retryable_class(error: UpstreamError) -> None:
 
 
 async def test_backoff_only_for_server_side_failures() -> None:
-    router, _, clock, _ = build({"a": [key(1, 1, "a1")], "b": [key(2, 2, "b1")]}, [("a", 1, 1), ("b", 2, 1)], {"a1": [fail(ErrorKind.UPSTREAM_5XX, 503)]})
+    providers = {"a": [key(1, 1, "a1")], "b": [key(2, 2, "b1")]}
+    router, _, clock, _ = build(providers, [("a", 1, 1), ("b", 2, 1)], {"a1": [fail(ErrorKind.UPSTREAM_5XX, 503)]})
     _, trail = await run(router)
     assert len(clock.slept) == 1 and 0.02 <= clock.slept[0] <= 0.08
     assert trail.attempts[0].backoff_ms is not None
-    router, _, clock, _ = build({"a": [key(1, 1, "a1")], "b": [key(2, 2, "b1")]}, [("a", 1, 1), ("b", 2, 1)], {"a1": [rate_limited()]})
+    router, _, clock, _ = build(providers, [("a", 1, 1), ("b", 2, 1)], {"a1": [rate_limited()]})
     await run(router)
     assert clock.slept == []
 
 
-@pytest.mark.parametrize("kind,code", [(ErrorKind.BAD_REQUEST, "upstream_bad_request"), (ErrorKind.CONTEXT_TOO_LONG, "context_length_exceeded")])
+@pytest.mark.parametrize(
+    ("kind", "code"),
+    [(ErrorKind.BAD_REQUEST, "upstream_bad_request"), (ErrorKind.CONTEXT_TOO_LONG, "context_length_exceeded")],
+)
 async def test_client_errors_return_at_once(kind: ErrorKind, code: str) -> None:
     router, adapter, _, _ = build({"a": [key(1, 1, "a1")], "b": [key(2, 2, "b1")]}, [("a", 1, 1), ("b", 2, 1)], {"a1": [fail(kind, 400)]})
     with pytest.raises(GatewayError) as caught:
@@ -136,7 +128,8 @@ async def test_client_errors_return_at_once(kind: ErrorKind, code: str) -> None:
 
 
 async def test_cooldown_honours_retry_after_and_expires() -> None:
-    router, adapter, clock, states = build({"a": [key(1, 1, "a1"), key(2, 1, "a2", priority=2)]}, [("a", 1, 1)], {"a1": [rate_limited(12), "ok"]})
+    primary_then_spare = {"a": [key(1, 1, "a1"), key(2, 1, "a2", priority=2)]}
+    router, _, clock, _ = build(primary_then_spare, [("a", 1, 1)], {"a1": [rate_limited(12), "ok"]})
     result, _ = await run(router)
     assert result["served_by"] == "a2"
     _, trail = await run(router)
@@ -153,7 +146,7 @@ async def test_default_cooldown_when_no_retry_after() -> None:
 
 
 async def test_all_cooling_waits_for_short_recovery() -> None:
-    router, adapter, clock, _ = build({"a": [key(1, 1, "a1")]}, [("a", 1, 1)], {"a1": [rate_limited(1.5), "ok"]})
+    router, _, clock, _ = build({"a": [key(1, 1, "a1")]}, [("a", 1, 1)], {"a1": [rate_limited(1.5), "ok"]})
     result, trail = await run(router)
     assert result["served_by"] == "a1"
     assert clock.slept == [pytest.approx(1.5)]
@@ -161,7 +154,9 @@ async def test_all_cooling_waits_for_short_recovery() -> None:
 
 
 async def test_all_cooling_answers_429_with_retry_after() -> None:
-    router, _, _, _ = build({"a": [key(1, 1, "a1")], "b": [key(2, 2, "b1")]}, [("a", 1, 1), ("b", 1, 1)], {"a1": [rate_limited(40)], "b1": [rate_limited(25)]})
+    router, _, _, _ = build(
+        {"a": [key(1, 1, "a1")], "b": [key(2, 2, "b1")]}, [("a", 1, 1), ("b", 1, 1)], {"a1": [rate_limited(40)], "b1": [rate_limited(25)]}
+    )
     with pytest.raises(GatewayError) as caught:
         await run(router)
     assert caught.value.status == 429 and caught.value.retry_after == 25 and caught.value.code == "all_keys_cooling"
@@ -181,7 +176,8 @@ async def test_all_dead_answers_502() -> None:
 
 
 async def test_invalid_key_stays_out_until_reset() -> None:
-    router, adapter, clock, states = build({"a": [key(1, 1, "a1"), key(2, 1, "a2", priority=2)]}, [("a", 1, 1)], {"a1": [fail(ErrorKind.AUTH, 401), "ok"]})
+    primary_then_spare = {"a": [key(1, 1, "a1"), key(2, 1, "a2", priority=2)]}
+    router, _, clock, states = build(primary_then_spare, [("a", 1, 1)], {"a1": [fail(ErrorKind.AUTH, 401), "ok"]})
     await run(router)
     clock.t += 3600
     result, trail = await run(router)
@@ -192,7 +188,8 @@ async def test_invalid_key_stays_out_until_reset() -> None:
 
 
 async def test_exhausted_key_returns_after_window() -> None:
-    router, _, clock, states = build({"a": [key(1, 1, "a1"), key(2, 1, "a2", priority=2)]}, [("a", 1, 1)], {"a1": [fail(ErrorKind.QUOTA_EXHAUSTED, 429), "ok"]})
+    primary_then_spare = {"a": [key(1, 1, "a1"), key(2, 1, "a2", priority=2)]}
+    router, _, clock, states = build(primary_then_spare, [("a", 1, 1)], {"a1": [fail(ErrorKind.QUOTA_EXHAUSTED, 429), "ok"]})
     await run(router)
     assert states.skip_reason(router._table().keys_for(1)[0], clock.t) == SkipReason.EXHAUSTED
     clock.t += 86_400
@@ -206,7 +203,12 @@ async def test_quota_skips_rpm_tpm_daily_monthly() -> None:
     assert [(await run(router))[0]["served_by"] for _ in range(3)] == ["a1", "a1", "a2"]
     clock.t += 61
     assert (await run(router))[0]["served_by"] == "a1"
-    for limit, reason in [({"tpm": 100}, SkipReason.OVER_TPM), ({"daily_tokens": 100}, SkipReason.OVER_DAILY_TOKENS), ({"monthly_usd_micros": 500}, SkipReason.OVER_MONTHLY_BUDGET)]:
+    limits = [
+        ({"tpm": 100}, SkipReason.OVER_TPM),
+        ({"daily_tokens": 100}, SkipReason.OVER_DAILY_TOKENS),
+        ({"monthly_usd_micros": 500}, SkipReason.OVER_MONTHLY_BUDGET),
+    ]
+    for limit, reason in limits:
         limited = key(3, 1, "a3", **limit)
         states.note_usage(3, 150, 600, clock.t)
         assert states.skip_reason(limited, clock.t) == reason
@@ -229,7 +231,7 @@ def test_tpm_window_slides_with_the_minute() -> None:
 async def test_circuit_opens_then_half_open_probe_closes_it() -> None:
     keys = [key(i, 1, f"a{i}") for i in (1, 2, 3, 4)]
     script = {f"a{i}": [fail(ErrorKind.UPSTREAM_5XX, 500), "ok"] for i in (1, 2, 3)}
-    router, adapter, clock, states = build({"a": keys, "b": [key(9, 2, "b9")]}, [("a", 1, 1), ("b", 2, 1)], script)
+    router, _, clock, states = build({"a": keys, "b": [key(9, 2, "b9")]}, [("a", 1, 1), ("b", 2, 1)], script)
     result, trail = await run(router)
     assert result["served_by"] == "b9"
     assert [a.reason for a in trail.attempts if a.outcome == "skipped"] == [SkipReason.CIRCUIT_OPEN]

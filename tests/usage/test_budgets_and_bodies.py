@@ -8,15 +8,13 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, select
 
-from services.accounts.audit import Actor, AuditFilter, list_events
-from services.accounts.tokens import Principal, issue_token
-from services.catalog.config_file import apply_config_text
+from services.accounts.audit import AuditFilter, list_events
 from services.errors import GatewayError, SettingError
-from services.hub import Hub, HubOptions
-from services.tables import UsageBody, UsageRecord, User
+from services.hub import Hub
+from services.tables import UsageBody, UsageRecord
 from services.usage.analytics import set_user_budget
 from services.usage.settings import REDACTED, set_body_logging
-from tests.factories import TEST_ACTOR
+from tests.factories import MASTER_PRINCIPAL, TEST_ACTOR, add_person, emulated_hub, gateway_principal
 from tests.upstream_emulator import EMBEDDING_SIZE, EmulatorHandle, answer_for
 
 CONFIG = """
@@ -37,31 +35,14 @@ models:
       - provider: emu
         model: text-embedding-3-small
 """
-ADMIN = Actor(None, "test")
 LEAKY = "my key is sk-proj-abcdefghijklmnop1234, please keep it"
 
 
 @pytest.fixture
 async def hub(tmp_path: Path, emulator: EmulatorHandle) -> AsyncIterator[Hub]:
-    hub = Hub(HubOptions(data_dir=tmp_path / "data"))
-    apply_config_text(CONFIG.format(url=emulator.url), catalog=hub.catalog, source="test", actor=TEST_ACTOR)
-    yield hub
-    await hub.stop()
-
-
-def person(hub: Hub, email: str) -> int:
-    with Session(hub.engine) as session:
-        user = User(email=email)
-        session.add(user)
-        session.commit()
-        return user.id or 0
-
-
-def token(hub: Hub, user_id: int, name: str, budget_micros: int | None = None) -> Principal:
-    with Session(hub.engine) as session:
-        raw = issue_token(session=session, user_id=user_id, name=name, monthly_budget_micros=budget_micros).raw
-        session.commit()
-    return hub.tokens.authenticate(raw)
+    """Not started: the tests flush the usage recorder themselves."""
+    async with emulated_hub(tmp_path / "data", emulator, CONFIG) as hub:
+        yield hub
 
 
 def chat(text: str = "hi") -> dict:
@@ -69,8 +50,8 @@ def chat(text: str = "hi") -> dict:
 
 
 async def test_a_token_budget_stops_the_token_once_spent(hub: Hub) -> None:
-    bob = person(hub, "bob@example.com")
-    capped, free = token(hub, bob, "capped", budget_micros=1), token(hub, bob, "free")
+    bob = add_person(hub, "bob@example.com")
+    capped, free = gateway_principal(hub, bob, "capped", budget_micros=1), gateway_principal(hub, bob, "free")
     await hub.gateway.chat(capped, chat())  # under budget when admitted; its cost uses the budget up
     with pytest.raises(GatewayError) as refused:
         await hub.gateway.chat(capped, chat())
@@ -81,16 +62,16 @@ async def test_a_token_budget_stops_the_token_once_spent(hub: Hub) -> None:
 
 
 async def test_a_person_budget_covers_all_their_tokens_and_a_raise_applies_at_once(hub: Hub) -> None:
-    ann, cid = person(hub, "ann@example.com"), person(hub, "cid@example.com")
-    laptop, ci, other = token(hub, ann, "laptop"), token(hub, ann, "ci"), token(hub, cid, "cid")
-    set_user_budget(hub.engine, ADMIN, ann, 1)
+    ann, cid = add_person(hub, "ann@example.com"), add_person(hub, "cid@example.com")
+    laptop, ci, other = gateway_principal(hub, ann, "laptop"), gateway_principal(hub, ann, "ci"), gateway_principal(hub, cid, "cid")
+    set_user_budget(hub.engine, TEST_ACTOR, ann, 1)
     await hub.gateway.chat(laptop, chat())
     for principal in (laptop, ci):
         with pytest.raises(GatewayError) as refused:
             await hub.gateway.chat(principal, chat())
         assert (refused.value.status, refused.value.code) == (429, "user_budget_exceeded")
     await hub.gateway.chat(other, chat())  # someone else's budget is theirs
-    set_user_budget(hub.engine, ADMIN, ann, 10_000_000)
+    set_user_budget(hub.engine, TEST_ACTOR, ann, 10_000_000)
     answer, _ = await hub.gateway.chat(ci, chat())
     assert answer["choices"][0]["message"]["content"]
     await hub.recorder.flush()
@@ -98,19 +79,22 @@ async def test_a_person_budget_covers_all_their_tokens_and_a_raise_applies_at_on
         codes = [r.error_code for r in session.exec(select(UsageRecord).where(UsageRecord.user_id == ann).order_by(UsageRecord.id))]
     assert codes == [None, "user_budget_exceeded", "user_budget_exceeded", None]
     changes, _ = list_events(hub.engine, AuditFilter(action_prefix="budget.user"))
-    assert [(e.target, e.detail) for e in changes] == [("ann@example.com", {"monthly_usd": 10.0}), ("ann@example.com", {"monthly_usd": 0.000001})]
+    assert [(e.target, e.detail) for e in changes] == [
+        ("ann@example.com", {"monthly_usd": 10.0}),
+        ("ann@example.com", {"monthly_usd": 0.000001}),
+    ]
     with pytest.raises(SettingError):
-        set_user_budget(hub.engine, ADMIN, ann, -1)
+        set_user_budget(hub.engine, TEST_ACTOR, ann, -1)
 
 
 async def test_a_person_budget_counts_what_was_spent_before_a_restart(hub: Hub) -> None:
-    dee = person(hub, "dee@example.com")
-    await hub.gateway.chat(token(hub, dee, "one"), chat())
+    dee = add_person(hub, "dee@example.com")
+    await hub.gateway.chat(gateway_principal(hub, dee, "one"), chat())
     await hub.recorder.flush()
-    set_user_budget(hub.engine, ADMIN, dee, 1)
+    set_user_budget(hub.engine, TEST_ACTOR, dee, 1)
     hub.tokens.invalidate()  # a fresh registry reads the month's spend from the records
     with pytest.raises(GatewayError) as refused:
-        await hub.gateway.chat(token(hub, dee, "two"), chat())
+        await hub.gateway.chat(gateway_principal(hub, dee, "two"), chat())
     assert refused.value.code == "user_budget_exceeded"
 
 
@@ -120,14 +104,14 @@ def stored_bodies(hub: Hub) -> dict[str, UsageBody]:
 
 
 async def test_bodies_are_not_stored_while_body_logging_is_off(hub: Hub) -> None:
-    await hub.gateway.chat(Principal(user_id=None, role="admin"), chat(LEAKY))
+    await hub.gateway.chat(MASTER_PRINCIPAL, chat(LEAKY))
     await hub.recorder.flush()
     assert stored_bodies(hub) == {}
 
 
 async def test_bodies_are_stored_redacted_once_body_logging_is_on(hub: Hub) -> None:
-    admin = Principal(user_id=None, role="admin")
-    set_body_logging(hub.engine, ADMIN, True)
+    admin = MASTER_PRINCIPAL
+    set_body_logging(hub.engine, TEST_ACTOR, True)
     _, plain = await hub.gateway.chat(admin, {**chat(LEAKY), "api_key": "sk-should-never-show"})
     stream = await hub.gateway.stream_chat(admin, {**chat("tell me more"), "stream": True})
     async for _ in stream:
@@ -155,7 +139,7 @@ async def test_bodies_are_stored_redacted_once_body_logging_is_on(hub: Hub) -> N
     failed = [row for row in bodies.values() if row.request["model"] == "nowhere"]
     assert failed and failed[0].response["error"]["code"] == "model_not_found"
 
-    set_body_logging(hub.engine, ADMIN, False)
+    set_body_logging(hub.engine, TEST_ACTOR, False)
     await hub.gateway.chat(admin, chat("after"))
     await hub.recorder.flush()
     assert len(stored_bodies(hub)) == len(bodies)

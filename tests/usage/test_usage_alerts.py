@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from services.accounts.audit import Actor, AuditFilter, list_events
+from services.accounts.audit import AuditFilter, list_events
 from services.errors import SettingError
 from services.usage import alerts
 from services.usage.alerts import (
@@ -30,9 +30,7 @@ from services.usage.settings import (
     redact,
     set_alert_settings,
 )
-from tests.usage_data import NOW, add_people, fresh_engine, usage_row, write_rows
-
-OPERATOR = Actor(None, "test")
+from tests.factories import NOW, TEST_ACTOR, add_people, fresh_engine, usage_row, write_rows
 
 
 @pytest.fixture
@@ -54,7 +52,7 @@ def test_a_key_quota_fires_at_80_and_100_percent_once_per_day(people) -> None:  
     write_rows(engine, [usage_row(key_id=ids["primary"], prompt_tokens=200, completion_tokens=0)])
     fired = check_alerts(engine, NOW + timedelta(minutes=2))
     assert _kinds(fired) == [("key_daily_tokens", key, 100)]
-    assert "100% of the daily token limit of key emu/primary reached: 1,050 of 1,000 tokens." == fired[0].message
+    assert fired[0].message == "100% of the daily token limit of key emu/primary reached: 1,050 of 1,000 tokens."
     audit, total = list_events(engine, AuditFilter(action_prefix="alert."))
     assert total == 2 and audit[0].target == key
     next_day = NOW + timedelta(days=1)
@@ -64,7 +62,7 @@ def test_a_key_quota_fires_at_80_and_100_percent_once_per_day(people) -> None:  
 
 def test_token_and_user_budgets_alert_their_owner(people) -> None:  # type: ignore[no-untyped-def]
     engine, ids = people
-    set_user_budget(engine, OPERATOR, ids["bob"], 2_000_000)
+    set_user_budget(engine, TEST_ACTOR, ids["bob"], 2_000_000)
     write_rows(engine, [usage_row(user_id=ids["bob"], token_id=ids["bob_token"], cost_micros=1_700_000)])  # bob-ci budget is $1
     fired = check_alerts(engine, NOW)
     assert _kinds(fired) == [("token_budget", f"token:{ids['bob_token']}", 80), ("token_budget", f"token:{ids['bob_token']}", 100),
@@ -126,7 +124,8 @@ def test_alert_settings_are_validated_and_the_webhook_url_stays_out_of_the_audit
 
 
 def test_redact_masks_secret_fields_and_secret_looking_strings() -> None:
-    body = {"model": "smart", "max_tokens": 5, "api_key": "abc", "messages": [{"role": "user", "content": "my key is sk-abcdef1234567890 ok"}],
+    body = {"model": "smart", "max_tokens": 5, "api_key": "abc",
+            "messages": [{"role": "user", "content": "my key is sk-abcdef1234567890 ok"}],
             "headers": {"Authorization": "Bearer llmh-xyz"}, "note": "custom-secret-value"}
     clean = redact(body, known_secrets=["custom-secret-value"])
     assert clean["max_tokens"] == 5 and clean["api_key"] == "[redacted]" and clean["headers"]["Authorization"] == "[redacted]"

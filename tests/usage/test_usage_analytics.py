@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from services.accounts.audit import Actor
 from services.errors import UsageError
 from services.usage.analytics import (
     MAX_STACKS,
@@ -27,9 +26,7 @@ from services.usage.analytics import (
 )
 from services.usage.queries import ADMIN, UsageFilter, Viewer, page_usage, usage_detail
 from services.usage.rollups import DAY, HOUR
-from tests.usage_data import NOW, add_people, fresh_engine, usage_row, write_rows
-
-OPERATOR = Actor(None, "test")
+from tests.factories import NOW, TEST_ACTOR, add_people, fresh_engine, usage_row, write_rows
 
 
 @pytest.fixture
@@ -132,7 +129,7 @@ def test_breakdown_pages_sorts_and_scopes(seeded) -> None:  # type: ignore[no-un
 
 def test_budgets_show_month_to_date_spend_with_a_projection(seeded) -> None:  # type: ignore[no-untyped-def]
     engine, ids = seeded
-    set_user_budget(engine, OPERATOR, ids["bob"], 3_000_000)
+    set_user_budget(engine, TEST_ACTOR, ids["bob"], 3_000_000)
     lines = {(line.kind, line.name): line for line in budget_lines(engine, ADMIN, NOW)}
     ann_token = lines[("token", "ann-laptop (…AAAA)")]
     assert (ann_token.spent_micros, ann_token.budget_micros) == (5_500_000, 10_000_000)
@@ -142,7 +139,7 @@ def test_budgets_show_month_to_date_spend_with_a_projection(seeded) -> None:  # 
     assert lines[("key", "emu/backup")].spent_micros == 500_000
     bobs = budget_lines(engine, Viewer(ids["bob"], False), NOW)
     assert {(line.kind, line.name) for line in bobs} == {("token", "bob-ci (…BBBB)"), ("user", "bob@example.com")}
-    set_user_budget(engine, OPERATOR, ids["bob"], None)
+    set_user_budget(engine, TEST_ACTOR, ids["bob"], None)
     assert all(line.kind != "user" for line in budget_lines(engine, ADMIN, NOW))
 
 

@@ -24,7 +24,7 @@ from services.usage.exports import (
     route_summary,
 )
 from services.usage.queries import ADMIN, UsageFilter, Viewer
-from tests.usage_data import NOW, add_people, fresh_engine, usage_row, write_rows
+from tests.factories import NOW, add_people, fresh_engine, usage_row, write_rows
 
 SECRET = "sk-live-0123456789abcdefSECRET"
 FAILOVER = [
@@ -38,9 +38,10 @@ FAILOVER = [
 def seeded(tmp_path: Path):  # type: ignore[no-untyped-def]
     engine = fresh_engine(tmp_path)
     ids = add_people(engine)
-    rows = [usage_row(user_id=ids["ann"], token_id=ids["ann_token"], created_at=NOW - timedelta(minutes=i), attempts=FAILOVER) for i in range(23)]
-    rows += [usage_row(user_id=ids["bob"], token_id=ids["bob_token"], requested_model="fast", created_at=NOW - timedelta(hours=2, minutes=i))
-             for i in range(7)]
+    ann = {"user_id": ids["ann"], "token_id": ids["ann_token"]}
+    bob = {"user_id": ids["bob"], "token_id": ids["bob_token"]}
+    rows = [usage_row(**ann, created_at=NOW - timedelta(minutes=i), attempts=FAILOVER) for i in range(23)]
+    rows += [usage_row(**bob, requested_model="fast", created_at=NOW - timedelta(hours=2, minutes=i)) for i in range(7)]
     rows.append(usage_row(created_at=NOW - timedelta(days=3)))  # outside the 24 h window
     write_rows(engine, rows)
     return engine, ids
@@ -51,7 +52,7 @@ def _csv(chunks: list[bytes]) -> list[dict[str, str]]:
 
 
 def test_records_csv_streams_in_batches_and_holds_the_filtered_rows(seeded, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
-    engine, ids = seeded
+    engine, _ = seeded
     monkeypatch.setattr(exports, "BATCH", 10)
     window = preset_range("24h", NOW)
     done: list[int] = []
@@ -80,7 +81,8 @@ def test_exports_never_hold_secrets_or_provider_error_texts(seeded) -> None:  # 
 def test_json_records_and_a_users_export_holds_only_their_rows(seeded) -> None:  # type: ignore[no-untyped-def]
     engine, ids = seeded
     window = preset_range("24h", NOW)
-    rows = json.loads(b"".join(export_stream(engine, "records", "json", UsageFilter(user_id=ids["ann"]), Viewer(ids["bob"], False), window)))
+    as_bob = Viewer(ids["bob"], False)
+    rows = json.loads(b"".join(export_stream(engine, "records", "json", UsageFilter(user_id=ids["ann"]), as_bob, window)))
     assert len(rows) == 7 and {r["user_id"] for r in rows} == {ids["bob"]}
     assert list(rows[0]) == list(RECORD_COLUMNS)
     assert rows[0]["cost_usd"] == "0.0001" and rows[0]["total_tokens"] == 15
@@ -92,7 +94,7 @@ def test_aggregate_export_matches_the_breakdown_table(seeded) -> None:  # type: 
     window = preset_range("30d", NOW)
     exported = _csv(list(export_stream(engine, "aggregate", "csv", UsageFilter(), ADMIN, window)))
     table = breakdown(engine, UsageFilter(), ADMIN, window, limit=100).rows
-    assert [tuple(r[c] for c in ("user", "model", "requests")) for r in exported] == [(r["user"], r["model"], str(r["requests"])) for r in table]
+    assert [(r["user"], r["model"], r["requests"]) for r in exported] == [(r["user"], r["model"], str(r["requests"])) for r in table]
     assert list(exported[0]) == list(AGGREGATE_COLUMNS)
     as_json = json.loads(b"".join(export_stream(engine, "aggregate", "json", UsageFilter(), ADMIN, window)))
     assert sum(r["requests"] for r in as_json) == 31
@@ -133,7 +135,7 @@ def _said(body: dict | None) -> str | None:
 
 
 def test_json_records_with_bodies_carry_each_rows_own_bodies_redacted(logged) -> None:  # type: ignore[no-untyped-def]
-    engine, ids = logged
+    engine, _ = logged
     window = preset_range("24h", NOW)
     rows = json.loads(b"".join(export_stream(engine, "records", "json", UsageFilter(), ADMIN, window, with_bodies=True)))
     assert list(rows[0]) == [*RECORD_COLUMNS, *BODY_COLUMNS]
@@ -148,7 +150,8 @@ def test_json_records_with_bodies_carry_each_rows_own_bodies_redacted(logged) ->
 
 def test_csv_records_with_bodies_hold_compact_json_text_or_nothing(logged) -> None:  # type: ignore[no-untyped-def]
     engine, ids = logged
-    chunks = list(export_stream(engine, "records", "csv", UsageFilter(user_id=ids["ann"]), ADMIN, preset_range("24h", NOW), with_bodies=True))
+    window = preset_range("24h", NOW)
+    chunks = list(export_stream(engine, "records", "csv", UsageFilter(user_id=ids["ann"]), ADMIN, window, with_bodies=True))
     rows = _csv(chunks)
     assert list(rows[0]) == [*RECORD_COLUMNS, *BODY_COLUMNS] and len(rows) == 9
     assert rows[0]["request_body"] == '{"model":"smart","messages":[{"role":"user","content":"ann says 0"}]}'

@@ -33,7 +33,7 @@ from services.usage.queries import ADMIN, UsageFilter
 from services.usage.recorder import UsageRecorder
 from services.usage.retention import prune_raw_usage
 from services.usage.rollups import HOUR, ensure_rollups, latency_bucket, percentile
-from tests.usage_data import NOW, add_people, fresh_engine, usage_row, write_rows
+from tests.factories import NOW, add_people, fresh_engine, usage_row, write_rows
 
 
 def _totals(engine, table):  # type: ignore[no-untyped-def]
@@ -78,7 +78,8 @@ def test_recorder_keeps_hourly_and_daily_rollups_with_the_raw_rows(tmp_path: Pat
     with Session(engine) as session:
         hours = session.execute(select(USAGE_ROLLUP_HOUR.c.bucket).distinct()).scalars().all()
         assert sorted(hours) == [int(NOW.timestamp()) // HOUR * HOUR, int(NOW.timestamp()) // HOUR * HOUR + HOUR]
-        assert session.execute(select(func.count()).select_from(USAGE_ROLLUP_DAY)).scalar_one() == 2  # one "ok" and one "error" key for the day
+        day_keys = session.execute(select(func.count()).select_from(USAGE_ROLLUP_DAY)).scalar_one()
+        assert day_keys == 2  # one "ok" and one "error" key for the day
         ttft = session.execute(select(func.sum(USAGE_ROLLUP_HOUR.c.ttft_count), func.sum(USAGE_ROLLUP_HOUR.c.ttft_ms_sum))).one()
         assert tuple(ttft) == (1, 50.0)
 
@@ -153,8 +154,9 @@ def test_pruning_raw_rows_leaves_every_chart_unchanged(tmp_path: Path) -> None:
     ids = add_people(engine)
     rng = random.Random(3)
     rows = [
-        usage_row(created_at=NOW - timedelta(days=rng.randint(0, 80), hours=rng.randint(0, 23)), user_id=rng.choice([ids["ann"], ids["bob"]]),
-                  requested_model=rng.choice(["smart", "fast"]), latency_ms=rng.uniform(50, 3000), prompt_tokens=rng.randint(1, 500),
+        usage_row(created_at=NOW - timedelta(days=rng.randint(0, 80), hours=rng.randint(0, 23)),
+                  user_id=rng.choice([ids["ann"], ids["bob"]]), requested_model=rng.choice(["smart", "fast"]),
+                  latency_ms=rng.uniform(50, 3000), prompt_tokens=rng.randint(1, 500),
                   status=rng.choice(["ok", "ok", "ok", "error"]), ttft_ms=rng.choice([None, 40.0]))
         for _ in range(400)
     ]
