@@ -16,28 +16,36 @@ def parse_flags(argv: list[str]) -> dict[str, object]:
     parser.add_argument("--data-dir", type=Path, help="SQLite file and secret key (LLMHUB_DATA_DIR, default data/)")
     parser.add_argument("--config", type=Path, help="YAML file of providers and models applied at start (LLMHUB_CONFIG)")
     parser.add_argument("--log-level", help="debug | info | warning | error (LLMHUB_LOG_LEVEL)")
+    parser.add_argument("--migrate", action="store_true", help="bring the database to this release's schema, then exit")
     args = parser.parse_args(argv)
-    return {"host": args.host, "port": args.port, "data_dir": args.data_dir, "config": args.config, "log_level": args.log_level}
+    flags = {"host": args.host, "port": args.port, "data_dir": args.data_dir, "config": args.config, "log_level": args.log_level}
+    return {**flags, "migrate": args.migrate}
 
 
 def main(argv: list[str]) -> None:
     from app.settings import SettingsError, load_settings
-    from services.errors import ConfigError, SecretKeyError
+    from services.errors import ConfigError, StartupError
 
     try:
-        settings = load_settings(**parse_flags(argv))
+        flags = parse_flags(argv)
+        migrate_only = bool(flags.pop("migrate"))
+        settings = load_settings(**flags)
         logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         if settings.log_level != "debug":  # httpx logs every upstream call at INFO: noise, and time on the hot path
             logging.getLogger("httpx").setLevel(logging.WARNING)
+            logging.getLogger("alembic").setLevel(logging.WARNING)  # its steps; the hub logs what was migrated
         os.environ.setdefault("NICEGUI_STORAGE_PATH", str((settings.data_dir / "storage").resolve()))
         from nicegui import (
             ui,  # after NICEGUI_STORAGE_PATH is set: NiceGUI reads it on import
         )
 
-        from app.server import build
+        from app.server import build, migrate_database
 
+        if migrate_only:
+            migrate_database(settings)
+            return
         hub = build(settings)
-    except (SettingsError, ConfigError, SecretKeyError) as exc:
+    except (SettingsError, ConfigError, StartupError) as exc:
         sys.stderr.write(f"llmhub: {exc}\n")
         raise SystemExit(2) from None
     ui.run(

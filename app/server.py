@@ -26,6 +26,7 @@ from app.runtime import set_hub
 from app.scheduler import start_scheduler
 from app.settings import Settings, SettingsError
 from services.catalog.config_file import apply_config_file
+from services.db import init_schema, make_engine
 from services.errors import GatewayError, UserError
 from services.gateway.router import RetryPolicy
 from services.hub import Hub, HubOptions
@@ -70,6 +71,16 @@ def build_api_app() -> FastAPI:
     api.add_exception_handler(GatewayError, v1.gateway_error_handler)
     api.add_middleware(RequestIdMiddleware)
     return api
+
+
+def migrate_database(settings: Settings) -> None:
+    """``python run.py --migrate``: bring the database to this release's schema and say what ran."""
+    engine = make_engine(settings.database_path)
+    try:
+        applied = init_schema(engine)
+    finally:
+        engine.dispose()
+    log.info("database %s: %s", settings.database_path, f"migrated through {', '.join(applied)}" if applied else "already up to date")
 
 
 def build(settings: Settings) -> Hub:

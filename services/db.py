@@ -1,4 +1,4 @@
-"""Engine and sessions: SQLite in WAL mode with a busy timeout; schema created automatically."""
+"""Engine and sessions: SQLite in WAL mode with a busy timeout; the schema migrated at start (``services.migrations``)."""
 
 from __future__ import annotations
 
@@ -14,11 +14,11 @@ from sqlalchemy import Table, event
 from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.pool import ConnectionPoolEntry
-from sqlmodel import Session, SQLModel, create_engine, select
+from sqlmodel import Session, create_engine, select
 
 import services.compare.tables  # noqa: F401  (registers its tables before create_all)
-from services.errors import SchemaTooNew
-from services.tables import SCHEMA_VERSION, SchemaVersion
+from services.migrations import migrate
+from services.tables import SchemaVersion
 
 
 def make_engine(database_path: Path) -> Engine:
@@ -47,16 +47,9 @@ def _configure_sqlite(dbapi_connection: DBAPIConnection, _record: ConnectionPool
     cursor.close()
 
 
-def init_schema(engine: Engine) -> None:
-    """Create missing tables and record the schema version (the hook for future migrations)."""
-    SQLModel.metadata.create_all(engine)
-    with Session(engine) as session:
-        row = session.get(SchemaVersion, 1)
-        if row is None:
-            session.add(SchemaVersion(id=1, version=SCHEMA_VERSION))
-            session.commit()
-        elif row.version > SCHEMA_VERSION:
-            raise SchemaTooNew(f"database schema {row.version} is newer than this build ({SCHEMA_VERSION})")
+def init_schema(engine: Engine) -> list[str]:
+    """Bring the database to this release's schema (``services.migrations``); the revisions applied."""
+    return migrate(engine)
 
 
 @contextmanager

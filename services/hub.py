@@ -57,7 +57,9 @@ class Hub:
         self.clock = clock or SystemClock()
         options.data_dir.mkdir(parents=True, exist_ok=True)
         self.engine = make_engine(options.database_path)
-        init_schema(self.engine)
+        applied = init_schema(self.engine)
+        if applied:
+            log.info("database schema migrated through %s", ", ".join(applied))
         self.box = SecretBox.load(options.data_dir, options.secret_key)
         self.pricing = PriceTable.load()
         self.states = KeyStateStore(

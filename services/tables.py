@@ -23,7 +23,6 @@ from sqlmodel import Field, SQLModel
 
 from services.clock import utcnow
 
-SCHEMA_VERSION = 1
 PROVIDER_KINDS = ("openai", "anthropic", "gemini", "ollama", "openai_compatible")
 
 
