@@ -11,12 +11,7 @@ from app.runtime import get_hub
 from components.blocking import io_bound
 from components.dialogs import transient_dialog
 from services.accounts.audit import Actor
-from services.catalog.config_file import (
-    ConfigReport,
-    ImportPlan,
-    apply_plan,
-    plan_import,
-)
+from services.catalog.config_file import ConfigReport, ImportPlan, apply_plan, plan_import
 from services.errors import CatalogError, ConfigError
 
 MAX_UPLOAD_BYTES = 1_000_000

@@ -15,7 +15,7 @@ from components.dialogs import transient_dialog
 from components.local_time import iso, local_midnight_utc, time_column
 from components.secret_dialogs import confirm, show_once
 from components.table_cells import value_with_narrow_caption
-from services.accounts.gateway_tokens import OwnToken, model_choices
+from services.accounts.gateway_tokens import OwnToken
 from services.accounts.sessions import SessionUser
 from services.catalog.inputs import usd_to_micros
 from services.errors import RequestError
@@ -90,7 +90,7 @@ class TokenPanel:
             with ui.row().classes("w-full gap-3 no-wrap"):
                 budget = ui.number("Monthly budget (USD)", min=0.01, step=1).props("outlined clearable").classes("grow")
                 rpm = ui.number("Requests per minute", min=1, precision=0, step=1).props("outlined clearable").classes("grow")
-            choices = model_choices(get_hub().table)
+            choices = get_hub().table.model_names()
             models = ui.select(choices, label="Allowed models", multiple=True, with_input=True, new_value_mode="add-unique")
             models.props('outlined use-chips hint="Leave empty to allow every model"').classes("w-full")
             expires = ui.date_input("Valid through (optional)").props("outlined clearable").classes("w-full")

@@ -33,7 +33,6 @@ from services.compare.comparisons import (
     MAX_COLUMNS,
     MIN_COLUMNS,
     Comparison,
-    available_models,
     new_blind_conversation,
     new_conversation,
     restart,
@@ -71,7 +70,7 @@ class ComparePage:
     def __init__(self, user: SessionUser) -> None:
         self.user = user
         self.hub = get_hub()
-        self.models = available_models(self.hub.table)
+        self.models = self.hub.table.model_names()
         self.principal = Principal(user_id=user.id, role=user.role)
         self.views: dict[str, ChatColumnView] = {}
         self.maximised: str | None = None

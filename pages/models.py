@@ -17,7 +17,8 @@ from components.route_editor import ROUTE_EDITOR_CSS, RouteEditor
 from components.secret_dialogs import confirm
 from components.try_it import TryIt
 from services.accounts.sessions import SessionUser
-from services.catalog.config_file import EXPORT_FILE_NAME, ConfigReport, ImportPlan, export_config
+from services.catalog.config_export import export_config
+from services.catalog.config_file import EXPORT_FILE_NAME, ConfigReport, ImportPlan
 from services.catalog.views import ModelPublic, ProviderPublic
 from services.errors import CatalogError
 from services.hub import Hub

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-from sqlmodel import Session, select
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, SQLModel, col, select
 
 from services.accounts.gateway_tokens import GatewayTokens
 from services.accounts.service import Accounts
@@ -21,14 +22,14 @@ from services.accounts.tokens import TokenRegistry
 from services.catalog.service import Catalog
 from services.clock import Clock, SystemClock
 from services.crypto import SecretBox, read_or_create_key_file
-from services.db import init_schema, make_engine
+from services.db import init_schema, make_engine, session_scope
 from services.gateway.adapters.transport import upstream_client
 from services.gateway.calls import Gateway
-from services.gateway.key_state import KeyStateStore
+from services.gateway.key_state import KeyStateStore, StateRows
 from services.gateway.pricing import PriceTable
 from services.gateway.router import RetryPolicy, Router
 from services.gateway.routing_table import RoutingTable
-from services.tables import KeyState, ProviderCircuit
+from services.tables import DeploymentState, KeyState, ModelRoute, Provider, ProviderCircuit, ProviderKey, RouteState
 from services.usage.recorder import UsageRecorder
 
 log = logging.getLogger(__name__)
@@ -92,21 +93,29 @@ class Hub:
 
     def _load_states(self) -> None:
         with Session(self.engine) as session:
-            self.states.load(list(session.exec(select(KeyState))), list(session.exec(select(ProviderCircuit))))
+            self.states.load(StateRows(
+                list(session.exec(select(KeyState))), list(session.exec(select(DeploymentState))),
+                list(session.exec(select(RouteState))), list(session.exec(select(ProviderCircuit))),
+            ))
 
     async def mirror_states(self) -> None:
-        """Scheduled job: write changed key and circuit state in a worker thread."""
+        """Scheduled job: write changed key, deployment, route and circuit state in a worker thread."""
         rows = self.states.take_dirty()
-        if rows[0] or rows[1]:
-            await asyncio.to_thread(self._write_state_rows, *rows)
+        if rows:
+            await asyncio.to_thread(self._write_state_rows, rows)
 
-    def _write_state_rows(self, key_rows: list[KeyState], circuit_rows: list[ProviderCircuit]) -> None:
-        live_keys = {k.id for keys in self.table.keys_by_provider.values() for k in keys}
-        rows = [*(r for r in key_rows if r.key_id in live_keys), *(r for r in circuit_rows if r.provider_id in self.table.providers)]
-        with Session(self.engine) as session:
-            for row in rows:
-                session.merge(row)
-            session.commit()
+    def _write_state_rows(self, rows: StateRows) -> None:
+        """Write the rows whose key, route or provider still exists. One deleted between the check and the
+        commit fails the write on its foreign key: the rows are checked and written once more."""
+        for last_try in (False, True):
+            try:
+                with session_scope(self.engine) as session:
+                    for row in still_owned(session, rows):
+                        session.merge(row)
+                return
+            except IntegrityError:
+                if last_try:
+                    log.warning("key state not mirrored: its keys or routes kept changing under the write")
 
     async def start(self) -> None:
         self.recorder.start()
@@ -116,3 +125,23 @@ class Hub:
         await self.mirror_states()
         await self.client.aclose()
         self.engine.dispose()
+
+
+def still_owned(session: Session, rows: StateRows) -> list[SQLModel]:
+    """The state rows whose key, route and provider are still in the database."""
+    key_ids = {r.key_id for r in rows.keys} | {r.key_id for r in rows.deployments} | {r.key_id for r in rows.routes}
+    keys = _existing(session, ProviderKey, key_ids)
+    routes = _existing(session, ModelRoute, {r.route_id for r in rows.routes})
+    providers = _existing(session, Provider, {r.provider_id for r in rows.circuits})
+    return [
+        *(r for r in rows.keys if r.key_id in keys),
+        *(r for r in rows.deployments if r.key_id in keys),
+        *(r for r in rows.routes if r.key_id in keys and r.route_id in routes),
+        *(r for r in rows.circuits if r.provider_id in providers),
+    ]
+
+
+def _existing(session: Session, table: type[ProviderKey] | type[ModelRoute] | type[Provider], ids: set[int]) -> set[int]:
+    if not ids:
+        return set()
+    return {found for found in session.exec(select(table.id).where(col(table.id).in_(ids))) if found is not None}

@@ -7,7 +7,7 @@ gateway tokens only as a SHA-256 hash.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, get_args
 
 from sqlalchemy import (
     JSON,
@@ -23,7 +23,8 @@ from sqlmodel import Field, SQLModel
 
 from services.clock import utcnow
 
-PROVIDER_KINDS = ("openai", "anthropic", "gemini", "ollama", "openai_compatible")
+ProviderKind = Literal["openai", "anthropic", "gemini", "ollama", "openai_compatible"]
+PROVIDER_KINDS: tuple[str, ...] = get_args(ProviderKind)
 
 
 class SchemaVersion(SQLModel, table=True):
@@ -61,18 +62,46 @@ class ProviderKey(SQLModel, table=True):
 
 
 class KeyState(SQLModel, table=True):
-    """Mirror of a key's in-memory health so it survives a restart."""
+    """Mirror of a key's in-memory health so it survives a restart: what concerns the key as a whole
+    (an admin's cooldown, invalid or exhausted, its own limits' counters). What a provider meters per
+    model is in ``DeploymentState``."""
 
     key_id: int = Field(primary_key=True, foreign_key="providerkey.id")
     cooldown_until: datetime | None = None
     disabled_reason: str | None = None  # "invalid" | "exhausted"
     exhausted_until: datetime | None = None
-    consecutive_failures: int = 0
     last_error: str | None = None
     last_error_at: datetime | None = None
     day: str | None = None  # YYYY-MM-DD of the daily token counter
     day_tokens: int = 0
     month: str | None = None  # YYYY-MM of the monthly spend counter
+    month_cost_micros: int = 0
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class DeploymentState(SQLModel, table=True):
+    """Mirror of one deployment's health (a key serving one upstream model): providers rate-limit and
+    fail per model, so a 429 or a run of errors for one model leaves the key's other models alone."""
+
+    key_id: int = Field(primary_key=True, foreign_key="providerkey.id")
+    model: str = Field(primary_key=True)
+    cooldown_until: datetime | None = None  # after a 429
+    resting_until: datetime | None = None  # after a run of failures
+    consecutive_failures: int = 0
+    last_error: str | None = None
+    last_error_at: datetime | None = None
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class RouteState(SQLModel, table=True):
+    """Mirror of a route's own limit counters for one key (a route's limits are counted per key, as a
+    LiteLLM deployment's are)."""
+
+    route_id: int = Field(primary_key=True, foreign_key="modelroute.id")
+    key_id: int = Field(primary_key=True, foreign_key="providerkey.id")
+    day: str | None = None
+    day_tokens: int = 0
+    month: str | None = None
     month_cost_micros: int = 0
     updated_at: datetime = Field(default_factory=utcnow)
 
@@ -86,21 +115,45 @@ class ProviderCircuit(SQLModel, table=True):
 
 class LogicalModel(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
-    name: str = Field(index=True, unique=True)
+    name: str = Field(index=True, unique=True)  # may end in "*": a wildcard model (``openai/*``)
     description: str | None = None
     enabled: bool = True
+    num_retries: int | None = None  # upstream calls after the first; None: the process setting
+    timeout_seconds: float | None = None  # longest wait for an upstream byte (non-stream calls)
+    stream_timeout_seconds: float | None = None  # the same for streams
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 
 
+class ModelAlias(SQLModel, table=True):
+    """Another name clients may ask for a logical model by (LiteLLM's ``model_group_alias``)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(index=True, unique=True)
+    model_id: int = Field(foreign_key="logicalmodel.id", index=True)
+
+
 class ModelRoute(SQLModel, table=True):
-    __table_args__ = (UniqueConstraint("model_id", "provider_id", "upstream_model"),)
+    """One deployment of a logical model: a provider's upstream model, with the keys it may use and
+    its own limits, prices, default parameters, headers and tags."""
+
     id: int | None = Field(default=None, primary_key=True)
     model_id: int = Field(foreign_key="logicalmodel.id", index=True)
     provider_id: int = Field(foreign_key="provider.id", index=True)
-    upstream_model: str
+    upstream_model: str  # "*" in it takes what the wildcard model's name matched
     priority: int = 1
     weight: int = 1
+    keys: list[str] | None = Field(default=None, sa_column=Column(JSON))  # key labels; None: all the provider's keys
+    rpm: int | None = None
+    tpm: int | None = None
+    daily_tokens: int | None = None
+    monthly_usd_micros: int | None = None
+    price: dict[str, str] | None = Field(default=None, sa_column=Column(JSON))  # {"input", "output"}: USD per 1M tokens
+    params: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))  # defaults for parameters a request leaves out
+    headers_enc: str | None = None  # extra request headers as encrypted JSON (they may carry credentials)
+    tags: list[str] | None = Field(default=None, sa_column=Column(JSON))
+    context_fallback: bool = False  # tried only when the request does not fit the routes before it
+    context_window: int | None = None  # tokens; None: the known window of the upstream model
 
 
 class User(SQLModel, table=True):

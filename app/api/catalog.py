@@ -16,7 +16,8 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from app.api.deps import ActorDep, AdminDep, HubDep
-from services.catalog.config_file import ConfigReport, apply_config_text, export_config
+from services.catalog.config_export import export_config
+from services.catalog.config_file import ConfigReport, apply_config_text
 from services.catalog.inputs import KeyCreate, KeyUpdate, ModelCreate, ProviderCreate, ProviderUpdate, Secret
 from services.catalog.views import KeyPublic, ModelPublic, ProviderPublic
 from services.errors import ConfigError, GatewayError

@@ -85,10 +85,9 @@ async def embeddings_answer(hub: Hub, principal: Principal, body: Any, request_i
 @router.get("/models", summary="List the models this token may use")
 async def list_models(hub: HubDep, principal: PrincipalDep) -> Response:
     table = hub.table
-    names = [*sorted(table.models), *table.concrete_models()]
     data = [
-        {"id": name, "object": "model", "created": 0, "owned_by": "llmhub" if name in table.models else name.partition("/")[0]}
-        for name in names
+        {"id": name, "object": "model", "created": 0, "owned_by": "llmhub" if table.is_logical(name) else name.partition("/")[0]}
+        for name in table.model_names()
         if principal.may_use(name)
     ]
     return json_response({"object": "list", "data": data})

@@ -36,7 +36,6 @@ from services.catalog.inputs import (
 from services.clock import Clock
 from services.db import session_scope
 from services.errors import AccountError, UserError
-from services.gateway.routing_table import RoutingTable
 from services.tables import GatewayToken, UsageRecord, User
 
 # -- shapes --------------------------------------------------------------------------------------
@@ -101,10 +100,6 @@ class OwnToken(TokenPublic):
     month_spend_usd: Decimal
     status: str  # "active" | "expired" | "revoked"
 
-
-def model_choices(table: RoutingTable) -> list[str]:
-    """Names a token may be limited to: the logical models, then every concrete provider/model."""
-    return sorted(table.models) + table.concrete_models()
 
 
 # -- the facade ----------------------------------------------------------------------------------

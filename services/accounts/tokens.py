@@ -22,10 +22,11 @@ from sqlmodel import Session, col, select
 
 from services.clock import Clock, day_and_month, to_epoch, utcnow
 from services.errors import GatewayError
-from services.tables import GatewayToken, UsageRecord, User, UserBudget
+from services.tables import AppSetting, GatewayToken, UsageRecord, User, UserBudget
 from services.usage.settings import settings_writes
 
 TOKEN_PREFIX = "llmh-"
+MASTER_KEYS = "master_keys"  # the setting that holds the master keys a config set (services.accounts.master_keys)
 NEGATIVE_CACHE_LIMIT = 10_000
 
 
@@ -94,6 +95,8 @@ class TokenRegistry:
         self._master = Principal(user_id=None, role="admin")
         self._people: dict[int, MonthSpend] = {}
         self._settings_seen = settings_writes()
+        self._config_masters: dict[str, str] | None = None  # hash → label, read when first needed
+        self._masters_seen = -1
 
     def authenticate(self, raw: str | None) -> Principal:
         """The principal for a bearer token, or GatewayError 401."""
@@ -103,6 +106,8 @@ class TokenRegistry:
         if self._master_hash and hmac.compare_digest(digest, self._master_hash):
             return self._master
         principal = self._by_hash.get(digest)
+        if principal is None and digest in self._config_master_keys():
+            return self._master
         if principal is None and digest not in self._unknown:
             principal = self._load(digest)
         if principal is None:
@@ -129,6 +134,17 @@ class TokenRegistry:
         )
         self._by_hash[digest] = principal
         return principal
+
+    def _config_master_keys(self) -> dict[str, str]:
+        """The master keys a config set (hash → label): read once, and again after a settings write."""
+        if self._config_masters is None or self._masters_seen != settings_writes():
+            self._masters_seen = settings_writes()
+            with Session(self.engine) as session:
+                row = session.get(AppSetting, MASTER_KEYS)
+            entries = row.value if row is not None and isinstance(row.value, list) else []
+            self._config_masters = {e["hash"]: e["label"] for e in entries if isinstance(e, dict)}
+            self._unknown.difference_update(self._config_masters)
+        return self._config_masters
 
     def _person(self, user_id: int) -> MonthSpend:
         """The person's budget and month spend over all their tokens, read once and then kept up to date here."""

@@ -34,7 +34,6 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -276,58 +275,3 @@ def apply_plan(plan: ImportPlan, *, catalog: Catalog, actor: Actor) -> ConfigRep
     report = apply_document(plan.document, catalog=catalog, source=plan.preview.source)
     _audit_import(catalog, actor, report, plan.format)
     return report
-
-
-# -- export ------------------------------------------------------------------------------------
-
-
-def secret_variable(provider: str, label: str) -> str:
-    """The environment variable an export names for a key's secret: ``LLMHUB_KEY_<PROVIDER>_<LABEL>``."""
-    return "LLMHUB_KEY_" + re.sub(r"[^A-Z0-9]+", "_", f"{provider}_{label}".upper()).strip("_")
-
-
-def _number(value: Decimal | None) -> int | float | None:
-    if value is None:
-        return None
-    return int(value) if value == value.to_integral_value() else float(value)
-
-
-def _without_defaults(item: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in item.items() if v is not None and defaults.get(k, object()) != v}
-
-
-KEY_DEFAULTS = {"priority": 1, "weight": 1, "enabled": True}
-
-
-def export_config(hub: Hub, actor: Actor) -> str:
-    """The whole catalog in the config file's format, audited as read by ``actor``. Secrets are never
-    exported: each key's secret is a ``${LLMHUB_KEY_…}`` placeholder to set before re-importing the file."""
-    record_event(hub.engine, actor, "config.export", EXPORT_FILE_NAME)
-    used: set[str] = set()
-    providers = []
-    for provider in hub.catalog.list_providers():
-        keys = []
-        for key in provider.keys:
-            variable = secret_variable(provider.name, key.label)
-            variable = variable if variable not in used else f"{variable}_{key.id}"
-            used.add(variable)
-            item = {
-                "label": key.label, "secret": f"${{{variable}}}", "priority": key.priority, "weight": key.weight,
-                "rpm": key.rpm, "tpm": key.tpm, "daily_tokens": key.daily_tokens,
-                "monthly_usd": _number(key.monthly_usd), "enabled": key.enabled,
-            }
-            keys.append(_without_defaults(item, KEY_DEFAULTS))
-        item = {"name": provider.name, "kind": provider.kind, "base_url": provider.base_url, "enabled": provider.enabled, "keys": keys}
-        providers.append(_without_defaults(item, {"enabled": True}))
-    models = [
-        _without_defaults(
-            {
-                "name": m.name, "description": m.description, "enabled": m.enabled,
-                "routes": [r.model_dump() for r in m.routes],
-            },
-            {"enabled": True},
-        )
-        for m in hub.catalog.list_models()
-    ]
-    header = "# LLM Hub configuration. Secrets are not exported: set each ${LLMHUB_KEY_...} variable before applying.\n"
-    return header + yaml.safe_dump({"providers": providers, "models": models}, sort_keys=False, allow_unicode=True)

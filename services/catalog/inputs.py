@@ -7,10 +7,11 @@ refused (a typo never passes silently); money is accepted in USD and stored in m
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal, TypeVar, get_args
+from typing import Annotated, Any, TypeVar
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -23,10 +24,11 @@ from pydantic import (
     StringConstraints,
     ValidationError,
     field_validator,
+    model_validator,
 )
 
 from services.errors import CatalogError, RequestError
-from services.tables import PROVIDER_KINDS
+from services.tables import ProviderKind
 
 MICROS_PER_USD = 1_000_000
 MAX_COUNT = 10**12  # generous, but keeps every number inside SQLite's 64-bit integers
@@ -52,6 +54,14 @@ def _no_slash(value: str) -> str:
     if "/" in value:
         raise ValueError("must not contain '/' (that is the `provider/model` syntax)")
     return value
+
+
+def _model_name(value: str) -> str:
+    """A logical model's name: no '/' (the ``provider/model`` syntax) unless it is a wildcard pattern
+    ending in '*' (``openai/*``), and at most one '*'."""
+    if value.count("*") > 1 or ("*" in value and not value.endswith("*")):
+        raise ValueError("a wildcard model name has one '*', at its end (e.g. `openai/*`)")
+    return value if value.endswith("*") else _no_slash(value)
 
 
 def _http_url(value: str) -> str:
@@ -80,13 +90,12 @@ def _clean_secret_str(value: SecretStr) -> SecretStr:
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Name = Annotated[Text, AfterValidator(_no_slash)]
+ModelName = Annotated[Text, AfterValidator(_model_name)]
 BaseUrl = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500), AfterValidator(_http_url)]
 Count = Annotated[int, BeforeValidator(_not_bool), Field(ge=1, le=MAX_COUNT)]
 Usd = Annotated[Decimal, BeforeValidator(_not_bool), Field(gt=0, le=MAX_USD, decimal_places=6)]
 Secret = Annotated[SecretStr, AfterValidator(_clean_secret_str)]
-Kind = Literal["openai", "anthropic", "gemini", "ollama", "openai_compatible"]
-if get_args(Kind) != PROVIDER_KINDS:  # a type needs the words spelled out; they must stay the ones the gateway knows
-    raise RuntimeError(f"services.catalog.inputs.Kind {get_args(Kind)} differs from services.tables.PROVIDER_KINDS {PROVIDER_KINDS}")
+Kind = ProviderKind
 
 
 def as_utc(moment: datetime) -> datetime:
@@ -170,24 +179,107 @@ class ProviderUpdate(Input):
     _not_null = field_validator("name", "kind", "enabled")(_refuse_null)
 
 
+DEFAULTABLE_PARAMS = frozenset({
+    "temperature", "top_p", "top_k", "max_tokens", "max_completion_tokens", "presence_penalty", "frequency_penalty",
+    "seed", "stop", "reasoning_effort", "logit_bias", "user", "parallel_tool_calls", "service_tier",
+})
+"""Request parameters a route may give a default for (used when the request leaves them out)."""
+RESERVED_HEADERS = frozenset({
+    "authorization", "x-api-key", "api-key", "x-goog-api-key", "host", "content-length", "content-type",
+    "transfer-encoding", "connection", "accept-encoding",
+})
+"""Headers the gateway sets itself: a route's extra headers may not replace them."""
+HEADER_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}")
+
+
+def _defaultable(params: dict[str, Any]) -> dict[str, Any]:
+    unknown = sorted(set(params) - DEFAULTABLE_PARAMS)
+    if unknown:
+        raise ValueError(f"{', '.join(unknown)}: not a parameter a route can set (one of {', '.join(sorted(DEFAULTABLE_PARAMS))})")
+    return params
+
+
+def _extra_headers(headers: dict[str, str]) -> dict[str, str]:
+    for name in headers:
+        if not HEADER_NAME.fullmatch(name):
+            raise ValueError(f"{name!r} is not a header name")
+        if name.lower() in RESERVED_HEADERS:
+            raise ValueError(f"{name} is set by the gateway itself")
+    return headers
+
+
+Price = Annotated[Decimal, BeforeValidator(_not_bool), Field(ge=0, le=MAX_USD, decimal_places=6)]
+
+
+class RoutePrice(Input):
+    """What a route's tokens cost, overriding the shipped price table (USD per million tokens)."""
+
+    input: Price
+    output: Price
+
+
 class RouteIn(Input):
     provider: Text
-    model: Text
+    model: Text = Field(description="the upstream model; in a wildcard model, '*' takes what the name's '*' matched")
     priority: Count = Field(1, description="1 is tried first")
     weight: Count = Field(1, description="share of traffic among routes of the same priority")
+    keys: list[Text] | None = Field(None, description="labels of the provider's keys this route may use (default: all)")
+    rpm: Count | None = Field(None, description="this route's own limit, counted per key")
+    tpm: Count | None = None
+    daily_tokens: Count | None = None
+    monthly_usd: Usd | None = None
+    price: RoutePrice | None = Field(None, description="USD per million tokens, for metering and budgets")
+    params: Annotated[dict[str, Any], AfterValidator(_defaultable)] | None = Field(
+        None, description="defaults for parameters a request leaves out (temperature, max_tokens, …)"
+    )
+    headers: Annotated[dict[str, Annotated[str, StringConstraints(max_length=2000)]], AfterValidator(_extra_headers)] | None = Field(
+        None, description="extra request headers (e.g. OpenAI-Organization); stored encrypted, answered masked"
+    )
+    tags: list[Text] | None = Field(None, description="a request's `tags` choose among a model's tagged routes")
+    context_fallback: bool = Field(False, description="tried only when a request does not fit the routes before it")
+    context_window: Count | None = Field(None, description="tokens; default: the known window of the upstream model")
+
+    def identity(self) -> tuple[object, ...]:
+        """Two routes of one model may share provider and upstream model (split by keys or tags), not all of this."""
+        return (self.provider, self.model, tuple(self.keys or ()), tuple(sorted(self.tags or ())), self.context_fallback)
+
+
+Seconds = Annotated[float, BeforeValidator(_not_bool), Field(gt=0, le=3600)]
 
 
 class ModelCreate(Input):
-    name: Name
+    name: ModelName
     description: Annotated[str, StringConstraints(max_length=1000)] | None = None
     enabled: bool = True
+    aliases: list[Name] = Field(default_factory=list, description="other names clients may ask for this model by")
+    num_retries: Annotated[int, BeforeValidator(_not_bool), Field(ge=0, le=20)] | None = Field(
+        None, description="upstream calls after the first (default: LLMHUB_MAX_ATTEMPTS - 1)"
+    )
+    timeout: Seconds | None = Field(None, description="seconds to wait for an upstream byte (default: LLMHUB_UPSTREAM_TIMEOUT)")
+    stream_timeout: Seconds | None = Field(None, description="the same for streamed answers")
     routes: list[RouteIn] = Field(min_length=1)
 
     @field_validator("routes")
     @classmethod
     def _unique_routes(cls, routes: list[RouteIn]) -> list[RouteIn]:
-        _refuse_duplicates([f"{r.provider}/{r.model}" for r in routes], "route")
+        _refuse_duplicates([repr(r.identity()) for r in routes], "route")
         return routes
+
+    @field_validator("aliases")
+    @classmethod
+    def _unique_aliases(cls, aliases: list[str]) -> list[str]:
+        _refuse_duplicates(aliases, "alias")
+        return aliases
+
+    @model_validator(mode="after")
+    def _wildcards_and_aliases(self) -> ModelCreate:
+        wildcard = self.name.endswith("*")
+        for index, route in enumerate(self.routes):
+            if "*" in route.model and not wildcard:
+                raise ValueError(f"routes[{index}].model: '*' is only for a wildcard model (a name ending in '*')")
+        if self.name in self.aliases:
+            raise ValueError("aliases: a model's alias cannot be its own name")
+        return self
 
 
 def _refuse_duplicates(names: list[str], what: str) -> None:

@@ -88,7 +88,7 @@ async def _ping(hub: Hub, provider: ProviderEntry, key: KeyEntry, model: str) ->
     try:
         await get_adapter(provider.kind).chat(hub.client, Target(provider.kind, provider.base_url, key.secret, model), body)
     except UpstreamError as error:
-        hub.states.on_failure(key, error, hub.clock.now())
+        hub.states.on_failure(key, model, error, hub.clock.now())
         return KeyTestResult(key.id, model, False, _ms_since(began), error.status, error.message)
     latency = _ms_since(began)
     reenabled = hub.states.status(key.id, hub.clock.now()) in ("invalid", "exhausted")

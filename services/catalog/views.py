@@ -6,7 +6,7 @@ A key's secret never appears here: only its last four characters, masked (``…a
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Literal, cast
+from typing import Any, Literal, cast
 
 from pydantic import (
     BaseModel,
@@ -40,6 +40,7 @@ class KeyPublic(BaseModel):
     status_until: UtcTime | None = Field(description="when a cooldown or exhaustion ends (UTC)")
     last_error: str | None
     last_error_at: UtcTime | None
+    deployments: list[DeploymentPublic] = Field(default_factory=list, description="the models this key served lately")
     created_at: UtcTime
     updated_at: UtcTime
 
@@ -61,6 +62,17 @@ class RoutePublic(BaseModel):
     model: str
     priority: int
     weight: int
+    keys: list[str] | None = None
+    rpm: int | None = None
+    tpm: int | None = None
+    daily_tokens: int | None = None
+    monthly_usd: Decimal | None = None
+    price: dict[str, Decimal] | None = Field(None, description="USD per million tokens: input, output")
+    params: dict[str, Any] | None = None
+    headers: dict[str, str] | None = Field(None, description="extra request headers, values masked")
+    tags: list[str] | None = None
+    context_fallback: bool = False
+    context_window: int | None = None
 
 
 class ModelPublic(BaseModel):
@@ -68,9 +80,24 @@ class ModelPublic(BaseModel):
     name: str
     description: str | None
     enabled: bool
+    aliases: list[str] = Field(default_factory=list)
+    num_retries: int | None = None
+    timeout: float | None = None
+    stream_timeout: float | None = None
     routes: list[RoutePublic]
     created_at: UtcTime
     updated_at: UtcTime
+
+
+class DeploymentPublic(BaseModel):
+    """How one of a key's models fares: providers rate-limit and fail per model."""
+
+    model: str
+    status: Literal["active", "cooling", "failing"]
+    until: UtcTime | None = Field(description="when a cooldown or rest ends (UTC)")
+    consecutive_failures: int
+    last_error: str | None
+    last_error_at: UtcTime | None
 
 
 def live_status(states: KeyStateStore, key_id: int, enabled: bool) -> tuple[KeyStatus, float | None]:
@@ -96,5 +123,16 @@ def key_public(key: ProviderKey, provider_name: str, states: KeyStateStore) -> K
         daily_tokens=key.daily_tokens, monthly_usd=micros_to_usd(key.monthly_usd_micros), enabled=key.enabled,
         status=status, status_until=to_datetime(until), last_error=health.last_error if health else None,
         last_error_at=to_datetime(health.last_error_at) if health else None,
+        deployments=deployments_public(states, key.id or 0),
         created_at=key.created_at, updated_at=key.updated_at,
     )
+
+
+def deployments_public(states: KeyStateStore, key_id: int) -> list[DeploymentPublic]:
+    return [
+        DeploymentPublic(
+            model=d.model, status=cast(Literal["active", "cooling", "failing"], d.status), until=to_datetime(d.until),
+            consecutive_failures=d.consecutive_failures, last_error=d.last_error, last_error_at=to_datetime(d.last_error_at),
+        )
+        for d in states.deployment_statuses(key_id, states.clock.now())
+    ]

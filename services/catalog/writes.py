@@ -18,23 +18,26 @@ from services.catalog.inputs import (
     ModelCreate,
     ProviderCreate,
     ProviderUpdate,
-    RouteIn,
     clean_secret,
     usd_to_micros,
 )
-from services.catalog.views import ModelPublic, ProviderPublic, RoutePublic, key_public
+from services.catalog.routes import WantedRoute, aliases_of, rename_key_in_routes, route_public, route_values, save_aliases, save_routes
+from services.catalog.views import ModelPublic, ProviderPublic, key_public
 from services.clock import utcnow
 from services.crypto import SecretBox, mask_secret
 from services.errors import CatalogError
 from services.gateway.adapters import resolve_base_url
 from services.gateway.key_state import KeyStateStore
 from services.tables import (
+    DeploymentState,
     KeyState,
     LogicalModel,
+    ModelAlias,
     ModelRoute,
     Provider,
     ProviderCircuit,
     ProviderKey,
+    RouteState,
 )
 
 Change = Literal["created", "updated", "unchanged"]
@@ -60,6 +63,13 @@ def _key_values(data: KeyCreate | KeyUpdate, *, only_sent: bool) -> dict[str, An
     if "monthly_usd" in values:
         values["monthly_usd_micros"] = usd_to_micros(values.pop("monthly_usd"))
     return values
+
+
+def _model_values(data: ModelCreate) -> dict[str, Any]:
+    return {
+        "description": data.description, "enabled": data.enabled, "num_retries": data.num_retries,
+        "timeout_seconds": data.timeout, "stream_timeout_seconds": data.stream_timeout,
+    }
 
 
 def _require_base_url(provider: Provider) -> None:
@@ -118,9 +128,14 @@ class CatalogSession:
         if self.session.exec(query).first() is not None:
             raise CatalogError(f"this provider already has a key labelled {label!r}", field="label", status=409)
 
-    def _free_model_name(self, name: str) -> None:
-        if self.find_model(name) is not None:
-            raise CatalogError(f"a model named {name!r} already exists", field="name", status=409)
+    def _free_model_name(self, name: str, owner: int | None = None, *, field: str = "name") -> None:
+        """Refuse a model name or alias already taken by another model (``owner`` may keep its own)."""
+        model = self.find_model(name)
+        if model is not None and model.id != owner:
+            raise CatalogError(f"a model named {name!r} already exists", field=field, status=409)
+        alias = self.session.exec(select(ModelAlias).where(ModelAlias.name == name)).first()
+        if alias is not None and alias.model_id != owner:
+            raise CatalogError(f"{name!r} is already an alias of another model", field=field, status=409)
 
     # -- providers -------------------------------------------------------------------------------
 
@@ -156,12 +171,15 @@ class CatalogSession:
         provider = self.provider(name)
         provider_id = provider.id or 0
         key_ids = [k.id or 0 for k in self.keys_of(provider_id)]
+        route_ids = {r.id or 0 for r in self.session.exec(select(ModelRoute).where(ModelRoute.provider_id == provider_id))}
+        self.session.exec(delete(RouteState).where(col(RouteState.route_id).in_(route_ids)))
         self.session.exec(delete(ModelRoute).where(col(ModelRoute.provider_id) == provider_id))
-        self.session.exec(delete(KeyState).where(col(KeyState.key_id).in_(key_ids)))
+        self._delete_key_state(key_ids)
         self.session.exec(delete(ProviderKey).where(col(ProviderKey.provider_id) == provider_id))
         self.session.exec(delete(ProviderCircuit).where(col(ProviderCircuit.provider_id) == provider_id))
         self.session.delete(provider)
         self.after_commit.append(lambda states: states.forget(key_ids, provider_id))
+        self.after_commit.append(lambda states: states.forget_routes(route_ids))
 
     # -- keys ------------------------------------------------------------------------------------
 
@@ -183,7 +201,12 @@ class CatalogSession:
         values = _key_values(data, only_sent=True)
         if values.get("label", key.label) != key.label:
             self._free_label(key.provider_id, values["label"])
+            rename_key_in_routes(self.session, key.provider_id, key.label, values["label"])
         return key, _assign(key, values)
+
+    def _delete_key_state(self, key_ids: list[int]) -> None:
+        for table in (KeyState, DeploymentState, RouteState):
+            self.session.exec(delete(table).where(col(table.key_id).in_(key_ids)))
 
     def rotate_key_secret(self, key_id: int, secret: str) -> ProviderKey:
         """A new secret for the same key (same id, usage history and limits); its health starts over."""
@@ -213,7 +236,7 @@ class CatalogSession:
 
     def delete_key(self, key_id: int) -> None:
         key = self.key(key_id)
-        self.session.exec(delete(KeyState).where(col(KeyState.key_id) == key_id))
+        self._delete_key_state([key_id])
         self.session.delete(key)
         self.after_commit.append(lambda states: states.forget([key_id]))
 
@@ -221,19 +244,20 @@ class CatalogSession:
 
     def create_model(self, data: ModelCreate) -> LogicalModel:
         self._free_model_name(data.name)
-        model = LogicalModel(name=data.name, description=data.description, enabled=data.enabled)
+        model = LogicalModel(name=data.name, **_model_values(data))
         self.session.add(model)
         self.session.flush()
-        self._set_routes(model, data.routes)
+        self._set_routes(model, data)
+        self._set_aliases(model, data)
         return model
 
     def replace_model(self, name: str, data: ModelCreate) -> tuple[LogicalModel, bool]:
-        """Give the model exactly ``data``: its fields (a new name renames it) and its route list."""
+        """Give the model exactly ``data``: its fields (a new name renames it), aliases and route list."""
         model = self.model(name)
         if data.name != model.name:
-            self._free_model_name(data.name)
-        changed = _assign(model, {"name": data.name, "description": data.description, "enabled": data.enabled})
-        if self._set_routes(model, data.routes):
+            self._free_model_name(data.name, model.id)
+        changed = _assign(model, {"name": data.name, **_model_values(data)})
+        if self._set_routes(model, data) | self._set_aliases(model, data):
             model.updated_at = utcnow()
             changed = True
         return model, changed
@@ -246,28 +270,39 @@ class CatalogSession:
 
     def delete_model(self, name: str) -> None:
         model = self.model(name)
+        route_ids = {r.id or 0 for r in self.routes_of(model.id or 0)}
+        self.session.exec(delete(RouteState).where(col(RouteState.route_id).in_(route_ids)))
         self.session.exec(delete(ModelRoute).where(col(ModelRoute.model_id) == model.id))
+        self.session.exec(delete(ModelAlias).where(col(ModelAlias.model_id) == model.id))
         self.session.delete(model)
+        self.after_commit.append(lambda states: states.forget_routes(route_ids))
 
-    def _set_routes(self, model: LogicalModel, routes: list[RouteIn]) -> bool:
-        """Replace the model's routes when they differ (order: priority, then the order given)."""
-        wanted = []
-        for index, route in enumerate(routes):
+    def _set_routes(self, model: LogicalModel, data: ModelCreate) -> bool:
+        """Give the model exactly ``data``'s routes (ordered by priority, then as given); routes it
+        already has keep their ids and their limit counters."""
+        wanted: list[WantedRoute] = []
+        for index, route in enumerate(data.routes):
             provider = self.find_provider(route.provider)
             if provider is None:
                 raise CatalogError(f"no provider named {route.provider!r}", field=f"routes[{index}].provider")
-            wanted.append((provider.id or 0, route.model, route.priority, route.weight))
-        wanted.sort(key=lambda route: route[2])
-        current = [(r.provider_id, r.upstream_model, r.priority, r.weight) for r in self.routes_of(model.id or 0)]
-        if current == wanted:
-            return False
-        self.session.exec(delete(ModelRoute).where(col(ModelRoute.model_id) == model.id))
-        self.session.add_all(
-            ModelRoute(model_id=model.id or 0, provider_id=pid, upstream_model=name, priority=priority, weight=weight)
-            for pid, name, priority, weight in wanted
-        )
-        self.session.flush()
-        return True
+            self._require_labels(provider, route.keys, index)
+            wanted.append((route_values(route, provider.id or 0), route.headers))
+        wanted.sort(key=lambda pair: pair[0]["priority"])
+        changed, deleted = save_routes(self.session, self.box, model.id or 0, wanted)
+        if deleted:
+            self.after_commit.append(lambda states: states.forget_routes(deleted))
+        return changed
+
+    def _require_labels(self, provider: Provider, labels: list[str] | None, index: int) -> None:
+        known = {k.label for k in self.keys_of(provider.id or 0)}
+        unknown = sorted(set(labels or ()) - known)
+        if unknown:
+            raise CatalogError(f"{provider.name} has no key labelled {', '.join(map(repr, unknown))}", field=f"routes[{index}].keys")
+
+    def _set_aliases(self, model: LogicalModel, data: ModelCreate) -> bool:
+        for alias in data.aliases:
+            self._free_model_name(alias, model.id, field="aliases")
+        return save_aliases(self.session, model.id or 0, data.aliases)
 
     # -- public shapes ---------------------------------------------------------------------------
 
@@ -280,13 +315,11 @@ class CatalogSession:
         )
 
     def model_public(self, model: LogicalModel, provider_names: Mapping[int, str]) -> ModelPublic:
-        routes = [
-            RoutePublic(provider=provider_names[r.provider_id], model=r.upstream_model, priority=r.priority, weight=r.weight)
-            for r in self.routes_of(model.id or 0)
-        ]
+        routes = [route_public(r, provider_names[r.provider_id], self.box) for r in self.routes_of(model.id or 0)]
         return ModelPublic(
-            id=model.id or 0, name=model.name, description=model.description, enabled=model.enabled, routes=routes,
-            created_at=model.created_at, updated_at=model.updated_at,
+            id=model.id or 0, name=model.name, description=model.description, enabled=model.enabled,
+            aliases=aliases_of(self.session, model.id or 0), num_retries=model.num_retries, timeout=model.timeout_seconds,
+            stream_timeout=model.stream_timeout_seconds, routes=routes, created_at=model.created_at, updated_at=model.updated_at,
         )
 
     def provider_names(self) -> dict[int, str]:

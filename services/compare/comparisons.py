@@ -43,10 +43,6 @@ VOTE_OUTCOMES = ("a", "b", "tie", "both_bad")
 Json = dict[str, Any]
 
 
-def available_models(table: RoutingTable) -> list[str]:
-    """What a console user may pick: the logical models, then every concrete provider/model."""
-    return sorted(table.models) + table.concrete_models()
-
 
 def estimate_tokens(chars: int) -> int:
     return math.ceil(chars / 4)
@@ -223,7 +219,7 @@ class Comparison:
         self.state.columns.remove(self.state.column(column_id))
 
     def set_model(self, column_id: str, model: str) -> None:
-        if model not in available_models(self._table()):
+        if model not in self._table().model_names():
             raise CompareError(f"The model `{model}` is not available.")
         self.state.column(column_id).model = model
 
@@ -240,7 +236,8 @@ class Comparison:
             self.update_settings(self.state.columns[0].id, self.state.columns[0].settings)
 
     def model_limits(self, column: ColumnState) -> ModelLimits:
-        return self.limits.for_model(self._table(), column.model)
+        resolved = self._table().resolve(column.model)
+        return self.limits.for_routes(route.upstream_model for route in (resolved.routes if resolved else ()))
 
     def context_used(self, column: ColumnState) -> int:
         """Tokens the column's conversation takes: the last reported usage, else an estimate."""

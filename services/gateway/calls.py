@@ -20,10 +20,12 @@ from sqlalchemy.engine import Engine
 from services.accounts.tokens import Principal, TokenRegistry
 from services.errors import ErrorKind, GatewayError, UpstreamError
 from services.gateway.adapters.base import Adapter, Json, Target
-from services.gateway.adapters.shapes import new_id, prompt_chars
+from services.gateway.adapters.shapes import estimated_prompt_tokens, new_id, prompt_chars
 from services.gateway.adapters.tally import StreamTally
+from services.gateway.plan import Candidate
 from services.gateway.pricing import PriceTable
-from services.gateway.router import AdapterCall, Candidate, Router, RouteTrail
+from services.gateway.router import NO_FACTS, AdapterCall, RequestFacts, Router
+from services.gateway.trail import RouteTrail
 from services.usage.recorder import UsageRecorder
 from services.usage.settings import body_logging, redact, settings_writes
 
@@ -51,6 +53,7 @@ class CallMeta:
     trail: RouteTrail = field(default_factory=RouteTrail)
     first_byte: float | None = None
     logged_request: Json | None = None  # the redacted request body, only while body logging is on
+    facts: RequestFacts | None = None  # what routing needs besides the model: the request's tags and size
 
     @property
     def elapsed_ms(self) -> float:
@@ -95,6 +98,35 @@ def validate_chat_body(body: Any) -> str:
     return model
 
 
+def request_tags(body: Json) -> frozenset[str]:
+    """A request's routing tags (LiteLLM's ``tags``, top-level or in ``metadata``), or 400 naming the field."""
+    metadata = body.get("metadata")
+    given = body.get("tags", metadata.get("tags") if isinstance(metadata, dict) else None)
+    if given is None:
+        return frozenset()
+    if isinstance(given, str):
+        given = [given]
+    if not isinstance(given, list) or not all(isinstance(tag, str) for tag in given):
+        raise GatewayError(400, "invalid_request", "`tags` must be a string or a list of strings.", param="tags")
+    return frozenset(given)
+
+
+def without_tags(body: Json) -> Json:
+    """The body as it goes upstream: routing tags are the gateway's, no provider takes them."""
+    forwarded = {name: value for name, value in body.items() if name != "tags"}
+    metadata = body.get("metadata")
+    if isinstance(metadata, dict) and "tags" in metadata:
+        forwarded["metadata"] = {name: value for name, value in metadata.items() if name != "tags"} or None
+        if forwarded["metadata"] is None:
+            del forwarded["metadata"]
+    return forwarded
+
+
+def with_defaults(body: Json, target: Target) -> Json:
+    """The body with the route's default parameters for those it leaves out."""
+    return body if not target.defaults else {**target.defaults, **body}
+
+
 def validate_embedding_body(body: Any) -> str:
     model = body.get("model") if isinstance(body, dict) else None
     if not isinstance(model, str) or not model:
@@ -120,18 +152,21 @@ class Gateway:
             meta.logged_request = redact(body)
         try:
             self.tokens.admit(principal, model)
+            tags = request_tags(body)
         except GatewayError as error:
             self._record(meta, error=error)
             raise
+        meta.facts = RequestFacts(tags, lambda: estimated_prompt_tokens(body))
         return meta
 
     async def chat(
         self, principal: Principal, body: Json, *, source: CallSource = "api", request_id: str | None = None
     ) -> tuple[Json, CallMeta]:
         model = validate_chat_body(body)
+        forwarded = without_tags(body) if "tags" in body or "metadata" in body else body
 
         async def call(adapter: Adapter, target: Target) -> Json:
-            return await adapter.chat(self.router.client, target, body)
+            return await adapter.chat(self.router.client, target, with_defaults(forwarded, target))
 
         return await self._answer(principal, body, model, "chat", call, source, request_id)
 
@@ -139,9 +174,10 @@ class Gateway:
         self, principal: Principal, body: Json, *, source: CallSource = "api", request_id: str | None = None
     ) -> tuple[Json, CallMeta]:
         model = validate_embedding_body(body)
+        forwarded = without_tags(body) if "tags" in body or "metadata" in body else body
 
         async def call(adapter: Adapter, target: Target) -> Json:
-            return await adapter.embed(self.router.client, target, body)
+            return await adapter.embed(self.router.client, target, forwarded)
 
         return await self._answer(principal, body, model, "embeddings", call, source, request_id)
 
@@ -162,10 +198,11 @@ class Gateway:
         """Open a stream: failover happens here, before the first chunk is handed out."""
         model = validate_chat_body(body)
         meta = self._begin(principal, body, model, source=source, endpoint="chat", stream=True, request_id=request_id)
+        forwarded = without_tags(body) if "tags" in body or "metadata" in body else body
 
         async def call(adapter: Adapter, target: Target) -> tuple[list[bytes], ChunkBatches, StreamTally]:
             tally = StreamTally(model, keep_text=meta.logged_request is not None)
-            chunks = adapter.stream_chat(self.router.client, target, body, tally)
+            chunks = adapter.stream_chat(self.router.client, target, with_defaults(forwarded, target), tally)
             try:
                 first = await anext(chunks)
             except BaseException:
@@ -180,7 +217,7 @@ class Gateway:
 
     async def _execute(self, meta: CallMeta, call: AdapterCall[T]) -> T:
         try:
-            return await self.router.execute(meta.requested_model, call, meta.trail)
+            return await self.router.execute(meta.requested_model, call, meta.trail, meta.facts or NO_FACTS)
         except GatewayError as error:
             self._record(meta, error=error)
             raise
@@ -197,8 +234,13 @@ class Gateway:
         served = meta.served
         cost = None
         if served is not None:
-            cost = self.pricing.cost_micros(served.route.provider.kind, served.route.upstream_model, prompt, completion)
-            self.router.states.note_usage(served.key.id, prompt + completion, cost, self.router.clock.now())
+            route = served.route
+            price = route.price
+            if price is not None:
+                cost = price.cost_micros(prompt, completion)
+            else:
+                cost = self.pricing.cost_micros(route.provider.kind, route.upstream_model, prompt, completion)
+            self.router.states.note_usage(served.key.id, route, prompt + completion, cost, self.router.clock.now())
             self.tokens.note_spend(meta.principal, cost)
         asyncio.get_running_loop().call_soon(partial(self._queue_row, meta, ended, cost, prompt=prompt, completion=completion, **outcome))
 

@@ -151,10 +151,14 @@ def _state_registry(table: RoutingTable, states: KeyStateStore, now: float) -> C
     registry = CollectorRegistry(auto_describe=True)
     keys = Gauge("llmhub_keys", "Provider keys by status (active, cooling, invalid, exhausted, disabled).",
                  ["provider", "status"], registry=registry)
+    deployments = Gauge("llmhub_deployments", "Deployments (a key serving one model) not serving: cooling after a 429, "
+                        "or failing after a run of errors.", ["provider", "status"], registry=registry)
     circuit = Gauge("llmhub_circuit_open", "1 while a provider's circuit breaker is open.", ["provider"], registry=registry)
     for provider, live in live_status(table, states, now).items():
         for status, count in live["keys"].items():
             keys.labels(provider, status).set(count)
+        for status in ("cooling", "failing"):
+            deployments.labels(provider, status).set(sum(1 for d in live["deployments"] if d["status"] == status))
         circuit.labels(provider).set(1 if live["circuit"] == "open" else 0)
     return registry
 

@@ -8,11 +8,10 @@ soon as one of its routes is.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-
-from services.gateway.routing_table import RoutingTable
 
 DEFAULT_LIMITS_FILE = Path(__file__).resolve().parents[2] / "data" / "context_windows.json"
 
@@ -47,18 +46,18 @@ class LimitTable:
         prefixes = [name for name in self._models if model.startswith(name)]
         return self._models[max(prefixes, key=len)] if prefixes else None
 
-    def for_model(self, table: RoutingTable, requested: str) -> ModelLimits:
-        routes = table.resolve(requested) or ()
+    def for_routes(self, upstream_models: Iterable[str]) -> ModelLimits:
+        """The limits of a requested model from the upstream models its routes call."""
         contexts: list[int] = []
         no_images: str | None = None
-        for route in routes:
-            known = self.upstream(route.upstream_model)
+        for model in upstream_models:
+            known = self.upstream(model)
             if known is None:
                 continue
             if known.context:
                 contexts.append(known.context)
             if known.vision is False and no_images is None:
-                no_images = f"{route.upstream_model} does not accept images"
+                no_images = f"{model} does not accept images"
         return ModelLimits(min(contexts) if contexts else None, no_images)
 
 

@@ -15,7 +15,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from services.gateway.key_state import KeyStateStore
+from services.gateway.key_state import DeploymentStatus, KeyStateStore, UsageWindow
 from services.gateway.routing_table import KeyEntry, ProviderEntry, RoutingTable
 from services.tables import ATTEMPT_ROLLUP_HOUR, USAGE_ROLLUP_HOUR
 from services.usage.rollups import HOUR, LATENCY_COLUMNS, percentile
@@ -25,6 +25,15 @@ CircuitState = Literal["closed", "open", "half-open"]
 ProviderStatus = Literal["ok", "degraded", "down", "disabled"]
 
 
+class DeploymentLive(TypedDict):
+    """A deployment (a key serving one upstream model) that is not serving right now."""
+
+    key: str
+    model: str
+    status: str  # "cooling" (a 429) | "failing" (a run of errors)
+    until: str  # ISO 8601, UTC
+
+
 class ProviderLive(TypedDict):
     """One provider in ``live_status`` (and in ``GET /health``'s ``provider_status``)."""
 
@@ -32,12 +41,13 @@ class ProviderLive(TypedDict):
     kind: str
     circuit: CircuitState
     keys: dict[str, int]  # count per status in KEY_STATUSES
+    deployments: list[DeploymentLive]
 
 
 def circuit_state(states: KeyStateStore, provider_id: int, now: float) -> CircuitState:
     """closed, open (refusing calls) or half-open (the open period is over: one probe may pass)."""
     circuit = states.circuits.get(provider_id)
-    if circuit is None or circuit.consecutive_failures < states.circuit_threshold:
+    if circuit is None or circuit.open_until == 0.0:
         return "closed"
     return "open" if now < circuit.open_until else "half-open"
 
@@ -46,27 +56,41 @@ def key_status(key: KeyEntry, states: KeyStateStore, now: float) -> str:
     return "disabled" if not key.enabled else states.status(key.id, now)
 
 
-def _provider_status(provider: ProviderEntry, circuit: CircuitState, counts: dict[str, int]) -> ProviderStatus:
+def _provider_status(provider: ProviderEntry, circuit: CircuitState, counts: dict[str, int], troubled: bool) -> ProviderStatus:
     usable = counts["active"] + counts["cooling"]
     if not provider.enabled:
         return "disabled"
     if circuit == "open" or usable == 0:
         return "down"
-    if circuit == "half-open" or counts["cooling"] or counts["invalid"] or counts["exhausted"]:
+    if circuit == "half-open" or troubled or counts["cooling"] or counts["invalid"] or counts["exhausted"]:
         return "degraded"
     return "ok"
 
 
+def troubled_deployments(keys: tuple[KeyEntry, ...], states: KeyStateStore, now: float) -> list[DeploymentLive]:
+    found: list[DeploymentLive] = []
+    for key in keys:
+        for deployment in states.deployment_statuses(key.id, now):
+            if deployment.status != "active" and deployment.until is not None:
+                until = datetime.fromtimestamp(deployment.until, UTC).isoformat().replace("+00:00", "Z")
+                found.append({"key": key.label, "model": deployment.model, "status": deployment.status, "until": until})
+    return found
+
+
 def live_status(table: RoutingTable, states: KeyStateStore, now: float) -> dict[str, ProviderLive]:
-    """Per provider name: status (ok, degraded, down, disabled), circuit state and key counts."""
+    """Per provider name: status (ok, degraded, down, disabled), circuit state, key counts and the
+    deployments that are cooling or failing."""
     result: dict[str, ProviderLive] = {}
     for provider in sorted(table.providers.values(), key=lambda p: p.name):
+        keys = table.keys_of(provider.id)
         counts = dict.fromkeys(KEY_STATUSES, 0)
-        for key in table.keys_for(provider.id):
+        for key in keys:
             counts[key_status(key, states, now)] += 1
+        deployments = troubled_deployments(keys, states, now)
         circuit = circuit_state(states, provider.id, now)
         result[provider.name] = {
-            "status": _provider_status(provider, circuit, counts), "kind": provider.kind, "circuit": circuit, "keys": counts,
+            "status": _provider_status(provider, circuit, counts, bool(deployments)), "kind": provider.kind, "circuit": circuit,
+            "keys": counts, "deployments": deployments,
         }
     return result
 
@@ -111,6 +135,7 @@ class KeyHealthRow:
     quota: list[str]  # e.g. "rpm 3/60", "tokens today 1,200/10,000"
     last_error: str | None
     last_error_at: datetime | None
+    deployments: list[DeploymentStatus]  # the models this key served or failed, troubled ones first
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,21 +189,18 @@ def _merge(parts: list[CallStats]) -> CallStats:
 
 def _quota(key: KeyEntry, states: KeyStateStore, now: float) -> list[str]:
     health = states.keys.get(key.id)
-    used_rpm = sum(1 for t in health.requests if t > now - 60) if health else 0
-    used_tpm = sum(n for t, n in health.tokens if t > now - 60) if health else 0
-    today = datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%d")
-    month = datetime.fromtimestamp(now, UTC).strftime("%Y-%m")
-    day_tokens = health.day_tokens if health and health.day == today else 0
-    month_cost = health.month_cost_micros if health and health.month == month else 0
+    usage = health.usage if health else UsageWindow()
+    usage.roll(now)
+    limits = key.limits
     parts = []
-    if key.rpm is not None:
-        parts.append(f"rpm {used_rpm}/{key.rpm}")
-    if key.tpm is not None:
-        parts.append(f"tpm {used_tpm:,}/{key.tpm:,}")
-    if key.daily_tokens is not None:
-        parts.append(f"tokens today {day_tokens:,}/{key.daily_tokens:,}")
-    if key.monthly_usd_micros is not None:
-        parts.append(f"month ${month_cost / 1e6:,.2f}/${key.monthly_usd_micros / 1e6:,.2f}")
+    if limits.rpm is not None:
+        parts.append(f"rpm {len(usage.requests)}/{limits.rpm}")
+    if limits.tpm is not None:
+        parts.append(f"tpm {usage.window_tokens:,}/{limits.tpm:,}")
+    if limits.daily_tokens is not None:
+        parts.append(f"tokens today {usage.day_tokens:,}/{limits.daily_tokens:,}")
+    if limits.monthly_usd_micros is not None:
+        parts.append(f"month ${usage.month_cost_micros / 1e6:,.2f}/${limits.monthly_usd_micros / 1e6:,.2f}")
     return parts
 
 
@@ -199,13 +221,14 @@ def provider_health(
     rows = []
     for provider in sorted(table.providers.values(), key=lambda p: p.name):
         keys = []
-        for key in table.keys_for(provider.id):
+        for key in table.keys_of(provider.id):
             status = key_status(key, states, now)
             health = states.keys.get(key.id)
             keys.append(KeyHealthRow(
                 key.id, key.label, status, _until(states, key.id, status), stats.get((provider.name, key.id), CallStats()),
                 _quota(key, states, now), health.last_error if health else None,
                 datetime.fromtimestamp(health.last_error_at, UTC) if health and health.last_error_at else None,
+                states.deployment_statuses(key.id, now),
             ))
         circuit = states.circuits.get(provider.id)
         rows.append(ProviderHealthRow(

@@ -1,12 +1,15 @@
-"""The router: resolve a requested model into ordered candidates and run one call with failover.
+"""The router: run one call against a requested model's candidates, with failover.
 
-Order: routes by priority (1 first), a weighted shuffle within a priority; under each route the
-provider's keys by key priority, a weighted shuffle within. Candidates that may not take the call
-(disabled, invalid, exhausted, cooling, over a quota, circuit open) are skipped and the reason is
-kept in the attempt trail. A retryable failure marks the key and moves on (5xx/timeout/connection
-after a short jittered backoff) within an attempt and time budget; a client error returns at once.
-When nothing is left but keys that recover soon, the router waits for the earliest, else it
-answers 429 with ``Retry-After``; with nothing recoverable it answers 502.
+Candidates come in the plan's order (``services.gateway.plan``). Those that may not take the call
+(disabled, invalid, exhausted, cooling, failing, over a key's or a route's limit, circuit open, too
+long for the route's context window) are skipped and the reason is kept in the attempt trail. A
+retryable failure marks the deployment (or the key, for auth and quota) and moves on, after a short
+jittered backoff for transient ones, within an attempt and time budget (a model's ``num_retries``
+replaces the process setting); a client error returns at once, except that a request too long for a
+route moves on to the model's context-window fallbacks. When nothing is left but candidates that
+recover soon, the router waits for the earliest; else it answers 429 with ``Retry-After`` when what
+blocks is a rate limit, 502 ``no_healthy_upstream`` with ``Retry-After`` when it is failing upstreams,
+and 502 when nothing will recover by itself.
 """
 
 from __future__ import annotations
@@ -14,10 +17,9 @@ from __future__ import annotations
 import math
 import random
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from itertools import groupby
-from typing import Any, Literal, TypeVar
+from typing import TypeVar
 
 from services.clock import Clock
 from services.errors import TRANSIENT_FAILURES, ErrorKind, GatewayError, UpstreamError
@@ -25,13 +27,18 @@ from services.gateway.adapters import get_adapter
 from services.gateway.adapters.base import Adapter, Target
 from services.gateway.adapters.transport import UpstreamClient, WireTime
 from services.gateway.key_state import TIMED_REASONS, KeyStateStore, SkipReason
-from services.gateway.routing_table import KeyEntry, RouteEntry, RoutingTable
+from services.gateway.plan import Candidate, Plan, make_plan, ordered_candidates
+from services.gateway.routing_table import RoutingTable
+from services.gateway.trail import Attempt, RouteTrail
 
 T = TypeVar("T")
 MAX_PLANS = 1024
-Outcome = Literal["skipped", "failed", "served", "waiting"]
 AdapterCall = Callable[[Adapter, Target], Awaitable[T]]
 """One attempt of a call: what to do with the adapter and target of the candidate being tried."""
+RATE_REASONS = frozenset({
+    SkipReason.COOLING, SkipReason.OVER_RPM, SkipReason.OVER_TPM, SkipReason.ROUTE_OVER_RPM, SkipReason.ROUTE_OVER_TPM,
+})
+"""Timed skip reasons that are rate limits (429 for the client); the others are failing upstreams (502)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,114 +50,33 @@ class RetryPolicy:
     backoff_cap: float = 1.0
 
 
-@dataclass(frozen=True, slots=True)
-class Candidate:
-    """One (route, key) pair and where an attempt with it goes; built with a model's plan, not per call."""
+@dataclass(slots=True)
+class RequestFacts:
+    """What the router knows of a request besides its model: its tags, and its size when asked."""
 
-    route: RouteEntry
-    key: KeyEntry
-    target: Target
+    tags: frozenset[str] = frozenset()
+    prompt_tokens: Callable[[], int] | None = None  # an estimate, worked out only for a route with a known window
+    _estimate: int | None = field(default=None, init=False)
 
-    @classmethod
-    def of(cls, route: RouteEntry, key: KeyEntry) -> Candidate:
-        return cls(route, key, Target(route.provider.kind, route.provider.base_url, key.secret, route.upstream_model))
+    def estimate(self) -> int:
+        if self._estimate is None:
+            self._estimate = self.prompt_tokens() if self.prompt_tokens else 0
+        return self._estimate
 
-    @property
-    def provider_id(self) -> int:
-        return self.route.provider.id
+
+NO_FACTS = RequestFacts()
 
 
 @dataclass(slots=True)
-class Attempt:
-    """One line of the attempt trail: a candidate skipped, failed or served."""
+class Round:
+    """One call's progress through its candidates."""
 
-    provider: str
-    model: str
-    key_id: int | None
-    key_label: str | None
-    outcome: Outcome
-    reason: str | None = None  # skip reason or error kind
-    status: int | None = None
-    error: str | None = None
-    ms: float | None = None
-    backoff_ms: float | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        """This line for the usage row, without its empty fields. Written out field by field rather than
-        looping over ``fields()`` (or ``asdict``, which deep-copies): one runs on every request."""
-        line: dict[str, Any] = {"provider": self.provider, "model": self.model}
-        if self.key_id is not None:
-            line["key_id"] = self.key_id
-        if self.key_label is not None:
-            line["key_label"] = self.key_label
-        line["outcome"] = self.outcome
-        if self.reason is not None:
-            line["reason"] = self.reason
-        if self.status is not None:
-            line["status"] = self.status
-        if self.error is not None:
-            line["error"] = self.error
-        if self.ms is not None:
-            line["ms"] = self.ms
-        if self.backoff_ms is not None:
-            line["backoff_ms"] = self.backoff_ms
-        return line
-
-
-@dataclass(slots=True)
-class RouteTrail:
-    """What the router did for one request; it becomes part of the usage record."""
-
-    attempts: list[Attempt] = field(default_factory=list)
-    served: Candidate | None = None
-    upstream_ms: float = 0.0  # awaited on the wire only (services.gateway.adapters.transport.WireTime)
-
-    def add(
-        self,
-        candidate: Candidate,
-        outcome: Outcome,
-        *,
-        reason: str | None = None,
-        status: int | None = None,
-        error: str | None = None,
-        ms: float | None = None,
-    ) -> Attempt:
-        attempt = Attempt(
-            candidate.route.provider.name, candidate.route.upstream_model,
-            candidate.key.id, candidate.key.label, outcome, reason, status, error, ms,
-        )
-        self.attempts.append(attempt)
-        return attempt
-
-    def as_dicts(self) -> list[dict[str, Any]]:
-        return [attempt.as_dict() for attempt in self.attempts]
-
-
-def weighted_order(items: Sequence[T], weight_of: Callable[[T], int], rng: random.Random) -> list[T]:
-    """A random order in which heavier items tend to come first (weighted sampling without replacement)."""
-    if len(items) < 2:
-        return list(items)
-    return sorted(items, key=lambda item: rng.random() ** (1.0 / max(weight_of(item), 1)), reverse=True)
-
-
-def priority_tiers(items: Sequence[T], priority_of: Callable[[T], int]) -> tuple[tuple[T, ...], ...]:
-    """``items`` grouped by priority, lowest number first."""
-    return tuple(tuple(group) for _, group in groupby(sorted(items, key=priority_of), key=priority_of))
-
-
-RouteTiers = tuple[tuple[tuple[RouteEntry, tuple[tuple[Candidate, ...], ...]], ...], ...]
-"""A model's routes in priority tiers, each route with its candidates (one per key of its provider)
-in the keys' priority tiers."""
-
-
-def route_tiers(routes: Sequence[RouteEntry], table: RoutingTable) -> RouteTiers:
-    return tuple(
-        tuple(
-            (route, priority_tiers([Candidate.of(route, key) for key in table.keys_for(route.provider.id)], lambda c: c.key.priority))
-            for route in same_priority
-        )
-        for same_priority in priority_tiers(routes, lambda r: r.priority)
-    )
+    started: float
+    max_attempts: int
+    failures: int = 0
+    waited: float = 0.0
+    too_long: bool = False  # the request did not fit some route: its context-window fallbacks may serve it
+    recoveries: list[tuple[float, SkipReason]] = field(default_factory=list)
 
 
 class Router:
@@ -173,94 +99,108 @@ class Router:
         self.rng = rng or random.Random()
         self.adapter_for = adapter_for
         self._plans_of: RoutingTable | None = None
-        self._plans: dict[str, RouteTiers] = {}
+        self._plans: dict[str, Plan] = {}
 
-    def route_candidates(self, requested: str) -> list[Candidate] | None:
-        """Every (route × key) for a model name in the order they would be tried; None if unknown."""
-        tiers = self._tiers(requested)
-        if tiers is None:
-            return None
-        ordered: list[Candidate] = []
-        for routes in tiers:
-            for _, key_tiers in weighted_order(routes, lambda pair: pair[0].weight, self.rng):
-                for same_priority in key_tiers:
-                    ordered.extend(weighted_order(same_priority, lambda c: c.key.weight, self.rng))
-        return ordered
-
-    def _tiers(self, requested: str) -> RouteTiers | None:
-        """A model name's tiers, worked out once per routing table (only the weighted shuffles are left
-        for each request). Unknown names are not kept, and at most ``MAX_PLANS`` names are: clients
-        choose them (``provider/any-model``)."""
+    def plan(self, requested: str) -> Plan | None:
+        """A model name's plan, worked out once per routing table. Unknown names are not kept, and at
+        most ``MAX_PLANS`` names are: clients choose them (``provider/any-model``)."""
         table = self._table()
         if table is not self._plans_of or len(self._plans) >= MAX_PLANS:
             self._plans_of, self._plans = table, {}
-        tiers = self._plans.get(requested)
-        if tiers is None:
-            routes = table.resolve(requested)
-            if routes is None:
+        plan = self._plans.get(requested)
+        if plan is None:
+            resolved = table.resolve(requested)
+            if resolved is None:
                 return None
-            tiers = self._plans[requested] = route_tiers(routes, table)
-        return tiers
+            plan = self._plans[requested] = make_plan(resolved, table)
+        return plan
 
-    async def execute(
-        self,
-        requested: str,
-        call: AdapterCall[T],
-        trail: RouteTrail,
-    ) -> T:
+    def route_candidates(self, requested: str, tags: frozenset[str] = frozenset()) -> list[Candidate] | None:
+        """Every (route × key) for a model name in the order they would be tried; None if unknown."""
+        plan = self.plan(requested)
+        return None if plan is None else ordered_candidates(plan, self.rng, tags)
+
+    async def execute(self, requested: str, call: AdapterCall[T], trail: RouteTrail, request: RequestFacts = NO_FACTS) -> T:
         """Run ``call`` against candidates until one succeeds; raise GatewayError otherwise."""
-        candidates = self.route_candidates(requested)
-        if candidates is None:
+        plan = self.plan(requested)
+        if plan is None:
             raise GatewayError(404, "model_not_found", f"The model `{requested}` does not exist or you do not have access to it.")
+        candidates = ordered_candidates(plan, self.rng, request.tags)
         if not candidates:
-            raise GatewayError(
-                502, "no_healthy_upstream", f"The model `{requested}` has no provider keys configured.", error_type="api_error"
-            )
-        started = self.clock.now()
-        failures = 0
-        waited = 0.0
+            raise self._nothing_to_try(requested, plan, request)
+        retries = plan.settings.num_retries
+        state = Round(self.clock.now(), self.policy.max_attempts if retries is None else retries + 1)
         while True:
-            recoveries: list[float] = []
+            state.recoveries = []
             for candidate in candidates:
-                if failures >= self.policy.max_attempts or self.clock.now() - started > self.policy.retry_budget:
+                if self._out_of_budget(state):
                     break
-                reason = self._skip_reason(candidate)
+                if candidate.route.context_fallback and not state.too_long:
+                    continue  # serves only what did not fit before it; not a skip worth a line
+                reason = self._skip_reason(candidate, plan, request)
                 if reason is not None:
                     trail.add(candidate, "skipped", reason=reason)
-                    self._note_recovery(candidate, reason, recoveries)
+                    state.too_long |= reason is SkipReason.TOO_LONG
+                    self._note_recovery(candidate, reason, state)
                     continue
                 try:
                     return await self._attempt(candidate, call, trail)
                 except UpstreamError as error:
-                    failures += 1
-                    if error.kind is ErrorKind.RATE_LIMITED:
-                        self._note_recovery(candidate, SkipReason.COOLING, recoveries)
-                    if error.kind in TRANSIENT_FAILURES:
-                        await self._backoff(failures, trail)
-            pause = self._pause_before_retry(recoveries, failures, started, waited)
+                    await self._failed(candidate, error, plan, state, trail)
+            pause = self._pause_before_retry(state)
             if pause is None:
-                raise self._exhausted(requested, recoveries, failures)
+                raise self._exhausted(requested, state)
             trail.attempts.append(Attempt("-", requested, None, None, "waiting", reason="all_cooling", backoff_ms=round(pause * 1000, 1)))
             await self.clock.sleep(pause)
-            waited += pause
+            state.waited += pause
 
-    def _skip_reason(self, candidate: Candidate) -> SkipReason | None:
-        if not candidate.route.provider.enabled:
+    def _out_of_budget(self, state: Round) -> bool:
+        return state.failures >= state.max_attempts or self.clock.now() - state.started > self.policy.retry_budget
+
+    async def _failed(self, candidate: Candidate, error: UpstreamError, plan: Plan, state: Round, trail: RouteTrail) -> None:
+        """After a failed attempt: go on to the next candidate, or raise what the client gets."""
+        if error.kind is ErrorKind.CONTEXT_TOO_LONG and plan.context_fallback and not candidate.route.context_fallback:
+            state.too_long = True
+            return
+        if not error.retryable:
+            raise GatewayError.from_upstream(error) from None
+        state.failures += 1
+        if error.kind is ErrorKind.RATE_LIMITED:
+            self._note_recovery(candidate, SkipReason.COOLING, state)
+        if error.kind in TRANSIENT_FAILURES:
+            await self._backoff(state.failures, trail)
+
+    def _nothing_to_try(self, requested: str, plan: Plan, request: RequestFacts) -> GatewayError:
+        if plan.has_keys and request.tags:
+            return GatewayError(
+                400, "no_route_for_tags", f"No route of `{requested}` carries the tags {sorted(request.tags)} (or `default`).",
+                param="tags",
+            )
+        return GatewayError(
+            502, "no_healthy_upstream", f"The model `{requested}` has no provider keys configured.", error_type="api_error"
+        )
+
+    def _skip_reason(self, candidate: Candidate, plan: Plan, request: RequestFacts) -> SkipReason | None:
+        route = candidate.route
+        if not route.provider.enabled:
             return SkipReason.DISABLED
-        reason = self.states.skip_reason(candidate.key, self.clock.now())
-        if reason is None and not self.states.circuit_allows(candidate.provider_id, self.clock.now()):
+        if plan.knows_windows and route.context_window is not None and request.estimate() > route.context_window:
+            return SkipReason.TOO_LONG
+        now = self.clock.now()
+        reason = self.states.skip_reason(candidate.key, route, candidate.deployment, now)
+        if reason is None and not self.states.circuit_allows(candidate.provider_id, now):
             return SkipReason.CIRCUIT_OPEN
         return reason
 
-    def _note_recovery(self, candidate: Candidate, reason: SkipReason, recoveries: list[float]) -> None:
+    def _note_recovery(self, candidate: Candidate, reason: SkipReason, state: Round) -> None:
         if reason in TIMED_REASONS:
-            moment = self.states.recovery_time(candidate.key, reason, self.clock.now())
+            moment = self.states.recovery_time(candidate.key, candidate.route, candidate.deployment, reason)
             if moment is not None:
-                recoveries.append(moment)
+                state.recoveries.append((moment, reason))
 
     async def _attempt(self, candidate: Candidate, call: AdapterCall[T], trail: RouteTrail) -> T:
         key = candidate.key
-        self.states.note_request(key, self.clock.now())
+        self.states.note_request(key, candidate.route, self.clock.now())
         began = time.perf_counter()
         try:
             with WireTime() as wire:
@@ -269,10 +209,9 @@ class Router:
             ms = (time.perf_counter() - began) * 1000
             trail.upstream_ms += wire.seconds * 1000
             trail.add(candidate, "failed", reason=error.kind.value, status=error.status, error=error.message[:300], ms=round(ms, 1))
-            self.states.on_failure(key, error, self.clock.now())
+            self.states.on_failure(key, candidate.route.upstream_model, error, self.clock.now())
             if not error.retryable:
                 self.states.release_probe(candidate.provider_id)
-                raise GatewayError.from_upstream(error) from None
             raise
         except BaseException:
             self.states.release_probe(candidate.provider_id)
@@ -281,12 +220,12 @@ class Router:
         trail.upstream_ms += wire.seconds * 1000
         trail.add(candidate, "served", ms=round(ms, 1))
         trail.served = candidate
-        self.states.on_success(key)
+        self.states.on_success(key, candidate.deployment)
         return result
 
     def stream_failed(self, candidate: Candidate, error: UpstreamError) -> None:
-        """A stream broke after its first byte reached the client: count it against the key."""
-        self.states.on_failure(candidate.key, error, self.clock.now())
+        """A stream broke after its first byte reached the client: count it against the deployment."""
+        self.states.on_failure(candidate.key, candidate.route.upstream_model, error, self.clock.now())
 
     async def _backoff(self, failures: int, trail: RouteTrail) -> None:
         delay = min(self.policy.backoff_cap, self.policy.backoff_base * 2 ** (failures - 1))
@@ -295,27 +234,38 @@ class Router:
             trail.attempts[-1].backoff_ms = round(delay * 1000, 1)
         await self.clock.sleep(delay)
 
-    def _pause_before_retry(self, recoveries: list[float], failures: int, started: float, waited: float) -> float | None:
+    def _pause_before_retry(self, state: Round) -> float | None:
         now = self.clock.now()
-        future = [moment for moment in recoveries if moment > now]
-        if not future or failures >= self.policy.max_attempts or now - started > self.policy.retry_budget:
+        future = [moment for moment, _ in state.recoveries if moment > now]
+        if not future or self._out_of_budget(state):
             return None
         pause = min(future) - now
-        return pause if waited + pause <= self.policy.cooldown_wait_budget else None
+        return pause if state.waited + pause <= self.policy.cooldown_wait_budget else None
 
-    def _exhausted(self, requested: str, recoveries: list[float], failures: int) -> GatewayError:
+    def _exhausted(self, requested: str, state: Round) -> GatewayError:
         now = self.clock.now()
-        future = [moment for moment in recoveries if moment > now]
+        future = [(moment, reason) for moment, reason in state.recoveries if moment > now]
         if future:
-            retry_after = max(1, math.ceil(min(future) - now))
+            retry_after = max(1, math.ceil(min(moment for moment, _ in future) - now))
+            if any(reason in RATE_REASONS for _, reason in future):
+                return GatewayError(
+                    429, "all_keys_cooling",
+                    f"Every key for `{requested}` is rate limited or cooling down; retry in {retry_after} s.",
+                    error_type="rate_limit_error", retry_after=retry_after,
+                )
             return GatewayError(
-                429, "all_keys_cooling",
-                f"Every key for `{requested}` is rate limited or cooling down; retry in {retry_after} s.",
-                error_type="rate_limit_error", retry_after=retry_after,
+                502, "no_healthy_upstream",
+                f"Every upstream for `{requested}` is failing and resting; retry in {retry_after} s.",
+                error_type="api_error", retry_after=retry_after,
             )
-        if failures:
+        if state.failures:
             return GatewayError(
                 502, "all_upstreams_failed", f"Every upstream for `{requested}` failed; see the request log.", error_type="api_error"
+            )
+        if state.too_long:
+            return GatewayError(
+                400, "context_length_exceeded", f"The request is longer than the context window of every route of `{requested}`.",
+                param="messages",
             )
         return GatewayError(
             502, "no_healthy_upstream", f"No usable key for `{requested}`: all are disabled, invalid or exhausted.", error_type="api_error"

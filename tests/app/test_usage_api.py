@@ -77,7 +77,8 @@ def test_exports_aggregates_metrics_and_health(running: tuple[RunningApp, str]) 
         assert metrics.status_code == 200
         assert 'llmhub_requests_total{model="smart",provider="emu",status="ok"} 3.0' in metrics.text
         assert 'llmhub_cooldowns_total{provider="flaky"}' in metrics.text
-        assert 'llmhub_keys{provider="flaky",status="cooling"} 1.0' in metrics.text
+        assert 'llmhub_deployments{provider="flaky",status="cooling"} 1.0' in metrics.text  # a 429 cools the model, not the key
+        assert 'llmhub_keys{provider="flaky",status="active"} 1.0' in metrics.text
 
     with app.client(uma) as client:
         own = client.get("/api/usage/export", params={"format": "json", "kind": "records", "user_id": 0}).json()
@@ -88,8 +89,10 @@ def test_exports_aggregates_metrics_and_health(running: tuple[RunningApp, str]) 
         assert bad.status_code == 400 and bad.json()["error"]["code"] == "invalid_range"
 
     health = httpx.get(app.url + "/health").json()
-    assert health["provider_status"]["flaky"]["status"] == "degraded"
-    assert health["provider_status"]["emu"] == {"status": "ok", "kind": "openai", "circuit": "closed",
+    flaky = health["provider_status"]["flaky"]
+    assert flaky["status"] == "degraded" and flaky["keys"]["active"] == 1
+    assert [(d["key"], d["model"], d["status"]) for d in flaky["deployments"]] == [("limited", "gpt-4o", "cooling")]
+    assert health["provider_status"]["emu"] == {"status": "ok", "kind": "openai", "circuit": "closed", "deployments": [],
                                                 "keys": {"active": 1, "cooling": 0, "invalid": 0, "exhausted": 0, "disabled": 0}}
 
 

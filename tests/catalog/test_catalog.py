@@ -19,6 +19,7 @@ from services.catalog.inputs import ProviderCreate
 from services.errors import CatalogError, ErrorKind, UpstreamError, UserError
 from services.hub import Hub
 from services.tables import (
+    DeploymentState,
     KeyState,
     LogicalModel,
     ModelRoute,
@@ -66,7 +67,7 @@ def test_create_provider_encrypts_masks_and_reloads_routing(hub: Hub) -> None:
     assert SECRET not in provider.model_dump_json()
     stored = rows(hub, ProviderKey)[0]
     assert SECRET not in stored.secret_enc and stored.monthly_usd_micros == 12_500_000
-    assert hub.table.keys_for(provider.id)[0].secret == SECRET
+    assert hub.table.keys_of(provider.id)[0].secret == SECRET
 
 
 @pytest.mark.parametrize(
@@ -109,7 +110,7 @@ def test_update_key_changes_only_sent_fields_and_null_removes_a_limit(hub: Hub) 
     assert (key.rpm, key.tpm) == (None, 5000)
     expect_error(400, "weight", hub.catalog.update_key, TEST_ACTOR, key_id, {"weight": None})
     assert hub.catalog.set_key_enabled(TEST_ACTOR, key_id, False).status == "disabled"
-    assert hub.table.keys_for(key.provider_id)[0].enabled is False
+    assert hub.table.keys_of(key.provider_id)[0].enabled is False
 
 
 def test_provider_update_rules(hub: Hub) -> None:
@@ -123,39 +124,39 @@ def test_provider_update_rules(hub: Hub) -> None:
 
 def test_key_status_reflects_live_health(hub: Hub) -> None:
     key_id = add_openai(hub)
-    entry = hub.table.keys_for(hub.catalog.get_key(key_id).provider_id)[0]
+    entry = hub.table.keys_of(hub.catalog.get_key(key_id).provider_id)[0]
     now = hub.clock.now()
     hub.catalog.force_cooldown(TEST_ACTOR, key_id, 60)
     key = hub.catalog.get_key(key_id)
     assert key.status == "cooling" and key.status_until is not None and key.status_until.timestamp() > now + 50
-    hub.states.on_failure(entry, UpstreamError(ErrorKind.QUOTA_EXHAUSTED, "out of credit"), now)
+    hub.states.on_failure(entry, "gpt-4o", UpstreamError(ErrorKind.QUOTA_EXHAUSTED, "out of credit"), now)
     key = hub.catalog.get_key(key_id)
-    assert (key.status, key.last_error) == ("exhausted", "quota_exhausted: out of credit")
+    assert (key.status, key.last_error) == ("exhausted", "gpt-4o: quota_exhausted: out of credit")
     assert key.status_until is not None
     assert hub.catalog.reset_key_health(TEST_ACTOR, key_id).status == "active"
-    hub.states.on_failure(entry, UpstreamError(ErrorKind.AUTH, "bad key"), now)
+    hub.states.on_failure(entry, "gpt-4o", UpstreamError(ErrorKind.AUTH, "bad key"), now)
     assert hub.catalog.get_key(key_id).status == "invalid"
 
 
 def test_rotate_keeps_the_key_and_resets_its_health(hub: Hub) -> None:
     key_id = add_openai(hub)
     provider_id = hub.catalog.get_key(key_id).provider_id
-    hub.states.on_failure(hub.table.keys_for(provider_id)[0], UpstreamError(ErrorKind.AUTH, "revoked"), hub.clock.now())
+    hub.states.on_failure(hub.table.keys_of(provider_id)[0], "gpt-4o", UpstreamError(ErrorKind.AUTH, "revoked"), hub.clock.now())
     key = hub.catalog.rotate_key_secret(TEST_ACTOR, key_id, "  sk-brand-new-secret-9999 ")
     assert (key.id, key.secret_masked, key.status) == (key_id, "…9999", "active")
-    assert hub.table.keys_for(provider_id)[0].secret == "sk-brand-new-secret-9999"
+    assert hub.table.keys_of(provider_id)[0].secret == "sk-brand-new-secret-9999"
     expect_error(400, "secret", hub.catalog.rotate_key_secret, TEST_ACTOR, key_id, "   ")
 
 
 def test_delete_key_removes_its_state_row_and_memory(hub: Hub) -> None:
     key_id = add_openai(hub)
     hub.catalog.force_cooldown(TEST_ACTOR, key_id, 30)
-    hub._write_state_rows(*hub.states.take_dirty())
+    hub._write_state_rows(hub.states.take_dirty())
     assert [r.key_id for r in rows(hub, KeyState)] == [key_id]
     hub.catalog.delete_key(TEST_ACTOR, key_id)
     assert rows(hub, KeyState) == [] and rows(hub, ProviderKey) == []
     assert key_id not in hub.states.keys
-    assert hub.table.keys_for(hub.catalog.get_provider("openai-main").id) == ()
+    assert hub.table.keys_of(hub.catalog.get_provider("openai-main").id) == ()
 
 
 def test_delete_provider_removes_keys_routes_state_and_circuit(hub: Hub) -> None:
@@ -164,18 +165,18 @@ def test_delete_provider_removes_keys_routes_state_and_circuit(hub: Hub) -> None
     routes = [{"provider": "openai-main", "model": "gpt-4o"}, {"provider": "other", "model": "gpt-4o"}]
     hub.catalog.create_model(TEST_ACTOR, {"name": "smart", "routes": routes})
     provider_id = hub.catalog.get_provider("openai-main").id
-    entry = hub.table.keys_for(provider_id)[0]
+    entry = hub.table.keys_of(provider_id)[0]
     for _ in range(hub.states.circuit_threshold):
-        hub.states.on_failure(entry, UpstreamError(ErrorKind.UPSTREAM_5XX, "boom"), hub.clock.now())
-    hub._write_state_rows(*hub.states.take_dirty())
-    assert rows(hub, ProviderCircuit) and rows(hub, KeyState)
+        hub.states.on_failure(entry, "gpt-4o", UpstreamError(ErrorKind.CONNECTION, "refused"), hub.clock.now())
+    hub._write_state_rows(hub.states.take_dirty())
+    assert rows(hub, ProviderCircuit) and rows(hub, KeyState) and rows(hub, DeploymentState)
     hub.catalog.delete_provider(TEST_ACTOR, "openai-main")
     assert [p.name for p in rows(hub, Provider)] == ["other"]
     assert [k.provider_id for k in rows(hub, ProviderKey)] != [provider_id]
-    assert rows(hub, KeyState) == [] and rows(hub, ProviderCircuit) == []
+    assert rows(hub, KeyState) == [] and rows(hub, ProviderCircuit) == [] and rows(hub, DeploymentState) == []
     assert key_id not in hub.states.keys and provider_id not in hub.states.circuits
     assert [r.provider for r in hub.catalog.get_model("smart").routes] == ["other"]
-    assert [r.provider.name for r in hub.table.resolve("smart") or ()] == ["other"]
+    assert [r.provider.name for r in hub.table.models["smart"]] == ["other"]
 
 
 def test_models_with_ordered_routes(hub: Hub) -> None:
@@ -187,7 +188,7 @@ def test_models_with_ordered_routes(hub: Hub) -> None:
     ]
     model = hub.catalog.create_model(TEST_ACTOR, {"name": "smart", "description": "best", "routes": routes})
     assert [(r.provider, r.priority, r.weight) for r in model.routes] == [("openai-main", 1, 3), ("anthropic-main", 2, 1)]
-    assert [r.upstream_model for r in hub.table.resolve("smart") or ()] == ["gpt-4o", "claude-sonnet-4-5"]
+    assert [r.upstream_model for r in hub.table.models["smart"]] == ["gpt-4o", "claude-sonnet-4-5"]
     replaced = hub.catalog.replace_model(TEST_ACTOR, "smart", {"name": "smart", "routes": [routes[0]]})
     assert [r.provider for r in replaced.routes] == ["anthropic-main"] and replaced.description is None
     assert len(rows(hub, ModelRoute)) == 1

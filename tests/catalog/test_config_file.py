@@ -11,11 +11,8 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, select
 
-from services.catalog.config_file import (
-    apply_config_file,
-    export_config,
-    secret_variable,
-)
+from services.catalog.config_export import export_config, secret_variable
+from services.catalog.config_file import apply_config_file
 from services.errors import ConfigError
 from services.hub import Hub
 from services.tables import LogicalModel, ModelRoute, Provider, ProviderKey
@@ -85,7 +82,7 @@ def test_apply_creates_everything_then_a_second_apply_changes_nothing(hub: Hub, 
     assert keys["openai-main", "primary"].rpm == 500
     assert keys["openai-main", "backup"].monthly_usd == 25.5
     assert (keys["anthropic-main", "primary"].priority, keys["anthropic-main", "primary"].enabled) == (2, False)
-    assert [r.upstream_model for r in hub.table.resolve("smart") or ()] == ["gpt-4o", "claude-sonnet-4-5"]
+    assert [r.upstream_model for r in hub.table.models["smart"]] == ["gpt-4o", "claude-sonnet-4-5"]
     assert {k.secret for ks in hub.table.keys_by_provider.values() for k in ks} == set(SECRETS.values())
     before = snapshot(hub)
     again = apply_config_file(path, hub=hub)
@@ -101,7 +98,7 @@ def test_env_substitution_inside_strings_and_updates_in_place(hub: Hub, tmp_path
     apply_config_file(write(tmp_path, text), hub=hub)
     provider = hub.catalog.get_provider("vllm")
     assert provider.base_url == "http://10.0.0.7:8000/v1"
-    assert hub.table.keys_for(provider.id)[0].secret == "tok-" + SECRETS["OPENAI_KEY_1"]
+    assert hub.table.keys_of(provider.id)[0].secret == "tok-" + SECRETS["OPENAI_KEY_1"]
     monkeypatch.setenv("OPENAI_KEY_1", "sk-rotated-secret-4444")
     report = apply_config_file(write(tmp_path, text.replace(", rpm: 5", "")), hub=hub)
     assert (report.providers.unchanged, report.keys.updated) == (1, 1)
@@ -187,7 +184,7 @@ def test_export_reimports_without_leaking_secrets(hub: Hub, tmp_path: Path, monk
     assert not any(secret in exported for secret in SECRETS.values())
     assert "${LLMHUB_KEY_OPENAI_MAIN_PRIMARY}" in exported and "${LLMHUB_KEY_ANTHROPIC_MAIN_PRIMARY}" in exported
     for key in hub.catalog.list_keys():
-        secret = next(k.secret for k in hub.table.keys_for(key.provider_id) if k.id == key.id)
+        secret = next(k.secret for k in hub.table.keys_of(key.provider_id) if k.id == key.id)
         monkeypatch.setenv(secret_variable(key.provider, key.label), secret)
     path = write(tmp_path, exported, "exported.yaml")
     assert apply_config_file(path, hub=hub).changes == 0

@@ -80,7 +80,9 @@ async def test_a_rate_limited_key_cools_down(hub: Hub, emulator: EmulatorHandle)
     result = await run_key_test(hub, TEST_ACTOR, keys["rate-limit:30"])
     assert not result.ok and result.status == 429
     key = hub.catalog.get_key(keys["rate-limit:30"])
-    assert key.status == "cooling" and key.status_until is not None
+    assert key.status == "active"  # a 429 cools the model it was for, not the key's other models
+    assert [(d.model, d.status) for d in key.deployments] == [(result.model, "cooling")]
+    assert key.deployments[0].until is not None and key.deployments[0].until.timestamp() >= hub.clock.now() + 29
 
 
 @pytest.mark.parametrize("kind", ["anthropic", "gemini", "ollama"])

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from services.catalog.config_file import apply_plan, export_config, plan_import
+from services.catalog.config_export import export_config
+from services.catalog.config_file import apply_plan, plan_import
 from services.catalog.litellm_import import is_litellm_config, translate_litellm
 from services.errors import ConfigError
 from services.hub import Hub

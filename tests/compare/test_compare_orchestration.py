@@ -14,7 +14,6 @@ from services.accounts.tokens import Principal
 from services.compare.comparisons import (
     ColumnRun,
     Comparison,
-    available_models,
     new_blind_conversation,
     new_conversation,
     request_body,
@@ -197,7 +196,7 @@ async def test_images_go_as_image_parts_and_text_only_models_refuse_them(hub: Hu
 
 async def test_columns_settings_and_limits(hub: Hub) -> None:
     compare = comparison(hub, "alpha", "beta")
-    assert available_models(hub.table)[:5] == ["alpha", "beta", "broken", "slowpoke", "textonly"]
+    assert hub.table.model_names()[:5] == ["alpha", "beta", "broken", "slowpoke", "textonly"]
     added = compare.add_column("slowpoke")
     compare.add_column("alpha")
     with pytest.raises(CompareError):

@@ -12,13 +12,15 @@ import pytest
 from services.errors import ErrorKind, GatewayError, UpstreamError
 from services.gateway.adapters.base import Target
 from services.gateway.key_state import KeyStateStore, SkipReason
-from services.gateway.router import MAX_PLANS, Attempt, RetryPolicy, Router, RouteTrail
+from services.gateway.router import MAX_PLANS, RetryPolicy, Router
 from services.gateway.routing_table import (
     KeyEntry,
+    Limits,
     ProviderEntry,
     RouteEntry,
     RoutingTable,
 )
+from services.gateway.trail import Attempt, RouteTrail
 from tests.factories import FakeClock
 
 
@@ -64,8 +66,21 @@ def build(keys_by_provider: dict[str, list[KeyEntry]], routes: list[tuple[str, i
     return router, adapter, clock, states
 
 
+LIMIT_FIELDS = ("rpm", "tpm", "daily_tokens", "monthly_usd_micros")
+
+
 def key(key_id: int, provider_id: int, secret: str, **extra: object) -> KeyEntry:
-    return KeyEntry(key_id, provider_id, f"label-{key_id}", secret, **extra)  # type: ignore[arg-type]
+    limits = Limits(**{name: extra.pop(name) for name in LIMIT_FIELDS if name in extra})  # type: ignore[arg-type]
+    return KeyEntry(key_id, provider_id, f"label-{key_id}", secret, limits=limits, **extra)  # type: ignore[arg-type]
+
+
+def skip_reason(router: Router, key_entry: KeyEntry, now: float, model: str = "a-model") -> SkipReason | None:
+    """What the key state says of ``key_entry`` serving ``model`` (a concrete route, so no route limits)."""
+    route = RouteEntry(router._table().providers[key_entry.provider_id], model)
+    return router.states.skip_reason(key_entry, route, (key_entry.id, model), now)
+
+
+PLAIN_ROUTE = RouteEntry(ProviderEntry(1, "a", "openai", "http://upstream.invalid/v1", True), "a-model")
 
 
 async def run(router: Router, model: str = "smart") -> tuple[dict, RouteTrail]:
@@ -142,7 +157,8 @@ async def test_cooldown_honours_retry_after_and_expires() -> None:
 async def test_default_cooldown_when_no_retry_after() -> None:
     router, _, clock, states = build({"a": [key(1, 1, "a1"), key(2, 1, "a2", priority=2)]}, [("a", 1, 1)], {"a1": [rate_limited(None)]})
     await run(router)
-    assert states.health(1).cooldown_until == pytest.approx(clock.t + 30)
+    assert states.deployment((1, "a-model")).cooldown_until == pytest.approx(clock.t + 30)
+    assert states.health(1).cooldown_until == 0.0  # the key's other models are not cooled
 
 
 async def test_all_cooling_waits_for_short_recovery() -> None:
@@ -189,9 +205,9 @@ async def test_invalid_key_stays_out_until_reset() -> None:
 
 async def test_exhausted_key_returns_after_window() -> None:
     primary_then_spare = {"a": [key(1, 1, "a1"), key(2, 1, "a2", priority=2)]}
-    router, _, clock, states = build(primary_then_spare, [("a", 1, 1)], {"a1": [fail(ErrorKind.QUOTA_EXHAUSTED, 429), "ok"]})
+    router, _, clock, _ = build(primary_then_spare, [("a", 1, 1)], {"a1": [fail(ErrorKind.QUOTA_EXHAUSTED, 429), "ok"]})
     await run(router)
-    assert states.skip_reason(router._table().keys_for(1)[0], clock.t) == SkipReason.EXHAUSTED
+    assert skip_reason(router, router._table().keys_of(1)[0], clock.t) == SkipReason.EXHAUSTED
     clock.t += 86_400
     result, _ = await run(router)
     assert result["served_by"] == "a1"
@@ -210,27 +226,28 @@ async def test_quota_skips_rpm_tpm_daily_monthly() -> None:
     ]
     for limit, reason in limits:
         limited = key(3, 1, "a3", **limit)
-        states.note_usage(3, 150, 600, clock.t)
-        assert states.skip_reason(limited, clock.t) == reason
+        states.note_usage(3, PLAIN_ROUTE, 150, 600, clock.t)
+        assert skip_reason(router, limited, clock.t) == reason
 
 
 def test_tpm_window_slides_with_the_minute() -> None:
-    _, _, clock, states = build({"a": [key(1, 1, "a1")]}, [("a", 1, 1)], {})
+    router, _, clock, states = build({"a": [key(1, 1, "a1")]}, [("a", 1, 1)], {})
     limited = key(1, 1, "a1", tpm=100)
-    states.note_usage(1, 60, None, clock.t)
+    states.note_usage(1, PLAIN_ROUTE, 60, None, clock.t)
     clock.t += 30
-    states.note_usage(1, 50, None, clock.t)
-    assert states.skip_reason(limited, clock.t) == SkipReason.OVER_TPM
+    states.note_usage(1, PLAIN_ROUTE, 50, None, clock.t)
+    assert skip_reason(router, limited, clock.t) == SkipReason.OVER_TPM
     clock.t += 31  # the first call's 60 tokens leave the window, the second's 50 stay
-    assert states.skip_reason(limited, clock.t) is None
-    assert states.keys[1].window_tokens == 50
+    assert skip_reason(router, limited, clock.t) is None
+    assert states.keys[1].usage.window_tokens == 50
     clock.t += 30
-    assert states.skip_reason(limited, clock.t) is None and states.keys[1].window_tokens == 0
+    assert skip_reason(router, limited, clock.t) is None and states.keys[1].usage.window_tokens == 0
 
 
 async def test_circuit_opens_then_half_open_probe_closes_it() -> None:
+    """Connection failures are the provider's as a whole: three in a row open its circuit."""
     keys = [key(i, 1, f"a{i}") for i in (1, 2, 3, 4)]
-    script = {f"a{i}": [fail(ErrorKind.UPSTREAM_5XX, 500), "ok"] for i in (1, 2, 3)}
+    script = {f"a{i}": [fail(ErrorKind.CONNECTION), "ok"] for i in (1, 2, 3)}
     router, _, clock, states = build({"a": keys, "b": [key(9, 2, "b9")]}, [("a", 1, 1), ("b", 2, 1)], script)
     result, trail = await run(router)
     assert result["served_by"] == "b9"
@@ -247,7 +264,7 @@ async def test_circuit_opens_then_half_open_probe_closes_it() -> None:
 async def test_half_open_allows_one_probe_at_a_time() -> None:
     router, _, clock, states = build({"a": [key(1, 1, "a1")]}, [("a", 1, 1)], {})
     for _ in range(3):
-        states.on_failure(router._table().keys_for(1)[0], fail(ErrorKind.TIMEOUT), clock.t)
+        states.on_failure(router._table().keys_of(1)[0], "a-model", fail(ErrorKind.CONNECTION), clock.t)
     assert not states.circuit_allows(1, clock.t)
     clock.t += 21
     assert states.circuit_allows(1, clock.t)

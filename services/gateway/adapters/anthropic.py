@@ -51,7 +51,7 @@ SAMPLING_FIELDS = ("temperature", "top_p", "top_k")
 
 
 def _headers(target: Target) -> dict[str, str]:
-    return {"content-type": JSON_CONTENT_TYPE, "x-api-key": target.api_key, "anthropic-version": ANTHROPIC_VERSION}
+    return target.with_headers({"content-type": JSON_CONTENT_TYPE, "x-api-key": target.api_key, "anthropic-version": ANTHROPIC_VERSION})
 
 
 # --- request ---------------------------------------------------------------------------------------
@@ -243,15 +243,17 @@ class _StreamTranslator:
 
 class AnthropicAdapter:
     async def chat(self, client: UpstreamClient, target: Target, body: Json) -> Json:
-        answer = await post_json(
-            client, f"{target.base_url}/v1/messages", _headers(target), build_request(body, target.model), target.api_key
-        )
+        payload = build_request(body, target.model)
+        answer = await post_json(client, f"{target.base_url}/v1/messages", _headers(target), payload, target.api_key, target.timeout)
         return to_completion(answer, target.model)
 
     def stream_chat(self, client: UpstreamClient, target: Target, body: Json, tally: StreamTally) -> AsyncGenerator[list[bytes], None]:
         payload = {**build_request(body, target.model), "stream": True}
         url = f"{target.base_url}/v1/messages"
-        return translated_stream(client, url, _headers(target), payload, target.api_key, _StreamTranslator(target.model), tally)
+        translator = _StreamTranslator(target.model)
+        return translated_stream(
+            client, url, _headers(target), payload, target.api_key, translator, tally, read_timeout=target.stream_timeout
+        )
 
     async def embed(self, client: UpstreamClient, target: Target, body: Json) -> Json:
         raise UpstreamError(ErrorKind.BAD_REQUEST, "Anthropic offers no embeddings API", status=400)

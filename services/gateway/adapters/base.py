@@ -24,9 +24,9 @@ tally, and named here for the protocol and its callers.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from services.gateway.adapters.shapes import Json
 from services.gateway.adapters.tally import StreamTally
@@ -35,12 +35,27 @@ from services.gateway.adapters.transport import UpstreamClient
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    """Where one attempt goes: the provider's base URL, one key's secret, the upstream model."""
+    """Where one attempt goes: the provider's base URL, one key's secret, the upstream model; and, from
+    its route and model, extra headers and the waits for an upstream byte."""
 
     kind: str
     base_url: str
     api_key: str = field(repr=False)
     model: str
+    headers: Mapping[str, str] | None = field(default=None, repr=False)  # they may carry credentials
+    timeout: float | None = None  # None: the client's own
+    stream_timeout: float | None = None
+    defaults: Mapping[str, Any] | None = None  # parameters the route sets when a request leaves them out
+
+    def with_headers(self, headers: dict[str, str]) -> dict[str, str]:
+        """An adapter's request headers with the route's extra headers on top."""
+        return headers if not self.headers else {**headers, **self.headers}
+
+    def bearer_headers(self) -> dict[str, str]:
+        """A JSON request with the key as a bearer token (OpenAI, Ollama); no ``Authorization`` without a key."""
+        if not self.api_key:
+            return self.with_headers({"content-type": "application/json"})
+        return self.with_headers({"content-type": "application/json", "authorization": f"Bearer {self.api_key}"})
 
 
 class Adapter(Protocol):

@@ -82,7 +82,7 @@ def _url(target: Target, method: str) -> str:
 
 
 def _headers(target: Target) -> dict[str, str]:
-    return {"content-type": JSON_CONTENT_TYPE, "x-goog-api-key": target.api_key}
+    return target.with_headers({"content-type": JSON_CONTENT_TYPE, "x-goog-api-key": target.api_key})
 
 
 # --- request ---------------------------------------------------------------------------------------
@@ -274,13 +274,16 @@ class _StreamTranslator:
 
 class GeminiAdapter:
     async def chat(self, client: UpstreamClient, target: Target, body: Json) -> Json:
-        answer = await post_json(client, _url(target, "generateContent"), _headers(target), build_request(body), target.api_key)
+        url = _url(target, "generateContent")
+        answer = await post_json(client, url, _headers(target), build_request(body), target.api_key, target.timeout)
         return to_completion(answer, target.model)
 
     def stream_chat(self, client: UpstreamClient, target: Target, body: Json, tally: StreamTally) -> AsyncGenerator[list[bytes], None]:
         url = _url(target, "streamGenerateContent") + "?alt=sse"
         translator = _StreamTranslator(target.model)
-        return translated_stream(client, url, _headers(target), build_request(body), target.api_key, translator, tally)
+        return translated_stream(
+            client, url, _headers(target), build_request(body), target.api_key, translator, tally, read_timeout=target.stream_timeout
+        )
 
     async def embed(self, client: UpstreamClient, target: Target, body: Json) -> Json:
         """All inputs in one ``batchEmbedContents`` call, as google-genai does for the Gemini API."""
@@ -290,7 +293,7 @@ class GeminiAdapter:
         if body.get("dimensions"):
             request["outputDimensionality"] = body["dimensions"]
         payload = {"requests": [{**request, "content": {"parts": [{"text": text}]}} for text in inputs]}
-        answer = await post_json(client, _url(target, "batchEmbedContents"), _headers(target), payload, target.api_key)
+        answer = await post_json(client, _url(target, "batchEmbedContents"), _headers(target), payload, target.api_key, target.timeout)
         vectors = [e.get("values") or [] for e in answer.get("embeddings") or ()]
         usage = embedding_usage((answer.get("usageMetadata") or {}).get("promptTokenCount"), inputs)
         return embedding_list(vectors, target.model, usage, body.get("encoding_format"))

@@ -34,7 +34,7 @@ from services.gateway.adapters.shapes import (
 from services.gateway.adapters.tally import StreamTally
 from services.gateway.adapters.translated import translated_stream
 from services.gateway.adapters.transport import UpstreamClient
-from services.gateway.adapters.wire import JSON_CONTENT_TYPE, NdjsonFraming, post_json
+from services.gateway.adapters.wire import NdjsonFraming, post_json
 
 # OpenAI name → Ollama option name, copied as they are.
 OPTION_FIELDS = (
@@ -45,12 +45,6 @@ OPTION_FIELDS = (
     ("presence_penalty", "presence_penalty"),
     ("frequency_penalty", "frequency_penalty"),
 )
-
-
-def _headers(target: Target) -> dict[str, str]:
-    if not target.api_key:
-        return {"content-type": JSON_CONTENT_TYPE}
-    return {"content-type": JSON_CONTENT_TYPE, "authorization": f"Bearer {target.api_key}"}
 
 
 # --- request ---------------------------------------------------------------------------------------
@@ -173,20 +167,21 @@ class _StreamTranslator:
 class OllamaAdapter:
     async def chat(self, client: UpstreamClient, target: Target, body: Json) -> Json:
         payload = build_request(body, target.model, stream=False)
-        answer = await post_json(client, f"{target.base_url}/api/chat", _headers(target), payload, target.api_key)
+        answer = await post_json(client, f"{target.base_url}/api/chat", target.bearer_headers(), payload, target.api_key, target.timeout)
         return to_completion(answer, target.model)
 
     def stream_chat(self, client: UpstreamClient, target: Target, body: Json, tally: StreamTally) -> AsyncGenerator[list[bytes], None]:
         payload = build_request(body, target.model, stream=True)
         url = f"{target.base_url}/api/chat"
         translator = _StreamTranslator(target.model)
-        return translated_stream(client, url, _headers(target), payload, target.api_key, translator, tally, NdjsonFraming())
+        headers = target.bearer_headers()
+        return translated_stream(client, url, headers, payload, target.api_key, translator, tally, NdjsonFraming(), target.stream_timeout)
 
     async def embed(self, client: UpstreamClient, target: Target, body: Json) -> Json:
         inputs = embedding_inputs(body)
         payload: Json = {"model": target.model, "input": inputs}
         if body.get("dimensions"):
             payload["dimensions"] = body["dimensions"]
-        answer = await post_json(client, f"{target.base_url}/api/embed", _headers(target), payload, target.api_key)
+        answer = await post_json(client, f"{target.base_url}/api/embed", target.bearer_headers(), payload, target.api_key, target.timeout)
         usage = embedding_usage(answer.get("prompt_eval_count"), inputs)
         return embedding_list(answer.get("embeddings") or [], target.model, usage, body.get("encoding_format"))

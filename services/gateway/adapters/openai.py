@@ -18,14 +18,7 @@ from services.gateway.adapters.errors import stream_ended_early
 from services.gateway.adapters.shapes import embedding_usage, estimated_usage, input_list, prompt_chars
 from services.gateway.adapters.tally import StreamTally
 from services.gateway.adapters.transport import UpstreamClient
-from services.gateway.adapters.wire import JSON_CONTENT_TYPE, SseFraming, parse_event, post_json, stream_events
-
-
-def _headers(target: Target) -> dict[str, str]:
-    if not target.api_key:
-        return {"content-type": JSON_CONTENT_TYPE}
-    return {"content-type": JSON_CONTENT_TYPE, "authorization": f"Bearer {target.api_key}"}
-
+from services.gateway.adapters.wire import SseFraming, parse_event, post_json, stream_events
 
 PLAIN_TAIL = b'"finish_reason":null}],"usage":null}'
 """How an OpenAI content chunk ends when usage was asked for (as the gateway always does): its choice
@@ -88,7 +81,8 @@ class OpenAIAdapter:
         payload = {**body, "model": target.model}
         payload.pop("stream", None)
         payload.pop("stream_options", None)
-        answer: Json = await post_json(client, f"{target.base_url}/chat/completions", _headers(target), payload, target.api_key)
+        url = f"{target.base_url}/chat/completions"
+        answer: Json = await post_json(client, url, target.bearer_headers(), payload, target.api_key, target.timeout)
         if not answer.get("usage"):
             content = "".join((c.get("message") or {}).get("content") or "" for c in answer.get("choices") or ())
             answer["usage"] = estimated_usage(prompt_chars(body), len(content))
@@ -98,12 +92,15 @@ class OpenAIAdapter:
         payload = {**body, "model": target.model, "stream": True}
         payload["stream_options"] = {**(body.get("stream_options") or {}), "include_usage": True}
         relay = _Relay(tally, target.api_key)
-        return stream_events(client, f"{target.base_url}/chat/completions", _headers(target), payload, target.api_key, SseFraming(),
-                             relay.pass_on, relay.ended)
+        url = f"{target.base_url}/chat/completions"
+        return stream_events(
+            client, url, target.bearer_headers(), payload, target.api_key, SseFraming(), relay.pass_on, relay.ended, target.stream_timeout
+        )
 
     async def embed(self, client: UpstreamClient, target: Target, body: Json) -> Json:
         payload = {**body, "model": target.model}
-        answer: Json = await post_json(client, f"{target.base_url}/embeddings", _headers(target), payload, target.api_key)
+        url = f"{target.base_url}/embeddings"
+        answer: Json = await post_json(client, url, target.bearer_headers(), payload, target.api_key, target.timeout)
         if not answer.get("usage"):
             answer["usage"] = embedding_usage(None, input_list(body))
         return answer

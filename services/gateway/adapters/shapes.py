@@ -48,6 +48,11 @@ def prompt_chars(body: Json) -> int:
     return sum(len(text_of(m.get("content"))) for m in body.get("messages", ()) if isinstance(m, dict))
 
 
+def estimated_prompt_tokens(body: Json) -> int:
+    """A chat request's size in tokens, about: whether it fits a route's context window is decided on it."""
+    return estimate_tokens(prompt_chars(body))
+
+
 def estimated_usage(prompt_chars: int, completion_chars: int) -> Json:
     """Usage for an upstream that reported none, marked as estimated."""
     return {**make_usage(estimate_tokens(prompt_chars), estimate_tokens(completion_chars)), "estimated": True}

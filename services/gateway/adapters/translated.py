@@ -34,6 +34,7 @@ def translated_stream(
     translator: StreamTranslator,
     tally: StreamTally,
     framing: SseFraming | NdjsonFraming | None = None,
+    read_timeout: float | None = None,
 ) -> AsyncGenerator[list[bytes], None]:
     """A provider stream (server-sent events unless ``framing`` says otherwise) as OpenAI chunks
     through ``tally`` (a list a read), its usage chunk left with the tally; a stream that stops
@@ -50,4 +51,4 @@ def translated_stream(
             raise stream_ended_early()
         tally.take(translator.usage_chunk())
 
-    return stream_events(client, url, headers, payload, secret, framing or SseFraming(), convert, ended)
+    return stream_events(client, url, headers, payload, secret, framing or SseFraming(), convert, ended, read_timeout)

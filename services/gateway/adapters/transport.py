@@ -212,14 +212,23 @@ class UpstreamClient(httpx.AsyncClient):
         super().__init__(timeout=timeout, transport=self._aiohttp)
         self._session_timeout = client_timeout(timeout.pool, timeout.connect, timeout.read)
 
+    def _call_timeout(self, read: float | None) -> aiohttp.ClientTimeout:
+        """The session's timeouts, or the same with another read timeout (a model's own)."""
+        if read is None:
+            return self._session_timeout
+        return client_timeout(self._session_timeout.connect, self._session_timeout.sock_connect, read)
+
     @asynccontextmanager
-    async def open(self, url: str, headers: Mapping[str, str], body: bytes) -> AsyncIterator[UpstreamResponse]:
+    async def open(
+        self, url: str, headers: Mapping[str, str], body: bytes, read_timeout: float | None = None
+    ) -> AsyncIterator[UpstreamResponse]:
         """POST ``body`` and hand out the response once its headers arrived; leaving the block hands
-        the connection back to the pool (when the body was read to its end) or closes it."""
+        the connection back to the pool (when the body was read to its end) or closes it.
+        ``read_timeout`` replaces the client's wait for an upstream byte for this call."""
         wire, began = _wire_time.get(), time.perf_counter()
         with httpx_errors():
             async with self._aiohttp.session().post(
-                url, data=body, headers=headers, allow_redirects=False, timeout=self._session_timeout
+                url, data=body, headers=headers, allow_redirects=False, timeout=self._call_timeout(read_timeout)
             ) as response:
                 if wire is not None:
                     wire.add_since(began)

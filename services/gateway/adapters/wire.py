@@ -25,10 +25,12 @@ from services.gateway.adapters.transport import UpstreamClient
 JSON_CONTENT_TYPE = "application/json"
 
 
-async def post_json(client: UpstreamClient, url: str, headers: Mapping[str, str], payload: Json, secret: str) -> Any:
+async def post_json(
+    client: UpstreamClient, url: str, headers: Mapping[str, str], payload: Json, secret: str, read_timeout: float | None = None
+) -> Any:
     """POST ``payload`` as JSON and return the parsed answer; every failure comes out classified."""
     try:
-        async with client.open(url, headers, orjson.dumps(payload)) as response:
+        async with client.open(url, headers, orjson.dumps(payload), read_timeout) as response:
             content = await response.aread()
     except httpx.HTTPError as exc:
         raise transport_error(exc, secret) from None
@@ -149,6 +151,7 @@ async def stream_events(
     framing: SseFraming | NdjsonFraming,
     convert: EventConverter[E],
     ended: Callable[[], None],
+    read_timeout: float | None = None,
 ) -> AsyncGenerator[list[E], None]:
     """POST ``payload`` and hand out the streamed body's payloads through ``convert``, a list for
     each read that brought any; ``ended`` is called once the body ended (to raise if the stream
@@ -168,7 +171,7 @@ async def stream_events(
     lines = LineBuffer()
     started = False
     try:
-        async with client.open(url, headers, orjson.dumps(payload)) as response:
+        async with client.open(url, headers, orjson.dumps(payload), read_timeout) as response:
             if not response.is_success:
                 raise classify_response(response.status_code, await response.aread(), response.headers, secret)
             while chunk := await response.read_chunk():
