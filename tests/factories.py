@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
+from sqlmodel import Session, SQLModel, select
 
 from services.accounts.audit import Actor
 from services.accounts.tokens import Principal, issue_token
@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from tests.upstream_emulator import EmulatorHandle
 
 T = TypeVar("T")
+M = TypeVar("M", bound=SQLModel)
 
 # -- who acts, and when ------------------------------------------------------------------------------
 
@@ -187,6 +188,12 @@ def user_with_token(app: RunningApp, email: str, password: str, token_name: str)
         token = admin.post("/api/tokens", json={"name": token_name, "user_email": email})
         assert token.status_code == 201, token.text
     return TokenHolder(user.json()["id"], email, token.json()["token"])
+
+
+def rows_of(hub: Hub, table: type[M]) -> list[M]:
+    """Every row of a table in an in-process hub's database, in id order."""
+    with Session(hub.engine) as session:
+        return list(session.exec(select(table)))
 
 
 def add_person(hub: Hub, email: str) -> int:

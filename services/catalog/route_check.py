@@ -2,7 +2,8 @@
 
 The catalog refuses what cannot be saved anyway (unknown provider, duplicate route); these checks
 say it next to the offending field before the round trip, and add warnings the catalog cannot
-give: a route to a provider that is disabled or has no enabled key is saved but always skipped.
+give: a route to a provider that is disabled or has no enabled key (and is not keyless) is saved but
+always skipped.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ def check_routes(routes: Sequence[Mapping[str, Any]], providers: Sequence[Provid
             issues.append(RouteIssue(index, "provider", f"no provider named {name!r}"))
         elif not provider.enabled:
             issues.append(RouteIssue(index, "provider", "this provider is disabled: the route is skipped", blocking=False))
-        elif not any(k.enabled for k in provider.keys):
+        elif not provider.keyless and not any(k.enabled for k in provider.keys):
             issues.append(RouteIssue(index, "provider", "no enabled key: the route is skipped", blocking=False))
         if not model:
             issues.append(RouteIssue(index, "model", "enter the provider's model name"))

@@ -53,6 +53,7 @@ class ProviderPublic(BaseModel):
     effective_base_url: str
     enabled: bool
     keys: list[KeyPublic]
+    keyless: bool = Field(False, description="called without a key: a local server's kind, with no key configured")
     created_at: UtcTime
     updated_at: UtcTime
 

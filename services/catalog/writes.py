@@ -28,6 +28,7 @@ from services.crypto import SecretBox, mask_secret
 from services.errors import CatalogError
 from services.gateway.adapters import resolve_base_url
 from services.gateway.key_state import KeyStateStore
+from services.gateway.routing_table import KEYLESS_KINDS
 from services.tables import (
     DeploymentState,
     KeyState,
@@ -307,11 +308,11 @@ class CatalogSession:
     # -- public shapes ---------------------------------------------------------------------------
 
     def provider_public(self, provider: Provider, states: KeyStateStore) -> ProviderPublic:
+        keys = [key_public(k, provider.name, states) for k in self.keys_of(provider.id or 0)]
         return ProviderPublic(
             id=provider.id or 0, name=provider.name, kind=provider.kind, base_url=provider.base_url,
-            effective_base_url=resolve_base_url(provider.kind, provider.base_url), enabled=provider.enabled,
-            keys=[key_public(k, provider.name, states) for k in self.keys_of(provider.id or 0)],
-            created_at=provider.created_at, updated_at=provider.updated_at,
+            effective_base_url=resolve_base_url(provider.kind, provider.base_url), enabled=provider.enabled, keys=keys,
+            keyless=provider.kind in KEYLESS_KINDS and not keys, created_at=provider.created_at, updated_at=provider.updated_at,
         )
 
     def model_public(self, model: LogicalModel, provider_names: Mapping[int, str]) -> ModelPublic:

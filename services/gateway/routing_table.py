@@ -24,6 +24,11 @@ from services.gateway.model_limits import default_limits
 from services.gateway.pricing import Price
 from services.tables import LogicalModel, ModelAlias, ModelRoute, Provider, ProviderKey
 
+KEYLESS_KINDS = frozenset({"ollama", "openai_compatible"})
+"""Provider kinds that may run without a key (Ollama, vLLM, LM Studio…): with none configured, they
+are called without one."""
+KEYLESS_LABEL = "(no key)"
+
 
 @dataclass(frozen=True, slots=True)
 class Limits:
@@ -132,6 +137,9 @@ class RoutingTable:
             limits = Limits(k.rpm, k.tpm, k.daily_tokens, k.monthly_usd_micros)
             entry = KeyEntry(k.id or 0, k.provider_id, k.label, box.decrypt(k.secret_enc), k.priority, k.weight, limits, k.enabled)
             keys.setdefault(k.provider_id, []).append(entry)
+        for provider in providers.values():
+            if provider.kind in KEYLESS_KINDS and provider.id not in keys:
+                keys[provider.id] = [keyless_key(provider.id)]
         enabled = list(session.exec(select(LogicalModel).where(col(LogicalModel.enabled))))
         names = {m.id: m.name for m in enabled}
         models: dict[str, list[RouteEntry]] = {name: [] for name in names.values()}
@@ -185,6 +193,11 @@ class RoutingTable:
         """The keys a route may use: its own list, else all its provider's."""
         keys = self.keys_of(route.provider.id)
         return keys if route.key_labels is None else tuple(k for k in keys if k.label in route.key_labels)
+
+
+def keyless_key(provider_id: int) -> KeyEntry:
+    """The key a keyless provider is called with: none (a negative id: no stored key has it)."""
+    return KeyEntry(-provider_id, provider_id, KEYLESS_LABEL, "")
 
 
 def route_entry(row: ModelRoute, provider: ProviderEntry, box: SecretBox) -> RouteEntry:

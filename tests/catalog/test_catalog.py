@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from services.accounts.users import (
     create_user,
@@ -27,7 +27,7 @@ from services.tables import (
     ProviderCircuit,
     ProviderKey,
 )
-from tests.factories import TEST_ACTOR, local_hub
+from tests.factories import TEST_ACTOR, local_hub, rows_of
 
 SECRET = "sk-catalog-secret-0001"
 
@@ -36,11 +36,6 @@ SECRET = "sk-catalog-secret-0001"
 def hub(tmp_path: Path) -> Iterator[Hub]:
     with local_hub(tmp_path / "data") as hub:
         yield hub
-
-
-def rows(hub: Hub, table: type) -> list:
-    with Session(hub.engine) as session:
-        return list(session.exec(select(table)))
 
 
 def add_openai(hub: Hub, name: str = "openai-main", **extra: object) -> int:
@@ -65,7 +60,7 @@ def test_create_provider_encrypts_masks_and_reloads_routing(hub: Hub) -> None:
     key = provider.keys[0]
     assert (key.secret_masked, key.status, key.monthly_usd, key.rpm) == ("…0001", "active", 12.5, 60)
     assert SECRET not in provider.model_dump_json()
-    stored = rows(hub, ProviderKey)[0]
+    stored = rows_of(hub, ProviderKey)[0]
     assert SECRET not in stored.secret_enc and stored.monthly_usd_micros == 12_500_000
     assert hub.table.keys_of(provider.id)[0].secret == SECRET
 
@@ -88,7 +83,7 @@ def test_create_provider_encrypts_masks_and_reloads_routing(hub: Hub) -> None:
 )
 def test_invalid_provider_input_names_the_field_and_writes_nothing(hub: Hub, data: dict, field: str) -> None:
     expect_error(400, field, hub.catalog.create_provider, TEST_ACTOR, data)
-    assert rows(hub, Provider) == []
+    assert rows_of(hub, Provider) == []
 
 
 def test_conflicts_and_missing_items(hub: Hub) -> None:
@@ -152,9 +147,9 @@ def test_delete_key_removes_its_state_row_and_memory(hub: Hub) -> None:
     key_id = add_openai(hub)
     hub.catalog.force_cooldown(TEST_ACTOR, key_id, 30)
     hub._write_state_rows(hub.states.take_dirty())
-    assert [r.key_id for r in rows(hub, KeyState)] == [key_id]
+    assert [r.key_id for r in rows_of(hub, KeyState)] == [key_id]
     hub.catalog.delete_key(TEST_ACTOR, key_id)
-    assert rows(hub, KeyState) == [] and rows(hub, ProviderKey) == []
+    assert rows_of(hub, KeyState) == [] and rows_of(hub, ProviderKey) == []
     assert key_id not in hub.states.keys
     assert hub.table.keys_of(hub.catalog.get_provider("openai-main").id) == ()
 
@@ -169,11 +164,11 @@ def test_delete_provider_removes_keys_routes_state_and_circuit(hub: Hub) -> None
     for _ in range(hub.states.circuit_threshold):
         hub.states.on_failure(entry, "gpt-4o", UpstreamError(ErrorKind.CONNECTION, "refused"), hub.clock.now())
     hub._write_state_rows(hub.states.take_dirty())
-    assert rows(hub, ProviderCircuit) and rows(hub, KeyState) and rows(hub, DeploymentState)
+    assert rows_of(hub, ProviderCircuit) and rows_of(hub, KeyState) and rows_of(hub, DeploymentState)
     hub.catalog.delete_provider(TEST_ACTOR, "openai-main")
-    assert [p.name for p in rows(hub, Provider)] == ["other"]
-    assert [k.provider_id for k in rows(hub, ProviderKey)] != [provider_id]
-    assert rows(hub, KeyState) == [] and rows(hub, ProviderCircuit) == [] and rows(hub, DeploymentState) == []
+    assert [p.name for p in rows_of(hub, Provider)] == ["other"]
+    assert [k.provider_id for k in rows_of(hub, ProviderKey)] != [provider_id]
+    assert rows_of(hub, KeyState) == [] and rows_of(hub, ProviderCircuit) == [] and rows_of(hub, DeploymentState) == []
     assert key_id not in hub.states.keys and provider_id not in hub.states.circuits
     assert [r.provider for r in hub.catalog.get_model("smart").routes] == ["other"]
     assert [r.provider.name for r in hub.table.models["smart"]] == ["other"]
@@ -191,9 +186,9 @@ def test_models_with_ordered_routes(hub: Hub) -> None:
     assert [r.upstream_model for r in hub.table.models["smart"]] == ["gpt-4o", "claude-sonnet-4-5"]
     replaced = hub.catalog.replace_model(TEST_ACTOR, "smart", {"name": "smart", "routes": [routes[0]]})
     assert [r.provider for r in replaced.routes] == ["anthropic-main"] and replaced.description is None
-    assert len(rows(hub, ModelRoute)) == 1
+    assert len(rows_of(hub, ModelRoute)) == 1
     hub.catalog.delete_model(TEST_ACTOR, "smart")
-    assert rows(hub, LogicalModel) == [] and rows(hub, ModelRoute) == [] and "smart" not in hub.table.models
+    assert rows_of(hub, LogicalModel) == [] and rows_of(hub, ModelRoute) == [] and "smart" not in hub.table.models
 
 
 @pytest.mark.parametrize(
@@ -210,7 +205,7 @@ def test_models_with_ordered_routes(hub: Hub) -> None:
 def test_invalid_models_are_refused_whole(hub: Hub, data: dict, field: str) -> None:
     add_openai(hub)
     expect_error(400, field, hub.catalog.create_model, TEST_ACTOR, data)
-    assert rows(hub, LogicalModel) == [] and rows(hub, ModelRoute) == []
+    assert rows_of(hub, LogicalModel) == [] and rows_of(hub, ModelRoute) == []
 
 
 def test_a_failed_batch_writes_nothing_and_does_not_reload(hub: Hub) -> None:
@@ -225,10 +220,10 @@ def test_a_failed_batch_writes_nothing_and_does_not_reload(hub: Hub) -> None:
     with pytest.raises(CatalogError) as refused:
         create_the_same_provider_twice()
     assert (refused.value.status, refused.value.field) == (409, "name")  # the second one
-    assert rows(hub, Provider) == [] and reloads == []
+    assert rows_of(hub, Provider) == [] and reloads == []
     with hub.catalog.batch(dry_run=True) as cs:
         cs.create_provider(_provider("two"))
-    assert rows(hub, Provider) == [] and reloads == []
+    assert rows_of(hub, Provider) == [] and reloads == []
 
 
 def _provider(name: str) -> ProviderCreate:

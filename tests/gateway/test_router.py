@@ -2,94 +2,17 @@
 
 from __future__ import annotations
 
-import random
 from collections import Counter
 from dataclasses import asdict
 
-import httpx
 import pytest
 
 from services.errors import ErrorKind, GatewayError, UpstreamError
-from services.gateway.adapters.base import Target
-from services.gateway.key_state import KeyStateStore, SkipReason
-from services.gateway.router import MAX_PLANS, RetryPolicy, Router
-from services.gateway.routing_table import (
-    KeyEntry,
-    Limits,
-    ProviderEntry,
-    RouteEntry,
-    RoutingTable,
-)
-from services.gateway.trail import Attempt, RouteTrail
-from tests.factories import FakeClock
-
-
-class ScriptedAdapter:
-    """Answers by key secret: a list of outcomes consumed in order (last one repeats)."""
-
-    def __init__(self, script: dict[str, list[object]]) -> None:
-        self.script = script
-        self.calls: list[str] = []
-
-    async def chat(self, _client: httpx.AsyncClient, target: Target, _body: dict) -> dict:
-        self.calls.append(target.api_key)
-        outcomes = self.script.get(target.api_key, ["ok"])
-        outcome = outcomes.pop(0) if len(outcomes) > 1 else outcomes[0]
-        if isinstance(outcome, UpstreamError):
-            raise outcome
-        return {"served_by": target.api_key, "model": target.model}
-
-
-def rate_limited(after: float | None = 10) -> UpstreamError:
-    return UpstreamError(ErrorKind.RATE_LIMITED, "slow down", status=429, retry_after=after)
-
-
-def fail(kind: ErrorKind, status: int | None = None) -> UpstreamError:
-    return UpstreamError(kind, f"{kind.value} happened", status=status)
-
-
-def build(keys_by_provider: dict[str, list[KeyEntry]], routes: list[tuple[str, int, int]], script: dict, **policy: float):
-    providers = {name: ProviderEntry(i + 1, name, "openai", "http://upstream.invalid/v1", True) for i, name in enumerate(keys_by_provider)}
-    table = RoutingTable(
-        {p.id: p for p in providers.values()},
-        providers,
-        {providers[name].id: tuple(keys) for name, keys in keys_by_provider.items()},
-        {"smart": tuple(RouteEntry(providers[name], f"{name}-model", prio, weight) for name, prio, weight in routes)},
-    )
-    clock = FakeClock()
-    states = KeyStateStore(clock, default_cooldown=30, circuit_threshold=3, circuit_open_seconds=20)
-    adapter = ScriptedAdapter(script)
-    router = Router(
-        table=lambda: table, states=states, client=httpx.AsyncClient(), clock=clock,
-        policy=RetryPolicy(**policy), rng=random.Random(7), adapter_for=lambda _kind: adapter,
-    )
-    return router, adapter, clock, states
-
-
-LIMIT_FIELDS = ("rpm", "tpm", "daily_tokens", "monthly_usd_micros")
-
-
-def key(key_id: int, provider_id: int, secret: str, **extra: object) -> KeyEntry:
-    limits = Limits(**{name: extra.pop(name) for name in LIMIT_FIELDS if name in extra})  # type: ignore[arg-type]
-    return KeyEntry(key_id, provider_id, f"label-{key_id}", secret, limits=limits, **extra)  # type: ignore[arg-type]
-
-
-def skip_reason(router: Router, key_entry: KeyEntry, now: float, model: str = "a-model") -> SkipReason | None:
-    """What the key state says of ``key_entry`` serving ``model`` (a concrete route, so no route limits)."""
-    route = RouteEntry(router._table().providers[key_entry.provider_id], model)
-    return router.states.skip_reason(key_entry, route, (key_entry.id, model), now)
-
-
-PLAIN_ROUTE = RouteEntry(ProviderEntry(1, "a", "openai", "http://upstream.invalid/v1", True), "a-model")
-
-
-async def run(router: Router, model: str = "smart") -> tuple[dict, RouteTrail]:
-    trail = RouteTrail()
-
-    async def call(adapter, target):  # type: ignore[no-untyped-def]
-        return await adapter.chat(router.client, target, {})
-
-    return await router.execute(model, call, trail), trail
+from services.gateway.key_state import SkipReason
+from services.gateway.router import MAX_PLANS
+from services.gateway.routing_table import RouteEntry, RoutingTable
+from services.gateway.trail import Attempt
+from tests.gateway.scripted import PLAIN_ROUTE, build, fail, key, rate_limited, run, skip_reason
 
 
 async def test_priority_order_first_route_serves() -> None:
