@@ -1,5 +1,9 @@
 """The keys table: masked secrets, a live status badge, today's requests and spend, and per-key actions.
 
+Under a key's status, each of its models that is not serving right now (cooling after a 429, or
+resting after a run of errors) is listed with when it comes back: providers limit per model, so one
+key can be fine for one model and cooling for another.
+
 Rows carry only public fields (``KeyPublic.secret_masked`` is ``…`` + the last four characters).
 ``refresh_status`` re-reads each key's status from the in-memory key state — no database — so a
 timer can call it every couple of seconds; the page reloads the rows from the catalog after actions.
@@ -42,6 +46,15 @@ STATUS_BADGE = r"""
       : props.row.status }}
 </q-badge>
 """
+DEPLOYMENTS = r"""
+<div v-for="d in props.row.models" :key="d.model" class="text-xs q-mt-xs" :data-testid="'deployment-' + props.row.label + '-' + d.model"
+     :title="d.last_error || ''">
+  <q-icon :name="d.status === 'cooling' ? 'hourglass_top' : 'error_outline'"
+          :color="d.status === 'cooling' ? 'warning' : 'negative'" size="14px" class="q-mr-xs" />
+  <span class="text-weight-medium">{{ d.model }}</span>
+  {{ d.status }} until {{ new Date(d.until).toLocaleTimeString([], {hour12: false}) }}
+</div>
+"""
 SECRET = r"""<code class="text-xs whitespace-nowrap">{{ props.row.secret }}</code>"""
 CHECK = r"""
 <div v-if="props.row.test" :class="props.row.test_ok ? 'text-positive' : 'text-negative'" class="text-xs"
@@ -78,6 +91,7 @@ CARD = rf"""
         <div class="text-grey-7 text-xs ellipsis col">{{{{ props.row.provider }}}} · {SECRET}</div>
         {STATUS_BADGE}
       </div>
+      {DEPLOYMENTS}
       <div class="text-xs text-grey-7 q-mt-xs">
         {{{{ props.row.requests }}}} {{{{ props.row.requests === 1 ? 'request' : 'requests' }}}} · {{{{ props.row.spend }}}} today
       </div>
@@ -104,7 +118,8 @@ class KeyTable:
         self.table.classes("w-full").props("flat wrap-cells data-testid=key-table")
         self.table.props("no-data-label='No keys yet: add a provider, then its keys.'")
         self.table.props(f':grid="{PHONE}"')
-        for name, content in (("status", STATUS_BADGE), ("secret", SECRET), ("check", CHECK), ("actions", ACTIONS)):
+        cells = (("status", STATUS_BADGE + DEPLOYMENTS), ("secret", SECRET), ("check", CHECK), ("actions", ACTIONS))
+        for name, content in cells:
             self.table.add_slot(f"body-cell-{name}", f'<q-td :props="props">{content}</q-td>')
         self.table.add_slot("item", CARD)
         for name in ACTION_EVENTS:
@@ -132,8 +147,13 @@ class KeyTable:
     def _set_status(self, row: dict[str, Any]) -> bool:
         status, until = live_status(self.states, row["id"], row["enabled"])
         health = self.states.keys.get(row["id"])
+        now = self.states.clock.now()
+        troubled = [
+            {"model": d.model, "status": d.status, "until": (d.until or now) * 1000, "last_error": d.last_error}
+            for d in self.states.deployment_statuses(row["id"], now) if d.status != "active"
+        ]
         values = {
-            "status": status, "until": until * 1000 if until else None,
+            "status": status, "until": until * 1000 if until else None, "models": troubled,
             "last_error": health.last_error if health else None,
             "error_at": health.last_error_at * 1000 if health and health.last_error_at else None,
         }

@@ -1,5 +1,6 @@
-"""The providers table: name, kind, base URL (the kind's default shown as such), key count, and
-buttons to add a key or delete the provider. One card per provider on a phone."""
+"""The providers table: name, kind, base URL (the kind's default shown as such), key count ("none
+needed" for a keyless local server), and buttons to add a key or delete the provider. One card per
+provider on a phone."""
 
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ CARD = rf"""
     <q-card-section class="row items-start no-wrap q-pb-none">
       <div class="col">
         <div class="text-weight-medium">{{{{ props.row.name }}}}
-          <span class="text-grey-7 text-xs">· {{{{ props.row.kind }}}} · {{{{ props.row.keys }}}} key(s)</span></div>
+          <span class="text-grey-7 text-xs">· {{{{ props.row.kind }}}} · keys: {{{{ props.row.keys }}}}</span></div>
         <div>{BASE_URL}</div>
       </div>
       {ACTIONS}
@@ -56,7 +57,10 @@ class ProviderTable:
 
     def show(self, providers: list[ProviderPublic]) -> None:
         rows = [
-            {"name": p.name, "kind": p.kind, "base_url": p.effective_base_url, "default_url": p.base_url is None, "keys": len(p.keys)}
+            {
+                "name": p.name, "kind": p.kind, "base_url": p.effective_base_url, "default_url": p.base_url is None,
+                "keys": "none needed" if p.keyless else len(p.keys),
+            }
             for p in providers
         ]
         if rows != self.table.rows:
