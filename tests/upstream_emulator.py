@@ -7,18 +7,25 @@ stream side by side:
     ok (or any other key, or none)   normal answer
     rate-limit[:secs]                429 + Retry-After: secs (default 7)
     rate-limit-date[:secs]           the same, Retry-After as an HTTP date
-    rate-limit-once[:secs]           429 for the first request with this exact key, then ok
+    rate-limit-once[:secs]           429 for the first request with this exact key (and model suffix), then ok
     error-500, overloaded            500; 503 (Anthropic: 529 overloaded_error)
     unauthorized, forbidden          401, 403 with the provider's auth error body
     quota                            OpenAI 429 insufficient_quota, Anthropic 400 credit balance,
                                      Gemini 429 RESOURCE_EXHAUSTED + QuotaFailure, Ollama 402
     context, bad-request             400 (context: OpenAI code context_length_exceeded)
+    context-limit[:words]            the `context` error when the prompt has more than `words` words
+                                     (default 100), else a normal answer
     slow[:secs]                      first token (or the whole JSON answer) after secs (default 1)
     drip[:secs]                      streams one word every secs (default 0.2); non-stream answers at once
     hang                             never answers
     reset                            TCP RST, no answer
     break-stream                     two words, then the connection closes mid-body (non-stream: reset)
     stream-error                     two words, then the provider's in-stream error (non-stream: overloaded)
+
+Providers meter per model, so a behaviour can also be picked per model: a model name with a suffix
+`@<behaviour>[:<param>]` (`gpt-4o@rate-limit:30`, `gpt-4o-mini@context-limit:5`) behaves so whatever
+the key, while the same key's other models keep their key's behaviour. The suffix stays part of the
+model name in the answer.
 
 Answers are deterministic (`"Echo: " + <last user text>`, one word per stream frame) and token
 counts are whitespace-word counts (prompt: all message texts incl. system), so tests can assert
@@ -56,10 +63,13 @@ from aiohttp import web
 JSON = dict[str, Any]
 
 ERROR_KINDS = frozenset({"rate-limit", "quota", "error-500", "overloaded", "unauthorized", "forbidden", "context", "bad-request"})
-BEHAVIOURS = ERROR_KINDS | {"ok", "rate-limit-date", "rate-limit-once", "slow", "drip", "hang", "reset", "break-stream", "stream-error"}
+BEHAVIOURS = ERROR_KINDS | {
+    "ok", "rate-limit-date", "rate-limit-once", "context-limit", "slow", "drip", "hang", "reset", "break-stream", "stream-error",
+}
 DEFAULT_RETRY_AFTER = 7.0
 DEFAULT_SLOW_SECONDS = 1.0
 DEFAULT_DRIP_SECONDS = 0.2
+DEFAULT_CONTEXT_WORDS = 100
 EMBEDDING_SIZE = 8
 STREAM_FAILURE_AFTER = 2
 """`break-stream` and `stream-error` send this many text chunks before failing."""
@@ -108,6 +118,13 @@ def parse_behaviour(key: str | None) -> Behaviour:
         return Behaviour(name, float(param) if param else None)
     except ValueError:
         return Behaviour(name)
+
+
+def model_behaviour(model: object) -> Behaviour | None:
+    """`gpt-4o@rate-limit:30` -> Behaviour("rate-limit", 30.0); None for a model name without a suffix."""
+    if not isinstance(model, str) or "@" not in model:
+        return None
+    return parse_behaviour(model.partition("@")[2])
 
 
 # --- deterministic content -------------------------------------------------------------------
@@ -677,7 +694,7 @@ class Emulator:
             return await self.unknown(request)
         if kind == "chat":
             return await self._chat(request, GEMINI, stream=lambda _: action == "streamGenerateContent", model=model)
-        admitted = await self._admit(request, GEMINI, ("content",) if action == "embedContent" else ("requests",))
+        admitted = await self._admit(request, GEMINI, ("content",) if action == "embedContent" else ("requests",), model=model)
         if not isinstance(admitted, Admitted):
             return admitted
         await admitted.pause()
@@ -699,7 +716,7 @@ class Emulator:
     async def _chat(
         self, request: web.Request, dialect: Dialect, stream: Callable[[JSON], bool], model: str | None = None
     ) -> web.StreamResponse:
-        admitted = await self._admit(request, dialect, dialect.chat_required, stream)
+        admitted = await self._admit(request, dialect, dialect.chat_required, stream, model)
         if not isinstance(admitted, Admitted):
             return admitted
         reply = dialect.reply(admitted.body, model or str(admitted.body.get("model")))
@@ -721,12 +738,13 @@ class Emulator:
         dialect: Dialect,
         required: tuple[str, ...],
         stream: Callable[[JSON], bool] = lambda _: False,
+        model: str | None = None,
     ) -> Admitted | web.StreamResponse:
-        """Record the request, apply the key's failure behaviour, then check the body."""
+        """Record the request, apply the model's (else the key's) failure behaviour, then check the body."""
         body = await read_json(request)
         key = dialect.api_key(request)
         self._record(request, dialect.name, key, body)
-        behaviour = self._behaviour_for(key)
+        behaviour = self._behaviour_for(key, model or (body or {}).get("model"))
         failure = await self._failure(request, dialect, behaviour, stream(body or {}))
         if failure is not None:
             return failure
@@ -734,15 +752,20 @@ class Emulator:
             return error_response(dialect, "bad-request", message="The request body is not valid JSON.")
         if missing := [name for name in required if name not in body]:
             return error_response(dialect, "bad-request", message=f"Missing required field(s): {', '.join(missing)}")
+        if behaviour.name == "context-limit" and prompt_words(dialect, body) > behaviour.seconds(DEFAULT_CONTEXT_WORDS):
+            return error_response(dialect, "context")
         return Admitted(body, behaviour)
 
-    def _behaviour_for(self, key: str | None) -> Behaviour:
-        behaviour = parse_behaviour(key)
+    def _behaviour_for(self, key: str | None, model: object) -> Behaviour:
+        """The model name's `@behaviour` suffix if it has one, else the key's."""
+        named = model_behaviour(model)
+        behaviour = named or parse_behaviour(key)
         if behaviour.name != "rate-limit-once":
             return behaviour
-        if key in self._limited_once:
+        once = f"{key}|{model}" if named else str(key)
+        if once in self._limited_once:
             return OK
-        self._limited_once.add(str(key))
+        self._limited_once.add(once)
         return Behaviour("rate-limit", behaviour.param)
 
     async def _failure(self, request: web.Request, dialect: Dialect, behaviour: Behaviour, stream: bool) -> web.StreamResponse | None:
@@ -816,6 +839,11 @@ class Emulator:
         if "anthropic-version" in headers or "x-api-key" in headers:
             return ANTHROPIC
         return OPENAI
+
+
+def prompt_words(dialect: Dialect, body: JSON) -> int:
+    """The prompt's length as the emulator counts tokens: whitespace words of every message text."""
+    return sum(count_words(text) for text in dialect.conversation(body)[0])
 
 
 async def read_json(request: web.Request) -> JSON | None:
