@@ -14,6 +14,7 @@ from __future__ import annotations
 import gc
 import logging
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 from fastapi import FastAPI
 from nicegui import app as nicegui_app
@@ -87,8 +88,7 @@ def build(settings: Settings) -> Hub:
     """Everything that can fail on bad configuration happens here, before the server starts."""
     hub = Hub(hub_options(settings))
     if settings.config is not None:
-        report = apply_config_file(settings.config, hub=hub)
-        log.info("config %s applied: %s", settings.config, report)
+        apply_startup_config(hub, settings.config)
     if settings.admin_email and settings.admin_password:
         create_env_admin(hub, settings.admin_email, settings.admin_password)
     set_hub(hub)
@@ -100,6 +100,16 @@ def build(settings: Settings) -> Hub:
     nicegui_app.on_startup(_starter(hub))
     nicegui_app.on_shutdown(hub.stop)
     return hub
+
+
+def apply_startup_config(hub: Hub, path: Path) -> None:
+    """LLMHUB_CONFIG / --config, applied at every start; a LiteLLM file's migration report goes to the log."""
+    report = apply_config_file(path, hub=hub)
+    log.info("config %s (%s) applied: %s", path, report.format, report)
+    if report.migration is not None:
+        log.info("config %s: %s", path, report.migration.summary())
+        for outcome, line in report.migration.log_lines():
+            log.log(logging.WARNING if outcome in ("skipped", "not supported") else logging.INFO, "config %s: %s", path, line)
 
 
 def create_env_admin(hub: Hub, email: str, password: str) -> None:

@@ -1,5 +1,6 @@
 """Import a configuration with a preview: paste or upload our own YAML or a LiteLLM ``config.yaml``,
-see what would be created, updated or left unchanged (a dry run through the catalog), then apply."""
+see what would be created, updated or left unchanged (a dry run through the catalog) and, for a
+LiteLLM file, its migration report (each entry and setting, and what became of it), then apply."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from components.blocking import io_bound
 from components.dialogs import transient_dialog
 from services.accounts.audit import Actor
 from services.catalog.config_file import ConfigReport, ImportPlan, apply_plan, plan_import
+from services.catalog.litellm_report import MigrationReport
 from services.errors import CatalogError, ConfigError
 
 MAX_UPLOAD_BYTES = 1_000_000
@@ -27,6 +29,25 @@ CHANGE_CELL = r"""
     {{ props.row.change }}</q-badge>
 </q-td>
 """
+ENTRY_COLUMNS = [
+    {"name": "entry", "label": "Entry", "field": "entry", "align": "left"},
+    {"name": "model", "label": "Model", "field": "model", "align": "left"},
+    {"name": "outcome", "label": "Outcome", "field": "outcome", "align": "left"},
+    {"name": "notes", "label": "Notes", "field": "notes", "align": "left"},
+]
+SETTING_COLUMNS = [
+    {"name": "setting", "label": "Setting", "field": "setting", "align": "left"},
+    {"name": "outcome", "label": "Outcome", "field": "outcome", "align": "left"},
+    {"name": "note", "label": "Note", "field": "note", "align": "left"},
+]
+OUTCOME_COLORS = "{imported: 'positive', 'imported with changes': 'warning', skipped: 'negative', mapped: 'positive', " \
+                 "kept: 'grey-6', 'not supported': 'deep-orange'}"
+OUTCOME_CELL = f"""
+<q-td :props="props">
+  <q-badge :color="{OUTCOME_COLORS}[props.row.outcome]" class="px-2 py-1 text-xs no-wrap">{{{{ props.row.outcome }}}}</q-badge>
+</q-td>
+"""
+WRAPPED_CELL = '<q-td :props="props" style="white-space: normal; min-width: 16rem">{{ props.value }}</q-td>'
 Applied = Callable[[ConfigReport, ImportPlan], Awaitable[None]]
 
 
@@ -90,14 +111,28 @@ class ImportDialog:
                 ui.badge(FORMATS[plan.format]).props("color=primary outline")
                 summary = f"{report.changes} change(s): {report}" if report.changes else "Nothing to change: all is as the file says."
                 ui.label(summary).classes("text-sm").props("data-testid=import-summary")
-            for note in plan.notes:
-                with ui.row().classes("items-start gap-1 no-wrap text-warning"):
-                    ui.icon("warning_amber", size="18px")
-                    ui.label(note).classes("text-xs")
             rows = [item.model_dump() for item in report.items]
             table = ui.table(columns=ITEM_COLUMNS, rows=rows, pagination={"rowsPerPage": 10}).classes("w-full")
             table.props("flat dense data-testid=import-preview")
             table.add_slot("body-cell-change", CHANGE_CELL)
+            if report.migration is not None:
+                self._migration(report.migration)
+
+    @staticmethod
+    def _migration(migration: MigrationReport) -> None:
+        ui.label("Migration report").classes("text-sm font-medium pt-2")
+        ui.label(migration.summary()).classes("text-xs text-grey-7").props("data-testid=migration-summary")
+        entries = [{**e.model_dump(), "notes": "; ".join(e.notes)} for e in migration.entries]
+        table = ui.table(columns=ENTRY_COLUMNS, rows=entries, pagination={"rowsPerPage": 10}).classes("w-full")
+        table.props("flat dense wrap-cells data-testid=migration-entries")
+        table.add_slot("body-cell-outcome", OUTCOME_CELL)
+        table.add_slot("body-cell-notes", WRAPPED_CELL)
+        if migration.settings:
+            rows = [s.model_dump() for s in migration.settings]
+            settings = ui.table(columns=SETTING_COLUMNS, rows=rows, pagination={"rowsPerPage": 10}).classes("w-full")
+            settings.props("flat dense wrap-cells data-testid=migration-settings")
+            settings.add_slot("body-cell-outcome", OUTCOME_CELL)
+            settings.add_slot("body-cell-note", WRAPPED_CELL)
 
     async def apply(self) -> None:
         plan = self.plan

@@ -144,7 +144,10 @@ def export(hub: HubDep, actor: ActorDep) -> PlainTextResponse:
     return PlainTextResponse(export_config(hub, actor), media_type="application/yaml")
 
 
-@router.post("/config/import", tags=["config"], openapi_extra=YAML_BODY, summary="Apply a config YAML (all or nothing)")
+@router.post(
+    "/config/import", tags=["config"], openapi_extra=YAML_BODY,
+    summary="Apply a config YAML: ours (all or nothing) or a LiteLLM config.yaml (answered with its migration report)",
+)
 async def import_config(
     request: Request, hub: HubDep, actor: ActorDep, dry_run: Annotated[bool, Query(description="validate and count, write nothing")] = False
 ) -> ConfigReport:

@@ -156,6 +156,13 @@ BROKEN = {
         'providers[1] "anthropic-main": base_url: an openai_compatible provider needs a base_url',
     ),
     "not a mapping": ("- just\n- a list\n", "the top level must be a mapping"),
+    "short master key": (
+        CONFIG + "master_keys:\n  - {label: ci, key: sk-1234}\n", 'master_keys[0] "ci": key: must be at least 8 characters'
+    ),
+    "duplicate master key": (
+        CONFIG + "master_keys:\n  - {label: ci, key: sk-ci-0000000001}\n  - {label: ci, key: sk-ci-0000000002}\n",
+        'master_keys[1] "ci": name: the same name as master_keys[0]',
+    ),
 }
 
 
@@ -169,6 +176,20 @@ def test_invalid_config_names_file_item_and_problem_and_writes_nothing(hub: Hub,
     assert message.startswith(f"{path}: ") and expected in message, message
     assert "\n" not in message
     assert snapshot(hub) == []
+
+
+def test_master_keys_are_set_hashed_and_a_second_apply_changes_nothing(hub: Hub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CI_MASTER_KEY", "sk-ci-master-000111")
+    path = write(tmp_path, CONFIG + "master_keys:\n  - label: ci\n    key: ${CI_MASTER_KEY}\n")
+    preview = apply_config_file(path, hub=hub, dry_run=True)
+    assert [(i.kind, i.name, i.change) for i in preview.items if i.kind == "master_key"] == [("master_key", "ci", "created")]
+    report = apply_config_file(path, hub=hub)
+    assert (report.master_keys.created, report.changes) == (1, 7) and "master keys 1 created" in str(report)
+    assert hub.tokens.authenticate("sk-ci-master-000111").role == "admin"
+    assert apply_config_file(path, hub=hub).changes == 0
+    with sqlite3.connect(hub.engine.url.database or "") as db:
+        stored = db.execute("select value from appsetting where key = 'master_keys'").fetchone()[0]
+    assert "sk-ci-master-000111" not in stored and "0111" in stored  # hashed, with its last four for the console
 
 
 def test_dry_run_reports_without_writing(hub: Hub, tmp_path: Path) -> None:
