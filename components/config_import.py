@@ -29,25 +29,10 @@ CHANGE_CELL = r"""
     {{ props.row.change }}</q-badge>
 </q-td>
 """
-ENTRY_COLUMNS = [
-    {"name": "entry", "label": "Entry", "field": "entry", "align": "left"},
-    {"name": "model", "label": "Model", "field": "model", "align": "left"},
-    {"name": "outcome", "label": "Outcome", "field": "outcome", "align": "left"},
-    {"name": "notes", "label": "Notes", "field": "notes", "align": "left"},
-]
-SETTING_COLUMNS = [
-    {"name": "setting", "label": "Setting", "field": "setting", "align": "left"},
-    {"name": "outcome", "label": "Outcome", "field": "outcome", "align": "left"},
-    {"name": "note", "label": "Note", "field": "note", "align": "left"},
-]
-OUTCOME_COLORS = "{imported: 'positive', 'imported with changes': 'warning', skipped: 'negative', mapped: 'positive', " \
-                 "kept: 'grey-6', 'not supported': 'deep-orange'}"
-OUTCOME_CELL = f"""
-<q-td :props="props">
-  <q-badge :color="{OUTCOME_COLORS}[props.row.outcome]" class="px-2 py-1 text-xs no-wrap">{{{{ props.row.outcome }}}}</q-badge>
-</q-td>
-"""
-WRAPPED_CELL = '<q-td :props="props" style="white-space: normal; min-width: 16rem">{{ props.value }}</q-td>'
+OUTCOME_COLORS = {
+    "imported": "positive", "imported with changes": "warning", "skipped": "negative",
+    "mapped": "positive", "kept": "grey-6", "not supported": "deep-orange",
+}
 Applied = Callable[[ConfigReport, ImportPlan], Awaitable[None]]
 
 
@@ -120,19 +105,17 @@ class ImportDialog:
 
     @staticmethod
     def _migration(migration: MigrationReport) -> None:
+        """Each entry and setting as a line with its outcome and notes: a list, so it reads at any width."""
         ui.label("Migration report").classes("text-sm font-medium pt-2")
         ui.label(migration.summary()).classes("text-xs text-grey-7").props("data-testid=migration-summary")
-        entries = [{**e.model_dump(), "notes": "; ".join(e.notes)} for e in migration.entries]
-        table = ui.table(columns=ENTRY_COLUMNS, rows=entries, pagination={"rowsPerPage": 10}).classes("w-full")
-        table.props("flat dense wrap-cells data-testid=migration-entries")
-        table.add_slot("body-cell-outcome", OUTCOME_CELL)
-        table.add_slot("body-cell-notes", WRAPPED_CELL)
+        with ui.column().classes("w-full gap-1").props("data-testid=migration-entries"):
+            for entry in migration.entries:
+                where = entry.entry + (f" → {entry.model}" if entry.model else "")
+                _outcome_line(entry.outcome, where, "; ".join(entry.notes))
         if migration.settings:
-            rows = [s.model_dump() for s in migration.settings]
-            settings = ui.table(columns=SETTING_COLUMNS, rows=rows, pagination={"rowsPerPage": 10}).classes("w-full")
-            settings.props("flat dense wrap-cells data-testid=migration-settings")
-            settings.add_slot("body-cell-outcome", OUTCOME_CELL)
-            settings.add_slot("body-cell-note", WRAPPED_CELL)
+            with ui.column().classes("w-full gap-1 pt-1").props("data-testid=migration-settings"):
+                for setting in migration.settings:
+                    _outcome_line(setting.outcome, setting.setting, setting.note)
 
     async def apply(self) -> None:
         plan = self.plan
@@ -147,3 +130,12 @@ class ImportDialog:
         self.text.value = ""
         self.dialog.close()
         await self.on_applied(report, plan)
+
+
+def _outcome_line(outcome: str, subject: str, note: str) -> None:
+    with ui.row().classes("w-full items-start gap-2 no-wrap"):
+        ui.badge(outcome, color=OUTCOME_COLORS.get(outcome, "grey-6")).classes("text-xs shrink-0")
+        with ui.column().classes("gap-0 min-w-0"):
+            ui.label(subject).classes("text-xs font-mono break-all")
+            if note:
+                ui.label(note).classes("text-xs text-grey-7")
