@@ -227,7 +227,7 @@ class _EntryReader:
             try:
                 _base_urls.validate_python(target.base_url)
             except ValidationError:
-                report.skip(f"api_base {target.base_url!r} is not an http:// or https:// URL")
+                report.skip(f"api_base {_without_credentials(target.base_url)!r} is not an http:// or https:// URL")
                 return None
         return target
 
@@ -410,6 +410,12 @@ def route_identity(route: Mapping[str, Any]) -> tuple[object, ...]:
     """What ``RouteIn.identity`` compares: two routes of one model may not share it."""
     return (route["provider"], route["model"], tuple(route.get("keys") or ()), tuple(sorted(route.get("tags") or ())),
             bool(route.get("context_fallback")))
+
+
+def _without_credentials(url: str) -> str:
+    """A URL as a note may show it: a ``user:password@`` part is masked."""
+    scheme, at, rest = url.rpartition("@")
+    return f"{scheme.split('//')[0]}//…@{rest}" if at and "//" in scheme else ("…@" + rest if at else url)
 
 
 def _bare_kind(model: str, base_url: str | None) -> str:

@@ -204,12 +204,14 @@ def test_an_unset_key_variable_imports_the_key_disabled() -> None:
 def test_a_bad_entry_is_skipped_and_the_rest_imported() -> None:
     translation = translate_entries(
         entry("bad-url", api_base="not a url"), entry("unset-base", api_base="os.environ/LLMHUB_TEST_UNSET_BASE"),
+        entry("secret-url", api_base="ftp://user:hunter2@host/v1"),
         {"model_name": "no-params"}, entry(""), entry("good"),
     )
     assert [m["name"] for m in translation.config["models"]] == ["good"]
     assert [(e.outcome, e.notes) for e in translation.report.entries] == [
         ("skipped", ["api_base 'not a url' is not an http:// or https:// URL"]),
         ("skipped", ["api_base: environment variable LLMHUB_TEST_UNSET_BASE is not set"]),
+        ("skipped", ["api_base 'ftp://…@host/v1' is not an http:// or https:// URL"]),
         ("skipped", ["no litellm_params"]),
         ("skipped", ["no model_name"]),
         ("imported", []),
