@@ -3,8 +3,6 @@ through the official SDKs: one key, one model rate limited or too small, the key
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import anthropic
 import openai
 import pytest
@@ -12,21 +10,14 @@ from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types as genai_types
 
-from tests.upstream_emulator import EmulatorHandle, model_behaviour, parse_behaviour, start_emulator
+from tests.upstream_emulator import EmulatorHandle, model_behaviour, parse_behaviour
 
 LONG_PROMPT = "one two three four five six seven"
 
 
-@pytest.fixture(scope="module")
-def upstream() -> Iterator[EmulatorHandle]:
-    handle = start_emulator()
-    yield handle
-    handle.stop()
-
-
 @pytest.fixture
-def client(upstream: EmulatorHandle) -> openai.OpenAI:
-    return openai.OpenAI(base_url=upstream.url + "/v1", api_key="ok#one-key", max_retries=0)
+def client(emulator: EmulatorHandle) -> openai.OpenAI:
+    return openai.OpenAI(base_url=emulator.url + "/v1", api_key="ok#one-key", max_retries=0)
 
 
 def ask(client: openai.OpenAI, model: str, prompt: str = "hi there") -> str | None:
@@ -43,8 +34,8 @@ def test_a_model_suffix_picks_the_behaviour_of_that_model_only(client: openai.Op
         ask(client, "gpt-4o@rate-limit:30")
 
 
-def test_the_model_behaviour_wins_over_the_key(upstream: EmulatorHandle) -> None:
-    failing_key = openai.OpenAI(base_url=upstream.url + "/v1", api_key="error-500#k", max_retries=0)
+def test_the_model_behaviour_wins_over_the_key(emulator: EmulatorHandle) -> None:
+    failing_key = openai.OpenAI(base_url=emulator.url + "/v1", api_key="error-500#k", max_retries=0)
     assert ask(failing_key, "gpt-4o@ok") == "Echo: hi there"
     with pytest.raises(openai.InternalServerError):
         ask(failing_key, "gpt-4o")
@@ -57,13 +48,13 @@ def test_context_limit_refuses_a_prompt_longer_than_its_words(client: openai.Ope
     assert refused.value.code == "context_length_exceeded"
 
 
-def test_context_limit_as_a_key_behaviour_in_anthropic_and_gemini(upstream: EmulatorHandle) -> None:
-    claude = anthropic.Anthropic(base_url=upstream.url, api_key="context-limit:3", max_retries=0)
+def test_context_limit_as_a_key_behaviour_in_anthropic_and_gemini(emulator: EmulatorHandle) -> None:
+    claude = anthropic.Anthropic(base_url=emulator.url, api_key="context-limit:3", max_retries=0)
     with pytest.raises(anthropic.BadRequestError, match="prompt is too long"):
         claude.messages.create(model="claude-haiku-4-5", max_tokens=10, messages=[{"role": "user", "content": LONG_PROMPT}])
     short = claude.messages.create(model="claude-haiku-4-5", max_tokens=10, messages=[{"role": "user", "content": "hi"}])
     assert short.content[0].text == "Echo: hi"  # type: ignore[union-attr]
-    gemini = genai.Client(api_key="ok#gemini", http_options=genai_types.HttpOptions(base_url=upstream.url))
+    gemini = genai.Client(api_key="ok#gemini", http_options=genai_types.HttpOptions(base_url=emulator.url))
     with pytest.raises(genai_errors.ClientError) as refused:
         gemini.models.generate_content(model="gemini-2.5-flash@context-limit:2", contents=LONG_PROMPT)
     assert refused.value.code == 400 and "exceeds the maximum number of tokens" in str(refused.value)

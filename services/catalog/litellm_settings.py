@@ -47,6 +47,9 @@ CALLBACKS: tuple[SettingOutcome, str] = (
 REDIS: tuple[SettingOutcome, str] = (
     UNSUPPORTED, "one LLM Hub instance keeps its routing state in memory; sharing it between instances is a coming feature"
 )
+CACHE: tuple[SettingOutcome, str] = (UNSUPPORTED, "LLM Hub has no response cache")
+CONSOLE_ADMIN: tuple[SettingOutcome, str] = (UNSUPPORTED, "set LLMHUB_ADMIN_EMAIL / LLMHUB_ADMIN_PASSWORD instead (the first admin)")
+PARALLEL: tuple[SettingOutcome, str] = (UNSUPPORTED, "limits are per minute (rpm/tpm on keys and routes) and per gateway token")
 GUIDE: dict[str, tuple[SettingOutcome, str]] = {
     "enable_tag_filtering": ("kept", "a model whose routes carry tags always routes by the request's tags (or metadata.tags)"),
     "enable_pre_call_checks": ("kept", "a request is checked against a route's context window when it is known"),
@@ -59,17 +62,15 @@ GUIDE: dict[str, tuple[SettingOutcome, str]] = {
     "allowed_fails_policy": (UNSUPPORTED, "set LLMHUB_CIRCUIT_THRESHOLD instead: it counts transient failures, never a 4xx"),
     "content_policy_fallbacks": (UNSUPPORTED, "a content-policy refusal is answered to the caller"),
     "redis_host": REDIS, "redis_port": REDIS, "redis_password": REDIS, "redis_url": REDIS,
-    "cache": (UNSUPPORTED, "LLM Hub has no response cache"), "cache_params": (UNSUPPORTED, "LLM Hub has no response cache"),
+    "cache": CACHE, "cache_params": CACHE,
     "success_callback": CALLBACKS, "failure_callback": CALLBACKS, "callbacks": CALLBACKS, "service_callbacks": CALLBACKS,
     "drop_params": (UNSUPPORTED, "requests reach OpenAI-format providers as sent and are translated for the others"),
     "set_verbose": (UNSUPPORTED, "set LLMHUB_LOG_LEVEL instead"),
     "json_logs": (UNSUPPORTED, "logs are text lines; LLMHUB_LOG_LEVEL sets how much is logged"),
     "database_url": (UNSUPPORTED, "LLM Hub keeps its data in SQLite under LLMHUB_DATA_DIR"),
     "alerting": (UNSUPPORTED, "budget alerts and their webhook are set on the Alerts page"),
-    "ui_username": (UNSUPPORTED, "set LLMHUB_ADMIN_EMAIL / LLMHUB_ADMIN_PASSWORD instead (the first console admin)"),
-    "ui_password": (UNSUPPORTED, "set LLMHUB_ADMIN_EMAIL / LLMHUB_ADMIN_PASSWORD instead (the first console admin)"),
-    "max_parallel_requests": (UNSUPPORTED, "limits are per minute (rpm/tpm on keys and routes) and per gateway token"),
-    "global_max_parallel_requests": (UNSUPPORTED, "limits are per minute (rpm/tpm on keys and routes) and per gateway token"),
+    "ui_username": CONSOLE_ADMIN, "ui_password": CONSOLE_ADMIN,
+    "max_parallel_requests": PARALLEL, "global_max_parallel_requests": PARALLEL,
     "max_budget": (UNSUPPORTED, "monthly budgets per gateway token and per person (Usage page), monthly_usd on keys and routes"),
     "background_health_checks": (UNSUPPORTED, "/health reports each provider's state; the Keys page tests a key on demand"),
     "guardrails": (UNSUPPORTED, "LLM Hub has no guardrails"),
