@@ -45,7 +45,7 @@ CLOUD_PROVIDERS = {
     "azure": "Azure OpenAI", "azure_ai": "Azure AI", "bedrock": "AWS Bedrock", "sagemaker": "AWS SageMaker",
     "vertex_ai": "Google Vertex AI", "vertex_ai_beta": "Google Vertex AI",
 }
-UNSUPPORTED = {"watsonx": "IBM watsonx", "cohere": "Cohere", "huggingface": "Hugging Face", "replicate": "Replicate"}
+NO_ADAPTER = {"watsonx": "IBM watsonx", "cohere": "Cohere", "huggingface": "Hugging Face", "replicate": "Replicate"}
 """Prefixes whose wire format no adapter speaks, even with an api_base."""
 BARE_NAME_KINDS = (("gpt-", "openai"), ("o1", "openai"), ("o3", "openai"), ("o4", "openai"), ("chatgpt", "openai"),
                    ("text-embedding", "openai"), ("claude", "anthropic"), ("gemini", "gemini"))
@@ -144,7 +144,7 @@ def read_entries(entries: list[Any], env: Environment, credentials: Mapping[str,
 
 
 @dataclass(frozen=True, slots=True)
-class _Target:
+class Target:
     kind: str
     prefix: str
     upstream: str
@@ -213,7 +213,7 @@ class _EntryReader:
         report.model = logical
         return logical
 
-    def _target(self, params: Mapping[str, Any], report: EntryReport) -> _Target | None:
+    def _target(self, params: Mapping[str, Any], report: EntryReport) -> Target | None:
         try:
             base_url = self.env.value(params.get("api_base")) or None
         except UnsetVariable as unset:
@@ -239,7 +239,7 @@ class _EntryReader:
             variable = f"{prefix.upper()}_API_KEY"
             if variable not in self.env.variables:
                 continue
-            provider = self._provider(_Target(prefix, prefix, "*", None))
+            provider = self._provider(Target(prefix, prefix, "*", None))
             label = str(self._key(provider, ENV_PREFIX + variable, report))
             patterns = [f"{prefix}/*"] + [f"{start}*" for start, kind in BARE_NAME_KINDS if kind == prefix]
             for pattern in patterns:
@@ -252,7 +252,7 @@ class _EntryReader:
         report.model = made[0]
         report.change(f"LiteLLM picks the provider from the requested name: imported as wildcard models {', '.join(made)}")
 
-    def _deployment(self, logical: str, target: _Target, params: Mapping[str, Any], entry: Mapping[str, Any],
+    def _deployment(self, logical: str, target: Target, params: Mapping[str, Any], entry: Mapping[str, Any],
                     model_info: Mapping[str, Any], report: EntryReport) -> None:
         provider = self._provider(target)
         label = self._key(provider, _key_reference(params.get("api_key"), target), report)
@@ -294,7 +294,7 @@ class _EntryReader:
                 same.pop(limit, None)  # one of them is unlimited: so is the pair
         return same
 
-    def _provider(self, target: _Target) -> ImportedProvider:
+    def _provider(self, target: Target) -> ImportedProvider:
         providers = self.imported.providers
         found = providers.get((target.kind, target.base_url))
         if found is None:
@@ -374,7 +374,7 @@ class _EntryReader:
                 model.settings.setdefault(ours, []).append(value)
 
 
-def find_target(model: str, base_url: str | None, custom_provider: str = "") -> _Target | str:
+def find_target(model: str, base_url: str | None, custom_provider: str = "") -> Target | str:
     """Kind, prefix, upstream model and base URL (None: the kind's default) of a LiteLLM model string,
     or why it cannot be imported. The prefix is what precedes the first '/', however odd the rest."""
     if not model:
@@ -389,8 +389,8 @@ def find_target(model: str, base_url: str | None, custom_provider: str = "") -> 
             return f"cannot tell the provider of {model!r} (no prefix and no api_base)"
     if prefix in CLOUD_PROVIDERS:
         return f"{CLOUD_PROVIDERS[prefix]} ({prefix}/) entries are not imported yet: cloud providers (Azure, Bedrock, Vertex) are coming"
-    if prefix in UNSUPPORTED:
-        return f"{UNSUPPORTED[prefix]} ({prefix}/) is not supported: no adapter speaks its wire format"
+    if prefix in NO_ADAPTER:
+        return f"{NO_ADAPTER[prefix]} ({prefix}/) is not supported: no adapter speaks its wire format"
     if not rest.strip():
         return f"no model name after {prefix}/"
     kind = NATIVE_KINDS.get(prefix)
@@ -399,11 +399,11 @@ def find_target(model: str, base_url: str | None, custom_provider: str = "") -> 
             base_url = None
         if kind == "openai" and base_url:
             kind = "openai_compatible"  # LiteLLM's spelling for "any OpenAI-compatible server"
-        return _Target(kind, prefix, rest, base_url)
+        return Target(kind, prefix, rest, base_url)
     base_url = base_url or COMPATIBLE_BASE_URLS.get(prefix)
     if base_url is None:
         return f"unknown provider prefix {prefix!r} and no api_base"
-    return _Target("openai_compatible", prefix, rest, base_url)
+    return Target("openai_compatible", prefix, rest, base_url)
 
 
 def route_identity(route: Mapping[str, Any]) -> tuple[object, ...]:
@@ -425,7 +425,7 @@ def _bare_kind(model: str, base_url: str | None) -> str:
     return "openai" if base_url else ""
 
 
-def _key_reference(api_key: object, target: _Target) -> str:
+def _key_reference(api_key: object, target: Target) -> str:
     """The key's identity: ``os.environ/NAME``, the literal key, LiteLLM's default variable, or '' (none)."""
     text = "" if api_key is None else str(api_key).strip()
     if text:
@@ -441,7 +441,7 @@ def _key_label(reference: str, ordinal: int) -> str:
     return f"key-{ordinal}"
 
 
-def _provider_name(target: _Target) -> str:
+def _provider_name(target: Target) -> str:
     """``openai``, ``groq``, ``hosted-vllm``…; an ``openai/`` entry with its own server is named after its host."""
     if target.kind != "openai_compatible":
         return target.kind
