@@ -45,18 +45,15 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 from pydantic import BaseModel, Field, ValidationError, computed_field, field_validator
-from sqlmodel import Session
 
 from services.accounts.audit import CONFIG_FILE_ACTOR, Actor, record_event
-from services.accounts.master_keys import set_master_key
-from services.accounts.tokens import MASTER_KEYS, hash_token
+from services.accounts.master_keys import master_key_change, set_master_key
 from services.catalog.inputs import Input, ModelCreate, Name, ProviderCreate, Secret, clean_message, field_path
 from services.catalog.litellm_import import is_litellm_config, translate_litellm
 from services.catalog.litellm_report import MigrationReport
 from services.catalog.service import Catalog
 from services.catalog.writes import Change
 from services.errors import CatalogError, ConfigError, LiteLLMFormatError
-from services.tables import AppSetting
 
 if TYPE_CHECKING:
     from services.hub import Hub
@@ -191,7 +188,7 @@ def _apply(config: PreparedConfig, *, catalog: Catalog, actor: Actor | None) -> 
     for master_key in master_keys:
         raw = master_key.key.get_secret_value()
         if actor is None:
-            change = _master_key_change(catalog, master_key.label, raw)
+            change = master_key_change(catalog.engine, master_key.label, raw)
         else:
             change = set_master_key(catalog.engine, actor, master_key.label, raw)
         report.note("master_key", master_key.label, change)
@@ -199,17 +196,6 @@ def _apply(config: PreparedConfig, *, catalog: Catalog, actor: Actor | None) -> 
         detail = {"format": config.format, "changes": report.changes, "summary": str(report)}
         record_event(catalog.engine, actor, "config.import", report.source, detail)
     return report
-
-
-def _master_key_change(catalog: Catalog, label: str, raw: str) -> Change:
-    """What ``set_master_key`` would do, without doing it (it compares the stored hash the same way)."""
-    with Session(catalog.engine) as session:
-        row = session.get(AppSetting, MASTER_KEYS)
-    entries = row.value if row is not None and isinstance(row.value, list) else []
-    before = next((e for e in entries if isinstance(e, dict) and e.get("label") == label), None)
-    if before is None:
-        return "created"
-    return "unchanged" if before.get("hash") == hash_token(raw) else "updated"
 
 
 def apply_document(document: ConfigDocument, *, catalog: Catalog, source: str, dry_run: bool = False) -> ConfigReport:
