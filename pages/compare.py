@@ -135,7 +135,7 @@ class ComparePage:
             with ui.button("Export", icon="download").props("outline no-caps"), ui.menu():
                 ui.menu_item("Export as JSON", on_click=lambda: self._export("json"))
                 ui.menu_item("Export as Markdown", on_click=lambda: self._export("md"))
-            ui.button("Templates", icon="description", on_click=lambda: ui.navigate.to("/templates")).props("flat no-caps")
+            ui.button("Templates", icon="description").props("flat no-caps href=/templates")
         with ui.row().classes("w-full items-center gap-x-4 gap-y-0 -mt-2"):
             self.same_switch = ui.switch("Same settings everywhere", on_change=self._toggle_same_settings)
             ui.switch("Scroll together").on("update:model-value", js_handler="(on) => { window.llmhubScrollTogether = on; emit(on); }")
