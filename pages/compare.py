@@ -15,6 +15,7 @@ import random
 from nicegui import events, ui
 
 from app.runtime import get_hub
+from components import url_state
 from components.blocking import io_bound
 from components.chat_column import (
     ChatColumnView,
@@ -26,6 +27,7 @@ from components.conversation_list import ConversationActions, conversation_list
 from components.dialogs import transient_dialog
 from components.frame import console_page
 from components.secret_dialogs import confirm
+from components.snippet_tabs import server_url
 from components.template_widgets import fill_template
 from services.accounts.sessions import SessionUser
 from services.accounts.tokens import Principal
@@ -62,9 +64,14 @@ VOTES = (("a", "A is better", "arrow_back"), ("b", "B is better", "arrow_forward
          ("both_bad", "Both are bad", "thumb_down"))
 
 
-@console_page("/compare", "Compare", icon="compare_arrows", order=10)
-def compare_page(user: SessionUser) -> None:
-    ComparePage(user).build()
+PATH = "/compare"
+
+
+@console_page(PATH, "Compare", icon="compare_arrows", order=10)
+async def compare_page(user: SessionUser, conversation: int | None = None) -> None:
+    """``/compare?conversation=7`` opens that saved conversation (reload, bookmarks, shared links, Back)."""
+    page = ComparePage(user)
+    page.build(await page.opened_state(conversation))
 
 
 class ComparePage:
@@ -87,8 +94,19 @@ class ComparePage:
 
     # --- building ------------------------------------------------------------------------------
 
-    def build(self) -> None:
-        if not self.models:
+    async def opened_state(self, conversation_id: int | None) -> ConversationState | None:
+        """The conversation the URL names, if it is this person's; otherwise a fresh comparison (and a clean URL)."""
+        if conversation_id is None:
+            return None
+        try:
+            return await io_bound(load_conversation, self.hub.engine, self.user.id, conversation_id)
+        except ConversationNotFound:
+            ui.notify("That conversation does not exist (or is not yours): here is a new comparison.", type="warning")
+            url_state.replace(PATH, {})
+            return None
+
+    def build(self, opened: ConversationState | None = None) -> None:
+        if not self.models and opened is None:
             with ui.card().classes("w-full items-center p-8 gap-2"):
                 ui.icon("compare_arrows", size="40px").classes("text-grey-6")
                 ui.label("No models to compare yet").classes("text-lg font-medium")
@@ -96,7 +114,8 @@ class ComparePage:
                     "text-grey-7 text-center"
                 )
             return
-        self.compare = self._comparison(new_conversation(self.models))
+        self.compare = self._comparison(opened or new_conversation(self.models))
+        url_state.reload_on_history()
         install_scroll_together()
         self._drawer()
         self._toolbar()
@@ -135,6 +154,8 @@ class ComparePage:
             with ui.button("Export", icon="download").props("outline no-caps"), ui.menu():
                 ui.menu_item("Export as JSON", on_click=lambda: self._export("json"))
                 ui.menu_item("Export as Markdown", on_click=lambda: self._export("md"))
+            self.link_button = ui.button("Copy link", icon="link", on_click=self._copy_link).props("flat no-caps")
+            self.link_button.tooltip("A link to this conversation (for you, or another tab)")
             ui.button("Templates", icon="description").props("flat no-caps href=/templates")
         with ui.row().classes("w-full items-center gap-x-4 gap-y-0 -mt-2"):
             self.same_switch = ui.switch("Same settings everywhere", on_change=self._toggle_same_settings)
@@ -420,14 +441,18 @@ class ComparePage:
             return
         async with self.save_lock:
             snapshot = state.snapshot()
+            before = state.id
             try:
                 state.id = await io_bound(save_conversation, self.hub.engine, self.user.id, snapshot)
             except ConversationNotFound:  # deleted from the list while open: save it as a new one
                 snapshot.id = None
                 state.id = await io_bound(save_conversation, self.hub.engine, self.user.id, snapshot)
+        if state.id != before and state is self.compare.state:
+            url_state.replace(PATH, {"conversation": state.id})  # saved for the first time: the URL names it now
         await self._refresh_conversations()
 
     def _replace(self, state: ConversationState) -> None:
+        """Show another conversation (a saved one, or a new one) and name it in the URL, as a step Back undoes."""
         self.compare.stop_all()
         self.timer.deactivate()
         self.compare = self._comparison(state)
@@ -435,6 +460,7 @@ class ComparePage:
         self.attachments = []
         self._render_attachments()
         self._render_all()
+        url_state.push(PATH, {"conversation": state.id})
 
     async def _open(self, conversation_id: int) -> None:
         try:
@@ -478,8 +504,17 @@ class ComparePage:
             await io_bound(delete_conversation, self.hub.engine, self.user.id, item.id)
         if self.compare.state.id == item.id:
             self.compare.state.id = None
+            url_state.replace(PATH, {})
         ui.notify("Conversation deleted", type="positive")
         await self._refresh_conversations()
+
+    def _copy_link(self) -> None:
+        state = self.compare.state
+        if state.id is None:
+            ui.notify("Send a first prompt: the conversation gets its link when it is saved.", type="info")
+            return
+        ui.clipboard.write(server_url() + url_state.url(PATH, {"conversation": state.id}))
+        ui.notify("Link copied", type="positive", timeout=1200)
 
     def _export(self, kind: str) -> None:
         state = self.compare.state

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from nicegui import ui
 
 from app.runtime import get_hub
+from components import url_state
 from components.attempt_trail import attempt_trail
 from components.blocking import io_bound
 from components.charts import UTC_ZONE
@@ -19,11 +20,13 @@ from components.filters import FilterBar, show_filtered_view
 from components.frame import console_page
 from components.local_time import iso, time_column
 from components.paged_table import PagedTable
+from components.snippet_tabs import server_url
 from services.accounts.audit import Actor
 from services.accounts.sessions import SessionUser
-from services.usage.queries import Viewer, page_usage, usage_detail
+from services.usage.queries import Viewer, page_usage, usage_detail_for_request
 from services.usage.settings import body_logging, set_body_logging
 
+PATH = "/logs"
 PAGE_SIZE = 25
 NARROW = {"classes": "max-md:hidden", "headerClasses": "max-md:hidden"}
 COLUMNS: list[dict[str, Any]] = [
@@ -81,13 +84,16 @@ class LogView:
         self.engine = get_hub().engine
         self.zone = UTC_ZONE
         self._bodies_on = False
-        self.bar = FilterBar(options, is_admin=user.is_admin, on_change=self.reload, status=True, search=True, default_range="24h")
+        self.detail: ui.dialog | None = None
+        self.pushed = False  # the open request added a history step (opened here, not from the URL)
+        self.bar = FilterBar(options, is_admin=user.is_admin, on_change=self.reload, path=PATH, status=True, search=True,
+                             default_range="24h")
         columns = COLUMNS if user.is_admin else [c for c in COLUMNS if c["name"] != "user"]
         self.table = PagedTable(columns, self.fetch, page_size=PAGE_SIZE, empty="No requests match", testid="request-log")
         self.table.table.add_slot("body-cell-status", STATUS_SLOT)
         self.table.table.add_slot("body-cell-attempts", ATTEMPTS_SLOT)
         self.table.table.props("hover").classes("cursor-pointer")
-        self.table.table.on("row-click", lambda e: self.open(e.args[1]["id"]))
+        self.table.table.on("row-click", lambda e: self.open(e.args[1]["request_id"]))
         if user.is_admin:
             self._body_logging_card()
 
@@ -100,15 +106,24 @@ class LogView:
         page = await io_bound(page_usage, self.engine, filters, viewer=self.viewer, limit=limit, offset=offset)
         return [_row(r) for r in page.rows], page.total
 
-    async def open(self, usage_id: int) -> None:
-        detail = await io_bound(usage_detail, self.engine, usage_id, viewer=self.viewer)
+    async def open(self, request_id: str, *, from_url: bool = False) -> None:
+        """Show one request; its id goes into the URL (``/logs?request_id=…``) so the view can be reloaded or shared."""
+        detail = await io_bound(usage_detail_for_request, self.engine, request_id, viewer=self.viewer)
         if detail is None:
             ui.notify("That request is gone (pruned by retention) or not yours.", type="warning")
+            self.bar.extra["request_id"] = None
+            self.bar.write_url()
             return
+        self.bar.extra["request_id"] = request_id
+        self.close_detail()
+        self.pushed = not from_url
+        if self.pushed:
+            url_state.push(PATH, self.bar.params())
         with transient_dialog() as dialog, ui.card().classes("w-[56rem] max-w-full gap-3").props("data-testid=request-detail"):
-            with ui.row().classes("w-full items-center"):
+            with ui.row().classes("w-full items-center gap-1"):
                 ui.label("Request").classes("text-lg font-medium")
                 ui.space()
+                ui.button("Copy link", icon="link", on_click=lambda: self._copy_link(request_id)).props("flat dense no-caps")
                 ui.button(icon="close", on_click=dialog.close).props("flat round dense aria-label=Close")
             with ui.element("div").classes("w-full grid gap-x-4 gap-y-1 grid-cols-1 sm:grid-cols-[10rem_1fr]"):
                 for label, value in _facts(detail, self.zone):
@@ -119,7 +134,39 @@ class LogView:
                      "or served.").classes("text-sm text-grey-7")
             attempt_trail(detail["attempts"])
             self._bodies(detail)
+        dialog.on_value_change(lambda event: None if event.value else self._closed_by_hand())
+        self.detail = dialog
         dialog.open()
+
+    def close_detail(self) -> None:
+        """Close the open request (if any) without touching the URL: Back has changed it already."""
+        dialog, self.detail = self.detail, None
+        if dialog is not None:
+            dialog.close()
+
+    def _closed_by_hand(self) -> None:
+        """Closing a request opened on this page takes back its history step; one the URL opened leaves the URL."""
+        if self.detail is None:
+            return
+        self.detail = None
+        self.bar.extra["request_id"] = None
+        if self.pushed:
+            ui.navigate.back()
+        else:
+            self.bar.write_url()
+
+    async def follow_history(self, params: dict[str, str]) -> None:
+        """Back or Forward: show the request the URL names, or none."""
+        request_id = params.get("request_id")
+        if request_id:
+            await self.open(request_id, from_url=True)
+        else:
+            self.bar.extra["request_id"] = None
+            self.close_detail()
+
+    def _copy_link(self, request_id: str) -> None:
+        ui.clipboard.write(server_url() + url_state.url(PATH, {**self.bar.params(), "request_id": request_id}))
+        ui.notify("Link copied", type="positive", timeout=1200)
 
     def _bodies(self, detail: dict[str, Any]) -> None:
         if detail["request_body"] is None and detail["response_body"] is None:
@@ -150,6 +197,13 @@ class LogView:
             self.body_switch.value = self._bodies_on
 
 
-@console_page("/logs", "Logs", icon="receipt_long", order=55)
-async def logs_page(user: SessionUser) -> None:
-    await show_filtered_view(user, LogView)
+@console_page(PATH, "Logs", icon="receipt_long", order=55)
+async def logs_page(user: SessionUser, request_id: str | None = None) -> None:
+    """``/logs?request_id=…`` opens that request's details over the list (the parameter cannot be called
+    ``request``: NiceGUI hands a page function's ``request`` parameter the HTTP request)."""
+    views: list[LogView] = []
+    url_state.on_history(lambda params: views[0].follow_history(params) if views else None)  # before the page is sent
+    view = await show_filtered_view(user, LogView)
+    views.append(view)
+    if request_id:
+        await view.open(request_id, from_url=True)

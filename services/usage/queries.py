@@ -172,6 +172,13 @@ def page_usage(engine: Engine, filters: UsageFilter, *, viewer: Viewer, limit: i
         return UsagePage([_log_row(record, labels) for record in records], int(total))
 
 
+def usage_detail_for_request(engine: Engine, request_id: str, *, viewer: Viewer) -> dict[str, Any] | None:
+    """``usage_detail`` of the record a request id names (the id a caller got in ``x-llmhub-request-id``)."""
+    with Session(engine) as session:
+        usage_id = session.exec(select(UsageRecord.id).where(UsageRecord.request_id == request_id)).first()
+    return None if usage_id is None else usage_detail(engine, usage_id, viewer=viewer)
+
+
 def usage_detail(engine: Engine, usage_id: int, *, viewer: Viewer) -> dict[str, Any] | None:
     """One record with its attempt trail, display names and logged bodies (if any); None if not visible."""
     labels = load_labels(engine)

@@ -175,6 +175,45 @@ def test_an_error_shows_in_its_own_column_and_export_holds_both(compare: Page) -
     expect(column(page, 1).get_by_label("Model")).to_have_value("broken")
 
 
+def test_a_comparison_lives_in_its_url_reload_new_tab_and_back(compare: Page, browser: Browser, hub_app: RunningApp) -> None:
+    page = compare
+    ask(page, "remember this one", "fast", "claude")
+    expect(page).to_have_url(re.compile(r"/compare\?conversation=\d+$"))
+    shared = page.url
+    conversation = shared.rsplit("=", 1)[1]
+
+    page.reload()
+    expect(column(page, 0).get_by_test_id("answer")).to_contain_text("Echo: remember this one")
+    expect(column(page, 1).get_by_label("Model")).to_have_value("claude")
+    expect(page.get_by_test_id("conversation-title")).to_have_text("remember this one")
+    page.get_by_role("button", name="Export").click()
+    with page.expect_download() as download:
+        page.get_by_text("Export as JSON").click()
+    assert download.value.suggested_filename == f"comparison-{conversation}.json"
+    assert json.loads(Path(download.value.path()).read_text())["columns"][0]["messages"][1]["content"] == "Echo: remember this one"
+
+    other = signed_in_page(browser, hub_app.url)  # a new tab of the same person
+    other.goto(shared)
+    expect(column(other, 0).get_by_test_id("answer")).to_contain_text("Echo: remember this one")
+    other.context.close()
+
+    page.get_by_role("button", name="New").click()
+    expect(page).to_have_url(hub_app.url + "/compare")
+    expect(column(page, 0).get_by_test_id("answer")).to_have_count(0)
+    page.go_back()
+    connected(page)
+    expect(page).to_have_url(shared)
+    expect(column(page, 0).get_by_test_id("answer")).to_contain_text("Echo: remember this one")
+
+    page.get_by_role("button", name="Conversations").click()  # the list's items are links too
+    item = page.get_by_test_id("conversation-item").filter(has_text="remember this one").get_by_role("link")
+    expect(item).to_have_attribute("href", f"/compare?conversation={conversation}")
+
+    page.goto(hub_app.url + "/compare?conversation=999999")  # not there (or not yours): a fresh comparison, a clean URL
+    expect(page.get_by_text("That conversation does not exist")).to_be_visible()
+    expect(page).to_have_url(hub_app.url + "/compare")
+
+
 def test_model_output_html_is_shown_as_text_never_run(compare: Page) -> None:
     page = compare
     ask(page, "<script>window.__pwned = 1</script>", "fast", "claude")
