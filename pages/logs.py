@@ -30,7 +30,7 @@ PATH = "/logs"
 PAGE_SIZE = 25
 NARROW = {"classes": "max-md:hidden", "headerClasses": "max-md:hidden"}
 COLUMNS: list[dict[str, Any]] = [
-    time_column("created_at", "Time", sortable=False),
+    time_column("created_at", "Time", seconds=True, sortable=False),
     {"name": "user", "label": "User", "field": "user", "align": "left",
      "classes": "break-words max-md:hidden", "headerClasses": "max-md:hidden"},
     {"name": "model", "label": "Model", "field": "requested_model", "align": "left", "classes": "break-words"},

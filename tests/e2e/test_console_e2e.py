@@ -27,6 +27,7 @@ def test_navigation_is_links_and_middle_click_opens_a_tab(page: Page, fresh_app:
     tab.wait_for_load_state()
     expect(tab).to_have_url(fresh_app.url + "/usage")
     expect(tab.get_by_test_id("nav-usage")).to_have_attribute("aria-current", "page")
+    empty_usage_page_opens_on_a_day_without_stray_axes(tab)
     expect(page).to_have_url(fresh_app.url + "/")  # the first tab stayed where it was
 
     page.get_by_test_id("nav-keys").click()  # a plain click navigates in place
@@ -34,6 +35,15 @@ def test_navigation_is_links_and_middle_click_opens_a_tab(page: Page, fresh_app:
     expect(page.get_by_test_id("nav-keys")).to_have_attribute("aria-current", "page")
     page.locator("[data-testid=user-menu]").click()
     expect(page.locator("a[href='/profile']")).to_have_text("Profile")  # a link in the menu too
+
+
+def empty_usage_page_opens_on_a_day_without_stray_axes(page: Page) -> None:
+    """A new install's Usage page: the last 24 hours (the first calls fill the chart), and empty charts draw
+    their message, not axes from 0 to 1."""
+    expect(page.get_by_test_id("range-toggle").locator("button[aria-pressed=true]")).to_have_text("24h")
+    chart = page.get_by_test_id("chart-requests")
+    expect(chart).to_contain_text("No usage in this range")
+    expect(chart.locator(".xtick, .ytick")).to_have_count(0)
 
 
 def test_api_docs_render_with_the_network_blocked(browser: Browser, fresh_app: RunningApp) -> None:

@@ -238,6 +238,9 @@ def test_filters_and_the_open_request_live_in_the_url(browser: Browser, admin: P
     admin.goto(url + "/logs?model=smart")
     log = admin.get_by_test_id("request-log")
     expect(log).to_contain_text("1-3 of 3")
+    time_cell = log.locator("tbody tr").first.locator("td").first
+    expect(time_cell).to_have_text(re.compile(r"\d\d:\d\d:\d\d"))  # seconds, on one line
+    assert time_cell.evaluate("td => getComputedStyle(td).whiteSpace") == "nowrap"
     log.locator("tbody tr").last.click()
     expect(admin.get_by_test_id("request-detail")).to_contain_text("flaky/gpt-4o")
     expect(admin).to_have_url(re.compile(r"/logs\?.*model=smart.*&request_id=\w+"))
