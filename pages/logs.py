@@ -18,7 +18,7 @@ from components.charts import UTC_ZONE
 from components.dialogs import transient_dialog
 from components.filters import FilterBar, show_filtered_view
 from components.frame import console_page
-from components.local_time import iso, time_column
+from components.local_time import iso, seconds_column
 from components.paged_table import PagedTable
 from components.snippet_tabs import server_url
 from services.accounts.audit import Actor
@@ -30,7 +30,7 @@ PATH = "/logs"
 PAGE_SIZE = 25
 NARROW = {"classes": "max-md:hidden", "headerClasses": "max-md:hidden"}
 COLUMNS: list[dict[str, Any]] = [
-    time_column("created_at", "Time", seconds=True, sortable=False),
+    seconds_column("created_at", "Time", sortable=False),
     {"name": "user", "label": "User", "field": "user", "align": "left",
      "classes": "break-words max-md:hidden", "headerClasses": "max-md:hidden"},
     {"name": "model", "label": "Model", "field": "requested_model", "align": "left", "classes": "break-words"},
