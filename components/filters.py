@@ -92,7 +92,6 @@ class FilterBar:
     ) -> None:
         self.on_change = on_change
         self.path = path
-        self.extra: dict[str, object | None] = {}  # the page's own parameters, kept in the URL beside the filters
         query = url_state.query()
         ranges = {**{name: name for name in RANGE_PRESETS}, CUSTOM: "Custom"}
         days = f"{query['from']} - {query['to']}" if query.get("from") and query.get("to") else None
@@ -127,7 +126,7 @@ class FilterBar:
         return select
 
     def params(self) -> dict[str, object | None]:
-        """The filters as URL parameters (defaults left out), followed by the page's own (``extra``)."""
+        """The filters as URL parameters (defaults left out)."""
         custom = self.range.value == CUSTOM and " - " in str(self.days.value or "")
         first, last = sorted(part.strip() for part in str(self.days.value).split(" - ", 1)) if custom else (None, None)
         selects = {"user": self.user, "provider": self.provider, "model": self.model, "key": self.key, "token": self.token,
@@ -135,16 +134,12 @@ class FilterBar:
         return {
             "range": self.range.value, "from": first, "to": last, **{name: _picked(s.value) for name, s in selects.items()},
             "q": (self.search.value or "").strip() or None, "stack": None if self.stack_by.value == "model" else self.stack_by.value,
-            **self.extra,
         }
-
-    def write_url(self) -> None:
-        url_state.replace(self.path, self.params())
 
     async def _changed(self) -> None:
         if self.range.value == CUSTOM and " - " not in str(self.days.value or ""):
             return  # wait until both days are picked
-        self.write_url()
+        url_state.replace(self.path, self.params())
         await self.on_change()
 
     async def state(self) -> FilterState:

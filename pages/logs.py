@@ -84,16 +84,15 @@ class LogView:
         self.engine = get_hub().engine
         self.zone = UTC_ZONE
         self._bodies_on = False
-        self.detail: ui.dialog | None = None
-        self.pushed = False  # the open request added a history step (opened here, not from the URL)
         self.bar = FilterBar(options, is_admin=user.is_admin, on_change=self.reload, path=PATH, status=True, search=True,
                              default_range="24h")
+        self.detail = url_state.UrlDetail(PATH, "request_id", self.show_request, self.bar.params)
         columns = COLUMNS if user.is_admin else [c for c in COLUMNS if c["name"] != "user"]
         self.table = PagedTable(columns, self.fetch, page_size=PAGE_SIZE, empty="No requests match", testid="request-log")
         self.table.table.add_slot("body-cell-status", STATUS_SLOT)
         self.table.table.add_slot("body-cell-attempts", ATTEMPTS_SLOT)
         self.table.table.props("hover").classes("cursor-pointer")
-        self.table.table.on("row-click", lambda e: self.open(e.args[1]["request_id"]))
+        self.table.table.on("row-click", lambda e: self.detail.open(e.args[1]["request_id"]))
         if user.is_admin:
             self._body_logging_card()
 
@@ -106,24 +105,19 @@ class LogView:
         page = await io_bound(page_usage, self.engine, filters, viewer=self.viewer, limit=limit, offset=offset)
         return [_row(r) for r in page.rows], page.total
 
-    async def open(self, request_id: str, *, from_url: bool = False) -> None:
-        """Show one request; its id goes into the URL (``/logs?request_id=…``) so the view can be reloaded or shared."""
+    async def show_request(self, request_id: str) -> ui.dialog | None:
+        """One request's details, attempt trail and bodies; its id names it in the URL (``/logs?request_id=…``)."""
         detail = await io_bound(usage_detail_for_request, self.engine, request_id, viewer=self.viewer)
         if detail is None:
             ui.notify("That request is gone (pruned by retention) or not yours.", type="warning")
-            self.bar.extra["request_id"] = None
-            self.bar.write_url()
-            return
-        self.bar.extra["request_id"] = request_id
-        self.close_detail()
-        self.pushed = not from_url
-        if self.pushed:
-            url_state.push(PATH, self.bar.params())
+            return None
         with transient_dialog() as dialog, ui.card().classes("w-[56rem] max-w-full gap-3").props("data-testid=request-detail"):
             with ui.row().classes("w-full items-center gap-1"):
                 ui.label("Request").classes("text-lg font-medium")
                 ui.space()
-                ui.button("Copy link", icon="link", on_click=lambda: self._copy_link(request_id)).props("flat dense no-caps")
+                ui.button("Copy link", icon="link", on_click=lambda: self.detail.copy_link(server_url(), request_id)).props(
+                    "flat dense no-caps"
+                )
                 ui.button(icon="close", on_click=dialog.close).props("flat round dense aria-label=Close")
             with ui.element("div").classes("w-full grid gap-x-4 gap-y-1 grid-cols-1 sm:grid-cols-[10rem_1fr]"):
                 for label, value in _facts(detail, self.zone):
@@ -134,39 +128,7 @@ class LogView:
                      "or served.").classes("text-sm text-grey-7")
             attempt_trail(detail["attempts"])
             self._bodies(detail)
-        dialog.on_value_change(lambda event: None if event.value else self._closed_by_hand())
-        self.detail = dialog
-        dialog.open()
-
-    def close_detail(self) -> None:
-        """Close the open request (if any) without touching the URL: Back has changed it already."""
-        dialog, self.detail = self.detail, None
-        if dialog is not None:
-            dialog.close()
-
-    def _closed_by_hand(self) -> None:
-        """Closing a request opened on this page takes back its history step; one the URL opened leaves the URL."""
-        if self.detail is None:
-            return
-        self.detail = None
-        self.bar.extra["request_id"] = None
-        if self.pushed:
-            ui.navigate.back()
-        else:
-            self.bar.write_url()
-
-    async def follow_history(self, params: dict[str, str]) -> None:
-        """Back or Forward: show the request the URL names, or none."""
-        request_id = params.get("request_id")
-        if request_id:
-            await self.open(request_id, from_url=True)
-        else:
-            self.bar.extra["request_id"] = None
-            self.close_detail()
-
-    def _copy_link(self, request_id: str) -> None:
-        ui.clipboard.write(server_url() + url_state.url(PATH, {**self.bar.params(), "request_id": request_id}))
-        ui.notify("Link copied", type="positive", timeout=1200)
+        return dialog
 
     def _bodies(self, detail: dict[str, Any]) -> None:
         if detail["request_body"] is None and detail["response_body"] is None:
@@ -202,8 +164,8 @@ async def logs_page(user: SessionUser, request_id: str | None = None) -> None:
     """``/logs?request_id=…`` opens that request's details over the list (the parameter cannot be called
     ``request``: NiceGUI hands a page function's ``request`` parameter the HTTP request)."""
     views: list[LogView] = []
-    url_state.on_history(lambda params: views[0].follow_history(params) if views else None)  # before the page is sent
+    url_state.on_history(lambda params: views[0].detail.follow(params) if views else None)  # before the page is sent
     view = await show_filtered_view(user, LogView)
     views.append(view)
     if request_id:
-        await view.open(request_id, from_url=True)
+        await view.detail.open(request_id, from_url=True)

@@ -182,6 +182,7 @@ class Gateway:
         try:
             return await self.router.execute(meta.requested_model, call, meta.trail)
         except GatewayError as error:
+            error.attempts = meta.trail.as_dicts()
             self._record(meta, error=error)
             raise
 
