@@ -75,12 +75,13 @@ def new_page(browser: Browser, *, width: int = 1280, height: int = 900, dark: bo
     return tab
 
 
-def screenshot(page: Page, name: str) -> Path:
-    """Saved under screenshots/ (git-ignored) for a person to look at."""
+def screenshot(page: Page, name: str, *, full_page: bool = True) -> Path:
+    """Saved under screenshots/ (git-ignored) for a person to look at; ``full_page=False`` for what the window
+    shows (a side panel over a long page)."""
     SCREENSHOTS.mkdir(exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
     page.evaluate("window.scrollTo(0, 0)")  # a full-page picture of a scrolled page paints the fixed header mid-page
-    page.screenshot(path=str(path), full_page=True)
+    page.screenshot(path=str(path), full_page=full_page)
     return path
 
 
@@ -128,6 +129,14 @@ def signed_in_page(browser: Browser, url: str, email: str = ADMIN_EMAIL, passwor
     page = new_page(browser, **viewport)
     login(page, url, email, password)
     return page
+
+
+def set_dark_mode(page: Page, dark: bool) -> None:
+    """Dark mode is the person's setting (kept across sign-ins): switch it only when it differs."""
+    connected(page)
+    if (page.locator("body.body--dark").count() == 1) != dark:
+        page.get_by_role("button", name="Toggle dark mode").click()
+    expect(page.locator("body.body--dark")).to_have_count(1 if dark else 0)
 
 
 def logout(page: Page, url: str) -> None:
