@@ -163,7 +163,12 @@ class ComparePage:
             self.blind_switch = ui.switch("Blind mode", on_change=self._toggle_blind).props("data-testid=blind-switch")
 
     def _prompt_area(self) -> None:
-        with ui.card().classes("w-full p-3 gap-2 no-shadow border border-slate-200 dark:border-slate-700"):
+        """The composer; below 768 px it sticks to the bottom of the window, so it is in view from the start
+        (under stacked columns) and stays there while the answers scroll."""
+        with ui.card().classes(
+            "w-full p-3 gap-2 no-shadow border border-slate-200 dark:border-slate-700 "
+            "max-md:sticky max-md:bottom-0 max-md:z-10 bg-white dark:bg-slate-900"
+        ).props("data-testid=composer"):
             self.picker = ui.column().classes("w-full gap-1").props("data-testid=template-picker")
             self.picker.set_visibility(False)
             self.attachment_row = ui.row().classes("gap-2 items-center")
