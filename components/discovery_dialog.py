@@ -17,11 +17,14 @@ Add = Callable[[list[str]], Awaitable[AddedModels]]  # upstream models → what 
 
 
 class DiscoveryDialog:
-    def __init__(self, provider: str, fetch: Fetch, add: Add, *, taken: set[str], intro: str | None = None) -> None:
+    def __init__(self, provider: str, fetch: Fetch, add: Add, *, taken: set[str], used_by: dict[str, list[str]],
+                 intro: str | None = None) -> None:
+        """``taken``: the logical model names in use; ``used_by``: upstream model → the logical models routing to it here."""
         self.provider = provider
         self.fetch = fetch
         self.add = add
         self.taken = taken
+        self.used_by = used_by
         self.ticked: dict[str, ui.checkbox] = {}
         self.rows: dict[str, ui.row] = {}
         self.dialog = transient_dialog()
@@ -75,9 +78,11 @@ class DiscoveryDialog:
                     box = ui.checkbox(model.id, value=False).props("dense")
                     if exists:
                         box.disable()
-                    caption = "a model of that name exists" if exists else ("embeddings" if model.embedding else "")
-                    caption += f" · as “{name}”" if name != model.id and not exists else ""
-                    ui.label(caption.strip(" ·")).classes("text-xs text-grey-7 truncate")
+                    notes = ["embeddings"] if model.embedding else []
+                    if routed := self.used_by.get(model.id):
+                        notes.append(f"routed by {', '.join(routed)}")
+                    notes.append("a model of that name exists" if exists else f"as “{name}”" if name != model.id else "")
+                    ui.label(" · ".join(note for note in notes if note)).classes("text-xs text-grey-7 truncate")
                 box.on_value_change(self._count)
                 self.ticked[model.id], self.rows[model.id] = box, row
         self._count()

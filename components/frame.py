@@ -92,6 +92,7 @@ def frame(title: str, user: SessionUser, active_path: str) -> Iterator[ui.column
     """Header with the user menu, a navigation drawer (always open from 1024 px, a toggle below)."""
     dark = ui.dark_mode(user.dark_mode)
     ui.colors(primary="#4f46e5")
+    ui.add_css(LINKS_CSS)
     items = [item for item in NAV if user.is_admin or not item.admin]
     with ui.header(elevated=False).classes("items-center gap-2 px-3 py-1 bg-primary text-white"):
         drawer_toggle = ui.button(icon="menu").props("flat round dense color=white aria-label='Navigation'").classes("lg:hidden")
@@ -111,11 +112,16 @@ def frame(title: str, user: SessionUser, active_path: str) -> Iterator[ui.column
         yield content
 
 
+LINKS_CSS = (
+    ".nicegui-markdown a, a.nicegui-link:not(.nav-link) { color: #4f46e5; } "
+    ".body--dark .nicegui-markdown a, .body--dark a.nicegui-link:not(.nav-link) { color: #a5b4fc; }"
+)
+"""Links in text in the console's indigo, lighter on the dark background (the primary indigo is too dark there)."""
 NAV_LINK = (
     "nav-link w-full flex items-center gap-3 px-3 py-2 rounded no-underline text-sm font-medium "
     "text-slate-600 dark:text-slate-300 hover:bg-slate-100 dark:hover:bg-slate-800"
 )
-ACTIVE_NAV_LINK = "text-primary dark:text-indigo-300 font-semibold bg-indigo-50 dark:bg-indigo-950"
+ACTIVE_NAV_LINK = "text-indigo-600 dark:text-indigo-300 font-semibold bg-indigo-50 dark:bg-indigo-950"
 
 
 def _nav_link(item: NavItem, active_path: str) -> None:

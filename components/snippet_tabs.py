@@ -16,7 +16,7 @@ def server_url() -> str:
 
 def snippet_tabs(snippets: list[Snippet], *, testid: str = "snippets") -> None:
     with ui.column().classes("w-full gap-0 min-w-0").props(f"data-testid={testid}"):
-        with ui.tabs().props("dense no-caps align=left inline-label").classes("text-primary") as tabs:
+        with ui.tabs().props("dense no-caps align=left inline-label").classes("text-indigo-600 dark:text-indigo-300") as tabs:
             panels = {snippet.title: ui.tab(snippet.title) for snippet in snippets}
         with ui.tab_panels(tabs, value=panels[snippets[0].title]).classes("w-full bg-transparent min-w-0"):
             for snippet in snippets:

@@ -59,7 +59,7 @@ class OnboardingCard:
                         ui.label(step.title).classes("font-medium" + (" line-through text-grey-7" if step.done else ""))
                         with ui.row().classes("gap-x-2 gap-y-0 items-baseline flex-wrap"):
                             ui.label(step.hint).classes("text-sm text-grey-7")
-                            ui.link(step.link_text, step.link).classes("text-sm text-primary")
+                            ui.link(step.link_text, step.link).classes("text-sm")
 
 
 @console_page("/", "Home", icon="home", order=0)

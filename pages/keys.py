@@ -141,13 +141,18 @@ class KeysPage:
 
     async def discover(self, provider: str, intro: str | None = None) -> None:
         """The provider's models, and one-click "add these as models"."""
-        taken = {model.name for model in await io_bound(self.hub.catalog.list_models)}
+        models = await io_bound(self.hub.catalog.list_models)
+        used_by: dict[str, list[str]] = {}
+        for model in models:
+            for route in model.routes:
+                if route.provider == provider:
+                    used_by.setdefault(route.model, []).append(model.name)
 
         async def add(upstream_models: list[str]) -> AddedModels:
             return await io_bound(add_as_models, self.hub.catalog, acting(self.user), provider, upstream_models)
 
-        dialog = DiscoveryDialog(provider, lambda refresh: self.hub.discovery.fetch(provider, refresh=refresh), add, taken=taken,
-                                 intro=intro)
+        dialog = DiscoveryDialog(provider, lambda refresh: self.hub.discovery.fetch(provider, refresh=refresh), add,
+                                 taken={model.name for model in models}, used_by=used_by, intro=intro)
         await dialog.open()
 
     async def toggle_key(self, key_id: int, enabled: bool) -> None:

@@ -80,6 +80,7 @@ def screenshot(page: Page, name: str, *, full_page: bool = True) -> Path:
     shows (a side panel over a long page)."""
     SCREENSHOTS.mkdir(exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
+    expect(page.locator("[class*='-enter-active'], [class*='-leave-active']")).to_have_count(0)  # no dialog half faded in or out
     page.evaluate("window.scrollTo(0, 0)")  # a full-page picture of a scrolled page paints the fixed header mid-page
     page.screenshot(path=str(path), full_page=full_page)
     return path

@@ -20,6 +20,7 @@ from tests.e2e.conftest import (
     ADMIN_ENV,
     connected,
     screenshot,
+    set_dark_mode,
     signed_in_page,
 )
 from tests.factories import hub_process
@@ -384,9 +385,3 @@ def check_scroll_together(page: Page) -> None:
     page.evaluate(f"() => {{ const box = {boxes}[0]; box.scrollTop = -box.scrollHeight; }}")
     page.wait_for_function(f"() => {boxes}[1].scrollTop < -10")  # the other long column followed up
 
-
-def set_dark_mode(page: Page, dark: bool) -> None:
-    """The header's switch (it is stored per user, so the tests put it back to light)."""
-    if page.evaluate("document.body.classList.contains('body--dark')") != dark:
-        page.get_by_role("button", name="Toggle dark mode").click()
-        expect(page.locator("body")).to_have_class(re.compile("body--dark" if dark else "body--light"))

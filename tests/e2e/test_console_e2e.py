@@ -5,12 +5,16 @@ run as pasted."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
+from pathlib import Path
 
+import pytest
 from playwright.sync_api import Browser, Page, Route, expect
 
 from tests.conftest import RunningApp
-from tests.e2e.conftest import new_page, setup_admin
+from tests.e2e.conftest import ADMIN_ENV, new_page, screenshot, set_dark_mode, setup_admin, signed_in_page
+from tests.factories import hub_process
 from tests.upstream_emulator import EmulatorHandle
 
 
@@ -132,3 +136,35 @@ def new_token_with_snippets(page: Page, app: RunningApp) -> tuple[str, str]:
     expect(dialog).to_be_hidden()
     assert token not in page.content()
     return token, curl
+
+
+SHOTS_CONFIG = """
+providers:
+  - {{name: emu, kind: openai, base_url: "{url}/v1", keys: [{{label: main, secret: "ok#console-shots"}}]}}
+models:
+  - {{name: smart, routes: [{{provider: emu, model: gpt-4o}}]}}
+"""
+
+
+@pytest.mark.parametrize("dark", [False, True], ids=["light", "dark"])
+def test_screenshots(browser: Browser, tmp_path: Path, emulator: EmulatorHandle, dark: bool) -> None:
+    """Home with its checklist, the new-token dialog and the Keys page's model list, at 1280 and 390 px."""
+    mode = "dark" if dark else "light"
+    with hub_process(tmp_path, SHOTS_CONFIG, emulator, env=ADMIN_ENV) as app:
+        for width, height in ((1280, 900), (390, 844)):
+            page = signed_in_page(browser, app.url, width=width, height=height)
+            set_dark_mode(page, dark)
+            expect(page.get_by_test_id("checklist-progress")).to_have_text(re.compile(r"[23] of 4 done"))  # a token from 1280 px on
+            screenshot(page, f"home-{width}-{mode}")
+            page.goto(app.url + "/profile")
+            page.get_by_role("button", name="New token").click()
+            page.get_by_label("Name").fill(f"shot-{width}")
+            page.get_by_role("button", name="Create token").click()
+            expect(page.get_by_test_id("token-snippets")).to_contain_text(app.url)
+            screenshot(page, f"token-created-{width}-{mode}", full_page=False)
+            page.get_by_role("button", name="Done").click()
+            page.goto(app.url + "/keys")
+            page.get_by_role("button", name="Models of emu").click()
+            expect(page.get_by_test_id("discovered-gpt-4o")).to_contain_text("routed by smart")
+            screenshot(page, f"keys-discovery-{width}-{mode}", full_page=False)
+            page.context.close()
