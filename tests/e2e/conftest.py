@@ -52,6 +52,14 @@ def page(browser: Browser) -> Iterator[Page]:
     tab.context.close()
 
 
+@pytest.fixture
+def admin_page(browser: Browser, hub_app: Any) -> Iterator[Page]:
+    """The admin signed in to the test module's own ``hub_app`` (a module defines that fixture), in a fresh context."""
+    page = signed_in_page(browser, hub_app.url)
+    yield page
+    page.context.close()
+
+
 def new_page(browser: Browser, *, width: int = 1280, height: int = 900, dark: bool = False) -> Page:
     """A page in a fresh context (its own cookies): for a second user or another viewport. Its ``goto``
     and ``reload`` return once the page is connected (see ``connected``)."""

@@ -35,15 +35,8 @@ def hub_app(tmp_path_factory: pytest.TempPathFactory, emulator: EmulatorHandle) 
         yield app
 
 
-@pytest.fixture
-def admin(browser: Browser, hub_app: RunningApp) -> Iterator[Page]:
-    page = signed_in_page(browser, hub_app.url)
-    yield page
-    page.context.close()
-
-
-def test_a_long_list_is_searched_and_a_failure_shows_its_attempt_trail(admin: Page, hub_app: RunningApp) -> None:
-    page = admin
+def test_a_long_list_is_searched_and_a_failure_shows_its_attempt_trail(admin_page: Page, hub_app: RunningApp) -> None:
+    page = admin_page
     page.goto(hub_app.url + "/models")
     listing = page.get_by_test_id("model-list")
     expect(listing).to_contain_text("1-25 of 30")
@@ -73,8 +66,8 @@ def test_a_long_list_is_searched_and_a_failure_shows_its_attempt_trail(admin: Pa
     expect(page.get_by_test_id("model-status-fallback")).to_have_text("degraded")
 
 
-def test_the_panel_lives_in_the_url_and_suggests_the_providers_models(admin: Page, hub_app: RunningApp) -> None:
-    page = admin
+def test_the_panel_lives_in_the_url_and_suggests_the_providers_models(admin_page: Page, hub_app: RunningApp) -> None:
+    page = admin_page
     page.goto(hub_app.url + "/models?model=team-03")
     panel = page.get_by_test_id("model-team-03")
     expect(panel.get_by_label("Description")).to_have_value("Model 3 of the team")
