@@ -23,12 +23,12 @@ from components.chat_column import (
     edit_column_settings,
     install_scroll_together,
 )
+from components.compare_widgets import ask_blind_pool, ask_title, blind_vote_panel
 from components.conversation_list import ConversationActions, conversation_list
-from components.dialogs import transient_dialog
 from components.frame import console_page
 from components.secret_dialogs import confirm
 from components.snippet_tabs import server_url
-from components.template_widgets import fill_template
+from components.template_widgets import fill_template, show_template_picker
 from services.accounts.sessions import SessionUser
 from services.accounts.tokens import Principal
 from services.compare.comparisons import (
@@ -60,9 +60,6 @@ TICK_SECONDS = 0.05
 IMAGE_LIMIT_BYTES = 5 * 1024 * 1024
 GRID_CLASSES = {1: "grid-cols-1", 2: "grid-cols-1 md:grid-cols-2", 3: "grid-cols-1 md:grid-cols-2 lg:grid-cols-3",
                 4: "grid-cols-1 md:grid-cols-2 xl:grid-cols-4"}
-VOTES = (("a", "A is better", "arrow_back"), ("b", "B is better", "arrow_forward"), ("tie", "Tie", "drag_handle"),
-         ("both_bad", "Both are bad", "thumb_down"))
-
 
 PATH = "/compare"
 
@@ -233,19 +230,7 @@ class ComparePage:
         if not state.blind:
             return
         with self.vote_box:
-            if state.revealed:
-                names = ", ".join(state.display_name(c) for c in state.columns)
-                ui.label(f"Revealed: {names}").classes("font-medium").props("data-testid=blind-revealed")
-                ui.button("New blind round", icon="shuffle", on_click=self._new_blind_round).props("outline no-caps")
-            elif self._ready_to_vote():
-                ui.label("Which answer is better?").classes("font-medium")
-                with ui.row().classes("gap-2 justify-center"):
-                    for outcome, label, icon in VOTES:
-                        ui.button(label, icon=icon, on_click=lambda o=outcome: self._vote(o)).props("unelevated no-caps color=primary")
-            else:
-                ui.label("Blind mode: the models are hidden as Model A and Model B. Vote once both have answered.").classes(
-                    "text-sm text-grey-7"
-                )
+            blind_vote_panel(state, ready=self._ready_to_vote(), vote=self._vote, new_round=self._new_blind_round)
 
     def _ready_to_vote(self) -> bool:
         answers = [c.last_assistant() for c in self.compare.state.columns]
@@ -387,25 +372,9 @@ class ComparePage:
 
     def _prompt_changed(self, event: events.ValueChangeEventArguments[str | None]) -> None:
         text = event.value or ""
-        matches = self._matching_templates(text) if text.startswith("/") and "\n" not in text else []
-        self.picker.clear()
-        with self.picker:
-            if text.startswith("/") and "\n" not in text:
-                ui.label("Templates" if matches else "No template matches. Manage them on the Templates page.").classes(
-                    "text-xs text-grey-7"
-                )
-            for template in matches[:8]:
-                option = ui.row().classes(
-                    "w-full items-center gap-2 cursor-pointer rounded px-2 py-1 hover:bg-slate-100 dark:hover:bg-slate-800"
-                ).props("data-testid=template-option")
-                option.on("click", lambda t=template: self._use_template(t))
-                with option:
-                    ui.icon("description", size="18px").classes("text-primary")
-                    ui.label(template.name).classes("text-sm font-medium")
-                    if template.shared:
-                        ui.badge("shared", color="grey-6").props("outline")
-                    ui.label(template.body[:80]).classes("text-xs text-grey-7 truncate min-w-0 grow")
-        self.picker.set_visibility(text.startswith("/") and "\n" not in text)
+        slash = text.startswith("/") and "\n" not in text
+        show_template_picker(self.picker, self._matching_templates(text) if slash else [], self._use_template)
+        self.picker.set_visibility(slash)
 
     async def _use_template(self, template: TemplateView) -> None:
         self.picker.set_visibility(False)
@@ -481,14 +450,7 @@ class ComparePage:
         self._replace(restart(self.compare.state, self.models))
 
     async def _rename(self, item: ConversationSummary) -> None:
-        with transient_dialog() as dialog, ui.card().classes("w-full max-w-md gap-3"):
-            ui.label("Rename conversation").classes("text-lg font-semibold")
-            title = ui.input("Title", value=item.title).props("outlined dense autofocus").classes("w-full")
-            title.on("keydown.enter", lambda: dialog.submit(title.value))
-            with ui.row().classes("w-full justify-end gap-2"):
-                ui.button("Cancel", on_click=lambda: dialog.submit(None)).props("flat no-caps")
-                ui.button("Rename", on_click=lambda: dialog.submit(title.value)).props("unelevated no-caps color=primary")
-        new_title = await dialog
+        new_title = await ask_title(item.title)
         if new_title is None:
             return
         try:
@@ -546,20 +508,7 @@ class ComparePage:
             self._set_blind_switch(False)
 
     async def _start_blind(self) -> bool:
-        picks = sorted({c.model for c in self.compare.state.columns})
-        with transient_dialog() as dialog, ui.card().classes("w-full max-w-lg gap-3").props("data-testid=blind-dialog"):
-            ui.label("Blind comparison").classes("text-lg font-semibold")
-            ui.label("Two models are drawn at random from this set and shown as Model A and Model B. "
-                     "Vote for the better answer; then the names are revealed.").classes("text-sm text-grey-7")
-            pool = ui.select(self.models, value=picks if len(picks) >= 2 else list(self.models), multiple=True, label="Draw from").props(
-                "outlined use-chips"
-            ).classes("w-full")
-            with ui.row().classes("w-full justify-end gap-2"):
-                ui.button("Cancel", on_click=lambda: dialog.submit(None)).props("flat no-caps")
-                ui.button("Start", icon="shuffle", on_click=lambda: dialog.submit(list(pool.value or []))).props(
-                    "unelevated no-caps color=primary"
-                )
-        chosen = await dialog
+        chosen = await ask_blind_pool(self.models, sorted({c.model for c in self.compare.state.columns}))
         if chosen is None:
             return False
         try:
