@@ -60,7 +60,9 @@ class RouteEditor:
         names = [p.name for p in self.providers]
         if row["provider"] and row["provider"] not in names:
             names.append(row["provider"])
-        with ui.row().classes("w-full items-start gap-x-2 gap-y-0 flex-wrap sm:flex-nowrap").props(f"data-testid=route-{index}"):
+        with ui.row().classes(
+            "w-full items-start gap-x-2 gap-y-0 flex-wrap sm:flex-nowrap max-sm:border-b max-sm:pb-2 border-slate-200 dark:border-slate-700"
+        ).props(f"data-testid=route-{index}"):
             ui.label(f"{index + 1}.").classes("text-grey-7 pt-5 w-5 max-sm:hidden")
             provider = ui.select(names, label="Provider").bind_value(row, "provider").classes("w-full sm:w-44")
             model = self._model_field(index, row)
