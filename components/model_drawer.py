@@ -23,6 +23,7 @@ from services.catalog.views import ModelPublic, ProviderPublic
 from services.errors import CatalogError
 
 ROUTE_FIELD = re.compile(r"routes\[(\d+)\]\.(provider|model)")
+PANEL = "model-drawer w-[44rem] max-w-[100vw] h-screen max-h-screen no-shadow rounded-none gap-3 p-0"
 DRAWER_CSS = ".q-dialog__inner:has(> .model-drawer) { padding: 0 !important; }"
 """Added once per page (``ui.add_css``): the side panel runs from the top of the window to its bottom."""
 
@@ -48,7 +49,7 @@ class ModelDrawer:
         self.actions = actions
         name = model.name if model else "new"
         self.dialog = transient_dialog().props("position=right full-height")
-        with self.dialog, ui.card().classes("model-drawer w-[44rem] max-w-[100vw] h-screen max-h-screen no-shadow rounded-none gap-3 p-0").props(
+        with self.dialog, ui.card().classes(PANEL).props(
             f"data-testid=model-{name}"
         ):
             with ui.row().classes("w-full items-center gap-2 px-4 pt-3 pb-2 border-b border-slate-200 dark:border-slate-700"):
