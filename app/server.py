@@ -61,13 +61,14 @@ API_DOCS_URL = "/api/docs"
 
 
 def build_api_app() -> FastAPI:
-    """The API app. Its docs pages (Swagger UI at ``/api/docs``, ReDoc at ``/api/redoc``) take their scripts and
-    styles from ``fastapi_offline``'s copy under ``/api/docs-assets``, not from a CDN: they work with no internet."""
+    """The API app. Its docs page (Swagger UI at ``/api/docs``) takes its script and styles from ``fastapi_offline``'s
+    copy under ``/api/docs-assets``, not from a CDN: it works with no internet. (ReDoc is left out: its bundle still
+    loads its own logo from a CDN.)"""
     api = FastAPIOffline(
         title="LLM Hub API",
         version="0.1.0",
         docs_url=API_DOCS_URL,
-        redoc_url="/api/redoc",
+        redoc_url=None,
         static_url="/api/docs-assets",
         openapi_url="/api/openapi.json",
         swagger_ui_oauth2_redirect_url="/api/docs/oauth2-redirect",

@@ -67,10 +67,8 @@ def test_api_docs_render_with_the_network_blocked(browser: Browser, fresh_app: R
     page.goto(fresh_app.url + "/api/docs")
     expect(page.locator(".swagger-ui .info .title")).to_contain_text("LLM Hub API")
     expect(page.locator(".swagger-ui .opblock-summary-path").first).to_be_visible()
+    page.wait_for_load_state("networkidle")
     assert refused == []  # nothing was even asked of another host
-    page.goto(fresh_app.url + "/api/redoc")
-    expect(page.get_by_role("heading", name="LLM Hub API")).to_be_visible()
-    assert refused == []
     context.close()
 
 
