@@ -11,12 +11,15 @@ shortcuts reach into NiceGUI's, FastAPI's, starlette's and uvicorn's internals, 
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
+import socket
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 from nicegui import app as nicegui_app
 
 from app import auth
@@ -26,7 +29,9 @@ from app.internals import install_fast_lane, open_front_door, skip_fastapi_telem
 from app.runtime import set_hub
 from app.scheduler import start_scheduler
 from app.settings import Settings, SettingsError
+from services.accounts.sessions import any_user_exists
 from services.catalog.config_file import apply_config_file
+from services.crypto import SECRET_FILE_NAME
 from services.db import init_schema, make_engine
 from services.errors import GatewayError, UserError
 from services.gateway.router import RetryPolicy
@@ -53,13 +58,21 @@ def hub_options(settings: Settings) -> HubOptions:
     )
 
 
+API_DOCS_URL = "/api/docs"
+
+
 def build_api_app() -> FastAPI:
-    api = FastAPI(
+    """The API app. Its docs page (Swagger UI at ``/api/docs``) takes its script and styles from ``fastapi_offline``'s
+    copy under ``/api/docs-assets``, not from a CDN: it works with no internet. (ReDoc is left out: its bundle still
+    loads its own logo from a CDN.)"""
+    api = FastAPIOffline(
         title="LLM Hub API",
         version="0.1.0",
-        docs_url="/api/docs",
+        docs_url=API_DOCS_URL,
         redoc_url=None,
+        static_url="/api/docs-assets",
         openapi_url="/api/openapi.json",
+        swagger_ui_oauth2_redirect_url="/api/docs/oauth2-redirect",
     )
     api.include_router(v1.router)
     api.include_router(health.router)
@@ -97,7 +110,7 @@ def build(settings: Settings) -> Hub:
     auth.install()
     import pages  # noqa: F401  (registers the console pages)
 
-    nicegui_app.on_startup(_starter(hub))
+    nicegui_app.on_startup(_starter(hub, settings))
     nicegui_app.on_shutdown(hub.stop)
     return hub
 
@@ -124,14 +137,47 @@ def create_env_admin(hub: Hub, email: str, password: str) -> None:
 YOUNG_GC_THRESHOLD = 20_000
 
 
-def _starter(hub: Hub) -> Callable[[], Awaitable[None]]:
+def _starter(hub: Hub, settings: Settings) -> Callable[[], Awaitable[None]]:
     async def start() -> None:
         await hub.start()
         start_scheduler(hub)
         open_front_door()
         freeze_startup_heap()
+        needs_setup = not await asyncio.to_thread(any_user_exists, hub.engine)
+        log.info("%s", ready_message(settings, needs_setup=needs_setup))
 
     return start
+
+
+WILDCARD_HOSTS = ("0.0.0.0", "::", "")
+
+
+def reachable_urls(host: str, port: int) -> list[str]:
+    """Where a browser reaches the server: the bound address, or for a wildcard bind this machine's own
+    loopback and network addresses (best effort: the host name's IPv4 addresses)."""
+    if host not in WILDCARD_HOSTS:
+        return [f"http://{f'[{host}]' if ':' in host else host}:{port}"]
+    try:
+        found = {str(info[4][0]) for info in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET)}
+    except OSError:
+        found = set()
+    addresses = ["127.0.0.1", *sorted(found - {"127.0.0.1"})]
+    return [f"http://{address}:{port}" for address in addresses]
+
+
+def ready_message(settings: Settings, *, needs_setup: bool) -> str:
+    """The start-up line: where the console, the API and its docs are, and where the data lives."""
+    urls = reachable_urls(settings.host, settings.port)
+    first = urls[0]
+    lines = [
+        f"LLM Hub is ready. Console: {', '.join(urls)}",
+        f"  OpenAI-compatible API: {first}/v1 · API docs: {first}{API_DOCS_URL}",
+        f"  Data: {settings.database_path.resolve()} (SQLite) · provider secrets encrypted with "
+        + ("LLMHUB_SECRET_KEY" if settings.secret_key else str((settings.data_dir / SECRET_FILE_NAME).resolve())),
+    ]
+    if needs_setup:
+        lines.append(f"  First visit: open {first}/setup to create the administrator account")
+    return "\n".join(lines)
 
 
 def freeze_startup_heap() -> None:

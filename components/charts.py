@@ -41,7 +41,7 @@ def x_labels(buckets: list[datetime], zone: ZoneInfo, width: int) -> list[str]:
     return [b.astimezone(zone).strftime("%Y-%m-%d %H:%M") for b in buckets]
 
 
-def _layout(*, y_format: str = "", y_prefix: str = "", empty: bool = False, **extra: Any) -> dict[str, Any]:
+def _layout(*, y_format: str = "", y_prefix: str = "", empty: bool = False, blank: bool = False, **extra: Any) -> dict[str, Any]:
     layout: dict[str, Any] = {
         "height": 280, "margin": {"l": 48, "r": 12, "t": 8, "b": 36},
         "paper_bgcolor": "rgba(0,0,0,0)", "plot_bgcolor": "rgba(0,0,0,0)", "font": {"color": TEXT, "size": 11},
@@ -54,12 +54,14 @@ def _layout(*, y_format: str = "", y_prefix: str = "", empty: bool = False, **ex
     if empty:
         layout["annotations"] = [{"text": "No usage in this range", "showarrow": False, "xref": "paper", "yref": "paper",
                                   "x": 0.5, "y": 0.5, "font": {"size": 13, "color": TEXT}}]
+    if empty or blank:  # no data: no stray axes, ticks or grid around the message
+        layout["xaxis"]["visible"] = layout["yaxis"]["visible"] = False
     return layout
 
 
 def placeholder_figure() -> dict[str, Any]:
-    """An empty chart of the right size, drawn before the data arrives."""
-    return {"data": [], "layout": _layout(), "config": CONFIG}
+    """An empty chart of the right size, drawn before the data arrives (no axes: they would show a stray 0 to 1)."""
+    return {"data": [], "layout": _layout(blank=True), "config": CONFIG}
 
 
 def stacked_bars(series: Series, metric: str, zone: ZoneInfo, width: int) -> dict[str, Any]:

@@ -64,22 +64,27 @@ def format_tokens(count: int) -> str:
     return f"{count:,}"
 
 
-def metrics_text(metrics: TurnMetrics, *, anonymous: bool, live: bool = False) -> str:
-    """One line under an answer: speed, tokens, cost, time and the route.
+BLIND_METRICS = "Speed, tokens and cost show after your vote."
 
-    ``anonymous`` (an unrevealed blind pair) leaves out the cost and the route: both name the model.
+
+def metrics_text(metrics: TurnMetrics, *, anonymous: bool, live: bool = False) -> str:
+    """One line under an answer: time to first token, speed (when it means something), tokens, cost, time, route.
+
+    ``anonymous`` (an unrevealed blind pair) shows none of them: each one (speed, token counts that betray a
+    tokenizer, cost, the route) can tell the models apart.
     """
+    if anonymous:
+        return BLIND_METRICS
     approx = "≈" if metrics.estimated else ""
     rate = metrics.tokens_per_second
     parts = [
         f"TTFT {metrics.ttft_ms:,.0f} ms" if metrics.ttft_ms is not None else "TTFT –",
-        f"{rate:,.1f} tok/s" if rate is not None else "– tok/s",
+        *([f"{rate:,.1f} tok/s"] if rate is not None else []),
         f"{approx}{metrics.prompt_tokens:,} prompt + {approx}{metrics.completion_tokens:,} completion tokens",
+        "cost …" if live else format_usd(metrics.cost_micros),
+        f"{(metrics.total_ms or 0) / 1000:.2f} s",
     ]
-    if not anonymous:
-        parts.append("cost …" if live else format_usd(metrics.cost_micros))
-    parts.append(f"{(metrics.total_ms or 0) / 1000:.2f} s")
-    if not anonymous and metrics.provider:
+    if metrics.provider:
         parts.append(f"{metrics.provider}/{metrics.upstream_model} · key {metrics.key_label}")
     return " · ".join(parts)
 
@@ -165,18 +170,23 @@ class ChatColumnView:
                 self._live(run)
 
     def _render_context(self) -> None:
-        used = self.compare.context_used(self.column)
-        limit = None if self.hidden else self.compare.model_limits(self.column).context
         self.context_box.clear()
         with self.context_box:
-            if limit:
-                ratio = min(used / limit, 1.0)
-                color = "negative" if ratio > 0.9 else "warning" if ratio > 0.7 else "primary"
-                ui.linear_progress(ratio, show_value=False, size="4px", color=color).props("rounded")
-                text = f"{format_tokens(used)} / {format_tokens(limit)} tokens of context"
-            else:
-                text = f"{format_tokens(used)} tokens of context · {'limit hidden' if self.hidden else 'unknown limit'}"
-            ui.label(text).classes("text-xs text-grey-7").props(f"data-testid=context-{self.index}")
+            ui.label(self._context_text()).classes("text-xs text-grey-7").props(f"data-testid=context-{self.index}")
+
+    def _context_text(self) -> str:
+        """How full the context is (a bar above the text when the limit is known); hidden in a blind round,
+        where a count of tokens tells tokenizers, and so models, apart."""
+        if self.hidden:
+            return "Context hidden until the vote"
+        used = self.compare.context_used(self.column)
+        limit = self.compare.model_limits(self.column).context
+        if not limit:
+            return f"{format_tokens(used)} tokens of context · unknown limit"
+        ratio = min(used / limit, 1.0)
+        color = "negative" if ratio > 0.9 else "warning" if ratio > 0.7 else "primary"
+        ui.linear_progress(ratio, show_value=False, size="4px", color=color).props("rounded")
+        return f"{format_tokens(used)} / {format_tokens(limit)} tokens of context"
 
     def _message(self, message: ChatMessage, *, is_last: bool) -> None:
         if message.role == "user":

@@ -36,7 +36,11 @@ def conversation_list(items: list[ConversationSummary], *, current: int | None, 
             "w-full items-center gap-1 no-wrap rounded px-2 py-1 hover:bg-slate-100 dark:hover:bg-slate-800"
             + (" bg-indigo-50 dark:bg-indigo-950" if active else "")
         ).props("data-testid=conversation-item"):
-            with ui.column().classes("gap-0 min-w-0 grow cursor-pointer").on("click", lambda i=item: actions.open(i.id)):
+            # A real link (middle-click and Ctrl+click open a tab); a plain click opens it in place, without a reload.
+            link = ui.link(target=f"/compare?conversation={item.id}").classes("flex flex-col gap-0 min-w-0 grow no-underline")
+            link.style("color: inherit")
+            link.on("click.exact.prevent", lambda i=item: actions.open(i.id))
+            with link:
                 ui.label(item.title).classes("text-sm font-medium truncate w-full")
                 with ui.row().classes("gap-1 text-xs text-grey-7 no-wrap w-full min-w-0"):
                     local_time(item.updated_at)

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import wraps
 from typing import Any
+from urllib.parse import quote
 
 from nicegui import ui
 
@@ -49,7 +50,7 @@ def console_page(
         async def page(*args: Any, **kwargs: Any) -> None:
             user = current_user()
             if user is None:
-                ui.navigate.to(f"/login?next={path}")
+                ui.navigate.to(f"/login?next={quote(_requested_url(path), safe='/')}")
                 return
             with frame(title, user, path):
                 if admin and not user.is_admin:
@@ -71,12 +72,19 @@ def _without_user_parameter(page: Callable[..., Any]) -> Callable[..., Any]:
     return page
 
 
+def _requested_url(path: str) -> str:
+    """The page's path with its query string, so a shared link (``/compare?conversation=7``) survives the sign-in."""
+    request = ui.context.client.request
+    query = request.url.query if request is not None else ""
+    return f"{path}?{query}" if query else path
+
+
 def not_allowed() -> None:
     with ui.card().classes("mx-auto mt-12 items-center p-8").props("data-testid=not-allowed"):
         ui.icon("block", size="48px").classes("text-negative")
         ui.label("Not allowed").classes("text-xl font-semibold")
         ui.label("This page is for administrators. Ask an admin if you need access.").classes("text-grey-7")
-        ui.button("Back to the console", on_click=lambda: ui.navigate.to("/")).props("flat")
+        ui.button("Back to the console").props("flat href=/")
 
 
 @contextmanager
@@ -84,6 +92,7 @@ def frame(title: str, user: SessionUser, active_path: str) -> Iterator[ui.column
     """Header with the user menu, a navigation drawer (always open from 1024 px, a toggle below)."""
     dark = ui.dark_mode(user.dark_mode)
     ui.colors(primary="#4f46e5")
+    ui.add_css(LINKS_CSS)
     items = [item for item in NAV if user.is_admin or not item.admin]
     with ui.header(elevated=False).classes("items-center gap-2 px-3 py-1 bg-primary text-white"):
         drawer_toggle = ui.button(icon="menu").props("flat round dense color=white aria-label='Navigation'").classes("lg:hidden")
@@ -103,12 +112,26 @@ def frame(title: str, user: SessionUser, active_path: str) -> Iterator[ui.column
         yield content
 
 
+LINKS_CSS = (
+    ".nicegui-markdown a, a.nicegui-link:not(.nav-link) { color: #4f46e5; } "
+    ".body--dark .nicegui-markdown a, .body--dark a.nicegui-link:not(.nav-link) { color: #a5b4fc; }"
+)
+"""Links in text in the console's indigo, lighter on the dark background (the primary indigo is too dark there)."""
+NAV_LINK = (
+    "nav-link w-full flex items-center gap-3 px-3 py-2 rounded no-underline text-sm font-medium "
+    "text-slate-600 dark:text-slate-300 hover:bg-slate-100 dark:hover:bg-slate-800"
+)
+ACTIVE_NAV_LINK = "text-indigo-600 dark:text-indigo-300 font-semibold bg-indigo-50 dark:bg-indigo-950"
+
+
 def _nav_link(item: NavItem, active_path: str) -> None:
-    active = item.path == active_path
-    button = ui.button(item.label, icon=item.icon, on_click=lambda p=item.path: ui.navigate.to(p))
-    button.props(f"flat no-caps align=left {'color=primary' if active else 'color=grey-7'}").classes("w-full")
-    if active:
-        button.classes("font-semibold").style("background: rgba(79, 70, 229, 0.12)")
+    """A real link (middle-click, Ctrl+click and "copy link" work); the current page is marked for
+    the eye and for screen readers (``aria-current``)."""
+    with ui.link(target=item.path).classes(NAV_LINK).props(f"data-testid=nav-{item.path.strip('/') or 'home'}") as link:
+        ui.icon(item.icon, size="20px")
+        ui.label(item.label)
+    if item.path == active_path:
+        link.classes(ACTIVE_NAV_LINK).props('aria-current="page"')
 
 
 def _user_menu(user: SessionUser, dark: ui.dark_mode) -> None:
@@ -125,5 +148,5 @@ def _user_menu(user: SessionUser, dark: ui.dark_mode) -> None:
     user_button.classes("max-sm:max-w-[9rem] ellipsis")
     with user_button, ui.menu():
         ui.menu_item(f"{user.email} · {user.role}").props("disable")
-        ui.menu_item("Profile", on_click=lambda: ui.navigate.to("/profile"))
+        ui.item("Profile").props("clickable href=/profile")
         ui.menu_item("Sign out", on_click=logout).props("data-testid=sign-out")

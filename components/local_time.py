@@ -9,6 +9,10 @@ from typing import Any
 from nicegui import ui
 
 LOCAL_TIME_JS = "value => value ? new Date(value).toLocaleString([], {dateStyle: 'medium', timeStyle: 'short'}) : '—'"
+LOCAL_TIME_SECONDS_JS = (
+    "value => value ? new Date(value).toLocaleString([], {month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', "
+    "second: '2-digit', hourCycle: 'h23'}) : '—'"
+)
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -21,6 +25,12 @@ def iso(moment: datetime | None) -> str | None:
 def time_column(name: str, label: str, **extra: Any) -> dict[str, Any]:
     """A ui.table column whose ISO value the browser shows as its local date and time."""
     return {"name": name, "label": label, "field": name, ":format": LOCAL_TIME_JS, "sortable": True, "align": "left", **extra}
+
+
+def seconds_column(name: str, label: str, **extra: Any) -> dict[str, Any]:
+    """``time_column`` for a request log: a compact ``Dec 7, 18:40:12`` on one line (calls a second apart told apart)."""
+    return time_column(name, label, **{":format": LOCAL_TIME_SECONDS_JS, "classes": "whitespace-nowrap",
+                                       "headerClasses": "whitespace-nowrap", **extra})
 
 
 async def local_midnight_utc(day: str, *, days_later: int = 0) -> datetime:

@@ -1,6 +1,6 @@
 """The providers table: name, kind, base URL (the kind's default shown as such), key count ("none
-needed" for a keyless local server), and buttons to add a key or delete the provider. One card per
-provider on a phone."""
+needed" for a keyless local server), and buttons to list its models, add a key or delete the
+provider. One card per provider on a phone."""
 
 from __future__ import annotations
 
@@ -22,6 +22,8 @@ BASE_URL = r"""<span class="text-xs break-all" :class="props.row.default_url ? '
 <span v-if="props.row.default_url" class="text-xs text-grey-7"> (default)</span>"""
 ACTIONS = r"""
 <div class="row no-wrap justify-end">
+  <q-btn dense flat no-caps no-wrap color="primary" icon="model_training" label="Models"
+         @click="$parent.$emit('discover', props.row.name)" :aria-label="'Models of ' + props.row.name" />
   <q-btn dense flat no-caps no-wrap color="primary" icon="add" label="Key" @click="$parent.$emit('add_key', props.row.name)"
          :aria-label="'Add a key to ' + props.row.name" />
   <q-btn dense flat round color="grey-7" icon="delete" @click="$parent.$emit('delete_provider', props.row.name)"
@@ -46,7 +48,7 @@ NameAction = Callable[[str], Awaitable[None]]
 
 
 class ProviderTable:
-    def __init__(self, *, on_add_key: NameAction, on_delete: NameAction) -> None:
+    def __init__(self, *, on_add_key: NameAction, on_delete: NameAction, on_discover: NameAction) -> None:
         self.table = ui.table(columns=COLUMNS, rows=[], row_key="name").classes("w-full")
         self.table.props(f"flat wrap-cells data-testid=provider-table no-data-label='No providers yet.' :grid=\"{PHONE}\"")
         self.table.add_slot("body-cell-base_url", f'<q-td :props="props">{BASE_URL}</q-td>')
@@ -54,6 +56,7 @@ class ProviderTable:
         self.table.add_slot("item", CARD)
         self.table.on("add_key", lambda event: on_add_key(event.args))
         self.table.on("delete_provider", lambda event: on_delete(event.args))
+        self.table.on("discover", lambda event: on_discover(event.args))
 
     def show(self, providers: list[ProviderPublic]) -> None:
         rows = [

@@ -3,6 +3,8 @@ and for confirming an action that cannot be undone."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from nicegui import ui
 
 from components.dialogs import transient_dialog
@@ -13,9 +15,10 @@ def _copy(value: str) -> None:
     ui.notify("Copied to the clipboard", type="positive")
 
 
-async def show_once(title: str, value: str, hint: str, *, multiline: bool = False) -> None:
-    """Show ``value`` with a copy button until the person clicks "Done"; then it leaves the page."""
-    with transient_dialog().props("persistent") as dialog, ui.card().classes("w-full max-w-xl gap-3"):
+async def show_once(title: str, value: str, hint: str, *, multiline: bool = False, details: Callable[[], None] | None = None) -> None:
+    """Show ``value`` with a copy button until the person clicks "Done"; then it leaves the page (with whatever
+    ``details`` drew below it, such as snippets that carry the value)."""
+    with transient_dialog().props("persistent") as dialog, ui.card().classes("w-full max-w-2xl gap-3").props("data-testid=show-once"):
         ui.label(title).classes("text-lg font-semibold")
         with ui.row().classes("items-center gap-2 no-wrap"):
             ui.icon("visibility_off", size="20px").classes("text-warning")
@@ -28,6 +31,8 @@ async def show_once(title: str, value: str, hint: str, *, multiline: bool = Fals
                 field = ui.input(value=value).props("readonly outlined dense input-class=font-mono")
             field.classes("grow").props("data-testid=secret-value")
             ui.button(icon="content_copy", on_click=lambda: _copy(value)).props("flat round aria-label=Copy data-testid=copy-secret")
+        if details is not None:
+            details()
         with ui.row().classes("w-full justify-end"):
             ui.button("Done", on_click=lambda: dialog.submit(None))
     await dialog

@@ -1,7 +1,8 @@
-"""Prompt-template dialogs shared by the compare page (filling variables) and the templates page (editing)."""
+"""Prompt-template widgets: the compare page's ``/`` picker and variable dialog, the templates page's editor."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from nicegui import ui
@@ -61,3 +62,21 @@ async def edit_template(template: TemplateView | None, *, may_share: bool) -> Te
             )
     draft: TemplateDraft | None = await dialog
     return draft
+
+
+def show_template_picker(picker: ui.column, matches: list[TemplateView], pick: Callable[[TemplateView], Awaitable[None]]) -> None:
+    """The templates a ``/`` in the prompt box matches (the first eight), each a click away."""
+    picker.clear()
+    with picker:
+        ui.label("Templates" if matches else "No template matches. Manage them on the Templates page.").classes("text-xs text-grey-7")
+        for template in matches[:8]:
+            option = ui.row().classes(
+                "w-full items-center gap-2 cursor-pointer rounded px-2 py-1 hover:bg-slate-100 dark:hover:bg-slate-800"
+            ).props("data-testid=template-option")
+            option.on("click", lambda t=template: pick(t))
+            with option:
+                ui.icon("description", size="18px").classes("text-primary")
+                ui.label(template.name).classes("text-sm font-medium")
+                if template.shared:
+                    ui.badge("shared", color="grey-6").props("outline")
+                ui.label(template.body[:80]).classes("text-xs text-grey-7 truncate min-w-0 grow")

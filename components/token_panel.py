@@ -14,9 +14,11 @@ from components.blocking import io_bound
 from components.dialogs import transient_dialog
 from components.local_time import iso, local_midnight_utc, time_column
 from components.secret_dialogs import confirm, show_once
+from components.snippet_tabs import server_url, snippet_tabs
 from components.table_cells import value_with_narrow_caption
 from services.accounts.gateway_tokens import OwnToken
 from services.accounts.sessions import SessionUser
+from services.accounts.snippets import gateway_snippets
 from services.catalog.inputs import usd_to_micros
 from services.errors import RequestError
 from services.gateway.pricing import format_usd
@@ -117,9 +119,18 @@ class TokenPanel:
         if created is None:
             return
         await self.load()
+        model = (created.allowed_models or choices or ["smart"])[0]
+        snippets = gateway_snippets(server_url(), created.token, model)
+
+        def try_it() -> None:
+            ui.label(f"Try it: these call {model} with the new token (copy one, paste it in a terminal or a file).").classes(
+                "text-sm text-grey-7"
+            )
+            snippet_tabs(snippets, testid="token-snippets")
+
         await show_once(
             f"Token “{created.name}” created", created.token,
-            "Copy it now: it is shown only this once. Only its last four characters are kept for display.",
+            "Copy it now: it is shown only this once. Only its last four characters are kept for display.", details=try_it,
         )
 
     async def revoke(self, row: dict[str, Any]) -> None:

@@ -3,6 +3,8 @@ answer with the attempt trail — the same path a ``/v1`` call takes, metered as
 
 from __future__ import annotations
 
+from typing import Any
+
 from nicegui import ui
 
 from app.runtime import get_hub
@@ -11,6 +13,7 @@ from components.markdown_view import MarkdownView
 from services.accounts.sessions import SessionUser
 from services.accounts.tokens import Principal
 from services.errors import GatewayError
+from services.usage.settings import redact
 
 DEFAULT_PROMPT = "Say hello in five words."
 MAX_TOKENS = 256
@@ -38,7 +41,7 @@ class TryIt:
         try:
             response, meta = await get_hub().gateway.chat(Principal(user_id=self.user.id, role=self.user.role), body, source="console")
         except GatewayError as error:
-            self._show_error(f"{error.status} {error.code}: {error.message}")
+            self._show_error(f"{error.status} {error.code}: {error.message}", error.attempts)
             return
         finally:
             self.button.props(remove="loading")
@@ -52,8 +55,12 @@ class TryIt:
             ui.label(f"Served by {route} in {meta.elapsed_ms:.0f} ms").classes("text-xs text-grey-7")
             attempt_trail(meta.trail.as_dicts())
 
-    def _show_error(self, message: str) -> None:
+    def _show_error(self, message: str, attempts: list[dict[str, Any]]) -> None:
+        """The error, and how the router got there (as the Logs page shows it), provider texts redacted."""
         self.result.clear()
-        with self.result, ui.row().classes("items-start gap-2 no-wrap text-negative").props("data-testid=try-error"):
-            ui.icon("error_outline")
-            ui.label(message).classes("text-sm")
+        with self.result:
+            with ui.row().classes("items-start gap-2 no-wrap text-negative").props("data-testid=try-error"):
+                ui.icon("error_outline")
+                ui.label(message).classes("text-sm")
+            if attempts:
+                attempt_trail(redact(attempts))

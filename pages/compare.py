@@ -15,6 +15,7 @@ import random
 from nicegui import events, ui
 
 from app.runtime import get_hub
+from components import url_state
 from components.blocking import io_bound
 from components.chat_column import (
     ChatColumnView,
@@ -22,11 +23,12 @@ from components.chat_column import (
     edit_column_settings,
     install_scroll_together,
 )
+from components.compare_widgets import ask_blind_pool, ask_title, blind_vote_panel
 from components.conversation_list import ConversationActions, conversation_list
-from components.dialogs import transient_dialog
 from components.frame import console_page
 from components.secret_dialogs import confirm
-from components.template_widgets import fill_template
+from components.snippet_tabs import server_url
+from components.template_widgets import fill_template, show_template_picker
 from services.accounts.sessions import SessionUser
 from services.accounts.tokens import Principal
 from services.compare.comparisons import (
@@ -57,13 +59,15 @@ TICK_SECONDS = 0.05
 IMAGE_LIMIT_BYTES = 5 * 1024 * 1024
 GRID_CLASSES = {1: "grid-cols-1", 2: "grid-cols-1 md:grid-cols-2", 3: "grid-cols-1 md:grid-cols-2 lg:grid-cols-3",
                 4: "grid-cols-1 md:grid-cols-2 xl:grid-cols-4"}
-VOTES = (("a", "A is better", "arrow_back"), ("b", "B is better", "arrow_forward"), ("tie", "Tie", "drag_handle"),
-         ("both_bad", "Both are bad", "thumb_down"))
+
+PATH = "/compare"
 
 
-@console_page("/compare", "Compare", icon="compare_arrows", order=10)
-def compare_page(user: SessionUser) -> None:
-    ComparePage(user).build()
+@console_page(PATH, "Compare", icon="compare_arrows", order=10)
+async def compare_page(user: SessionUser, conversation: int | None = None) -> None:
+    """``/compare?conversation=7`` opens that saved conversation (reload, bookmarks, shared links, Back)."""
+    page = ComparePage(user)
+    page.build(await page.opened_state(conversation))
 
 
 class ComparePage:
@@ -86,8 +90,19 @@ class ComparePage:
 
     # --- building ------------------------------------------------------------------------------
 
-    def build(self) -> None:
-        if not self.models:
+    async def opened_state(self, conversation_id: int | None) -> ConversationState | None:
+        """The conversation the URL names, if it is this person's; otherwise a fresh comparison (and a clean URL)."""
+        if conversation_id is None:
+            return None
+        try:
+            return await io_bound(load_conversation, self.hub.engine, self.user.id, conversation_id)
+        except ConversationNotFound:
+            ui.notify("That conversation does not exist (or is not yours): here is a new comparison.", type="warning")
+            url_state.replace(PATH, {})
+            return None
+
+    def build(self, opened: ConversationState | None = None) -> None:
+        if not self.models and opened is None:
             with ui.card().classes("w-full items-center p-8 gap-2"):
                 ui.icon("compare_arrows", size="40px").classes("text-grey-6")
                 ui.label("No models to compare yet").classes("text-lg font-medium")
@@ -95,7 +110,8 @@ class ComparePage:
                     "text-grey-7 text-center"
                 )
             return
-        self.compare = self._comparison(new_conversation(self.models))
+        self.compare = self._comparison(opened or new_conversation(self.models))
+        url_state.reload_on_history()
         install_scroll_together()
         self._drawer()
         self._toolbar()
@@ -134,14 +150,21 @@ class ComparePage:
             with ui.button("Export", icon="download").props("outline no-caps"), ui.menu():
                 ui.menu_item("Export as JSON", on_click=lambda: self._export("json"))
                 ui.menu_item("Export as Markdown", on_click=lambda: self._export("md"))
-            ui.button("Templates", icon="description", on_click=lambda: ui.navigate.to("/templates")).props("flat no-caps")
+            self.link_button = ui.button("Copy link", icon="link", on_click=self._copy_link).props("flat no-caps")
+            self.link_button.tooltip("A link to this conversation (for you, or another tab)")
+            ui.button("Templates", icon="description").props("flat no-caps href=/templates")
         with ui.row().classes("w-full items-center gap-x-4 gap-y-0 -mt-2"):
             self.same_switch = ui.switch("Same settings everywhere", on_change=self._toggle_same_settings)
             ui.switch("Scroll together").on("update:model-value", js_handler="(on) => { window.llmhubScrollTogether = on; emit(on); }")
             self.blind_switch = ui.switch("Blind mode", on_change=self._toggle_blind).props("data-testid=blind-switch")
 
     def _prompt_area(self) -> None:
-        with ui.card().classes("w-full p-3 gap-2 no-shadow border border-slate-200 dark:border-slate-700"):
+        """The composer; below 768 px it sticks to the bottom of the window, so it is in view from the start
+        (under stacked columns) and stays there while the answers scroll."""
+        with ui.card().classes(
+            "w-full p-3 gap-2 no-shadow border border-slate-200 dark:border-slate-700 "
+            "max-md:sticky max-md:bottom-0 max-md:z-10 bg-white dark:bg-slate-900"
+        ).props("data-testid=composer"):
             self.picker = ui.column().classes("w-full gap-1").props("data-testid=template-picker")
             self.picker.set_visibility(False)
             self.attachment_row = ui.row().classes("gap-2 items-center")
@@ -206,19 +229,7 @@ class ComparePage:
         if not state.blind:
             return
         with self.vote_box:
-            if state.revealed:
-                names = ", ".join(state.display_name(c) for c in state.columns)
-                ui.label(f"Revealed: {names}").classes("font-medium").props("data-testid=blind-revealed")
-                ui.button("New blind round", icon="shuffle", on_click=self._new_blind_round).props("outline no-caps")
-            elif self._ready_to_vote():
-                ui.label("Which answer is better?").classes("font-medium")
-                with ui.row().classes("gap-2 justify-center"):
-                    for outcome, label, icon in VOTES:
-                        ui.button(label, icon=icon, on_click=lambda o=outcome: self._vote(o)).props("unelevated no-caps color=primary")
-            else:
-                ui.label("Blind mode: the models are hidden as Model A and Model B. Vote once both have answered.").classes(
-                    "text-sm text-grey-7"
-                )
+            blind_vote_panel(state, ready=self._ready_to_vote(), vote=self._vote, new_round=self._new_blind_round)
 
     def _ready_to_vote(self) -> bool:
         answers = [c.last_assistant() for c in self.compare.state.columns]
@@ -360,25 +371,9 @@ class ComparePage:
 
     def _prompt_changed(self, event: events.ValueChangeEventArguments[str | None]) -> None:
         text = event.value or ""
-        matches = self._matching_templates(text) if text.startswith("/") and "\n" not in text else []
-        self.picker.clear()
-        with self.picker:
-            if text.startswith("/") and "\n" not in text:
-                ui.label("Templates" if matches else "No template matches. Manage them on the Templates page.").classes(
-                    "text-xs text-grey-7"
-                )
-            for template in matches[:8]:
-                option = ui.row().classes(
-                    "w-full items-center gap-2 cursor-pointer rounded px-2 py-1 hover:bg-slate-100 dark:hover:bg-slate-800"
-                ).props("data-testid=template-option")
-                option.on("click", lambda t=template: self._use_template(t))
-                with option:
-                    ui.icon("description", size="18px").classes("text-primary")
-                    ui.label(template.name).classes("text-sm font-medium")
-                    if template.shared:
-                        ui.badge("shared", color="grey-6").props("outline")
-                    ui.label(template.body[:80]).classes("text-xs text-grey-7 truncate min-w-0 grow")
-        self.picker.set_visibility(text.startswith("/") and "\n" not in text)
+        slash = text.startswith("/") and "\n" not in text
+        show_template_picker(self.picker, self._matching_templates(text) if slash else [], self._use_template)
+        self.picker.set_visibility(slash)
 
     async def _use_template(self, template: TemplateView) -> None:
         self.picker.set_visibility(False)
@@ -419,14 +414,18 @@ class ComparePage:
             return
         async with self.save_lock:
             snapshot = state.snapshot()
+            before = state.id
             try:
                 state.id = await io_bound(save_conversation, self.hub.engine, self.user.id, snapshot)
             except ConversationNotFound:  # deleted from the list while open: save it as a new one
                 snapshot.id = None
                 state.id = await io_bound(save_conversation, self.hub.engine, self.user.id, snapshot)
+        if state.id != before and state is self.compare.state:
+            url_state.replace(PATH, {"conversation": state.id})  # saved for the first time: the URL names it now
         await self._refresh_conversations()
 
     def _replace(self, state: ConversationState) -> None:
+        """Show another conversation (a saved one, or a new one) and name it in the URL, as a step Back undoes."""
         self.compare.stop_all()
         self.timer.deactivate()
         self.compare = self._comparison(state)
@@ -434,6 +433,7 @@ class ComparePage:
         self.attachments = []
         self._render_attachments()
         self._render_all()
+        url_state.push(PATH, {"conversation": state.id})
 
     async def _open(self, conversation_id: int) -> None:
         try:
@@ -449,14 +449,7 @@ class ComparePage:
         self._replace(restart(self.compare.state, self.models))
 
     async def _rename(self, item: ConversationSummary) -> None:
-        with transient_dialog() as dialog, ui.card().classes("w-full max-w-md gap-3"):
-            ui.label("Rename conversation").classes("text-lg font-semibold")
-            title = ui.input("Title", value=item.title).props("outlined dense autofocus").classes("w-full")
-            title.on("keydown.enter", lambda: dialog.submit(title.value))
-            with ui.row().classes("w-full justify-end gap-2"):
-                ui.button("Cancel", on_click=lambda: dialog.submit(None)).props("flat no-caps")
-                ui.button("Rename", on_click=lambda: dialog.submit(title.value)).props("unelevated no-caps color=primary")
-        new_title = await dialog
+        new_title = await ask_title(item.title)
         if new_title is None:
             return
         try:
@@ -477,8 +470,17 @@ class ComparePage:
             await io_bound(delete_conversation, self.hub.engine, self.user.id, item.id)
         if self.compare.state.id == item.id:
             self.compare.state.id = None
+            url_state.replace(PATH, {})
         ui.notify("Conversation deleted", type="positive")
         await self._refresh_conversations()
+
+    def _copy_link(self) -> None:
+        state = self.compare.state
+        if state.id is None:
+            ui.notify("Send a first prompt: the conversation gets its link when it is saved.", type="info")
+            return
+        ui.clipboard.write(server_url() + url_state.url(PATH, {"conversation": state.id}))
+        ui.notify("Link copied", type="positive", timeout=1200)
 
     def _export(self, kind: str) -> None:
         state = self.compare.state
@@ -505,20 +507,7 @@ class ComparePage:
             self._set_blind_switch(False)
 
     async def _start_blind(self) -> bool:
-        picks = sorted({c.model for c in self.compare.state.columns})
-        with transient_dialog() as dialog, ui.card().classes("w-full max-w-lg gap-3").props("data-testid=blind-dialog"):
-            ui.label("Blind comparison").classes("text-lg font-semibold")
-            ui.label("Two models are drawn at random from this set and shown as Model A and Model B. "
-                     "Vote for the better answer; then the names are revealed.").classes("text-sm text-grey-7")
-            pool = ui.select(self.models, value=picks if len(picks) >= 2 else list(self.models), multiple=True, label="Draw from").props(
-                "outlined use-chips"
-            ).classes("w-full")
-            with ui.row().classes("w-full justify-end gap-2"):
-                ui.button("Cancel", on_click=lambda: dialog.submit(None)).props("flat no-caps")
-                ui.button("Start", icon="shuffle", on_click=lambda: dialog.submit(list(pool.value or []))).props(
-                    "unelevated no-caps color=primary"
-                )
-        chosen = await dialog
+        chosen = await ask_blind_pool(self.models, sorted({c.model for c in self.compare.state.columns}))
         if chosen is None:
             return False
         try:

@@ -17,12 +17,14 @@ from components.catalog_forms import (
     open_provider_dialog,
     open_secret_dialog,
 )
+from components.discovery_dialog import DiscoveryDialog
 from components.frame import console_page
 from components.key_table import KeyTable
 from components.provider_table import ProviderTable
 from components.secret_dialogs import confirm
 from services.accounts.audit import Actor
 from services.accounts.sessions import SessionUser
+from services.catalog.discovery import AddedModels, add_as_models
 from services.catalog.key_test import run_key_test
 from services.catalog.views import KeyPublic, ProviderPublic
 from services.errors import CatalogError
@@ -55,7 +57,7 @@ class KeysPage:
                 ui.label("Providers").classes("text-lg font-medium")
                 ui.space()
                 ui.button("Add provider", icon="add", on_click=self.add_provider).props("no-caps color=primary")
-            self.provider_table = ProviderTable(on_add_key=self.add_key, on_delete=self.delete_provider)
+            self.provider_table = ProviderTable(on_add_key=self.add_key, on_delete=self.delete_provider, on_discover=self.discover)
         with ui.card().classes("w-full"):
             with ui.row().classes("w-full items-center"):
                 ui.label("Keys").classes("text-lg font-medium")
@@ -128,11 +130,30 @@ class KeysPage:
 
         async def submit(data: dict[str, Any]) -> None:
             name = data.pop("provider")
+            first_key = not next((p.keys for p in self.providers if p.name == name), [])
             key = await io_bound(self.hub.catalog.create_key, acting(self.user), name, data)
             await self.reload()
             ui.notify(f"Key {key.label} added to {key.provider}", type="positive")
+            if first_key:  # a new provider: offer its models straight away
+                await self.discover(name, intro="Tick the ones clients should call; each becomes a model of its own.")
 
         open_key_dialog([p.name for p in self.providers], submit, provider=provider)
+
+    async def discover(self, provider: str, intro: str | None = None) -> None:
+        """The provider's models, and one-click "add these as models"."""
+        models = await io_bound(self.hub.catalog.list_models)
+        used_by: dict[str, list[str]] = {}
+        for model in models:
+            for route in model.routes:
+                if route.provider == provider:
+                    used_by.setdefault(route.model, []).append(model.name)
+
+        async def add(upstream_models: list[str]) -> AddedModels:
+            return await io_bound(add_as_models, self.hub.catalog, acting(self.user), provider, upstream_models)
+
+        dialog = DiscoveryDialog(provider, lambda refresh: self.hub.discovery.fetch(provider, refresh=refresh), add,
+                                 taken={model.name for model in models}, used_by=used_by, intro=intro)
+        await dialog.open()
 
     async def toggle_key(self, key_id: int, enabled: bool) -> None:
         await self.act(lambda actor: self.hub.catalog.set_key_enabled(actor, key_id, enabled))

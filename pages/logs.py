@@ -11,23 +11,26 @@ from zoneinfo import ZoneInfo
 from nicegui import ui
 
 from app.runtime import get_hub
+from components import url_state
 from components.attempt_trail import attempt_trail
 from components.blocking import io_bound
 from components.charts import UTC_ZONE
 from components.dialogs import transient_dialog
 from components.filters import FilterBar, show_filtered_view
 from components.frame import console_page
-from components.local_time import iso, time_column
+from components.local_time import iso, seconds_column
 from components.paged_table import PagedTable
+from components.snippet_tabs import server_url
 from services.accounts.audit import Actor
 from services.accounts.sessions import SessionUser
-from services.usage.queries import Viewer, page_usage, usage_detail
+from services.usage.queries import Viewer, page_usage, usage_detail_for_request
 from services.usage.settings import body_logging, set_body_logging
 
+PATH = "/logs"
 PAGE_SIZE = 25
 NARROW = {"classes": "max-md:hidden", "headerClasses": "max-md:hidden"}
 COLUMNS: list[dict[str, Any]] = [
-    time_column("created_at", "Time", sortable=False),
+    seconds_column("created_at", "Time", sortable=False),
     {"name": "user", "label": "User", "field": "user", "align": "left",
      "classes": "break-words max-md:hidden", "headerClasses": "max-md:hidden"},
     {"name": "model", "label": "Model", "field": "requested_model", "align": "left", "classes": "break-words"},
@@ -81,13 +84,15 @@ class LogView:
         self.engine = get_hub().engine
         self.zone = UTC_ZONE
         self._bodies_on = False
-        self.bar = FilterBar(options, is_admin=user.is_admin, on_change=self.reload, status=True, search=True, default_range="24h")
+        self.bar = FilterBar(options, is_admin=user.is_admin, on_change=self.reload, path=PATH, status=True, search=True,
+                             default_range="24h")
+        self.detail = url_state.UrlDetail(PATH, "request_id", self.show_request, self.bar.params)
         columns = COLUMNS if user.is_admin else [c for c in COLUMNS if c["name"] != "user"]
         self.table = PagedTable(columns, self.fetch, page_size=PAGE_SIZE, empty="No requests match", testid="request-log")
         self.table.table.add_slot("body-cell-status", STATUS_SLOT)
         self.table.table.add_slot("body-cell-attempts", ATTEMPTS_SLOT)
         self.table.table.props("hover").classes("cursor-pointer")
-        self.table.table.on("row-click", lambda e: self.open(e.args[1]["id"]))
+        self.table.table.on("row-click", lambda e: self.detail.open(e.args[1]["request_id"]))
         if user.is_admin:
             self._body_logging_card()
 
@@ -100,15 +105,19 @@ class LogView:
         page = await io_bound(page_usage, self.engine, filters, viewer=self.viewer, limit=limit, offset=offset)
         return [_row(r) for r in page.rows], page.total
 
-    async def open(self, usage_id: int) -> None:
-        detail = await io_bound(usage_detail, self.engine, usage_id, viewer=self.viewer)
+    async def show_request(self, request_id: str) -> ui.dialog | None:
+        """One request's details, attempt trail and bodies; its id names it in the URL (``/logs?request_id=…``)."""
+        detail = await io_bound(usage_detail_for_request, self.engine, request_id, viewer=self.viewer)
         if detail is None:
             ui.notify("That request is gone (pruned by retention) or not yours.", type="warning")
-            return
+            return None
         with transient_dialog() as dialog, ui.card().classes("w-[56rem] max-w-full gap-3").props("data-testid=request-detail"):
-            with ui.row().classes("w-full items-center"):
+            with ui.row().classes("w-full items-center gap-1"):
                 ui.label("Request").classes("text-lg font-medium")
                 ui.space()
+                ui.button("Copy link", icon="link", on_click=lambda: self.detail.copy_link(server_url(), request_id)).props(
+                    "flat dense no-caps"
+                )
                 ui.button(icon="close", on_click=dialog.close).props("flat round dense aria-label=Close")
             with ui.element("div").classes("w-full grid gap-x-4 gap-y-1 grid-cols-1 sm:grid-cols-[10rem_1fr]"):
                 for label, value in _facts(detail, self.zone):
@@ -119,7 +128,7 @@ class LogView:
                      "or served.").classes("text-sm text-grey-7")
             attempt_trail(detail["attempts"])
             self._bodies(detail)
-        dialog.open()
+        return dialog
 
     def _bodies(self, detail: dict[str, Any]) -> None:
         if detail["request_body"] is None and detail["response_body"] is None:
@@ -150,6 +159,13 @@ class LogView:
             self.body_switch.value = self._bodies_on
 
 
-@console_page("/logs", "Logs", icon="receipt_long", order=55)
-async def logs_page(user: SessionUser) -> None:
-    await show_filtered_view(user, LogView)
+@console_page(PATH, "Logs", icon="receipt_long", order=55)
+async def logs_page(user: SessionUser, request_id: str | None = None) -> None:
+    """``/logs?request_id=…`` opens that request's details over the list (the parameter cannot be called
+    ``request``: NiceGUI hands a page function's ``request`` parameter the HTTP request)."""
+    views: list[LogView] = []
+    url_state.on_history(lambda params: views[0].detail.follow(params) if views else None)  # before the page is sent
+    view = await show_filtered_view(user, LogView)
+    views.append(view)
+    if request_id:
+        await view.detail.open(request_id, from_url=True)

@@ -14,7 +14,7 @@ async def setup_page() -> None:
     hub = get_hub()
     if not await io_bound(hub.accounts.needs_setup):
         with auth_card("Setup is done", "An administrator account exists already."):
-            ui.button("Go to sign in", on_click=lambda: ui.navigate.to("/login")).classes("w-full")
+            ui.button("Go to sign in").props("href=/login").classes("w-full")
         return
 
     async def create() -> None:

@@ -63,7 +63,7 @@ def templates_page(user: SessionUser) -> None:
 
     with ui.row().classes("w-full items-center gap-2"):
         ui.label("Type / at the start of the prompt box on the Compare page to use a template.").classes("text-sm text-grey-7 grow")
-        ui.button("Back to Compare", icon="compare_arrows", on_click=lambda: ui.navigate.to("/compare")).props("flat no-caps")
+        ui.button("Back to Compare", icon="compare_arrows").props("flat no-caps href=/compare")
         ui.button("New template", icon="add", on_click=lambda: save(None)).props("unelevated no-caps color=primary")
     table = ui.table(columns=COLUMNS, rows=[], row_key="id", pagination={"rowsPerPage": 20}).classes("w-full").props(
         "flat bordered data-testid=templates-table"

@@ -37,6 +37,7 @@ from services.usage.analytics import (
     breakdown,
     budget_lines,
     set_user_budget,
+    suggested_range,
     usage_overview,
 )
 from services.usage.queries import Viewer
@@ -93,7 +94,8 @@ class UsageView:
         self.engine = get_hub().engine
         self.zone = UTC_ZONE
         self.alerts = ui.row().classes("w-full")
-        self.bar = FilterBar(options, is_admin=user.is_admin, on_change=self.reload, stack=True)
+        opening = suggested_range(options.first_used, datetime.now(UTC))
+        self.bar = FilterBar(options, is_admin=user.is_admin, on_change=self.reload, path="/usage", stack=True, default_range=opening)
         self.range_note = ui.label("").classes("text-xs text-grey-7 -mt-2").props("data-testid=range-note")
         with ui.element("div").classes("w-full grid gap-3 grid-cols-2 md:grid-cols-3 xl:grid-cols-5"):
             self.kpis = {name: kpi_card(label, testid=f"kpi-{name}") for name, label in (

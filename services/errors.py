@@ -114,6 +114,7 @@ class GatewayError(HubError):
         self.error_type = error_type
         self.retry_after = retry_after
         self.param = param
+        self.attempts: list[dict[str, Any]] = []  # the router's trail up to this error (the console shows it; never in body())
 
     def body(self) -> dict[str, Any]:
         return {"error": {"message": self.message, "type": self.error_type, "param": self.param, "code": self.code}}

@@ -19,6 +19,7 @@ from sqlmodel import Session, SQLModel, col, select
 from services.accounts.gateway_tokens import GatewayTokens
 from services.accounts.service import Accounts
 from services.accounts.tokens import TokenRegistry
+from services.catalog.discovery import ModelDiscovery
 from services.catalog.service import Catalog
 from services.clock import Clock, SystemClock
 from services.crypto import SecretBox, read_or_create_key_file
@@ -81,6 +82,7 @@ class Hub:
         self.recorder = UsageRecorder(self.engine)
         self.router = Router(table=lambda: self.table, states=self.states, client=self.client, clock=self.clock, policy=options.policy)
         self.gateway = Gateway(router=self.router, tokens=self.tokens, recorder=self.recorder, pricing=self.pricing, engine=self.engine)
+        self.discovery = ModelDiscovery(self.client, lambda: self.table, self.clock.now)
 
     def session_secret(self) -> str:
         """The console's session-signing secret, persisted so sign-ins survive a restart."""

@@ -224,6 +224,7 @@ class UsageRecord(SQLModel, table=True):
         Index("ix_usage_created", "created_at"),
         Index("ix_usage_token_created", "token_id", "created_at"),
         Index("ix_usage_user_created", "user_id", "created_at"),
+        Index("ix_usage_request", "request_id"),  # a request's record by the id its caller got (Logs, shared links)
     )
     id: int | None = Field(default=None, primary_key=True)
     created_at: datetime = Field(default_factory=utcnow)

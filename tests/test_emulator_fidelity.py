@@ -265,6 +265,28 @@ def test_shared_models_path_is_told_apart_by_headers(upstream: EmulatorHandle) -
     assert single.json() == {"embedding": {"values": embedding_for("alpha")}}
 
 
+def test_model_lists_page_as_the_sdks_expect(upstream: EmulatorHandle) -> None:
+    """Anthropic's list pages by ``after_id`` (20 a page), Gemini's by ``pageToken`` (50 a page): each SDK walks
+    every page of a long list, and sees a short one whole; Ollama's tags carry their details."""
+    upstream.reset()
+    many = "many-models:45#pages"
+    claude = [model.id for model in anthropic_client(upstream, many).models.list()]
+    assert len(claude) == 47 and claude[:2] == ["claude-sonnet-4-5", "claude-haiku-4-5"] and len(set(claude)) == 47
+    pages = [r["query"] for r in upstream.requests() if r["path"] == "/v1/models"]
+    assert len(pages) == 3 and "after_id" not in pages[0] and pages[1]["after_id"] == claude[19]
+    assert [m.id for m in anthropic_client(upstream).models.list(limit=1)] == ["claude-sonnet-4-5", "claude-haiku-4-5"]
+
+    gemini = gemini_client(upstream, many)
+    listed = [model.name for model in gemini.models.list(config={"page_size": 20})]
+    assert len(listed) == 48 and len(set(listed)) == 48 and listed[0] == "models/gemini-2.5-flash"
+    short = gemini_client(upstream)  # kept in a variable: a collected genai.Client closes its HTTP client
+    flash = next(iter(short.models.list()))
+    assert flash.input_token_limit == 1_048_576 and "generateContent" in (flash.supported_actions or [])
+
+    tags = ollama.Client(host=upstream.url).list().models
+    assert tags[0].details is not None and tags[0].details.family == "llama" and tags[0].details.parameter_size == "3.2B"
+
+
 # --- Ollama ----------------------------------------------------------------------------------
 
 

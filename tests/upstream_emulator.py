@@ -17,6 +17,7 @@ stream side by side:
                                      (default 100), else a normal answer
     slow[:secs]                      first token (or the whole JSON answer) after secs (default 1)
     drip[:secs]                      streams one word every secs (default 0.2); non-stream answers at once
+    many-models[:n]                  the models lists hold n more models (default 60), so their pages are exercised
     hang                             never answers
     reset                            TCP RST, no answer
     break-stream                     two words, then the connection closes mid-body (non-stream: reset)
@@ -65,6 +66,7 @@ JSON = dict[str, Any]
 ERROR_KINDS = frozenset({"rate-limit", "quota", "error-500", "overloaded", "unauthorized", "forbidden", "context", "bad-request"})
 BEHAVIOURS = ERROR_KINDS | {
     "ok", "rate-limit-date", "rate-limit-once", "context-limit", "slow", "drip", "hang", "reset", "break-stream", "stream-error",
+    "many-models",
 }
 DEFAULT_RETRY_AFTER = 7.0
 DEFAULT_SLOW_SECONDS = 1.0
@@ -84,6 +86,11 @@ MODELS: dict[str, tuple[str, ...]] = {
     "gemini": ("gemini-2.5-flash", "gemini-2.5-pro", "text-embedding-004"),
     "ollama": ("llama3.2:latest", "nomic-embed-text:latest"),
 }
+
+DEFAULT_EXTRA_MODELS = 60
+"""`many-models` without a count: more than one default page of Anthropic's (20) and Gemini's (50) lists."""
+PAGE_LIMITS = {"anthropic": (20, 1000), "gemini": (50, 1000)}
+"""Models per page of a paginated list: (default, maximum), from the providers' API references."""
 
 _WORD = re.compile(r"\S+\s*")
 _ids = itertools.count(1)
@@ -251,7 +258,8 @@ class Dialect(ABC):
         """Status and body of an error of `kind` (one of ERROR_KINDS); `message` overrides the text."""
 
     @abstractmethod
-    def models_json(self) -> JSON: ...
+    def models_json(self, models: list[str], query: dict[str, str]) -> JSON:
+        """The models list (one page of it where the provider pages it; ``query`` holds the paging parameters)."""
 
     def reply(self, body: JSON, model: str) -> Reply:
         prompt_texts, last_user = self.conversation(body)
@@ -327,8 +335,9 @@ class OpenAIDialect(Dialect):
         tokens = sum(count_words(text) for text in texts)
         return {"object": "list", "data": data, "model": model, "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
 
-    def models_json(self) -> JSON:
-        data = [{"id": model, "object": "model", "created": 1_700_000_000, "owned_by": "emulator"} for model in MODELS["openai"]]
+    def models_json(self, models: list[str], query: dict[str, str]) -> JSON:
+        """`GET /v1/models`: one unpaged list."""
+        data = [{"id": model, "object": "model", "created": 1_700_000_000, "owned_by": "emulator"} for model in models]
         return {"object": "list", "data": data}
 
     @staticmethod
@@ -413,10 +422,18 @@ class AnthropicDialect(Dialect):
         status, error_type, text = self._ERRORS[kind]
         return status, {"type": "error", "error": {"type": error_type, "message": message or text}, "request_id": "req_emulator"}
 
-    def models_json(self) -> JSON:
-        models = MODELS["anthropic"]
-        data = [{"type": "model", "id": m, "display_name": m, "created_at": "2025-01-01T00:00:00Z"} for m in models]
-        return {"data": data, "has_more": False, "first_id": models[0], "last_id": models[-1]}
+    def models_json(self, models: list[str], query: dict[str, str]) -> JSON:
+        """`GET /v1/models?limit=&after_id=&before_id=`: a page of `limit` (default 20, 1-1000) after or before a cursor."""
+        limit = page_size(query.get("limit"), "anthropic")
+        if query.get("before_id") in models:
+            end = models.index(query["before_id"])
+            page, more = models[max(0, end - limit) : end], end - limit > 0
+        else:
+            start = models.index(query["after_id"]) + 1 if query.get("after_id") in models else 0
+            page, more = models[start : start + limit], start + limit < len(models)
+        data = [{"type": "model", "id": m, "display_name": m.replace("-", " ").title(), "created_at": "2025-01-01T00:00:00Z",
+                 "max_input_tokens": 200_000, "max_tokens": 64_000} for m in page]
+        return {"data": data, "has_more": more, "first_id": page[0] if page else None, "last_id": page[-1] if page else None}
 
     @staticmethod
     def _message(reply: Reply, content: list[JSON], stop_reason: str | None) -> JSON:
@@ -478,12 +495,23 @@ class GeminiDialect(Dialect):
         vectors = [{"values": embedding_for(text)} for text in texts]
         return {"embedding": vectors[0]} if action == "embedContent" else {"embeddings": vectors}
 
-    def models_json(self) -> JSON:
-        def describe(model: str) -> JSON:
-            methods = ["embedContent", "batchEmbedContents"] if "embedding" in model else ["generateContent", "countTokens"]
-            return {"name": f"models/{model}", "version": "001", "displayName": model, "supportedGenerationMethods": methods}
+    def models_json(self, models: list[str], query: dict[str, str]) -> JSON:
+        """`GET /v1beta/models?pageSize=&pageToken=`: `pageSize` models (default 50, at most 1000) and a
+        `nextPageToken` while more remain (an opaque token here: the offset, base64)."""
 
-        return {"models": [describe(model) for model in MODELS["gemini"]]}
+        def describe(model: str) -> JSON:
+            embedding = "embedding" in model
+            methods = ["embedContent", "batchEmbedContents"] if embedding else ["generateContent", "countTokens"]
+            return {"name": f"models/{model}", "baseModelId": model, "version": "001", "displayName": model,
+                    "description": f"Emulated {model}", "inputTokenLimit": 2048 if embedding else 1_048_576,
+                    "outputTokenLimit": 1 if embedding else 65_536, "supportedGenerationMethods": methods}
+
+        start = int(base64.urlsafe_b64decode(query["pageToken"]).decode()) if query.get("pageToken") else 0
+        end = start + page_size(query.get("pageSize"), "gemini")
+        answer: JSON = {"models": [describe(model) for model in models[start:end]]}
+        if end < len(models):
+            answer["nextPageToken"] = base64.urlsafe_b64encode(str(end).encode()).decode()
+        return answer
 
     @staticmethod
     def embed_texts(body: JSON, action: str) -> list[str]:
@@ -559,13 +587,18 @@ class OllamaDialect(Dialect):
         vectors = [embedding_for(text) for text in texts]
         return {"model": model, "embeddings": vectors, "total_duration": 1_000_000, "load_duration": 100_000, "prompt_eval_count": tokens}
 
-    def models_json(self) -> JSON:
+    def models_json(self, models: list[str], query: dict[str, str]) -> JSON:
+        """`GET /api/tags`: every local model, with its details."""
+
         def describe(model: str) -> JSON:
             digest = hashlib.sha256(model.encode()).hexdigest()
+            family = "nomic-bert" if "embed" in model else "llama"
+            details = {"parent_model": "", "format": "gguf", "family": family, "families": [family], "parameter_size": "3.2B",
+                       "quantization_level": "Q4_K_M"}
             return {"name": model, "model": model, "modified_at": "2025-01-01T00:00:00Z", "size": 1_000_000, "digest": digest,
-                    "details": {"format": "gguf"}}
+                    "details": details}
 
-        return {"models": [describe(model) for model in MODELS["ollama"]]}
+        return {"models": [describe(model) for model in models]}
 
     @staticmethod
     def _message(reply: Reply, text: str, done: bool) -> JSON:
@@ -730,7 +763,11 @@ class Emulator:
         if not isinstance(admitted, Admitted):
             return admitted
         await admitted.pause()
-        return json_response(dialect.models_json())
+        models = list(MODELS[dialect.name])
+        if admitted.behaviour.name == "many-models":
+            stem = models[0].split(":")[0]
+            models += [f"{stem}-variant-{i:03d}" for i in range(int(admitted.behaviour.param or DEFAULT_EXTRA_MODELS))]
+        return json_response(dialect.models_json(models, dict(request.query)))
 
     async def _admit(
         self,
@@ -844,6 +881,15 @@ class Emulator:
 def prompt_words(dialect: Dialect, body: JSON) -> int:
     """The prompt's length as the emulator counts tokens: whitespace words of every message text."""
     return sum(count_words(text) for text in dialect.conversation(body)[0])
+
+
+def page_size(text: str | None, provider: str) -> int:
+    """A requested page size, clamped to the provider's range; its default when none (or nonsense) is given."""
+    default, most = PAGE_LIMITS[provider]
+    try:
+        return min(max(int(text or default), 1), most)
+    except ValueError:
+        return default
 
 
 async def read_json(request: web.Request) -> JSON | None:

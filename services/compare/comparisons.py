@@ -48,6 +48,26 @@ def estimate_tokens(chars: int) -> int:
     return math.ceil(chars / 4)
 
 
+def prompt_estimate(column: ColumnState) -> int:
+    """The prompt tokens of the column's next answer, before the provider says: the provider's own count of the
+    conversation so far (the last answer's prompt plus its completion, as it reported them) plus an estimate of
+    what came after it; with no reported count yet, an estimate of the whole."""
+    anchor = next((i for i in range(len(column.messages) - 1, -1, -1) if _counted(column.messages[i])), None)
+    if anchor is None:
+        return estimate_tokens(len(column.settings.system_prompt) + sum(len(m.content) for m in column.messages))
+    counted = column.messages[anchor].metrics
+    assert counted is not None
+    after = sum(len(m.content) for m in column.messages[anchor + 1 :])
+    return counted.prompt_tokens + counted.completion_tokens + estimate_tokens(after)
+
+
+def _counted(message: ChatMessage) -> bool:
+    """An answer the provider counted (not stopped early, not failed, not copied from another column)."""
+    metrics = message.metrics
+    return (message.role == "assistant" and metrics is not None and not metrics.estimated and not message.stopped
+            and message.note is None and not message.failed)
+
+
 def request_body(column: ColumnState) -> Json:
     """The chat body for the column's next answer: its system prompt, its own history, its settings.
 
@@ -84,7 +104,7 @@ def _content(message: ChatMessage) -> str | list[Json]:
 class ColumnRun:
     """One column's answer while it streams: written by its task, read by the page."""
 
-    def __init__(self, column_id: str, prompt_chars: int) -> None:
+    def __init__(self, column_id: str, prompt_tokens: int) -> None:
         self.column_id = column_id
         self.started = time.perf_counter()
         self.first_token: float | None = None
@@ -94,7 +114,7 @@ class ColumnRun:
         self._parts: list[str] = []
         self._taken = 0
         self._chars = 0
-        self._prompt_chars = prompt_chars
+        self._prompt_tokens = prompt_tokens  # an estimate until the provider's usage arrives
         self._meta: CallMeta | None = None
         self._usage: Json | None = None
         self._cost: int | None = None
@@ -149,7 +169,7 @@ class ColumnRun:
         """(prompt, completion, estimated): the provider's counts when it sent them."""
         if self._usage is not None:
             return int(self._usage.get("prompt_tokens") or 0), int(self._usage.get("completion_tokens") or 0), False
-        return estimate_tokens(self._prompt_chars), estimate_tokens(self._chars), True
+        return self._prompt_tokens, estimate_tokens(self._chars), True
 
     def metrics(self) -> TurnMetrics:
         """Live while streaming (elapsed time, estimated tokens), final once finished."""
@@ -321,8 +341,7 @@ class Comparison:
                 column.messages.append(reply)
 
     def _start(self, column: ColumnState) -> ColumnRun:
-        prompt_chars = len(column.settings.system_prompt) + sum(len(m.content) for m in column.messages)
-        run = ColumnRun(column.id, prompt_chars)
+        run = ColumnRun(column.id, prompt_estimate(column))
         self.runs[column.id] = run
         self._tasks[column.id] = asyncio.create_task(self._answer(column, run), name=f"compare-{column.id}")
         return run

@@ -29,6 +29,8 @@ from services.errors import CompareError, ConversationNotFound
 from services.gateway.pricing import format_usd
 
 TITLE_LENGTH = 60
+MIN_RATE_TOKENS = 20
+MIN_RATE_SECONDS = 0.5
 DEFAULT_TITLE = "New comparison"
 
 
@@ -68,10 +70,13 @@ class TurnMetrics:
 
     @property
     def tokens_per_second(self) -> float | None:
-        if self.total_ms is None or self.ttft_ms is None or not self.completion_tokens:
+        """Completion tokens per second of generating (after the first token), or None while that would not mean
+        much: fewer than ``MIN_RATE_TOKENS`` tokens or ``MIN_RATE_SECONDS`` seconds (a 20 ms burst of cached text
+        is not 200,000 tok/s), or token counts that are estimates."""
+        if self.total_ms is None or self.ttft_ms is None or self.estimated or self.completion_tokens < MIN_RATE_TOKENS:
             return None
         generating = (self.total_ms - self.ttft_ms) / 1000
-        return self.completion_tokens / generating if generating > 0 else None
+        return self.completion_tokens / generating if generating >= MIN_RATE_SECONDS else None
 
     @property
     def context_tokens(self) -> int:

@@ -219,6 +219,7 @@ class Gateway:
         try:
             return await self.router.execute(meta.requested_model, call, meta.trail, meta.facts or NO_FACTS)
         except GatewayError as error:
+            error.attempts = meta.trail.as_dicts()
             self._record(meta, error=error)
             raise
 

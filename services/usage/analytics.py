@@ -105,6 +105,12 @@ def preset_range(name: str, now: datetime) -> TimeRange:
     return TimeRange(until - span, until, width)
 
 
+def suggested_range(first_used: datetime | None, now: datetime) -> str:
+    """The preset a usage page opens on: the last 24 hours while all the usage is younger than that (a new
+    install's first calls fill the chart instead of making a one-pixel spike in a week), else the last 7 days."""
+    return "24h" if first_used is None or now - first_used < RANGE_PRESETS["24h"] else "7d"
+
+
 def day_range(first: date, last: date) -> TimeRange:
     """Whole UTC days from ``first`` to ``last`` inclusive (a custom range)."""
     if last < first:
@@ -472,6 +478,7 @@ class FilterOptions:
     models: list[str]
     keys: dict[int, str]
     tokens: dict[int, str]
+    first_used: datetime | None = None  # the viewer's oldest usage (hourly rollups), for the page's opening range
 
 
 def filter_options(engine: Engine, viewer: Viewer) -> FilterOptions:
@@ -483,6 +490,9 @@ def filter_options(engine: Engine, viewer: Viewer) -> FilterOptions:
         dimensions = core_select(table.c.provider, table.c.model, table.c.key_id, table.c.token_id)
         seen = session.execute(dimensions.where(*scope).distinct()).all()
         provider_names = set(session.exec(select(Provider.name))) if viewer.is_admin else set()
+        hourly = USAGE_TABLES[HOUR]
+        first_bucket = session.execute(core_select(func.min(hourly.c.bucket)).where(
+            *([] if viewer.is_admin else [hourly.c.user_id == (viewer.user_id or -1)]))).scalar()
     providers = sorted({p for p, _, _, _ in seen if p} | provider_names)
     models = sorted({m for _, m, _, _ in seen})
     if viewer.is_admin:
@@ -492,7 +502,8 @@ def filter_options(engine: Engine, viewer: Viewer) -> FilterOptions:
         users = {viewer.user_id: labels.user(viewer.user_id)} if viewer.user_id else {}
         keys = {k: labels.key(k) for _, _, k, _ in seen if k}
         tokens = {t: labels.token(t) for _, _, _, t in seen if t}
-    return FilterOptions(users, providers, models, keys, tokens)
+    first_used = None if first_bucket is None else datetime.fromtimestamp(int(first_bucket), UTC)
+    return FilterOptions(users, providers, models, keys, tokens, first_used)
 
 
 # -- everything the usage page loads at once -----------------------------------------------------

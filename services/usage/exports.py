@@ -91,7 +91,7 @@ def _record(row: Any, labels: Labels) -> tuple[Any, ...]:
      http_status, error_code, prompt_tokens, completion_tokens, cost_micros, latency_ms, ttft_ms, overhead_ms, stream, attempts) = row
     attempts = attempts or []
     return (
-        record_id, _iso(created_at), request_id, source, user_id, labels.user(user_id), token_id, labels.token(token_id), endpoint,
+        record_id, _iso(created_at), request_id, source, user_id, labels.user(user_id), token_id, labels.token(token_id, source), endpoint,
         model, provider, upstream_model, key_id, labels.key(key_id) if key_id else None, status, http_status, error_code,
         prompt_tokens, completion_tokens, prompt_tokens + completion_tokens,
         None if cost_micros is None else str(Decimal(cost_micros) / 1_000_000), latency_ms, ttft_ms, overhead_ms, bool(stream),
@@ -152,10 +152,15 @@ def count_records(engine: Engine, filters: UsageFilter, viewer: Viewer, window: 
         return int(session.execute(select(func.count()).select_from(USAGE_RECORD).where(*conditions)).scalar_one())
 
 
+def usd_text(amount: float) -> str:
+    """A dollar amount as plain decimal text (``0.000069``, never ``6.9e-05``), as the records export writes it."""
+    return format(Decimal(repr(amount)), "f")
+
+
 def _aggregate_batches(engine: Engine, filters: UsageFilter, viewer: Viewer, window: TimeRange) -> Iterator[list[tuple[Any, ...]]]:
     batch: list[tuple[Any, ...]] = []
     for row in iter_breakdown(engine, filters, viewer, window):
-        batch.append(tuple(row[name] for name in AGGREGATE_COLUMNS))
+        batch.append(tuple(usd_text(row[name]) if name == "cost_usd" else row[name] for name in AGGREGATE_COLUMNS))
         if len(batch) >= BATCH:
             yield batch
             batch = []

@@ -101,6 +101,9 @@ def list_usage(engine: Engine, filters: UsageFilter, *, viewer: Viewer, limit: i
 # -- names for ids (users, tokens, keys) -------------------------------------------------------
 
 
+NO_TOKEN = "no token (console or master key)"
+
+
 @dataclass(frozen=True, slots=True)
 class Labels:
     """Display names for the ids stored in usage rows; 0 / None means "none" (e.g. the master key)."""
@@ -112,8 +115,12 @@ class Labels:
     def user(self, user_id: int | None) -> str:
         return self.users.get(user_id, f"user #{user_id}") if user_id else "master key"
 
-    def token(self, token_id: int | None) -> str:
-        return self.tokens.get(token_id, f"token #{token_id}") if token_id else "master key"
+    def token(self, token_id: int | None, source: str | None = None) -> str:
+        """A call without a token came from the console (``source="console"``: the person is its user) or with
+        the master key; without its ``source`` (a rollup keeps none) it may be either."""
+        if token_id:
+            return self.tokens.get(token_id, f"token #{token_id}")
+        return {"console": "console", "api": "master key"}.get(source or "", NO_TOKEN)
 
     def key(self, key_id: int | None) -> str:
         return self.keys.get(key_id, f"key #{key_id}") if key_id else "—"
@@ -172,6 +179,13 @@ def page_usage(engine: Engine, filters: UsageFilter, *, viewer: Viewer, limit: i
         return UsagePage([_log_row(record, labels) for record in records], int(total))
 
 
+def usage_detail_for_request(engine: Engine, request_id: str, *, viewer: Viewer) -> dict[str, Any] | None:
+    """``usage_detail`` of the record a request id names (the id a caller got in ``x-llmhub-request-id``)."""
+    with Session(engine) as session:
+        usage_id = session.exec(select(UsageRecord.id).where(UsageRecord.request_id == request_id)).first()
+    return None if usage_id is None else usage_detail(engine, usage_id, viewer=viewer)
+
+
 def usage_detail(engine: Engine, usage_id: int, *, viewer: Viewer) -> dict[str, Any] | None:
     """One record with its attempt trail, display names and logged bodies (if any); None if not visible."""
     labels = load_labels(engine)
@@ -181,7 +195,7 @@ def usage_detail(engine: Engine, usage_id: int, *, viewer: Viewer) -> dict[str, 
             return None
         body = session.exec(select(UsageBody).where(UsageBody.request_id == record.request_id)).first()
         detail = _log_row(record, labels)
-        detail["token"] = labels.token(record.token_id)
+        detail["token"] = labels.token(record.token_id, record.source)
         detail["attempts"] = redact(record.attempts or [])  # provider error texts may quote a key
         detail["request_body"] = body.request if body else None
         detail["response_body"] = body.response if body else None

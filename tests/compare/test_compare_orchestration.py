@@ -14,15 +14,19 @@ from services.accounts.tokens import Principal
 from services.compare.comparisons import (
     ColumnRun,
     Comparison,
+    estimate_tokens,
     new_blind_conversation,
     new_conversation,
+    prompt_estimate,
     request_body,
     restart,
 )
 from services.compare.conversations import (
+    ChatMessage,
     ColumnSettings,
     ColumnState,
     ConversationState,
+    TurnMetrics,
 )
 from services.errors import CompareError
 from services.gateway.model_limits import default_limits
@@ -82,7 +86,7 @@ def requests_with_key(emulator: EmulatorHandle, key: str) -> list[dict]:
 
 
 def test_a_run_hands_out_text_in_batches_not_per_token() -> None:
-    run = ColumnRun("c1", prompt_chars=40)
+    run = ColumnRun("c1", prompt_tokens=10)
     for index in range(500):
         run.consume({"choices": [{"delta": {"content": f"w{index} "}}]})
     batch = run.take_new_text()
@@ -113,6 +117,39 @@ async def test_one_prompt_streams_into_every_column_with_metrics(hub: Hub) -> No
     assert metrics.cost_micros is not None and metrics.request_id.startswith("req_")
     assert compare.state.columns[1].messages[1].metrics.provider == "emu-anthropic"
     assert compare.state.title == "hello there world"
+
+
+async def test_the_next_prompt_is_counted_from_the_providers_own_count_of_the_last_turn(hub: Hub) -> None:
+    """Mid-stream, a later turn's prompt is the provider's count of the conversation so far (the last prompt and
+    answer as it reported them) plus an estimate of the new message only — not a guess at the whole."""
+    compare = comparison(hub, "alpha", "beta")
+    compare.send("hello there world")
+    await compare.wait()
+    column = compare.state.columns[0]
+    first = column.messages[1].metrics
+    assert first is not None and not first.estimated
+    new_message = "and now a much longer second question, with many more characters than words in it"
+    column.messages.append(ChatMessage("user", new_message))
+    assert prompt_estimate(column) == first.prompt_tokens + first.completion_tokens + estimate_tokens(len(new_message))
+    column.messages.pop()
+    runs = compare.send(new_message)
+    assert runs[0].metrics().prompt_tokens == first.prompt_tokens + first.completion_tokens + estimate_tokens(len(new_message))
+    await compare.wait()
+    final = column.messages[-1].metrics
+    assert final is not None and final.prompt_tokens == first.prompt_tokens + first.completion_tokens + len(new_message.split())
+    fresh = ColumnState(model="alpha", messages=[ChatMessage("user", "x" * 40)])
+    assert prompt_estimate(fresh) == 10  # nothing counted yet: the whole is estimated
+
+
+def test_tokens_per_second_only_when_it_means_something() -> None:
+    burst = TurnMetrics(ttft_ms=100.0, total_ms=120.0, completion_tokens=64, estimated=False)  # 64 tokens in 20 ms
+    assert burst.tokens_per_second is None
+    few = TurnMetrics(ttft_ms=100.0, total_ms=2100.0, completion_tokens=5, estimated=False)
+    assert few.tokens_per_second is None
+    guessed = TurnMetrics(ttft_ms=100.0, total_ms=2100.0, completion_tokens=100, estimated=True)
+    assert guessed.tokens_per_second is None
+    steady = TurnMetrics(ttft_ms=100.0, total_ms=2100.0, completion_tokens=100, estimated=False)
+    assert steady.tokens_per_second == 50.0
 
 
 async def test_stopping_one_column_leaves_the_other_streaming_and_histories_stay_separate(hub: Hub, emulator: EmulatorHandle) -> None:

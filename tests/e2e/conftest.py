@@ -52,6 +52,14 @@ def page(browser: Browser) -> Iterator[Page]:
     tab.context.close()
 
 
+@pytest.fixture
+def admin_page(browser: Browser, hub_app: Any) -> Iterator[Page]:
+    """The admin signed in to the test module's own ``hub_app`` (a module defines that fixture), in a fresh context."""
+    page = signed_in_page(browser, hub_app.url)
+    yield page
+    page.context.close()
+
+
 def new_page(browser: Browser, *, width: int = 1280, height: int = 900, dark: bool = False) -> Page:
     """A page in a fresh context (its own cookies): for a second user or another viewport. Its ``goto``
     and ``reload`` return once the page is connected (see ``connected``)."""
@@ -75,12 +83,14 @@ def new_page(browser: Browser, *, width: int = 1280, height: int = 900, dark: bo
     return tab
 
 
-def screenshot(page: Page, name: str) -> Path:
-    """Saved under screenshots/ (git-ignored) for a person to look at."""
+def screenshot(page: Page, name: str, *, full_page: bool = True) -> Path:
+    """Saved under screenshots/ (git-ignored) for a person to look at; ``full_page=False`` for what the window
+    shows (a side panel over a long page)."""
     SCREENSHOTS.mkdir(exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
+    expect(page.locator("[class*='-enter-active'], [class*='-leave-active']")).to_have_count(0)  # no dialog half faded in or out
     page.evaluate("window.scrollTo(0, 0)")  # a full-page picture of a scrolled page paints the fixed header mid-page
-    page.screenshot(path=str(path), full_page=True)
+    page.screenshot(path=str(path), full_page=full_page)
     return path
 
 
@@ -128,6 +138,14 @@ def signed_in_page(browser: Browser, url: str, email: str = ADMIN_EMAIL, passwor
     page = new_page(browser, **viewport)
     login(page, url, email, password)
     return page
+
+
+def set_dark_mode(page: Page, dark: bool) -> None:
+    """Dark mode is the person's setting (kept across sign-ins): switch it only when it differs."""
+    connected(page)
+    if (page.locator("body.body--dark").count() == 1) != dark:
+        page.get_by_role("button", name="Toggle dark mode").click()
+    expect(page.locator("body.body--dark")).to_have_count(1 if dark else 0)
 
 
 def logout(page: Page, url: str) -> None:

@@ -41,13 +41,6 @@ def hub_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]:
         yield app
 
 
-@pytest.fixture
-def admin_page(browser: Browser, hub_app: RunningApp) -> Iterator[Page]:
-    page = signed_in_page(browser, hub_app.url)
-    yield page
-    page.context.close()
-
-
 def form_error(page: Page):  # type: ignore[no-untyped-def]
     return page.get_by_test_id("form-error")
 

@@ -55,9 +55,24 @@ def add_provider_with_keys(page: Page, url: str, emulator: EmulatorHandle) -> No
     dialog.get_by_label("Base URL").fill(emulator.url + "/v1")
     dialog.get_by_role("button", name="Add provider").click()
     add_key(page, "k1", GOOD_SECRET)  # the key dialog opens right after the provider is added
+    add_discovered_models(page)  # ...and the provider's models right after its first key
     page.get_by_role("button", name="Add key").click()
     add_key(page, "k2", BAD_SECRET)
     expect(page.get_by_test_id("provider-table")).to_contain_text(emulator.url + "/v1")
+
+
+def add_discovered_models(page: Page) -> None:
+    """One click adds a new provider's models: the list comes from the provider (the emulator's /v1/models)."""
+    dialog = page.get_by_test_id("discovery-dialog")
+    expect(dialog.get_by_test_id("discovered-text-embedding-3-small")).to_contain_text("embeddings")
+    dialog.get_by_label("Filter models").fill("4o")
+    expect(dialog.get_by_test_id("discovered-text-embedding-3-small")).to_be_hidden()
+    dialog.get_by_role("checkbox", name="gpt-4o", exact=True).click()
+    expect(dialog).to_contain_text("1 of 3 chosen")
+    screenshot(page, "catalog-discovery-1280-light")
+    dialog.get_by_role("button", name="Add as models").click()
+    expect(dialog).to_be_hidden()
+    expect(page.get_by_text("Added 1 model(s): gpt-4o")).to_be_visible()
 
 
 def check_keys_are_masked(page: Page) -> None:
@@ -139,6 +154,7 @@ def delete_key(page: Page, url: str, label: str) -> None:
 
 
 def add_model(page: Page, url: str, name: str) -> None:
+    """A new model in the side panel; its upstream model picked from the provider's list."""
     page.goto(url + "/models")
     page.get_by_role("button", name="New model").click()
     card = page.get_by_test_id("model-new")
@@ -146,13 +162,20 @@ def add_model(page: Page, url: str, name: str) -> None:
     expect(card.get_by_text("enter the provider's model name")).to_be_visible()
     card.get_by_label("Model name").fill(name)
     choose(page, card.get_by_label("Provider"), PROVIDER)
-    card.get_by_label("Upstream model").fill("gpt-4o-mini")
+    card.get_by_role("button", name="Model suggestions for route 1").click()
+    suggestions = page.get_by_test_id("suggestions-0")  # listed once already (when the key was added): no fetch needed
+    expect(suggestions.get_by_text("text-embedding-3-small")).to_be_visible()
+    screenshot(page, "catalog-model-suggestions-1280-light")
+    suggestions.get_by_text("gpt-4o-mini", exact=True).click()
+    expect(card.get_by_label("Upstream model")).to_have_value("gpt-4o-mini")
     card.get_by_role("button", name="Create model").click()
-    expect(page.get_by_test_id(f"model-{name}")).to_be_visible()
     expect(page.get_by_test_id("model-new")).to_have_count(0)
+    expect(page.get_by_test_id("model-list")).to_contain_text(f"{PROVIDER}/gpt-4o-mini")
+    expect(page.get_by_test_id(f"model-status-{name}")).to_have_text("ready")
 
 
 def try_it(page: Page, model: str, route: str = f"{PROVIDER}/gpt-4o-mini") -> None:
+    page.get_by_test_id("model-list").get_by_text(model, exact=True).click()  # the model's side panel
     box = page.get_by_test_id(f"try-{model}")
     box.get_by_label("Try it").fill("hello from the console")
     box.get_by_role("button", name="Send").click()
@@ -161,6 +184,8 @@ def try_it(page: Page, model: str, route: str = f"{PROVIDER}/gpt-4o-mini") -> No
     expect(trail).to_contain_text("served")
     expect(trail).to_contain_text(route)
     screenshot(page, f"catalog-models-try-{model}-1280-light")
+    page.get_by_test_id(f"model-{model}").get_by_role("button", name="Close").click()
+    expect(page.get_by_test_id(f"model-{model}")).to_have_count(0)
 
 
 def export_has_no_secrets(page: Page) -> None:
@@ -169,7 +194,7 @@ def export_has_no_secrets(page: Page) -> None:
     text = Path(download.value.path()).read_text()
     config = yaml.safe_load(text)
     assert [p["name"] for p in config["providers"]] == [PROVIDER]
-    assert [m["name"] for m in config["models"]] == ["smart"]
+    assert [m["name"] for m in config["models"]] == ["gpt-4o", "smart"]
     assert GOOD_SECRET not in text and BAD_SECRET not in text and "${LLMHUB_KEY_" in text
 
 
@@ -212,6 +237,6 @@ def screenshots(page: Page, url: str) -> None:
         for view, shot in ((page, "1280"), (phone, "390")):
             for path in ("keys", "models"):
                 view.goto(f"{url}/{path}")
-                expect(view.get_by_test_id("status-k2" if path == "keys" else "model-smart")).to_be_visible()
+                expect(view.get_by_test_id("status-k2" if path == "keys" else "model-status-smart")).to_be_visible()
                 screenshot(view, f"catalog-{path}-{shot}-{mode}")
     phone.context.close()

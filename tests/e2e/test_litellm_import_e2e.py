@@ -102,9 +102,9 @@ def test_the_preview_shows_the_migration_report_and_apply_writes_it(browser: Bro
     report_screenshot(page, "litellm-import-preview-1280-dark")
     dialog.get_by_role("button", name="Apply").click()
     expect(dialog).to_be_hidden()
-    expect(page.get_by_test_id("model-smart")).to_be_visible()
-    expect(page.get_by_test_id("model-fast")).to_be_visible()
-    expect(page.get_by_test_id("model-azure-gpt")).to_have_count(0)
+    expect(page.get_by_test_id("model-status-smart")).to_be_visible()
+    expect(page.get_by_test_id("model-status-fast")).to_be_visible()
+    expect(page.get_by_test_id("model-status-azure-gpt")).to_have_count(0)
     assert KEY not in page.content() and MASTER not in page.content()
     with app.client(MASTER) as client:  # the file's master key now admits
         smart = client.get("/api/models/smart").json()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -219,6 +220,45 @@ def test_log_detail_shows_the_failover_trail(admin: Page, hub: tuple[RunningApp,
     admin.get_by_role("button", name="Close").click()
     log.locator("tbody tr").first.click()  # a later one: flaky is still cooling, so it is skipped
     expect(admin.get_by_test_id("attempt-trail").locator("tbody tr").first).to_contain_text("cooling")
+
+
+def test_filters_and_the_open_request_live_in_the_url(browser: Browser, admin: Page, hub: tuple[RunningApp, str]) -> None:
+    """Reload, a new tab and Back all show what the URL names: the filters, the range, the open request."""
+    url = hub[0].url
+    open_usage(admin, url, TOTAL)
+    pick(admin, "filter-model", "fast")
+    admin.get_by_test_id("range-toggle").get_by_text("30d").click()
+    expect(admin).to_have_url(re.compile(r"/usage\?.*range=30d"))
+    expect(admin).to_have_url(re.compile(r"model=fast"))
+    admin.reload()
+    expect(kpi(admin, "requests")).to_have_text("4")
+    expect(admin.get_by_test_id("filter-model")).to_have_value("fast")
+    expect(admin.get_by_test_id("range-note")).to_contain_text("daily buckets")
+
+    admin.goto(url + "/logs?model=smart")
+    log = admin.get_by_test_id("request-log")
+    expect(log).to_contain_text("1-3 of 3")
+    time_cell = log.locator("tbody tr").first.locator("td").first
+    expect(time_cell).to_have_text(re.compile(r"\d\d:\d\d:\d\d"))  # seconds, on one line
+    assert time_cell.evaluate("td => getComputedStyle(td).whiteSpace") == "nowrap"
+    log.locator("tbody tr").last.click()
+    expect(admin.get_by_test_id("request-detail")).to_contain_text("flaky/gpt-4o")
+    expect(admin).to_have_url(re.compile(r"/logs\?.*model=smart.*&request_id=\w+"))
+    shared = admin.url
+    request_id = shared.rsplit("request_id=", 1)[1]
+    other = signed_in_page(browser, url)  # another browser: the link opens the same request
+    other.goto(shared)
+    expect(other.get_by_test_id("request-detail")).to_contain_text(request_id)
+    expect(other.get_by_test_id("request-log")).to_contain_text("1-3 of 3")
+    other.context.close()
+    admin.go_back()  # Back closes the request it opened, and Forward opens it again
+    expect(admin.get_by_test_id("request-detail")).to_have_count(0)
+    expect(admin).not_to_have_url(re.compile("request_id="))
+    admin.go_forward()
+    expect(admin.get_by_test_id("request-detail")).to_contain_text(request_id)
+    admin.get_by_role("button", name="Close").click()
+    expect(admin).not_to_have_url(re.compile("request_id="))
+    expect(admin.get_by_test_id("request-log")).to_contain_text("1-3 of 3")
 
 
 def test_an_alert_appears_when_a_key_quota_crosses_its_threshold(admin: Page, hub: tuple[RunningApp, str]) -> None:

@@ -198,3 +198,22 @@ def test_only_the_records_export_takes_bodies(logged) -> None:  # type: ignore[n
     engine, _ = logged
     with pytest.raises(UsageError, match="only the records export"):
         export_stream(engine, "aggregate", "json", UsageFilter(), ADMIN, preset_range("24h", NOW), with_bodies=True)
+
+
+def test_console_calls_read_as_the_console_and_small_costs_as_plain_decimals(tmp_path: Path) -> None:
+    """A console call names its person and reads "console" as its token (never "master key"); the table export
+    writes a cost of 69 micro-dollars as 0.000069, as the records export does."""
+    engine = fresh_engine(tmp_path)
+    ids = add_people(engine)
+    write_rows(engine, [
+        usage_row(user_id=ids["ann"], source="console", cost_micros=69),
+        usage_row(source="api", cost_micros=69),  # the master key: no person, no token
+    ])
+    window = preset_range("24h", NOW)
+    records = {r["source"]: r for r in _csv(list(export_stream(engine, "records", "csv", UsageFilter(), ADMIN, window)))}
+    assert (records["console"]["user"], records["console"]["token"]) == ("ann@example.com", "console")
+    assert (records["api"]["user"], records["api"]["token"]) == ("master key", "master key")
+    assert records["console"]["cost_usd"] == "0.000069"
+    table = _csv(list(export_stream(engine, "aggregate", "csv", UsageFilter(), ADMIN, window)))
+    assert sorted(r["cost_usd"] for r in table) == ["0.000069", "0.000069"]
+    assert "e-" not in b"".join(export_stream(engine, "aggregate", "json", UsageFilter(), ADMIN, window)).decode()

@@ -1,0 +1,28 @@
+"""The start-up line: where the console, the API and its docs are, and where the data lives."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from app.server import reachable_urls, ready_message
+from app.settings import load_settings
+from tests.conftest import RunningApp
+from tests.factories import wait_until
+
+
+def test_a_started_hub_says_where_it_is_and_where_its_data_lives(fresh_app: RunningApp) -> None:
+    log = wait_until(lambda: fresh_app.log() if "LLM Hub is ready" in fresh_app.log() else None, "the start-up line")
+    assert f"Console: {fresh_app.url}" in log
+    assert f"OpenAI-compatible API: {fresh_app.url}/v1" in log and f"API docs: {fresh_app.url}/api/docs" in log
+    assert f"Data: {(fresh_app.data_dir / 'llmhub.db').resolve()} (SQLite)" in log
+    assert f"encrypted with {(fresh_app.data_dir / 'secret.key').resolve()}" in log
+    assert f"First visit: open {fresh_app.url}/setup" in log  # no admin yet
+
+
+def test_a_wildcard_bind_lists_loopback_first_and_a_named_host_as_it_is(tmp_path: Path) -> None:
+    assert reachable_urls("0.0.0.0", 8080)[0] == "http://127.0.0.1:8080"
+    assert reachable_urls("::1", 9000) == ["http://[::1]:9000"]
+    settings = load_settings(host="hub.example.internal", port=8443, data_dir=tmp_path, secret_key="from-the-environment")
+    message = ready_message(settings, needs_setup=False)
+    assert "Console: http://hub.example.internal:8443\n" in message
+    assert "encrypted with LLMHUB_SECRET_KEY" in message and "First visit" not in message
