@@ -6,11 +6,13 @@ is applied here, in the query, so neither a page nor an API handler can forget i
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, cast, or_
+from sqlalchemy import Select, String, cast, or_
+from sqlalchemy import select as core_select
 from sqlalchemy.engine import Engine
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col, func, select
@@ -24,7 +26,9 @@ from services.tables import (
     User,
 )
 from services.usage.settings import redact
+from services.usage.tables import USAGE_RECORD
 
+_RAW = USAGE_RECORD.c
 NOBODY = -1
 """The user id a non-admin viewer without a user is scoped to: matches no record."""
 
@@ -204,3 +208,31 @@ def key_usage_since(engine: Engine, since: datetime) -> dict[int, KeyUsage]:
     with Session(engine) as session:
         rows = session.exec(query)  # no NULL key (the WHERE); a key none of whose calls has a known cost has spent 0
         return {key_id: KeyUsage(int(count), int(cost or 0)) for key_id, count, cost in rows if key_id is not None}
+
+
+# -- typical answers per model (the leaderboard's cost and latency columns) -----------------------
+
+
+def answer_medians(engine: Engine, models: Sequence[str], since: datetime) -> dict[str, tuple[float | None, float | None]]:
+    """The median cost (micro-dollars) and latency (ms) of a successful answer of each requested model
+    since a moment, worked out in the database (a window function per column, no rows to Python)."""
+    if not models:
+        return {}
+    with Session(engine) as session:
+        costs = {model: float(value) for model, value in session.execute(_median_query(_RAW.cost_micros, models, since))}
+        latencies = {model: float(value) for model, value in session.execute(_median_query(_RAW.latency_ms, models, since))}
+    return {model: (costs.get(model), latencies.get(model)) for model in models}
+
+
+def _median_query(column: ColumnElement[Any], models: Sequence[str], since: datetime) -> Select[tuple[str, float]]:
+    ranked = (
+        core_select(
+            _RAW.requested_model.label("model"), column.label("value"),
+            func.row_number().over(partition_by=_RAW.requested_model, order_by=column).label("position"),
+            func.count().over(partition_by=_RAW.requested_model).label("answers"),
+        )
+        .where(_RAW.requested_model.in_(models), _RAW.status == "ok", column.is_not(None), _RAW.created_at >= since)
+        .subquery()
+    )
+    middle = or_(ranked.c.position == (ranked.c.answers + 1) // 2, ranked.c.position == (ranked.c.answers + 2) // 2)
+    return core_select(ranked.c.model, func.avg(ranked.c.value)).where(middle).group_by(ranked.c.model)
