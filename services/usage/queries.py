@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, String, cast, or_
+from sqlalchemy import String, cast, or_
 from sqlalchemy import select as core_select
 from sqlalchemy.engine import Engine
 from sqlalchemy.sql.elements import ColumnElement
@@ -214,25 +214,31 @@ def key_usage_since(engine: Engine, since: datetime) -> dict[int, KeyUsage]:
 
 
 def answer_medians(engine: Engine, models: Sequence[str], since: datetime) -> dict[str, tuple[float | None, float | None]]:
-    """The median cost (micro-dollars) and latency (ms) of a successful answer of each requested model
-    since a moment, worked out in the database (a window function per column, no rows to Python)."""
+    """The median cost (micro-dollars) and latency (ms) of a successful answer of each requested model since a moment."""
     if not models:
         return {}
-    with Session(engine) as session:
-        costs = {model: float(value) for model, value in session.execute(_median_query(_RAW.cost_micros, models, since))}
-        latencies = {model: float(value) for model, value in session.execute(_median_query(_RAW.latency_ms, models, since))}
-    return {model: (costs.get(model), latencies.get(model)) for model in models}
+    conditions = (_RAW.requested_model.in_(models), _RAW.status == "ok", _RAW.created_at >= since)
+    costs = medians(engine, _RAW.cost_micros, (_RAW.requested_model,), *conditions)
+    latencies = medians(engine, _RAW.latency_ms, (_RAW.requested_model,), *conditions)
+    return {model: (costs.get((model,)), latencies.get((model,))) for model in models}
 
 
-def _median_query(column: ColumnElement[Any], models: Sequence[str], since: datetime) -> Select[tuple[str, float]]:
+def medians(engine: Engine, value: ColumnElement[Any], groups: Sequence[ColumnElement[Any]], *conditions: ColumnElement[bool]
+            ) -> dict[tuple[Any, ...], float]:
+    """The median of ``value`` (nulls left out) per group of the usage records that meet ``conditions``,
+    worked out in the database: a window function ranks each group's values, nothing but the middle
+    ones comes back."""
     ranked = (
         core_select(
-            _RAW.requested_model.label("model"), column.label("value"),
-            func.row_number().over(partition_by=_RAW.requested_model, order_by=column).label("position"),
-            func.count().over(partition_by=_RAW.requested_model).label("answers"),
+            *(column.label(f"group_{i}") for i, column in enumerate(groups)), value.label("value"),
+            func.row_number().over(partition_by=list(groups), order_by=value).label("position"),
+            func.count().over(partition_by=list(groups)).label("size"),
         )
-        .where(_RAW.requested_model.in_(models), _RAW.status == "ok", column.is_not(None), _RAW.created_at >= since)
+        .where(value.is_not(None), *conditions)
         .subquery()
     )
-    middle = or_(ranked.c.position == (ranked.c.answers + 1) // 2, ranked.c.position == (ranked.c.answers + 2) // 2)
-    return core_select(ranked.c.model, func.avg(ranked.c.value)).where(middle).group_by(ranked.c.model)
+    keys = [ranked.c[f"group_{i}"] for i in range(len(groups))]
+    middle = or_(ranked.c.position == (ranked.c.size + 1) // 2, ranked.c.position == (ranked.c.size + 2) // 2)
+    query = core_select(*keys, func.avg(ranked.c.value)).where(middle).group_by(*keys)
+    with Session(engine) as session:
+        return {tuple(row[:-1]): float(row[-1]) for row in session.execute(query)}
