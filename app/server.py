@@ -19,7 +19,7 @@ from fastapi import FastAPI
 from nicegui import app as nicegui_app
 
 from app import auth
-from app.api import accounts, budgets, catalog, errors, health, leaderboard, metrics, usage, v1
+from app.api import accounts, budgets, catalog, errors, health, leaderboard, metrics, routing, usage, v1
 from app.api.middleware import RequestIdMiddleware
 from app.internals import install_fast_lane, open_front_door, skip_fastapi_telemetry
 from app.runtime import set_hub
@@ -68,6 +68,7 @@ def build_api_app() -> FastAPI:
     api.include_router(catalog.router)
     api.include_router(accounts.router)
     api.include_router(leaderboard.router)
+    api.include_router(routing.router)
     errors.install(api)
     api.add_exception_handler(GatewayError, v1.gateway_error_handler)
     api.add_middleware(RequestIdMiddleware)

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from app.api.deps import HubDep, PrincipalDep, json_response
+from app.api.deps import AdminDep, HubDep, PrincipalDep, json_response
 from services.accounts.tokens import Principal
 from services.errors import GatewayError, UsageError
 from services.usage.analytics import (
@@ -23,10 +23,12 @@ from services.usage.analytics import (
     TimeRange,
     aligned_range,
     breakdown,
+    kpis,
     preset_range,
 )
 from services.usage.exports import MEDIA_TYPES, export_stream, filename
-from services.usage.queries import UsageFilter, Viewer, list_usage, usage_detail
+from services.usage.failover import failover_tax
+from services.usage.queries import ADMIN, UsageFilter, Viewer, list_usage, usage_detail
 from services.usage.rollups import HOUR
 
 router = APIRouter(prefix="/api", tags=["usage"])
@@ -136,6 +138,13 @@ def export(
     chunks = export_stream(hub.engine, kind, format, filters.filter(), viewer_of(principal), window, with_bodies=bodies)
     headers = {"content-disposition": f'attachment; filename="{filename(kind, format, window)}"', "cache-control": "no-store"}
     return StreamingResponse(chunks, media_type=MEDIA_TYPES[format], headers=headers)
+
+
+@router.get("/usage/failover", summary="What retries, cooling keys and open circuits cost, and each key pool's headroom at its peak")
+async def failover(hub: HubDep, _: AdminDep, window: Window) -> Response:
+    totals = await run_in_threadpool(kpis, hub.engine, UsageFilter(), ADMIN, window)
+    answer = await run_in_threadpool(failover_tax, hub.engine, window.since, window.until, requests=totals.requests)
+    return json_response({**answer, "range": _range_body(window)})
 
 
 @router.get("/usage/{usage_id}", summary="One usage record with its attempt trail and, if body logging was on, its bodies")

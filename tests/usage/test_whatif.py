@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from sqlalchemy.engine import Engine
 
+from services.catalog.inputs import RouteIn
 from services.errors import CatalogError
 from services.gateway.pricing import Price, PriceTable
-from services.catalog.inputs import RouteIn
 from services.gateway.routing_table import KeyEntry, ProviderEntry, RouteEntry, RoutingTable
 from services.usage.replay import ReplayPolicy
 from services.usage.rollups import bucket_edges, latency_bucket
