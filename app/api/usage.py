@@ -30,6 +30,7 @@ from services.usage.exports import MEDIA_TYPES, export_stream, filename
 from services.usage.failover import failover_tax
 from services.usage.queries import ADMIN, UsageFilter, Viewer, list_usage, usage_detail
 from services.usage.rollups import HOUR
+from services.usage.route_choice import route_choice
 
 router = APIRouter(prefix="/api", tags=["usage"])
 if TYPE_CHECKING:  # the choices are only known at run time, where FastAPI turns them into an enum in the schema
@@ -147,9 +148,11 @@ async def failover(hub: HubDep, _: AdminDep, window: Window) -> Response:
     return json_response({**answer, "range": _range_body(window)})
 
 
-@router.get("/usage/{usage_id}", summary="One usage record with its attempt trail and, if body logging was on, its bodies")
+@router.get("/usage/{usage_id}", summary="One usage record with its attempt trail, every candidate of its model and why it was "
+            "skipped or not reached, and, if body logging was on, its bodies")
 async def usage_record(hub: HubDep, principal: PrincipalDep, usage_id: int) -> Response:
     detail = await run_in_threadpool(usage_detail, hub.engine, usage_id, viewer=viewer_of(principal))
     if detail is None:
         raise GatewayError(404, "usage_not_found", f"There is no usage record {usage_id} you may see.", param="usage_id")
+    detail["candidates"] = route_choice(detail, hub.table, hub.pricing)
     return json_response(detail)
