@@ -113,9 +113,15 @@ def routes_for_tags(plan: Plan, tags: frozenset[str]) -> set[int]:
 
 
 def weighted_order(items: Sequence[T], weight_of: Callable[[T], int], rng: random.Random) -> list[T]:
-    """A random order in which heavier items tend to come first (weighted sampling without replacement)."""
+    """A random order in which heavier items tend to come first (weighted sampling without replacement:
+    each item's key is ``u ** (1 / weight)``, highest first). Two items, the common case, take one draw:
+    the first comes first with probability w1 / (w1 + w2), which is what the keys give."""
     if len(items) < 2:
         return list(items)
+    if len(items) == 2:
+        first, second = items
+        first_weight = max(weight_of(first), 1)
+        return [first, second] if rng.random() * (first_weight + max(weight_of(second), 1)) < first_weight else [second, first]
     return sorted(items, key=lambda item: rng.random() ** (1.0 / max(weight_of(item), 1)), reverse=True)
 
 

@@ -37,7 +37,7 @@ from services.errors import ErrorKind, UpstreamError
 from services.gateway.key_state import TIMED_REASONS, KeyStateStore, SkipReason
 from services.gateway.plan import Candidate, Plan, ordered_candidates
 from services.gateway.pricing import PriceTable
-from services.gateway.router import RATE_REASONS, RequestFacts, candidate_skip_reason
+from services.gateway.router import NO_FACTS, RATE_REASONS, RequestFacts, candidate_skip_reason
 
 Upstream = tuple[str, str]
 """(provider name, upstream model)."""
@@ -80,6 +80,10 @@ class RecordedCall:
            upstream_model: str | None, status: str, attempts: str | bytes | list[dict[str, Any]] | None) -> RecordedCall:
         lines = orjson.loads(attempts) if isinstance(attempts, (str, bytes)) else attempts or []
         served_by = (provider, upstream_model) if provider is not None and upstream_model is not None else None
+        if len(lines) == 1 and lines[0].get("outcome") == "served":  # most calls: one attempt, served
+            ms = float(lines[0].get("ms") or 0.0)
+            return cls(at, prompt or 0, completion or 0, latency_ms or 0.0, cost_micros, served_by, status, False, ms,
+                       {(lines[0].get("provider", ""), lines[0].get("model", "")): ms})
         call = cls(at, prompt or 0, completion or 0, latency_ms or 0.0, cost_micros, served_by, status, False, 0.0, {})
         for line in lines:
             call._read(line)
@@ -136,7 +140,7 @@ def _health_subject(reason: SkipReason, provider: str, model: str, key_id: int |
 ReplayStatus = Literal["served", "rate_limited", "failed"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: one or two are made per replayed call, and a frozen one costs twice as much to make
 class ReplayOutcome:
     status: ReplayStatus
     route: int | None = None  # the index of the proposed route that served it
@@ -172,7 +176,7 @@ class Replay:
     def route(self, call: RecordedCall) -> ReplayOutcome:
         """Route one recorded call, as the router would have at its time with the proposed routes."""
         candidates = ordered_candidates(self.plan, self.rng)
-        request = RequestFacts(prompt_tokens=lambda: call.prompt_tokens)
+        request = RequestFacts(prompt_tokens=lambda: call.prompt_tokens) if self.plan.knows_windows else NO_FACTS
         now, waited, failures, spent_ms, too_long, failover = call.at, 0.0, 0, 0.0, False, False
         while True:
             recoveries: list[tuple[float, SkipReason]] = []
@@ -182,12 +186,13 @@ class Replay:
                 if candidate.route.context_fallback and not too_long:
                     continue
                 index = self.index_of(candidate)
-                reason = call.health_reason(candidate) or candidate_skip_reason(self.states, candidate, self.plan, request, now)
+                recorded = call.health_reason(candidate) if call.health is not None else None
+                reason = recorded or candidate_skip_reason(self.states, candidate, self.plan, request, now)
                 if reason is not None:
                     self.skipped[index] += 1
                     failover = True
                     too_long |= reason is SkipReason.TOO_LONG
-                    if reason in TIMED_REASONS and call.health_reason(candidate) is None:
+                    if reason in TIMED_REASONS and recorded is None:
                         self._note_recovery(candidate, reason, recoveries)
                     continue
                 self.states.note_request(candidate.key, candidate.route, now)
