@@ -9,8 +9,8 @@ which the replay must skip), arriving in bursts: most minutes quiet, some busy. 
 about 3 % failed over from a rate-limited key to the second route and 2 % found the first key
 cooling; the rest were served by one of two OpenAI keys.
 
-Each proposal is replayed three times (the first warms SQLite's page cache) and the best run is
-printed, wall clock and CPU time (the machine is shared: the wall clock includes waiting for a core),
+Each proposal is replayed once for its answer, then timed as the best of three more runs
+(``bench.usage.timed``), wall clock and CPU time (the machine is shared: the wall clock includes waiting for a core),
 with the replay's peak Python allocations measured in a separate pass (tracemalloc slows a run down).
 """
 
@@ -33,6 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy.engine import Engine  # noqa: E402
 
+from bench.usage import timed  # noqa: E402
 from services.db import init_schema, make_engine  # noqa: E402
 from services.gateway.pricing import PriceTable  # noqa: E402
 from services.gateway.routing_table import KeyEntry, Limits, ProviderEntry, RouteEntry, RoutingTable  # noqa: E402
@@ -116,17 +117,6 @@ def load(engine: Engine, count: int, now: datetime) -> float:
     return time.perf_counter() - began
 
 
-def best_of(action: Any, repeat: int = 3) -> tuple[float, float, Any]:
-    """(wall s, CPU s, result) of the fastest of ``repeat`` runs."""
-    best: tuple[float, float, Any] = (float("inf"), float("inf"), None)
-    for _ in range(repeat):
-        wall, cpu = time.perf_counter(), time.process_time()
-        result = action()
-        elapsed = (time.perf_counter() - wall, time.process_time() - cpu, result)
-        best = min(best, elapsed, key=lambda run: run[0])
-    return best
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -150,13 +140,15 @@ def main() -> None:
                 rows += len(batch)
             return rows
 
-        wall, cpu, rows = best_of(read_only)
+        rows = read_only()
+        wall, cpu = timed(read_only)
         print("| what | calls replayed | wall s | CPU s | calls/s | proposed cost vs baseline | failovers | 429s | target |")
         print("|---|--:|--:|--:|--:|--:|--:|--:|---|")
         print(f"| reading the calls only (batches of 5,000) | {rows:,} | {wall:.1f} | {cpu:.1f} | {rows / wall:,.0f} | – | – | – | – |")
         for name, routes in PROPOSALS.items():
             request = WhatIfRequest.model_validate({"model": "smart", "routes": routes, "since": since, "until": until})
-            wall, cpu, answer = best_of(lambda request=request: what_if(engine, TABLE, pricing, request, now=until))
+            answer = what_if(engine, TABLE, pricing, request, now=until)
+            wall, cpu = timed(lambda request=request: what_if(engine, TABLE, pricing, request, now=until))
             delta = answer["delta_cost_usd"]
             verdict = "PASS" if wall < TARGET_S else "MISS"
             print(f"| replay: {name} | {answer['requests']:,} | {wall:.1f} | {cpu:.1f} | {answer['requests'] / wall:,.0f} "

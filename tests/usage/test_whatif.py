@@ -165,3 +165,13 @@ def test_the_limits_of_a_route_are_counted_per_key(engine: Engine) -> None:
     write_rows(engine, [call(second) for second in range(4)])
     answer = replay(engine, [{"provider": "emu", "model": "gpt-4o", "rpm": 2}])  # two keys: two calls a minute each
     assert answer["proposed"]["rate_limited"] == 0 and answer["by_route"][0]["requests"] == 4
+
+
+def test_tpm_and_daily_token_limits_count_the_replayed_tokens(engine: Engine) -> None:
+    write_rows(engine, [call(second) for second in range(3)] + [call(120 + second) for second in range(3)])  # 15 tokens each
+    per_minute = replay(engine, [{"provider": "emu", "model": "gpt-4o", "keys": ["primary"], "tpm": 20}])
+    # a minute admits calls while it holds fewer than 20 tokens: two of each burst, the third is a 429
+    assert (per_minute["by_route"][0]["requests"], per_minute["proposed"]["rate_limited"]) == (4, 2)
+    per_day = replay(engine, [{"provider": "emu", "model": "gpt-4o", "keys": ["primary"], "daily_tokens": 40}])
+    # the day's tokens run out after three calls; that does not end by itself, so the rest fail (502, as the router answers)
+    assert (per_day["by_route"][0]["requests"], per_day["proposed"]["failed"], per_day["proposed"]["rate_limited"]) == (3, 3, 0)
