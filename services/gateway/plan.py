@@ -96,10 +96,18 @@ def ordered_candidates(plan: Plan, rng: random.Random, tags: frozenset[str] = fr
     for routes in plan.tiers:
         if allowed is not None:
             routes = tuple(pair for pair in routes if id(pair[0]) in allowed)
-        for _, key_tiers in weighted_order(routes, lambda pair: pair[0].weight, rng):
+        for _, key_tiers in routes if len(routes) < 2 else weighted_order(routes, _route_weight, rng):
             for same_priority in key_tiers:
-                ordered.extend(weighted_order(same_priority, lambda c: c.key.weight, rng))
+                ordered.extend(same_priority if len(same_priority) < 2 else weighted_order(same_priority, _key_weight, rng))
     return ordered
+
+
+def _route_weight(pair: tuple[RouteEntry, tuple[tuple[Candidate, ...], ...]]) -> int:
+    return pair[0].weight
+
+
+def _key_weight(candidate: Candidate) -> int:
+    return candidate.key.weight
 
 
 def routes_for_tags(plan: Plan, tags: frozenset[str]) -> set[int]:
