@@ -23,7 +23,7 @@ from fastapi_offline import FastAPIOffline
 from nicegui import app as nicegui_app
 
 from app import auth
-from app.api import accounts, budgets, catalog, errors, health, metrics, usage, v1
+from app.api import accounts, budgets, catalog, errors, health, leaderboard, metrics, routing, usage, v1
 from app.api.middleware import RequestIdMiddleware
 from app.internals import install_fast_lane, open_front_door, skip_fastapi_telemetry
 from app.runtime import set_hub
@@ -81,6 +81,8 @@ def build_api_app() -> FastAPI:
     api.include_router(metrics.router)
     api.include_router(catalog.router)
     api.include_router(accounts.router)
+    api.include_router(leaderboard.router)
+    api.include_router(routing.router)
     errors.install(api)
     api.add_exception_handler(GatewayError, v1.gateway_error_handler)
     api.add_middleware(RequestIdMiddleware)

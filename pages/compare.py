@@ -16,6 +16,7 @@ from nicegui import events, ui
 
 from app.runtime import get_hub
 from components import url_state
+from components.account_ui import acting
 from components.blocking import io_bound
 from components.chat_column import (
     ChatColumnView,
@@ -50,7 +51,7 @@ from services.compare.conversations import (
     rename_conversation,
     save_conversation,
 )
-from services.compare.leaderboard import record_vote
+from services.compare.leaderboard import cast_vote
 from services.compare.templates import TemplateActor, TemplateView, list_templates
 from services.errors import CompareError, ConversationNotFound
 from services.gateway.model_limits import default_limits
@@ -80,6 +81,7 @@ class ComparePage:
         self.maximised: str | None = None
         self.attachments: list[str] = []
         self.templates: list[TemplateView] = []
+        self.prompt_template: str | None = None  # the template the prompt box was filled from
         self.save_lock = asyncio.Lock()
         self.rng = random.Random()
         self.blind_pool: list[str] = []
@@ -257,12 +259,13 @@ class ComparePage:
             await self._use_template(self._matching_templates(text)[0])
             return
         try:
-            self.compare.send(text, self.attachments)
+            self.compare.send(text, self.attachments, template=self.prompt_template)
         except CompareError as error:
             ui.notify(str(error), type="warning")
             self._render_attachments()
             return
         self.prompt.set_value("")
+        self.prompt_template = None
         self.attachments = []
         self._render_attachments()
         self.title_label.set_text(self.compare.state.title)
@@ -380,6 +383,7 @@ class ComparePage:
         text = await fill_template(template, user_name=self.user.display_name)
         if text is not None:
             self.prompt.set_value(text)
+            self.prompt_template = template.name
             self.prompt.run_method("focus")
 
     # --- conversations -------------------------------------------------------------------------
@@ -529,7 +533,7 @@ class ComparePage:
         except CompareError as error:
             ui.notify(str(error), type="warning")
             return
-        await io_bound(record_vote, self.hub.engine, self.user.id, model_a, model_b, outcome)
+        await io_bound(cast_vote, self.hub.engine, acting(self.user), model_a, model_b, outcome, self.compare.state.template)
         ui.notify(f"Thanks! Model A was {model_a}, Model B was {model_b}.", type="positive")
         self._render_columns()
         await self._save()

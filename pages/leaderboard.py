@@ -1,4 +1,4 @@
-"""The leaderboard: every model's blind-vote record and Elo rating, for a chosen date range."""
+"""The leaderboard: every model's blind-vote record and Bradley–Terry rating, for a chosen date range."""
 
 from __future__ import annotations
 
@@ -11,13 +11,13 @@ from components.blocking import io_bound
 from components.frame import console_page
 from components.local_time import local_midnight_utc
 from services.accounts.sessions import SessionUser
-from services.compare.leaderboard import K_FACTOR, START_RATING, Standing, standings
+from services.compare.leaderboard import Standing, standings
 
 PHONE_HIDDEN = {"classes": "max-sm:hidden", "headerClasses": "max-sm:hidden"}
 COLUMNS: list[dict[str, Any]] = [
     {"name": "rank", "label": "#", "field": "rank", "align": "right"},
     {"name": "model", "label": "Model", "field": "model", "align": "left", "sortable": True},
-    {"name": "rating", "label": "Elo", "field": "rating", "align": "right", "sortable": True},
+    {"name": "rating", "label": "Rating", "field": "rating", "align": "right", "sortable": True},
     {"name": "win_rate", "label": "Win rate", "field": "win_rate", "align": "right", "sortable": True},
     {"name": "wins", "label": "Wins", "field": "wins", "align": "right", "sortable": True, **PHONE_HIDDEN},
     {"name": "losses", "label": "Losses", "field": "losses", "align": "right", "sortable": True, **PHONE_HIDDEN},
@@ -30,7 +30,7 @@ COLUMNS: list[dict[str, Any]] = [
 def table_rows(board: list[Standing]) -> list[dict[str, object]]:
     return [
         {"rank": rank, "model": s.model, "rating": round(s.rating), "win_rate": f"{s.win_rate:.0%}", "wins": s.wins,
-         "losses": s.losses, "ties": s.ties, "both_bad": s.both_bad, "games": s.games}
+         "losses": s.losses, "ties": s.ties, "both_bad": s.both_bad, "games": s.votes}
         for rank, s in enumerate(board, start=1)
     ]
 
@@ -43,8 +43,8 @@ def leaderboard_page(user: SessionUser) -> None:
         until = ui.input("To", value="").props("type=date outlined dense clearable")
         ui.button("All time", on_click=lambda: (since.set_value(""), until.set_value(""))).props("flat no-caps")
     ui.label(
-        f"From blind votes on the Compare page. Elo starts at {START_RATING:.0f}, K = {K_FACTOR:.0f}, votes replayed in time order; "
-        "a tie scores ½ each, and “both bad” also counts as a tie for Elo (shown in its own column). Win rate = wins / votes."
+        "From blind votes on the Compare page: Bradley–Terry ratings fitted on all votes at once (400 points = 10:1 odds); "
+        "a tie scores ½ each, and “both bad” also counts as a tie (shown in its own column). Win rate = wins / votes."
     ).classes("text-sm text-grey-7")
     pagination = {"rowsPerPage": 25, "sortBy": "rating", "descending": True}
     table = ui.table(columns=COLUMNS, rows=[], row_key="model", pagination=pagination).classes("w-full")

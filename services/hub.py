@@ -32,6 +32,7 @@ from services.gateway.router import RetryPolicy, Router
 from services.gateway.routing_table import RoutingTable
 from services.tables import DeploymentState, KeyState, ModelRoute, Provider, ProviderCircuit, ProviderKey, RouteState
 from services.usage.recorder import UsageRecorder
+from services.usage.replay import ReplayPolicy
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +88,12 @@ class Hub:
     def session_secret(self) -> str:
         """The console's session-signing secret, persisted so sign-ins survive a restart."""
         return read_or_create_key_file(self.options.data_dir / "session.key").decode()
+
+    def replay_policy(self) -> ReplayPolicy:
+        """The router's settings, for the routing what-if to replay calls the way this hub routes them."""
+        options = self.options
+        return ReplayPolicy(options.policy.max_attempts, options.policy.cooldown_wait_budget, options.default_cooldown,
+                            options.circuit_threshold, options.circuit_open_seconds)
 
     def reload_routing(self) -> None:
         """Swap in a fresh routing snapshot (after any provider, key or model change)."""

@@ -58,6 +58,14 @@ def admin_actor(hub: HubDep, admin: AdminDep, request: Request) -> Actor:
 ActorDep = Annotated[Actor, Depends(admin_actor)]
 
 
+def caller_actor(hub: HubDep, principal: PrincipalDep, request: Request) -> Actor:
+    """The same for any caller, admin or not (a vote is anyone's to cast)."""
+    return hub.accounts.api_actor(principal, request.client.host if request.client else None)
+
+
+CallerDep = Annotated[Actor, Depends(caller_actor)]
+
+
 def json_response(content: object, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(orjson.dumps(content), status_code=status, media_type="application/json", headers=headers)
 

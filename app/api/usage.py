@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from app.api.deps import HubDep, PrincipalDep, json_response
+from app.api.deps import AdminDep, HubDep, PrincipalDep, json_response
 from services.accounts.tokens import Principal
 from services.errors import GatewayError, UsageError
 from services.usage.analytics import (
@@ -23,11 +23,14 @@ from services.usage.analytics import (
     TimeRange,
     aligned_range,
     breakdown,
+    kpis,
     preset_range,
 )
 from services.usage.exports import MEDIA_TYPES, export_stream, filename
-from services.usage.queries import UsageFilter, Viewer, list_usage, usage_detail
+from services.usage.failover import failover_tax
+from services.usage.queries import ADMIN, UsageFilter, Viewer, list_usage, usage_detail
 from services.usage.rollups import HOUR
+from services.usage.route_choice import route_choice
 
 router = APIRouter(prefix="/api", tags=["usage"])
 if TYPE_CHECKING:  # the choices are only known at run time, where FastAPI turns them into an enum in the schema
@@ -138,9 +141,18 @@ def export(
     return StreamingResponse(chunks, media_type=MEDIA_TYPES[format], headers=headers)
 
 
-@router.get("/usage/{usage_id}", summary="One usage record with its attempt trail and, if body logging was on, its bodies")
+@router.get("/usage/failover", summary="What retries, cooling keys and open circuits cost, and each key pool's headroom at its peak")
+async def failover(hub: HubDep, _: AdminDep, window: Window) -> Response:
+    totals = await run_in_threadpool(kpis, hub.engine, UsageFilter(), ADMIN, window)
+    answer = await run_in_threadpool(failover_tax, hub.engine, window.since, window.until, requests=totals.requests)
+    return json_response({**answer, "range": _range_body(window)})
+
+
+@router.get("/usage/{usage_id}", summary="One usage record with its attempt trail, every candidate of its model and why it was "
+            "skipped or not reached, and, if body logging was on, its bodies")
 async def usage_record(hub: HubDep, principal: PrincipalDep, usage_id: int) -> Response:
     detail = await run_in_threadpool(usage_detail, hub.engine, usage_id, viewer=viewer_of(principal))
     if detail is None:
         raise GatewayError(404, "usage_not_found", f"There is no usage record {usage_id} you may see.", param="usage_id")
+    detail["candidates"] = route_choice(detail, hub.table, hub.pricing)
     return json_response(detail)

@@ -278,8 +278,9 @@ class Comparison:
                 blockers[column.id] = reason
         return blockers
 
-    def send(self, prompt: str, images: Sequence[str] = ()) -> list[ColumnRun]:
-        """Add the prompt to every column's history and start every column's answer."""
+    def send(self, prompt: str, images: Sequence[str] = (), *, template: str | None = None) -> list[ColumnRun]:
+        """Add the prompt to every column's history and start every column's answer; ``template``: the
+        prompt template it was made from (a blind vote on the answers records it)."""
         if self.busy:
             raise CompareError("Wait for the answers to finish, or stop them.")
         if not prompt.strip() and not images:
@@ -288,6 +289,7 @@ class Comparison:
             raise CompareError("; ".join(sorted(set(blockers.values()))) + ". Remove the image or pick another model.")
         if not self.state.title:
             self.state.title = title_from_prompt(prompt)
+        self.state.template = template
         for column in self.state.columns:
             column.messages.append(ChatMessage("user", prompt, images=list(images)))
         return [self._start(column) for column in self.state.columns]
@@ -368,7 +370,8 @@ class Comparison:
     # --- blind mode ----------------------------------------------------------------------------
 
     def vote(self, outcome: str) -> tuple[str, str]:
-        """Check a blind vote may be cast now, reveal the names; returns (model A, model B)."""
+        """Check a blind vote may be cast now, reveal the names; returns (model A, model B). The vote is
+        stored by ``services.compare.leaderboard.cast_vote``, with ``state.template``."""
         state = self.state
         if outcome not in VOTE_OUTCOMES:
             raise CompareError(f"Unknown vote `{outcome}`.")

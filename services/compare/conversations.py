@@ -129,6 +129,7 @@ class ConversationState:
     same_settings: bool = False
     created_at: datetime = field(default_factory=utcnow)
     updated_at: datetime = field(default_factory=utcnow)
+    template: str | None = None  # the prompt template the last prompt came from (a vote records it; not saved)
 
     def column(self, column_id: str) -> ColumnState:
         return next(c for c in self.columns if c.id == column_id)

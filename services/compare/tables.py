@@ -62,12 +62,16 @@ class PromptTemplate(SQLModel, table=True):
 
 
 class BlindVote(SQLModel, table=True):
+    """One vote on a pair of answers: a blind vote in the console, or one posted by a script
+    (``POST /api/leaderboard/votes``). Model A is the left column."""
+
     __table_args__ = (Index("ix_blindvote_created", "created_at"),)
     id: int | None = Field(default=None, primary_key=True)
-    user_id: int
+    user_id: int | None = None  # who voted; None: the master key
     model_a: str
     model_b: str
     outcome: str  # "a" | "b" | "tie" | "both_bad"
+    template: str | None = Field(default=None, index=True)  # the prompt template the judged prompt came from
     created_at: datetime = Field(default_factory=utcnow)
 
 

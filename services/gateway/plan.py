@@ -96,10 +96,18 @@ def ordered_candidates(plan: Plan, rng: random.Random, tags: frozenset[str] = fr
     for routes in plan.tiers:
         if allowed is not None:
             routes = tuple(pair for pair in routes if id(pair[0]) in allowed)
-        for _, key_tiers in weighted_order(routes, lambda pair: pair[0].weight, rng):
+        for _, key_tiers in routes if len(routes) < 2 else weighted_order(routes, _route_weight, rng):
             for same_priority in key_tiers:
-                ordered.extend(weighted_order(same_priority, lambda c: c.key.weight, rng))
+                ordered.extend(same_priority if len(same_priority) < 2 else weighted_order(same_priority, _key_weight, rng))
     return ordered
+
+
+def _route_weight(pair: tuple[RouteEntry, tuple[tuple[Candidate, ...], ...]]) -> int:
+    return pair[0].weight
+
+
+def _key_weight(candidate: Candidate) -> int:
+    return candidate.key.weight
 
 
 def routes_for_tags(plan: Plan, tags: frozenset[str]) -> set[int]:
@@ -113,9 +121,15 @@ def routes_for_tags(plan: Plan, tags: frozenset[str]) -> set[int]:
 
 
 def weighted_order(items: Sequence[T], weight_of: Callable[[T], int], rng: random.Random) -> list[T]:
-    """A random order in which heavier items tend to come first (weighted sampling without replacement)."""
+    """A random order in which heavier items tend to come first (weighted sampling without replacement:
+    each item's key is ``u ** (1 / weight)``, highest first). Two items, the common case, take one draw:
+    the first comes first with probability w1 / (w1 + w2), which is what the keys give."""
     if len(items) < 2:
         return list(items)
+    if len(items) == 2:
+        first, second = items
+        first_weight = max(weight_of(first), 1)
+        return [first, second] if rng.random() * (first_weight + max(weight_of(second), 1)) < first_weight else [second, first]
     return sorted(items, key=lambda item: rng.random() ** (1.0 / max(weight_of(item), 1)), reverse=True)
 
 

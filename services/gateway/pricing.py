@@ -7,8 +7,8 @@ Decimal and the result is rounded once to a whole micro-dollar. An unknown model
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
+from dataclasses import dataclass, field
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 
@@ -20,10 +20,18 @@ WILDCARD = "*"
 class Price:
     input: Decimal
     output: Decimal
+    _scaled: tuple[int, int, int] = field(init=False, repr=False, compare=False)  # (input, output, scale): exact integers
+
+    def __post_init__(self) -> None:
+        scale = 10 ** max(0, -int(self.input.as_tuple().exponent), -int(self.output.as_tuple().exponent))
+        object.__setattr__(self, "_scaled", (int(self.input * scale), int(self.output * scale), scale))
 
     def cost_micros(self, prompt_tokens: int, completion_tokens: int) -> int:
-        total = self.input * prompt_tokens + self.output * completion_tokens
-        return int(total.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+        """The cost rounded half up to a whole micro-dollar, in integers (the prices scaled to whole numbers):
+        exactly what Decimal gives, at a fraction of its cost (this runs for every call and every replayed one)."""
+        price_in, price_out, scale = self._scaled
+        total = price_in * prompt_tokens + price_out * completion_tokens
+        return (2 * total + scale) // (2 * scale) if total >= 0 else -((-2 * total + scale) // (2 * scale))
 
 
 class PriceTable:

@@ -79,6 +79,20 @@ class Round:
     recoveries: list[tuple[float, SkipReason]] = field(default_factory=list)
 
 
+def candidate_skip_reason(states: KeyStateStore, candidate: Candidate, plan: Plan, request: RequestFacts, now: float) -> SkipReason | None:
+    """Why ``candidate`` may not take the request at ``now``, or None (the router's check; the routing
+    what-if replays recorded calls through it too)."""
+    route = candidate.route
+    if not route.provider.enabled:
+        return SkipReason.DISABLED
+    if plan.knows_windows and route.context_window is not None and request.estimate() > route.context_window:
+        return SkipReason.TOO_LONG
+    reason = states.skip_reason(candidate.key, route, candidate.deployment, now)
+    if reason is None and not states.circuit_allows(candidate.provider_id, now):
+        return SkipReason.CIRCUIT_OPEN
+    return reason
+
+
 class Router:
     def __init__(
         self,
@@ -181,16 +195,7 @@ class Router:
         )
 
     def _skip_reason(self, candidate: Candidate, plan: Plan, request: RequestFacts) -> SkipReason | None:
-        route = candidate.route
-        if not route.provider.enabled:
-            return SkipReason.DISABLED
-        if plan.knows_windows and route.context_window is not None and request.estimate() > route.context_window:
-            return SkipReason.TOO_LONG
-        now = self.clock.now()
-        reason = self.states.skip_reason(candidate.key, route, candidate.deployment, now)
-        if reason is None and not self.states.circuit_allows(candidate.provider_id, now):
-            return SkipReason.CIRCUIT_OPEN
-        return reason
+        return candidate_skip_reason(self.states, candidate, plan, request, self.clock.now())
 
     def _note_recovery(self, candidate: Candidate, reason: SkipReason, state: Round) -> None:
         if reason in TIMED_REASONS:

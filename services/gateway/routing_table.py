@@ -38,10 +38,11 @@ class Limits:
     tpm: int | None = None
     daily_tokens: int | None = None
     monthly_usd_micros: int | None = None
+    any: bool = field(init=False, repr=False, compare=False)  # some limit is set: worked out once, read on every call
 
-    @property
-    def any(self) -> bool:
-        return not (self.rpm is None and self.tpm is None and self.daily_tokens is None and self.monthly_usd_micros is None)
+    def __post_init__(self) -> None:
+        limited = not (self.rpm is None and self.tpm is None and self.daily_tokens is None and self.monthly_usd_micros is None)
+        object.__setattr__(self, "any", limited)
 
 
 NO_LIMITS = Limits()

@@ -6,11 +6,13 @@ is applied here, in the query, so neither a page nor an API handler can forget i
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import String, cast, or_
+from sqlalchemy import select as core_select
 from sqlalchemy.engine import Engine
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col, func, select
@@ -24,7 +26,9 @@ from services.tables import (
     User,
 )
 from services.usage.settings import redact
+from services.usage.tables import USAGE_RECORD
 
+_RAW = USAGE_RECORD.c
 NOBODY = -1
 """The user id a non-admin viewer without a user is scoped to: matches no record."""
 
@@ -218,3 +222,37 @@ def key_usage_since(engine: Engine, since: datetime) -> dict[int, KeyUsage]:
     with Session(engine) as session:
         rows = session.exec(query)  # no NULL key (the WHERE); a key none of whose calls has a known cost has spent 0
         return {key_id: KeyUsage(int(count), int(cost or 0)) for key_id, count, cost in rows if key_id is not None}
+
+
+# -- typical answers per model (the leaderboard's cost and latency columns) -----------------------
+
+
+def answer_medians(engine: Engine, models: Sequence[str], since: datetime) -> dict[str, tuple[float | None, float | None]]:
+    """The median cost (micro-dollars) and latency (ms) of a successful answer of each requested model since a moment."""
+    if not models:
+        return {}
+    conditions = (_RAW.requested_model.in_(models), _RAW.status == "ok", _RAW.created_at >= since)
+    costs = medians(engine, _RAW.cost_micros, (_RAW.requested_model,), *conditions)
+    latencies = medians(engine, _RAW.latency_ms, (_RAW.requested_model,), *conditions)
+    return {model: (costs.get((model,)), latencies.get((model,))) for model in models}
+
+
+def medians(engine: Engine, value: ColumnElement[Any], groups: Sequence[ColumnElement[Any]], *conditions: ColumnElement[bool]
+            ) -> dict[tuple[Any, ...], float]:
+    """The median of ``value`` (nulls left out) per group of the usage records that meet ``conditions``,
+    worked out in the database: a window function ranks each group's values, nothing but the middle
+    ones comes back."""
+    ranked = (
+        core_select(
+            *(column.label(f"group_{i}") for i, column in enumerate(groups)), value.label("value"),
+            func.row_number().over(partition_by=list(groups), order_by=value).label("position"),
+            func.count().over(partition_by=list(groups)).label("size"),
+        )
+        .where(value.is_not(None), *conditions)
+        .subquery()
+    )
+    keys = [ranked.c[f"group_{i}"] for i in range(len(groups))]
+    middle = or_(ranked.c.position == (ranked.c.size + 1) // 2, ranked.c.position == (ranked.c.size + 2) // 2)
+    query = core_select(*keys, func.avg(ranked.c.value)).where(middle).group_by(*keys)
+    with Session(engine) as session:
+        return {tuple(row[:-1]): float(row[-1]) for row in session.execute(query)}

@@ -79,7 +79,7 @@ class UsageRecorder:
     async def _write_next_batch(self) -> None:
         batch, self._pending = self._pending[: self.batch_size], self._pending[self.batch_size :]
         try:
-            await asyncio.to_thread(self._write, batch)
+            await asyncio.to_thread(self.write_batch, batch)
         except Exception:
             self._pending[:0] = batch
             raise
@@ -109,7 +109,9 @@ class UsageRecorder:
             if len(self._pending) >= self.batch_size:
                 self._wakeup.set()
 
-    def _write(self, batch: list[dict[str, Any]]) -> None:
+    def write_batch(self, batch: list[dict[str, Any]]) -> None:
+        """Write one batch of rows now, in this thread: the raw rows, their rollups and bodies in one
+        transaction (the writer task's step; loaders such as ``bench/whatif.py`` call it directly)."""
         records, bodies = _split_bodies(batch)
         with Session(self.engine) as session:
             insert_rows(session.connection(), USAGE_RECORD, records)

@@ -263,9 +263,10 @@ async def test_blind_pair_is_random_hidden_and_voted_once(hub: Hub) -> None:
     compare = Comparison(hub.gateway, USER, state, table=lambda: hub.table, limits=default_limits())
     with pytest.raises(CompareError):
         compare.vote("a")  # no answers yet
-    compare.send("which is better?")
+    compare.send("which is better?", template="Code review")
     await compare.wait()
     assert compare.vote("tie") == (state.columns[0].model, state.columns[1].model)
+    assert state.template == "Code review"  # what the stored vote will carry
     assert state.revealed and state.display_name(state.columns[0]).startswith("Model A: ")
     with pytest.raises(CompareError):
         compare.vote("a")

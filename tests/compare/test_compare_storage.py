@@ -1,10 +1,10 @@
-"""Compare page services without a network: conversations, templates, votes and the leaderboard math."""
+"""Compare page services without a network: conversations and templates (votes: ``test_leaderboard.py``)."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -24,13 +24,6 @@ from services.compare.conversations import (
     rename_conversation,
     save_conversation,
     title_from_prompt,
-)
-from services.compare.leaderboard import (
-    Vote,
-    expected_score,
-    leaderboard,
-    record_vote,
-    standings,
 )
 from services.compare.templates import (
     TemplateActor,
@@ -209,51 +202,3 @@ def test_template_input_is_validated(engine: Engine) -> None:
     for name, body in (("", "text"), ("name", "  "), ("x" * 81, "text")):
         with pytest.raises(TemplateError):
             create_template(engine, ALICE, name=name, body=body)
-
-
-# --- leaderboard ---------------------------------------------------------------------------------
-
-T0 = datetime(2026, 11, 1, tzinfo=UTC)
-
-
-def vote(a: str, b: str, outcome: str, minutes: int) -> Vote:
-    return Vote(a, b, outcome, T0 + timedelta(minutes=minutes))
-
-
-def test_elo_one_win_from_equal_ratings_moves_sixteen_points() -> None:
-    board = leaderboard([vote("x", "y", "a", 0)])
-    assert [(s.model, s.rating, s.wins, s.losses) for s in board] == [("x", 1016.0, 1, 0), ("y", 984.0, 0, 1)]
-
-
-def test_elo_replays_votes_in_time_order() -> None:
-    later_first = [vote("x", "y", "b", 5), vote("x", "y", "a", 0)]
-    board = {s.model: s for s in leaderboard(later_first)}
-    # x wins first (1016 / 984), then y wins against the stronger x.
-    gain = 32 * (1 - expected_score(984.0, 1016.0))
-    assert board["y"].rating == pytest.approx(984.0 + gain)
-    assert board["x"].rating == pytest.approx(1016.0 - gain)
-    assert board["x"].rating + board["y"].rating == pytest.approx(2000.0)
-
-
-def test_ties_and_both_bad_count_as_draws_for_elo() -> None:
-    board = {s.model: s for s in leaderboard([vote("x", "y", "a", 0), vote("x", "y", "tie", 1), vote("x", "y", "both_bad", 2)])}
-    x, y = board["x"], board["y"]
-    assert (x.wins, x.ties, x.both_bad, x.games) == (1, 1, 1, 3)
-    assert (y.losses, y.ties, y.both_bad) == (1, 1, 1)
-    assert x.win_rate == pytest.approx(1 / 3) and y.win_rate == 0
-    assert 1000 < x.rating < 1016  # draws pull the favourite back
-    equal = leaderboard([vote("p", "q", "both_bad", 0)])
-    assert [s.rating for s in equal] == [1000.0, 1000.0]
-
-
-def test_votes_are_stored_and_filtered_by_date(engine: Engine) -> None:
-    record_vote(engine, 1, "alpha", "beta", "a")
-    record_vote(engine, 1, "beta", "gamma", "tie")
-    board = standings(engine)
-    assert board[0].model == "alpha" and board[0].rating == 1016.0
-    assert {s.model: s.games for s in board} == {"alpha": 1, "beta": 2, "gamma": 1}
-    now = datetime.now(UTC)
-    assert standings(engine, since=now + timedelta(hours=1)) == []
-    assert len(standings(engine, since=now - timedelta(hours=1), until=now + timedelta(hours=1))) == 3
-    with pytest.raises(CompareError):
-        record_vote(engine, 1, "alpha", "beta", "maybe")

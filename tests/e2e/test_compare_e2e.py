@@ -317,9 +317,9 @@ def test_blind_vote_reveals_the_names_and_updates_the_leaderboard(compare: Page,
     board = page.get_by_test_id("leaderboard")
     expect(board.locator("tbody tr")).to_have_count(2)
     expect(board.locator("tbody tr").nth(0)).to_contain_text(winner)
-    expect(board.locator("tbody tr").nth(0)).to_contain_text("1016")
+    expect(board.locator("tbody tr").nth(0)).to_contain_text("1131")  # Bradley–Terry, one win and the prior's virtual ties
     expect(board.locator("tbody tr").nth(1)).to_contain_text(loser)
-    expect(board.locator("tbody tr").nth(1)).to_contain_text("984")
+    expect(board.locator("tbody tr").nth(1)).to_contain_text("869")
     screenshot(page, "leaderboard-1280")
     phone = signed_in_page(page.context.browser, hub_app.url, width=390)  # type: ignore[arg-type]
     phone.goto(hub_app.url + "/leaderboard")
