@@ -32,7 +32,7 @@ Answers are deterministic (`"Echo: " + <last user text>`, one word per stream fr
 counts are whitespace-word counts (prompt: all message texts incl. system), so tests can assert
 exact text and usage. Embeddings are `embedding_for(text)`.
 
-Run alone: `python tests/upstream_emulator.py --port 9100 [--host 127.0.0.1]`.
+Run alone: `python -m tests.upstream_emulator --port 9100 [--host 127.0.0.1]`.
 In tests: `handle = start_emulator()`; `handle.url`, `handle.requests()`, `handle.reset()`, `handle.stop()`.
 """
 
@@ -60,6 +60,8 @@ from typing import Any, ClassVar
 
 import orjson
 from aiohttp import web
+
+from tests.emulator_tools import missing_signature, sample_of, thought_signature, wants_tool
 
 JSON = dict[str, Any]
 
@@ -199,9 +201,11 @@ class Reply:
     body: JSON
     id: str = field(default_factory=lambda: f"emu{next(_ids)}")
     created: int = field(default_factory=lambda: int(time.time()))
+    tool: tuple[str, JSON] | None = None  # a tool call (name, arguments) instead of text; `answer` is its arguments' JSON
 
     def __post_init__(self) -> None:
-        self.pieces = split_words(self.answer)
+        half = len(self.answer) // 2
+        self.pieces = [self.answer[:half], self.answer[half:]] if self.tool else split_words(self.answer)
         self.completion_tokens = count_words(self.answer)
 
     @property
@@ -261,10 +265,27 @@ class Dialect(ABC):
     def models_json(self, models: list[str], query: dict[str, str]) -> JSON:
         """The models list (one page of it where the provider pages it; ``query`` holds the paging parameters)."""
 
+    def refusal(self, body: JSON, model: str) -> str | None:
+        """Why the provider would refuse this (well-formed) request with a 400, or None: the rules of
+        current models that a translating gateway must respect."""
+        return None
+
+    def tool_for(self, body: JSON, last_user: str) -> tuple[str, JSON] | None:
+        """The tool call this request gets (``emulator_tools``), or None for a text answer."""
+        return None
+
+    def schema_for(self, body: JSON) -> JSON | None:
+        """The JSON schema the answer must follow (structured output), or None."""
+        return None
+
     def reply(self, body: JSON, model: str) -> Reply:
         prompt_texts, last_user = self.conversation(body)
         prompt_tokens = sum(count_words(text) for text in prompt_texts)
-        return Reply(model=model, prompt_tokens=prompt_tokens, answer=answer_for(last_user), body=body)
+        if (tool := self.tool_for(body, last_user)) is not None:
+            return Reply(model=model, prompt_tokens=prompt_tokens, answer=orjson.dumps(tool[1]).decode(), body=body, tool=tool)
+        schema = self.schema_for(body)
+        answer = answer_for(last_user) if schema is None else orjson.dumps(sample_of(schema, last_user)).decode()
+        return Reply(model=model, prompt_tokens=prompt_tokens, answer=answer, body=body)
 
 
 def last_user_text(messages: list[JSON], user_roles: tuple[str | None, ...] = ("user",)) -> str:
@@ -388,7 +409,27 @@ class AnthropicDialect(Dialect):
         texts = [text_of(body.get("system"))] + [text_of(m.get("content")) for m in messages]
         return texts, last_user_text(messages)
 
+    def refusal(self, body: JSON, model: str) -> str | None:
+        return claude_refusal(body)
+
+    def tool_for(self, body: JSON, last_user: str) -> tuple[str, JSON] | None:
+        tools = [tool for tool in body.get("tools") or () if "input_schema" in tool]
+        choice = body.get("tool_choice") or {}
+        if not tools or not wants_tool(last_user, choice.get("type") in ("any", "tool")):
+            return None
+        tool = next((t for t in tools if t.get("name") == choice.get("name")), tools[0])
+        return tool["name"], sample_of(tool["input_schema"], last_user)
+
+    def schema_for(self, body: JSON) -> JSON | None:
+        """Native structured output (GA): ``output_config.format`` of type ``json_schema``."""
+        output_format = (body.get("output_config") or {}).get("format") or {}
+        return output_format.get("schema") if output_format.get("type") == "json_schema" else None
+
     def chat_json(self, reply: Reply) -> JSON:
+        if reply.tool is not None:
+            block = {"type": "tool_use", "id": f"toolu_{reply.id}", "name": reply.tool[0], "input": reply.tool[1]}
+            return {**self._message(reply, [block], "tool_use"),
+                    "usage": {"input_tokens": reply.prompt_tokens, "output_tokens": reply.completion_tokens}}
         return {
             **self._message(reply, [{"type": "text", "text": reply.answer}], "end_turn"),
             "usage": {"input_tokens": reply.prompt_tokens, "output_tokens": reply.completion_tokens},
@@ -396,19 +437,24 @@ class AnthropicDialect(Dialect):
 
     def stream_head(self, reply: Reply) -> bytes:
         message = {**self._message(reply, [], None), "usage": {"input_tokens": reply.prompt_tokens, "output_tokens": 1}}
+        block: JSON = {"type": "text", "text": ""}
+        if reply.tool is not None:
+            block = {"type": "tool_use", "id": f"toolu_{reply.id}", "name": reply.tool[0], "input": {}}
         return (
             sse({"type": "message_start", "message": message}, "message_start")
-            + sse({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}, "content_block_start")
+            + sse({"type": "content_block_start", "index": 0, "content_block": block}, "content_block_start")
             + sse({"type": "ping"}, "ping")
         )
 
     def stream_piece(self, reply: Reply, index: int) -> bytes:
         delta = {"type": "text_delta", "text": reply.pieces[index]}
+        if reply.tool is not None:
+            delta = {"type": "input_json_delta", "partial_json": reply.pieces[index]}
         return sse({"type": "content_block_delta", "index": 0, "delta": delta}, "content_block_delta")
 
     def stream_tail(self, reply: Reply) -> bytes:
         usage = {"input_tokens": reply.prompt_tokens, "output_tokens": reply.completion_tokens}
-        delta = {"stop_reason": "end_turn", "stop_sequence": None}
+        delta = {"stop_reason": "end_turn" if reply.tool is None else "tool_use", "stop_sequence": None}
         return (
             sse({"type": "content_block_stop", "index": 0}, "content_block_stop")
             + sse({"type": "message_delta", "delta": delta, "usage": usage}, "message_delta")
@@ -474,11 +520,32 @@ class GeminiDialect(Dialect):
         texts = [text_of(system)] + [text_of(c.get("parts")) for c in contents]
         return texts, last_user_text(contents, ("user", None))
 
+    def refusal(self, body: JSON, model: str) -> str | None:
+        """Gemini 3 refuses a replayed ``functionCall`` without the ``thoughtSignature`` it came with."""
+        return missing_signature(body.get("contents") or []) if model.startswith("gemini-3") else None
+
+    def tool_for(self, body: JSON, last_user: str) -> tuple[str, JSON] | None:
+        declarations = [d for tool in body.get("tools") or () for d in tool.get("functionDeclarations") or ()]
+        calling = (body.get("toolConfig") or {}).get("functionCallingConfig") or {}
+        if not declarations or not wants_tool(last_user, calling.get("mode") == "ANY"):
+            return None
+        allowed = calling.get("allowedFunctionNames") or ()
+        declaration = next((d for d in declarations if d.get("name") in allowed), declarations[0])
+        schema = declaration.get("parametersJsonSchema") or declaration.get("parameters") or {}
+        return declaration["name"], sample_of(schema, last_user)
+
+    def schema_for(self, body: JSON) -> JSON | None:
+        config = body.get("generationConfig") or {}
+        return config.get("responseJsonSchema") or config.get("responseSchema")
+
     def chat_json(self, reply: Reply) -> JSON:
         return self._response(reply, reply.answer, reply.completion_tokens, final=True)
 
     def stream_piece(self, reply: Reply, index: int) -> bytes:
+        """A text answer word by word; a function call whole, in the last frame (as Gemini streams one)."""
         final = index == len(reply.pieces) - 1
+        if reply.tool is not None and not final:
+            return b""
         return sse(self._response(reply, reply.pieces[index], index + 1, final), end=b"\r\n\r\n")
 
     def stream_error(self) -> bytes:
@@ -533,7 +600,11 @@ class GeminiDialect(Dialect):
 
     @staticmethod
     def _response(reply: Reply, text: str, completion_tokens: int, final: bool) -> JSON:
-        candidate: JSON = {"content": {"parts": [{"text": text}], "role": "model"}, "index": 0}
+        part: JSON = {"text": text}
+        if reply.tool is not None:
+            name, arguments = reply.tool
+            part = {"functionCall": {"name": name, "args": arguments}, "thoughtSignature": thought_signature(name, arguments)}
+        candidate: JSON = {"content": {"parts": [part], "role": "model"}, "index": 0}
         if final:
             candidate["finishReason"] = "STOP"
         usage = {
@@ -789,6 +860,8 @@ class Emulator:
             return error_response(dialect, "bad-request", message="The request body is not valid JSON.")
         if missing := [name for name in required if name not in body]:
             return error_response(dialect, "bad-request", message=f"Missing required field(s): {', '.join(missing)}")
+        if (refused := dialect.refusal(body, str(model or body.get("model")))) is not None:
+            return error_response(dialect, "bad-request", message=refused)
         if behaviour.name == "context-limit" and prompt_words(dialect, body) > behaviour.seconds(DEFAULT_CONTEXT_WORDS):
             return error_response(dialect, "context")
         return Admitted(body, behaviour)
@@ -876,6 +949,33 @@ class Emulator:
         if "anthropic-version" in headers or "x-api-key" in headers:
             return ANTHROPIC
         return OPENAI
+
+
+CLAUDE_MEDIA_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp")
+
+
+def claude_refusal(body: JSON) -> str | None:
+    """What current Claude models refuse (their messages, checked against the API in Dec 2026): sampling
+    with both ``temperature`` and ``top_p``, a thinking budget not below ``max_tokens``, a whitespace-only
+    stop sequence, an image media type outside the four they take (``image/jpg`` included), a message
+    with empty content."""
+    if body.get("temperature") is not None and body.get("top_p") is not None:
+        return "`temperature` and `top_p` cannot both be specified for this model. Please use only one."
+    budget = (body.get("thinking") or {}).get("budget_tokens")
+    if budget is not None and not budget < body.get("max_tokens", 0):
+        return "`max_tokens` must be greater than `thinking.budget_tokens`."
+    if any(isinstance(stop, str) and not stop.strip() for stop in body.get("stop_sequences") or ()):
+        return "stop_sequences: each stop sequence must contain non-whitespace"
+    for number, message in enumerate(body.get("messages") or ()):
+        content = message.get("content") if isinstance(message, dict) else None
+        if content in ("", []) or content is None:
+            return f"messages.{number}: all messages must have non-empty content except for the optional final assistant message"
+        for block in content if isinstance(content, list) else ():
+            media_type = (block.get("source") or {}).get("media_type") if isinstance(block, dict) else None
+            if media_type is not None and block.get("type") == "image" and media_type not in CLAUDE_MEDIA_TYPES:
+                allowed = ", ".join(f"'{kind}'" for kind in CLAUDE_MEDIA_TYPES)
+                return f"messages.{number}.content.image.source.base64.media_type: Input should be {allowed}"
+    return None
 
 
 def prompt_words(dialect: Dialect, body: JSON) -> int:
