@@ -42,11 +42,11 @@ from services.db import init_schema, make_engine  # noqa: E402
 from services.tables import GatewayToken, Provider, ProviderKey, UsageRecord, User  # noqa: E402
 from services.usage.analytics import (  # noqa: E402
     TimeRange,
-    budget_lines,
     filter_options,
     preset_range,
     usage_overview,
 )
+from services.usage.budgets import budget_lines  # noqa: E402
 from services.usage.exports import count_records, export_stream  # noqa: E402
 from services.usage.queries import ADMIN, UsageFilter, Viewer  # noqa: E402
 from services.usage.rollups import apply_rollups, mark_rollups_current  # noqa: E402

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import random
 
 from nicegui import events, ui
@@ -24,10 +23,9 @@ from components.chat_column import (
     edit_column_settings,
     install_scroll_together,
 )
-from components.compare_widgets import ask_blind_pool, ask_title, blind_vote_panel
-from components.conversation_list import ConversationActions, conversation_list
+from components.compare_widgets import ask_blind_pool, blind_vote_panel
+from components.conversation_drawer import ConversationDrawer, DrawerEvents
 from components.frame import console_page
-from components.secret_dialogs import confirm
 from components.snippet_tabs import server_url
 from components.template_widgets import fill_template, show_template_picker
 from services.accounts.sessions import SessionUser
@@ -42,13 +40,9 @@ from services.compare.comparisons import (
 )
 from services.compare.conversations import (
     ConversationState,
-    ConversationSummary,
-    delete_conversation,
     export_json,
     export_markdown,
-    list_conversations,
     load_conversation,
-    rename_conversation,
     save_conversation,
 )
 from services.compare.leaderboard import cast_vote
@@ -86,8 +80,6 @@ class ComparePage:
         self.rng = random.Random()
         self.blind_pool: list[str] = []
         self.syncing_blind = False
-        self.list_requests = 0
-        self.shown_list: tuple[list[ConversationSummary], int | None] | None = None
         self.compare: Comparison
 
     # --- building ------------------------------------------------------------------------------
@@ -115,7 +107,9 @@ class ComparePage:
         self.compare = self._comparison(opened or new_conversation(self.models))
         url_state.reload_on_history()
         install_scroll_together()
-        self._drawer()
+        self.drawer = ConversationDrawer(self.hub.engine, self.user.id, DrawerEvents(
+            current=lambda: self.compare.state.id, opened=self._replace, renamed=self._renamed, deleted=self._deleted,
+        ))
         self._toolbar()
         self.columns_box = ui.element("div").classes("w-full")
         self.vote_box = ui.column().classes("w-full items-center gap-2")
@@ -128,25 +122,11 @@ class ComparePage:
     def _comparison(self, state: ConversationState) -> Comparison:
         return Comparison(self.hub.gateway, self.principal, state, table=lambda: self.hub.table, limits=default_limits())
 
-    def _drawer(self) -> None:
-        with ui.context.client.content:
-            self.drawer = ui.right_drawer(value=False, fixed=True).props("bordered overlay width=320").classes(
-                "bg-white dark:bg-slate-900 p-3 gap-2"
-            )
-        with self.drawer:
-            with ui.row().classes("w-full items-center"):
-                ui.label("Conversations").classes("text-lg font-semibold grow")
-                ui.button(icon="close", on_click=self.drawer.hide).props("flat round dense aria-label='Close conversations'")
-            self.search = ui.input(placeholder="Search by title", on_change=self._refresh_conversations).props(
-                "outlined dense clearable debounce=300 aria-label='Search conversations'"
-            ).classes("w-full")
-            self.conversation_box = ui.column().classes("w-full gap-1")
-
     def _toolbar(self) -> None:
         with ui.row().classes("w-full items-center gap-2 -mt-2"):
             self.title_label = ui.label().classes("text-grey-7 truncate min-w-0 grow").props("data-testid=conversation-title")
         with ui.row().classes("w-full items-center gap-2"):
-            ui.button("Conversations", icon="history", on_click=self._open_drawer).props("outline no-caps")
+            ui.button("Conversations", icon="history", on_click=self.drawer.show).props("outline no-caps")
             ui.button("New", icon="add_comment", on_click=self._new_comparison).props("outline no-caps")
             self.add_button = ui.button("Add column", icon="view_column", on_click=self._add_column).props("outline no-caps")
             with ui.button("Export", icon="download").props("outline no-caps"), ui.menu():
@@ -391,25 +371,7 @@ class ComparePage:
     async def _load_lists(self) -> None:
         actor = TemplateActor(self.user.id, self.user.is_admin, self.user.display_name)
         self.templates = await io_bound(list_templates, self.hub.engine, actor)
-        await self._refresh_conversations()
-
-    async def _refresh_conversations(self) -> None:
-        """Redraw the list only when it changed, so a click on an item is never lost to a redraw."""
-        self.list_requests += 1
-        request = self.list_requests
-        items = await io_bound(list_conversations, self.hub.engine, self.user.id, search=self.search.value or "")
-        shown = (items, self.compare.state.id)
-        if request != self.list_requests or shown == self.shown_list:
-            return
-        self.shown_list = shown
-        self.conversation_box.clear()
-        with self.conversation_box:
-            conversation_list(items, current=self.compare.state.id,
-                              actions=ConversationActions(open=self._open, rename=self._rename, delete=self._delete))
-
-    async def _open_drawer(self) -> None:
-        self.drawer.show()
-        await self._refresh_conversations()
+        await self.drawer.refresh()
 
     async def _save(self) -> None:
         """Auto-save after each turn and each edit; a snapshot is written so the page can go on changing."""
@@ -426,7 +388,7 @@ class ComparePage:
                 state.id = await io_bound(save_conversation, self.hub.engine, self.user.id, snapshot)
         if state.id != before and state is self.compare.state:
             url_state.replace(PATH, {"conversation": state.id})  # saved for the first time: the URL names it now
-        await self._refresh_conversations()
+        await self.drawer.refresh()
 
     def _replace(self, state: ConversationState) -> None:
         """Show another conversation (a saved one, or a new one) and name it in the URL, as a step Back undoes."""
@@ -439,44 +401,18 @@ class ComparePage:
         self._render_all()
         url_state.push(PATH, {"conversation": state.id})
 
-    async def _open(self, conversation_id: int) -> None:
-        try:
-            state = await io_bound(load_conversation, self.hub.engine, self.user.id, conversation_id)
-        except ConversationNotFound:
-            ui.notify("That conversation no longer exists.", type="warning")
-            await self._refresh_conversations()
-            return
-        self._replace(state)
-        self.drawer.hide()
+    def _renamed(self, conversation_id: int, title: str) -> None:
+        if self.compare.state.id == conversation_id:
+            self.compare.state.title = title
+            self.title_label.set_text(title)
+
+    def _deleted(self, conversation_id: int) -> None:
+        if self.compare.state.id == conversation_id:
+            self.compare.state.id = None
+            url_state.replace(PATH, {})
 
     def _new_comparison(self) -> None:
         self._replace(restart(self.compare.state, self.models))
-
-    async def _rename(self, item: ConversationSummary) -> None:
-        new_title = await ask_title(item.title)
-        if new_title is None:
-            return
-        try:
-            await io_bound(rename_conversation, self.hub.engine, self.user.id, item.id, new_title)
-        except CompareError as error:
-            ui.notify(str(error), type="warning")
-            return
-        if self.compare.state.id == item.id:
-            self.compare.state.title = " ".join(new_title.split())
-            self.title_label.set_text(self.compare.state.title)
-        await self._refresh_conversations()
-
-    async def _delete(self, item: ConversationSummary) -> None:
-        message = f"“{item.title}” and every column's history will be deleted. Blind votes stay on the leaderboard."
-        if not await confirm("Delete conversation?", message, action="Delete", no_caps=True):
-            return
-        with contextlib.suppress(ConversationNotFound):  # gone already: the outcome asked for
-            await io_bound(delete_conversation, self.hub.engine, self.user.id, item.id)
-        if self.compare.state.id == item.id:
-            self.compare.state.id = None
-            url_state.replace(PATH, {})
-        ui.notify("Conversation deleted", type="positive")
-        await self._refresh_conversations()
 
     def _copy_link(self) -> None:
         state = self.compare.state

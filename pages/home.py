@@ -8,9 +8,9 @@ from app.runtime import get_hub
 from components.blocking import io_bound
 from components.frame import console_page
 from components.snippet_tabs import server_url, snippet_tabs
+from services.accounts.onboarding import Checklist, checklist
 from services.accounts.sessions import SessionUser
 from services.accounts.snippets import TOKEN_PLACEHOLDER, gateway_snippets
-from services.onboarding import Checklist, checklist
 
 CHECK_SECONDS = 3.0
 """How often an open checklist looks again (a few existence queries), so a step done elsewhere ticks itself off."""

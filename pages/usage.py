@@ -32,14 +32,12 @@ from services.errors import SettingError
 from services.gateway.pricing import format_usd
 from services.usage.alerts import open_alert_count
 from services.usage.analytics import (
-    BudgetLine,
     Overview,
     breakdown,
-    budget_lines,
-    set_user_budget,
     suggested_range,
     usage_overview,
 )
+from services.usage.budgets import BudgetLine, budget_lines, set_user_budget
 from services.usage.queries import Viewer
 from services.usage.settings import (
     MAX_RETENTION_DAYS,

@@ -168,3 +168,23 @@ def test_the_import_reader_sees_every_kind_of_import() -> None:
     assert any(found.module == "services.gateway.router" for found in hub)
     lazy = [found for found in ALL_IMPORTS if found.importer == "services.catalog.config_file" and found.module == "services.hub"]
     assert lazy, "config_file's TYPE_CHECKING import of the Hub is read"
+
+
+SHARED_ROOT = {"__init__", "hub", "db", "tables", "clock", "crypto", "errors"}
+MAX_MODULE_LINES = 500
+ONE_PIECE = "one piece"  # the phrase a longer module's docstring uses to say why it is not split
+
+
+def test_the_services_root_holds_only_the_shared_modules() -> None:
+    loose = sorted(path.stem for path in (ROOT / "services").glob("*.py") if path.stem not in SHARED_ROOT)
+    assert loose == [], f"domain modules belong in a package under services/: {loose}"
+
+
+def test_no_module_is_long_unless_its_docstring_says_why() -> None:
+    long = []
+    for path in project_files():
+        lines = len(path.read_text().splitlines())
+        docstring = ast.get_docstring(ast.parse(path.read_text())) or ""
+        if lines > MAX_MODULE_LINES and ONE_PIECE not in docstring.lower():
+            long.append(f"{path.relative_to(ROOT)}: {lines} lines")
+    assert long == [], "split these along their seams, or say in the docstring why each is one piece"

@@ -22,7 +22,7 @@ from services.accounts.tokens import Principal
 from services.errors import GatewayError, SettingError
 from services.hub import Hub
 from services.usage.alerts import acknowledge, list_alerts, run_alert_check
-from services.usage.analytics import BudgetLine, budget_lines, set_user_budget
+from services.usage.budgets import BudgetLine, budget_lines, set_user_budget
 from services.usage.settings import (
     alert_settings,
     body_logging,

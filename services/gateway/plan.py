@@ -20,7 +20,7 @@ from itertools import groupby
 from typing import TypeVar
 
 from services.gateway.adapters.base import Target
-from services.gateway.key_state import Deployment
+from services.gateway.health import Deployment
 from services.gateway.routing_table import KeyEntry, ModelSettings, Resolved, RouteEntry, RoutingTable
 
 T = TypeVar("T")

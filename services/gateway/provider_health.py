@@ -15,7 +15,8 @@ from sqlalchemy import case, func, select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from services.gateway.key_state import DeploymentStatus, KeyStateStore, UsageWindow
+from services.gateway.health import DeploymentStatus, UsageWindow
+from services.gateway.key_state import KeyStateStore
 from services.gateway.routing_table import KeyEntry, ProviderEntry, RoutingTable
 from services.tables import ATTEMPT_ROLLUP_HOUR, USAGE_ROLLUP_HOUR
 from services.usage.rollups import HOUR, LATENCY_COLUMNS, percentile

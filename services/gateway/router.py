@@ -26,7 +26,8 @@ from services.errors import TRANSIENT_FAILURES, ErrorKind, GatewayError, Upstrea
 from services.gateway.adapters import get_adapter
 from services.gateway.adapters.base import Adapter, Target
 from services.gateway.adapters.transport import UpstreamClient, WireTime
-from services.gateway.key_state import TIMED_REASONS, KeyStateStore, SkipReason
+from services.gateway.health import TIMED_REASONS, SkipReason
+from services.gateway.key_state import KeyStateStore
 from services.gateway.plan import Candidate, Plan, make_plan, ordered_candidates
 from services.gateway.routing_table import RoutingTable
 from services.gateway.trail import Attempt, RouteTrail

@@ -29,7 +29,7 @@ from services.tables import (
     Provider,
     ProviderKey,
 )
-from services.usage.analytics import BudgetKind, budget_lines
+from services.usage.budgets import BudgetKind, budget_lines
 from services.usage.queries import ADMIN, Viewer
 from services.usage.rollups import DAY, HOUR
 from services.usage.settings import AlertSettings, alert_settings

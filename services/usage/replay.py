@@ -34,7 +34,8 @@ import orjson
 
 from services.clock import SystemClock
 from services.errors import ErrorKind, UpstreamError
-from services.gateway.key_state import TIMED_REASONS, KeyStateStore, SkipReason
+from services.gateway.health import TIMED_REASONS, SkipReason
+from services.gateway.key_state import KeyStateStore
 from services.gateway.plan import Candidate, Plan, ordered_candidates
 from services.gateway.pricing import PriceTable
 from services.gateway.router import NO_FACTS, RATE_REASONS, RequestFacts, candidate_skip_reason

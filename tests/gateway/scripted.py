@@ -10,7 +10,8 @@ import httpx
 
 from services.errors import ErrorKind, GatewayError, UpstreamError
 from services.gateway.adapters.base import Target
-from services.gateway.key_state import KeyStateStore, SkipReason
+from services.gateway.health import SkipReason
+from services.gateway.key_state import KeyStateStore
 from services.gateway.router import RequestFacts, RetryPolicy, Router
 from services.gateway.routing_table import (
     KeyEntry,

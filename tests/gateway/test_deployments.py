@@ -9,7 +9,8 @@ from dataclasses import replace
 import pytest
 
 from services.errors import ErrorKind, GatewayError
-from services.gateway.key_state import KeyStateStore, SkipReason, StateRows
+from services.gateway.health import SkipReason
+from services.gateway.key_state import KeyStateStore, StateRows
 from services.gateway.router import RequestFacts
 from services.gateway.routing_table import (
     KEYLESS_LABEL,

@@ -8,7 +8,7 @@ from dataclasses import asdict
 import pytest
 
 from services.errors import ErrorKind, GatewayError, UpstreamError
-from services.gateway.key_state import SkipReason
+from services.gateway.health import SkipReason
 from services.gateway.router import MAX_PLANS
 from services.gateway.routing_table import RouteEntry, RoutingTable
 from services.gateway.trail import Attempt

@@ -12,7 +12,7 @@ from services.accounts.audit import AuditFilter, list_events
 from services.errors import GatewayError, SettingError
 from services.hub import Hub
 from services.tables import UsageBody, UsageRecord
-from services.usage.analytics import set_user_budget
+from services.usage.budgets import set_user_budget
 from services.usage.settings import REDACTED, set_body_logging
 from tests.factories import MASTER_PRINCIPAL, TEST_ACTOR, add_person, emulated_hub, gateway_principal
 from tests.upstream_emulator import EMBEDDING_SIZE, EmulatorHandle, answer_for

@@ -22,7 +22,7 @@ from services.usage.alerts import (
     post_webhook,
     run_alert_check,
 )
-from services.usage.analytics import set_user_budget
+from services.usage.budgets import set_user_budget
 from services.usage.queries import ADMIN, Viewer
 from services.usage.settings import (
     AlertSettings,

@@ -14,16 +14,15 @@ from services.usage.analytics import (
     OTHER,
     aligned_range,
     breakdown,
-    budget_lines,
     day_range,
     filter_options,
     kpis,
     latency_series,
     preset_range,
     provider_error_rates,
-    set_user_budget,
     usage_series,
 )
+from services.usage.budgets import budget_lines, set_user_budget
 from services.usage.queries import ADMIN, UsageFilter, Viewer, page_usage, usage_detail
 from services.usage.rollups import DAY, HOUR
 from tests.factories import NOW, TEST_ACTOR, add_people, fresh_engine, usage_row, write_rows

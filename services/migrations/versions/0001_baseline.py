@@ -1,5 +1,8 @@
 """baseline: the schema of release 0.1.0
 
+One piece: a migration is a frozen record of one schema step, every table of release 0.1.0 created in
+its order; splitting it would only scatter that record.
+
 Revision ID: 0001
 Revises:
 Create Date: 2026-12-07 18:03:36.203357
