@@ -37,7 +37,7 @@ Answers are deterministic (`"Echo: " + <last user text>`, one word per stream fr
 counts are whitespace-word counts (prompt: all message texts incl. system), so tests can assert
 exact text and usage. Embeddings are `embedding_for(text)`.
 
-Run alone: `python tests/upstream_emulator.py --port 9100 [--host 127.0.0.1]`.
+Run alone: `python -m tests.upstream_emulator --port 9100 [--host 127.0.0.1]`.
 In tests: `handle = start_emulator()`; `handle.url`, `handle.requests()`, `handle.reset()`, `handle.stop()`.
 """
 
@@ -65,6 +65,8 @@ from typing import Any, ClassVar
 
 import orjson
 from aiohttp import web
+
+from tests.emulator_tools import missing_signature, sample_of, thought_signature, wants_tool
 
 JSON = dict[str, Any]
 
@@ -283,16 +285,36 @@ class Dialect(ABC):
     def models_json(self, models: list[str], query: dict[str, str]) -> JSON:
         """The models list (one page of it where the provider pages it; ``query`` holds the paging parameters)."""
 
+    def refusal(self, body: JSON, model: str) -> str | None:
+        """Why the provider would refuse this (well-formed) request with a 400, or None: the rules of
+        current models that a translating gateway must respect."""
+        return None
+
     def called_tool(self, body: JSON) -> str | None:
         """The tool a `tool-use` answer calls: the request's first, unless its last message is a tool result."""
+        return None
+
+    def forced_tool(self, body: JSON, last_user: str) -> tuple[str, JSON] | None:
+        """The tool call (name, arguments) a request forces or asks for in words (``emulator_tools``), or None."""
+        return None
+
+    def schema_for(self, body: JSON) -> JSON | None:
+        """The JSON schema the answer must follow (structured output), or None."""
         return None
 
     def reply(self, body: JSON, model: str, behaviour: Behaviour = OK) -> Reply:
         prompt_texts, last_user = self.conversation(body)
         prompt_tokens = sum(count_words(text) for text in prompt_texts)
         tool = self.called_tool(body) if behaviour.name == "tool-use" else None
-        answer = orjson.dumps({"text": last_user}).decode() if tool else answer_for(last_user)
-        return Reply(model=model, prompt_tokens=prompt_tokens, answer=answer, body=body, tool=tool, thinking=behaviour.name == "thinking")
+        call = (tool, {"text": last_user}) if tool else self.forced_tool(body, last_user)
+        if call is not None:
+            answer = orjson.dumps(call[1]).decode()
+        elif (schema := self.schema_for(body)) is not None:
+            answer = orjson.dumps(sample_of(schema, last_user)).decode()
+        else:
+            answer = answer_for(last_user)
+        return Reply(model=model, prompt_tokens=prompt_tokens, answer=answer, body=body, tool=call[0] if call else None,
+                     thinking=behaviour.name == "thinking")
 
 
 def last_user_text(messages: list[JSON], user_roles: tuple[str | None, ...] = ("user",)) -> str:
@@ -433,6 +455,22 @@ class AnthropicDialect(Dialect):
         texts = [text_of(body.get("system"))] + [text_of(m.get("content")) for m in messages]
         return texts, last_user_text(messages)
 
+    def refusal(self, body: JSON, model: str) -> str | None:
+        return claude_refusal(body)
+
+    def forced_tool(self, body: JSON, last_user: str) -> tuple[str, JSON] | None:
+        tools = [tool for tool in body.get("tools") or () if "input_schema" in tool]
+        choice = body.get("tool_choice") or {}
+        if not tools or not wants_tool(last_user, choice.get("type") in ("any", "tool")):
+            return None
+        tool = next((t for t in tools if t.get("name") == choice.get("name")), tools[0])
+        return tool["name"], sample_of(tool["input_schema"], last_user)
+
+    def schema_for(self, body: JSON) -> JSON | None:
+        """Native structured output (GA): ``output_config.format`` of type ``json_schema``."""
+        output_format = (body.get("output_config") or {}).get("format") or {}
+        return output_format.get("schema") if output_format.get("type") == "json_schema" else None
+
     def called_tool(self, body: JSON) -> str | None:
         messages, tools = body.get("messages") or [{}], body.get("tools") or []
         content = messages[-1].get("content")
@@ -559,11 +597,32 @@ class GeminiDialect(Dialect):
         texts = [text_of(system)] + [text_of(c.get("parts")) for c in contents]
         return texts, last_user_text(contents, ("user", None))
 
+    def refusal(self, body: JSON, model: str) -> str | None:
+        """Gemini 3 refuses a replayed ``functionCall`` without the ``thoughtSignature`` it came with."""
+        return missing_signature(body.get("contents") or []) if model.startswith("gemini-3") else None
+
+    def forced_tool(self, body: JSON, last_user: str) -> tuple[str, JSON] | None:
+        declarations = [d for tool in body.get("tools") or () for d in tool.get("functionDeclarations") or ()]
+        calling = (body.get("toolConfig") or {}).get("functionCallingConfig") or {}
+        if not declarations or not wants_tool(last_user, calling.get("mode") == "ANY"):
+            return None
+        allowed = calling.get("allowedFunctionNames") or ()
+        declaration = next((d for d in declarations if d.get("name") in allowed), declarations[0])
+        schema = declaration.get("parametersJsonSchema") or declaration.get("parameters") or {}
+        return declaration["name"], sample_of(schema, last_user)
+
+    def schema_for(self, body: JSON) -> JSON | None:
+        config = body.get("generationConfig") or {}
+        return config.get("responseJsonSchema") or config.get("responseSchema")
+
     def chat_json(self, reply: Reply) -> JSON:
         return self._response(reply, reply.answer, reply.completion_tokens, final=True)
 
     def stream_piece(self, reply: Reply, index: int) -> bytes:
+        """A text answer word by word; a function call whole, in the last frame (as Gemini streams one)."""
         final = index == len(reply.pieces) - 1
+        if reply.tool is not None and not final:
+            return b""
         return sse(self._response(reply, reply.pieces[index], index + 1, final), end=b"\r\n\r\n")
 
     def stream_error(self) -> bytes:
@@ -618,7 +677,11 @@ class GeminiDialect(Dialect):
 
     @staticmethod
     def _response(reply: Reply, text: str, completion_tokens: int, final: bool) -> JSON:
-        candidate: JSON = {"content": {"parts": [{"text": text}], "role": "model"}, "index": 0}
+        part: JSON = {"text": text}
+        if reply.tool is not None:
+            arguments = orjson.loads(reply.answer)
+            part = {"functionCall": {"name": reply.tool, "args": arguments}, "thoughtSignature": thought_signature(reply.tool, arguments)}
+        candidate: JSON = {"content": {"parts": [part], "role": "model"}, "index": 0}
         if final:
             candidate["finishReason"] = "STOP"
         usage = {
@@ -882,6 +945,8 @@ class Emulator:
             return error_response(dialect, "bad-request", message="The request body is not valid JSON.")
         if missing := [name for name in required if name not in body]:
             return error_response(dialect, "bad-request", message=f"Missing required field(s): {', '.join(missing)}")
+        if (refused := dialect.refusal(body, str(model or body.get("model")))) is not None:
+            return error_response(dialect, "bad-request", message=refused)
         if behaviour.name == "context-limit" and prompt_words(dialect, body) > behaviour.seconds(DEFAULT_CONTEXT_WORDS):
             return error_response(dialect, "context")
         return Admitted(body, behaviour)
@@ -969,6 +1034,33 @@ class Emulator:
         if "anthropic-version" in headers or "x-api-key" in headers:
             return ANTHROPIC
         return OPENAI
+
+
+CLAUDE_MEDIA_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp")
+
+
+def claude_refusal(body: JSON) -> str | None:
+    """What current Claude models refuse (their messages, checked against the API in Dec 2026): sampling
+    with both ``temperature`` and ``top_p``, a thinking budget not below ``max_tokens``, a whitespace-only
+    stop sequence, an image media type outside the four they take (``image/jpg`` included), a message
+    with empty content."""
+    if body.get("temperature") is not None and body.get("top_p") is not None:
+        return "`temperature` and `top_p` cannot both be specified for this model. Please use only one."
+    budget = (body.get("thinking") or {}).get("budget_tokens")
+    if budget is not None and not budget < body.get("max_tokens", 0):
+        return "`max_tokens` must be greater than `thinking.budget_tokens`."
+    if any(isinstance(stop, str) and not stop.strip() for stop in body.get("stop_sequences") or ()):
+        return "stop_sequences: each stop sequence must contain non-whitespace"
+    for number, message in enumerate(body.get("messages") or ()):
+        content = message.get("content") if isinstance(message, dict) else None
+        if content in ("", []) or content is None:
+            return f"messages.{number}: all messages must have non-empty content except for the optional final assistant message"
+        for block in content if isinstance(content, list) else ():
+            media_type = (block.get("source") or {}).get("media_type") if isinstance(block, dict) else None
+            if media_type is not None and block.get("type") == "image" and media_type not in CLAUDE_MEDIA_TYPES:
+                allowed = ", ".join(f"'{kind}'" for kind in CLAUDE_MEDIA_TYPES)
+                return f"messages.{number}.content.image.source.base64.media_type: Input should be {allowed}"
+    return None
 
 
 def prompt_words(dialect: Dialect, body: JSON) -> int:

@@ -1,5 +1,5 @@
-"""The gateway API: OpenAI's ``/v1/chat/completions``, ``/v1/embeddings``, ``/v1/models``, and the
-inbound dialects (``services.gateway.dialects``): Anthropic's ``/v1/messages`` and its ``count_tokens``.
+"""The gateway API: OpenAI's ``/v1/chat/completions``, ``/v1/embeddings``, ``/v1/models`` (and one by id),
+and the inbound dialects (``services.gateway.dialects``): Anthropic's ``/v1/messages`` and its ``count_tokens``.
 
 Handlers stay thin: parse, authenticate, hand the body to ``services.gateway.calls``, serialize. Bodies
 are parsed and written with orjson; nothing here touches the database. A streamed answer's server-sent
@@ -168,12 +168,24 @@ async def count_tokens(request: Request) -> Response:
 @router.get("/models", summary="List the models this token may use")
 async def list_models(hub: HubDep, principal: PrincipalDep) -> Response:
     table = hub.table
-    data = [
-        {"id": name, "object": "model", "created": 0, "owned_by": "llmhub" if table.is_logical(name) else name.partition("/")[0]}
-        for name in table.model_names()
-        if principal.may_use(name)
-    ]
+    data = [model_card(name, table.is_logical(name)) for name in table.model_names() if principal.may_use(name)]
     return json_response({"object": "list", "data": data})
+
+
+@router.get("/models/{model_id:path}", summary="Retrieve one model this token may use")
+async def retrieve_model(model_id: str, hub: HubDep, principal: PrincipalDep) -> Response:
+    """A logical model, an alias, a wildcard's match or a ``provider/model`` name (ids hold ``/``);
+    a name the token may not use is as unknown as one that does not exist."""
+    table = hub.table
+    if not principal.may_use(model_id) or table.resolve(model_id) is None:
+        message = f"The model `{model_id}` does not exist or you do not have access to it."
+        raise GatewayError(404, "model_not_found", message, param="model")
+    return json_response(model_card(model_id, table.is_logical(model_id)))
+
+
+def model_card(name: str, logical: bool) -> dict[str, object]:
+    """One entry of OpenAI's model list: logical models are the hub's own, the rest their provider's."""
+    return {"id": name, "object": "model", "created": 0, "owned_by": "llmhub" if logical else name.partition("/")[0]}
 
 
 def gateway_error_handler(_request: Request, error: Exception) -> Response:
