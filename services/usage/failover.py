@@ -33,6 +33,8 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col, select
 
 from services.tables import LATENCY_BUCKETS, Provider, ProviderKey
+from services.usage.analytics import TimeRange, kpis
+from services.usage.queries import ADMIN, UsageFilter
 from services.usage.rollups import latency_bucket, percentile
 from services.usage.scan import ATTEMPTS_TEXT, RAW, scan_window
 
@@ -233,3 +235,9 @@ def failover_tax(engine: Engine, since: datetime, until: datetime, *, requests: 
         "by_key": [t.as_dict() for t in sorted(tax.keys.values(), key=lambda t: (-t.extra_calls, t.provider, t.key_id or 0))],
         "pools": [pool.as_dict() for pool in sorted(pools.values(), key=lambda p: p.provider)],
     }
+
+
+def failover_report(engine: Engine, window: TimeRange) -> dict[str, Any]:
+    """``failover_tax`` over a usage range, against every request in it (the API's and the Usage page's answer)."""
+    requests = kpis(engine, UsageFilter(), ADMIN, window).requests
+    return failover_tax(engine, window.since, window.until, requests=requests)
