@@ -24,7 +24,7 @@ COLUMNS: list[dict[str, Any]] = [
     {"name": "model", "label": "Model", "field": "model", "align": "left", "sortable": True},
     {"name": "rating", "label": "Rating (95 % interval)", "field": "rating", "align": "left", "sortable": True},
     {"name": "record", "label": "Won · lost · tied", "field": "record", "align": "right", **PHONE_HIDDEN},
-    {"name": "games", "label": "Votes", "field": "games", "align": "right", "sortable": True},
+    {"name": "games", "label": "Votes", "field": "games", "align": "right", "sortable": True, **PHONE_HIDDEN},
     {"name": "cost", "label": "Cost per answer", "field": "cost_sort", "align": "right", "sortable": True},
     {"name": "latency", "label": "Latency", "field": "latency", "align": "right", **PHONE_HIDDEN},
 ]
@@ -47,7 +47,8 @@ RATING_CELL = r"""
 COST_CELL = r"""
 <q-td :props="props">
   {{ props.row.cost }}
-  <q-badge v-if="props.row.best_value" color="positive" class="q-ml-xs text-xs" data-testid="best-value">best value
+  <br v-if="props.row.best_value" class="sm:hidden">
+  <q-badge v-if="props.row.best_value" color="positive" class="sm:ml-1 text-xs" data-testid="best-value">best value
     <q-tooltip>The cheapest answer among the models whose interval overlaps the leader's</q-tooltip></q-badge>
 </q-td>
 """

@@ -49,6 +49,10 @@ TROUBLED = or_(
 """Records worth reading: a failed, skipped or waiting line in the trail, or a billed answer that broke."""
 
 
+def _times(count: int) -> str:
+    return "once" if count == 1 else f"{count:,} times"
+
+
 def usd(micros: float) -> float:
     return round(micros / 1_000_000, 6)
 
@@ -155,9 +159,14 @@ class Pool:
             worst = min(tight, key=lambda name: self.headroom()[name] or 0.0)
             used = self.peak.get(worst, 0) / (self.limits[worst] or 1)
             return f"At its peak this pool used {used:.0%} of its {self.limits[worst]:,} {worst.replace('_', ' ')}: {HINT}."
-        if self.rate_limited or self.over_limit_skips:
-            return (f"The provider rate-limited it {self.rate_limited} times and its own limits skipped it "
-                    f"{self.over_limit_skips} times: {HINT}.")
+        causes = []
+        if self.rate_limited:
+            causes.append(f"the provider rate-limited it {_times(self.rate_limited)}")
+        if self.over_limit_skips:
+            causes.append(f"its own limits skipped it {_times(self.over_limit_skips)}")
+        if causes:
+            told = " and ".join(causes)
+            return f"{told[0].upper()}{told[1:]}: {HINT}."
         return None
 
     def as_dict(self) -> dict[str, Any]:

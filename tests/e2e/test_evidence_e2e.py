@@ -171,5 +171,6 @@ def test_screenshots(browser: Browser, hub_app: RunningApp, dark: bool) -> None:
         page.get_by_test_id("failover-tax").screenshot(path=str(SCREENSHOTS / f"evidence-failover-{width}-{mode}.png"))
         page.goto(f"{hub_app.url}/logs?request_id={first_call(hub_app)}")
         expect(page.get_by_test_id("route-candidates").locator("tbody tr")).to_have_count(3)
+        page.get_by_test_id("route-candidates").scroll_into_view_if_needed()
         screenshot(page, f"evidence-logs-{width}-{mode}", full_page=False)
         page.context.close()
