@@ -6,8 +6,8 @@ recorded of its calls are shown.
 
 Not part of the test run: the clients are downloaded (Claude Code is ~300 MB with its native part)
 into ``--npm-cache`` (default ``$LLMHUB_NPM_CACHE`` or ``~/.cache/llmhub-npm``), never into the
-repository. Every client is run once per logical model in ``MODELS``: one relayed natively to an
-Anthropic route and one translated to an OpenAI route. A client is one function in ``CLIENTS``
+repository. Every client is run once per logical model in ``MODELS``: relayed natively to an
+Anthropic route, or translated to an OpenAI route, each with and without a tool round trip. A client is one function in ``CLIENTS``
 that takes the hub and a model and returns the command's output.
 """
 
@@ -46,8 +46,15 @@ models:
     routes: [{{provider: emu-anthropic, model: claude-sonnet-4-5}}]
   - name: gpt-translated
     routes: [{{provider: emu-openai, model: gpt-4o}}]
+  - name: claude-native-tools
+    routes: [{{provider: emu-anthropic, model: "claude-sonnet-4-5@tool-use"}}]
+  - name: gpt-translated-tools
+    routes: [{{provider: emu-openai, model: "gpt-4o@tool-use"}}]
 """
-MODELS = ("claude-native", "gpt-translated")
+MODELS = ("claude-native", "gpt-translated", "claude-native-tools", "gpt-translated-tools")
+"""The ``-tools`` models answer with a call of the client's first tool (the emulator's ``tool-use``), so the
+client runs a tool round trip: its tool result (here, the tool refusing the emulator's made-up input)
+goes back through the hub, and the answer echoes it."""
 PROMPT = "say hi"
 TIMEOUT_S = 180
 USAGE_WAIT_S = 10.0
