@@ -1,5 +1,6 @@
 """The gateway API: OpenAI's ``/v1/chat/completions``, ``/v1/embeddings``, ``/v1/models`` (and one by id),
-and the inbound dialects (``services.gateway.dialects``): Anthropic's ``/v1/messages`` and its ``count_tokens``.
+and the inbound dialects (``services.gateway.dialects``): Anthropic's ``/v1/messages`` and its ``count_tokens``,
+OpenAI's ``/v1/responses``.
 
 Handlers stay thin: parse, authenticate, hand the body to ``services.gateway.calls``, serialize. Bodies
 are parsed and written with orjson; nothing here touches the database. A streamed answer's server-sent
@@ -28,6 +29,7 @@ from services.errors import GatewayError
 from services.gateway.calls import NO_HEADERS, CallMeta
 from services.gateway.dialects.anthropic_messages import ANTHROPIC_MESSAGES, ANTHROPIC_TOKEN_COUNT
 from services.gateway.dialects.base import InboundDialect
+from services.gateway.dialects.openai_responses import OPENAI_RESPONSES
 from services.hub import Hub
 
 router = APIRouter(prefix="/v1", tags=["gateway"])
@@ -132,6 +134,7 @@ ENDPOINTS: dict[str, GatewayEndpoint] = {
     "/v1/embeddings": GatewayEndpoint(embeddings_answer),
     "/v1/messages": dialect_endpoint(ANTHROPIC_MESSAGES),
     "/v1/messages/count_tokens": dialect_endpoint(ANTHROPIC_TOKEN_COUNT),
+    "/v1/responses": dialect_endpoint(OPENAI_RESPONSES),
 }
 
 
@@ -162,6 +165,16 @@ async def messages(request: Request) -> Response:
 
 @router.post("/messages/count_tokens", openapi_extra=MESSAGES_BODY, summary="Count a message's tokens (Anthropic Messages API)")
 async def count_tokens(request: Request) -> Response:
+    return await framework_answer(request)
+
+
+RESPONSES_BODY = {
+    "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object", "required": ["model", "input"]}}}}
+}
+
+
+@router.post("/responses", openapi_extra=RESPONSES_BODY, summary="Create a model response (OpenAI Responses API)")
+async def responses(request: Request) -> Response:
     return await framework_answer(request)
 
 
