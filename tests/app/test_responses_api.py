@@ -12,7 +12,7 @@ import pytest
 from openai.types.responses import ResponseStreamEvent
 
 from tests.conftest import MASTER_KEY, RunningApp
-from tests.factories import hub_process, wait_for_usage
+from tests.factories import hub_process, user_with_token, wait_for_usage
 from tests.upstream_emulator import EmulatorHandle
 
 CONFIG = """
@@ -151,3 +151,48 @@ def test_errors_in_openai_shape(hub_app: RunningApp) -> None:
         unknown = client.post("/v1/responses", json={"model": "nope", "input": "x"})
     assert missing.status_code == 400 and missing.json()["error"]["param"] == "input"
     assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "model_not_found"
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_previous_response_id_continues_the_conversation(hub_app: RunningApp, emulator: EmulatorHandle, model: str) -> None:
+    sdk = hub_app.sdk()
+    first = sdk.responses.create(model=model, input="remember the word kiwi")
+    second = sdk.responses.create(model=model, input="what was it?", previous_response_id=first.id)
+    assert second.output_text == "Echo: what was it?"
+    assert sdk.responses.retrieve(second.id).previous_response_id == first.id
+    sent = emulator.requests()[-1]["body"]
+    texts = str(sent)
+    assert "remember the word kiwi" in texts and "Echo: remember the word kiwi" in texts, "the earlier turn went along"
+    third = sdk.responses.create(model=model, input="and now?", previous_response_id=second.id)
+    assert "remember the word kiwi" in str(emulator.requests()[-1]["body"]) and third.status == "completed"
+
+
+def test_a_streamed_response_is_kept(hub_app: RunningApp) -> None:
+    sdk = hub_app.sdk()
+    with sdk.responses.stream(model="claude", input="stream me") as stream:
+        final = stream.get_final_response()
+    assert sdk.responses.retrieve(final.id).output_text == "Echo: stream me"
+
+
+def test_retrieve_and_delete_are_the_tokens_own(hub_app: RunningApp) -> None:
+    sdk = hub_app.sdk()
+    response = sdk.responses.create(model="gemini", input="keep me")
+    assert sdk.responses.retrieve(response.id).output_text == "Echo: keep me"
+    holder = user_with_token(hub_app, "other@example.com", "other-password-1", "other")
+    other = hub_app.sdk(holder.token)
+    with pytest.raises(openai.NotFoundError):
+        other.responses.retrieve(response.id)
+    with pytest.raises(openai.NotFoundError):
+        other.responses.create(model="gemini", input="x", previous_response_id=response.id)
+    with pytest.raises(openai.NotFoundError):
+        other.responses.delete(response.id)
+    sdk.responses.delete(response.id)
+    with pytest.raises(openai.NotFoundError):
+        sdk.responses.retrieve(response.id)
+
+
+def test_store_false_keeps_nothing(hub_app: RunningApp) -> None:
+    sdk = hub_app.sdk()
+    response = sdk.responses.create(model="llama", input="forget me", store=False)
+    with pytest.raises(openai.NotFoundError):
+        sdk.responses.retrieve(response.id)
