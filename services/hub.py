@@ -31,6 +31,7 @@ from services.gateway.pricing import PriceTable
 from services.gateway.router import RetryPolicy, Router
 from services.gateway.routing_table import RoutingTable
 from services.gateway.stored_responses import ResponseStore
+from services.gateway.token_count import TOKENIZERS
 from services.tables import DeploymentState, KeyState, ModelRoute, Provider, ProviderCircuit, ProviderKey, RouteState
 from services.usage.recorder import UsageRecorder
 from services.usage.replay import ReplayPolicy
@@ -130,6 +131,9 @@ class Hub:
 
     async def start(self) -> None:
         self.recorder.start()
+        for routes in self.table.models.values():  # the compare page counts first turns with these
+            for route in routes:
+                TOKENIZERS.encoding(route.upstream_model)
 
     async def stop(self) -> None:
         await self.recorder.stop()

@@ -350,8 +350,9 @@ class OpenAIDialect(Dialect):
         return bearer(request)
 
     def conversation(self, body: JSON) -> tuple[list[str], str]:
+        """A tool result counts as the user's last word (the answer to a tool call echoes it)."""
         messages = body.get("messages") or []
-        return [text_of(m.get("content")) for m in messages], last_user_text(messages)
+        return [text_of(m.get("content")) for m in messages], last_user_text(messages, ("user", "tool"))
 
     def called_tool(self, body: JSON) -> str | None:
         messages, tools = body.get("messages") or [{}], body.get("tools") or []

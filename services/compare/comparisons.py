@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
-import math
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -34,6 +33,7 @@ from services.gateway.calls import CallMeta, Gateway
 from services.gateway.model_limits import LimitTable, ModelLimits
 from services.gateway.pricing import PriceTable
 from services.gateway.routing_table import RoutingTable
+from services.gateway.token_count import TOKENIZERS, Tokenizers, estimate_tokens
 
 log = logging.getLogger(__name__)
 MIN_COLUMNS = 2
@@ -44,21 +44,25 @@ Json = dict[str, Any]
 
 
 
-def estimate_tokens(chars: int) -> int:
-    return math.ceil(chars / 4)
-
-
-def prompt_estimate(column: ColumnState) -> int:
+def prompt_estimate(column: ColumnState, tokenizers: Tokenizers, upstream_model: str | None) -> int:
     """The prompt tokens of the column's next answer, before the provider says: the provider's own count of the
-    conversation so far (the last answer's prompt plus its completion, as it reported them) plus an estimate of
-    what came after it; with no reported count yet, an estimate of the whole."""
+    conversation so far (the last answer's prompt plus its completion, as it reported them) plus a count of
+    what came after it; with no reported count yet, a count of the whole. Counts use the upstream model's
+    tokenizer where the hub has it, else they are estimates."""
     anchor = next((i for i in range(len(column.messages) - 1, -1, -1) if _counted(column.messages[i])), None)
     if anchor is None:
-        return estimate_tokens(len(column.settings.system_prompt) + sum(len(m.content) for m in column.messages))
+        system = [("system", column.settings.system_prompt)] if column.settings.system_prompt.strip() else []
+        return _count(tokenizers, upstream_model, [*system, *((m.role, m.content) for m in column.messages)])
     counted = column.messages[anchor].metrics
     assert counted is not None
-    after = sum(len(m.content) for m in column.messages[anchor + 1 :])
-    return counted.prompt_tokens + counted.completion_tokens + estimate_tokens(after)
+    after = [(m.role, m.content) for m in column.messages[anchor + 1 :]]
+    return counted.prompt_tokens + counted.completion_tokens + _count(tokenizers, upstream_model, after)
+
+
+def _count(tokenizers: Tokenizers, upstream_model: str | None, messages: list[tuple[str, str]]) -> int:
+    if upstream_model is None:
+        return estimate_tokens(sum(len(text) for _, text in messages))
+    return tokenizers.count_chat(upstream_model, messages).tokens
 
 
 def _counted(message: ChatMessage) -> bool:
@@ -201,13 +205,15 @@ class Comparison:
     """The compare page's conversation and its running answers, with no UI in sight."""
 
     def __init__(
-        self, gateway: Gateway, principal: Principal, state: ConversationState, *, table: Callable[[], RoutingTable], limits: LimitTable
+        self, gateway: Gateway, principal: Principal, state: ConversationState, *, table: Callable[[], RoutingTable], limits: LimitTable,
+        tokenizers: Tokenizers = TOKENIZERS,
     ) -> None:
         self.gateway = gateway
         self.principal = principal
         self.state = state
         self._table = table
         self.limits = limits
+        self.tokenizers = tokenizers
         self.runs: dict[str, ColumnRun] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
 
@@ -254,6 +260,11 @@ class Comparison:
         self.state.same_settings = enabled
         if enabled and self.state.columns:
             self.update_settings(self.state.columns[0].id, self.state.columns[0].settings)
+
+    def _first_upstream_model(self, column: ColumnState) -> str | None:
+        """The model the column's first route calls: the one that most likely answers."""
+        resolved = self._table().resolve(column.model)
+        return resolved.routes[0].upstream_model if resolved and resolved.routes else None
 
     def model_limits(self, column: ColumnState) -> ModelLimits:
         resolved = self._table().resolve(column.model)
@@ -343,7 +354,7 @@ class Comparison:
                 column.messages.append(reply)
 
     def _start(self, column: ColumnState) -> ColumnRun:
-        run = ColumnRun(column.id, prompt_estimate(column))
+        run = ColumnRun(column.id, prompt_estimate(column, self.tokenizers, self._first_upstream_model(column)))
         self.runs[column.id] = run
         self._tasks[column.id] = asyncio.create_task(self._answer(column, run), name=f"compare-{column.id}")
         return run

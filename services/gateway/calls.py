@@ -20,13 +20,14 @@ from sqlalchemy.engine import Engine
 from services.accounts.tokens import Principal, TokenRegistry
 from services.errors import ErrorKind, GatewayError, UpstreamError
 from services.gateway.adapters.base import Adapter, Json, Target
-from services.gateway.adapters.shapes import estimate_tokens, new_id, prompt_chars
+from services.gateway.adapters.shapes import new_id, prompt_chars
 from services.gateway.adapters.tally import StreamTally
 from services.gateway.dialects.base import InboundDialect
 from services.gateway.dialects.relay import relay_answer, relay_stream, translated_answer, translated_events
 from services.gateway.plan import Candidate
 from services.gateway.pricing import PriceTable
 from services.gateway.router import NO_FACTS, AdapterCall, RequestFacts, Router
+from services.gateway.token_count import estimate_tokens
 from services.gateway.trail import RouteTrail
 from services.usage.recorder import UsageRecorder
 from services.usage.settings import body_logging, redact, settings_writes

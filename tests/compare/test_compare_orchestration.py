@@ -14,7 +14,6 @@ from services.accounts.tokens import Principal
 from services.compare.comparisons import (
     ColumnRun,
     Comparison,
-    estimate_tokens,
     new_blind_conversation,
     new_conversation,
     prompt_estimate,
@@ -30,6 +29,7 @@ from services.compare.conversations import (
 )
 from services.errors import CompareError
 from services.gateway.model_limits import default_limits
+from services.gateway.token_count import TOKENIZERS, Tokenizers, estimate_tokens
 from services.hub import Hub
 from services.tables import UsageRecord
 from tests.factories import emulated_hub, wait_until_async
@@ -76,9 +76,9 @@ async def hub(tmp_path: Path, emulator: EmulatorHandle) -> AsyncIterator[Hub]:
         yield hub
 
 
-def comparison(hub: Hub, *models: str) -> Comparison:
+def comparison(hub: Hub, *models: str, tokenizers: Tokenizers = TOKENIZERS) -> Comparison:
     state = ConversationState(columns=[ColumnState(model=m) for m in models])
-    return Comparison(hub.gateway, USER, state, table=lambda: hub.table, limits=default_limits())
+    return Comparison(hub.gateway, USER, state, table=lambda: hub.table, limits=default_limits(), tokenizers=tokenizers)
 
 
 def requests_with_key(emulator: EmulatorHandle, key: str) -> list[dict]:
@@ -121,8 +121,9 @@ async def test_one_prompt_streams_into_every_column_with_metrics(hub: Hub) -> No
 
 async def test_the_next_prompt_is_counted_from_the_providers_own_count_of_the_last_turn(hub: Hub) -> None:
     """Mid-stream, a later turn's prompt is the provider's count of the conversation so far (the last prompt and
-    answer as it reported them) plus an estimate of the new message only — not a guess at the whole."""
-    compare = comparison(hub, "alpha", "beta")
+    answer as it reported them) plus a count of the new message only — not a guess at the whole. With no
+    tokenizer for the model, counts are estimates."""
+    compare = comparison(hub, "alpha", "beta", tokenizers=Tokenizers(shipped=Path("/nonexistent")))
     compare.send("hello there world")
     await compare.wait()
     column = compare.state.columns[0]
@@ -130,7 +131,8 @@ async def test_the_next_prompt_is_counted_from_the_providers_own_count_of_the_la
     assert first is not None and not first.estimated
     new_message = "and now a much longer second question, with many more characters than words in it"
     column.messages.append(ChatMessage("user", new_message))
-    assert prompt_estimate(column) == first.prompt_tokens + first.completion_tokens + estimate_tokens(len(new_message))
+    so_far = first.prompt_tokens + first.completion_tokens
+    assert prompt_estimate(column, compare.tokenizers, "gpt-4o-mini") == so_far + estimate_tokens(len(new_message))
     column.messages.pop()
     runs = compare.send(new_message)
     assert runs[0].metrics().prompt_tokens == first.prompt_tokens + first.completion_tokens + estimate_tokens(len(new_message))
@@ -138,7 +140,20 @@ async def test_the_next_prompt_is_counted_from_the_providers_own_count_of_the_la
     final = column.messages[-1].metrics
     assert final is not None and final.prompt_tokens == first.prompt_tokens + first.completion_tokens + len(new_message.split())
     fresh = ColumnState(model="alpha", messages=[ChatMessage("user", "x" * 40)])
-    assert prompt_estimate(fresh) == 10  # nothing counted yet: the whole is estimated
+    assert prompt_estimate(fresh, compare.tokenizers, "gpt-4o-mini") == 10  # nothing counted yet: the whole is estimated
+
+
+async def test_a_first_turn_is_counted_with_the_upstream_models_tokenizer(hub: Hub) -> None:
+    """Before the provider reports usage, an OpenAI model's prompt is counted as OpenAI counts it (its
+    tokenizer, and the few tokens each chat message and the reply priming add), not estimated."""
+    TOKENIZERS.encoding("gpt-4o-mini", wait=True)
+    compare = comparison(hub, "alpha", "beta")
+    compare.state.columns[0].settings.system_prompt = "Be brief."
+    runs = compare.send("hello world")
+    first = runs[0].metrics()
+    # o200k: "hello world" is 2 tokens, "Be brief." 3, each role 1; 3 per message, 3 for the reply
+    assert (first.prompt_tokens, first.estimated) == (2 + 3 + 1 + 1 + 3 + 3 + 3, True)
+    await compare.wait()
 
 
 def test_tokens_per_second_only_when_it_means_something() -> None:

@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 
 from services.errors import ErrorKind, UpstreamError
+from services.gateway.token_count import estimate_tokens
 
 Json = dict[str, Any]
 
@@ -36,11 +37,6 @@ def make_usage(prompt: int, completion: int, *, cached: int = 0, cache_write: in
     if reasoning:
         usage["completion_tokens_details"] = {"reasoning_tokens": reasoning}
     return usage
-
-
-def estimate_tokens(chars: int) -> int:
-    """About four characters a token: only for upstreams that report no usage at all."""
-    return (chars + 3) // 4
 
 
 def prompt_chars(body: Json) -> int:

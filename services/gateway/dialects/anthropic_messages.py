@@ -34,7 +34,7 @@ import orjson
 from services.errors import GatewayError
 from services.gateway.adapters.anthropic import ANTHROPIC_VERSION
 from services.gateway.adapters.base import Json, Target
-from services.gateway.adapters.shapes import dump_arguments, estimate_tokens, new_id, parse_arguments, prompt_chars
+from services.gateway.adapters.shapes import dump_arguments, new_id, parse_arguments, prompt_chars
 from services.gateway.adapters.wire import JSON_CONTENT_TYPE
 from services.gateway.dialects.anthropic_stream import (
     STOP_REASONS,
@@ -44,6 +44,7 @@ from services.gateway.dialects.anthropic_stream import (
     native_tokens,
 )
 from services.gateway.dialects.base import InboundDialect, sse_event
+from services.gateway.token_count import estimate_tokens
 
 ERROR_TYPES = {
     400: "invalid_request_error",
