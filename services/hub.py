@@ -30,6 +30,7 @@ from services.gateway.key_state import KeyStateStore, StateRows
 from services.gateway.pricing import PriceTable
 from services.gateway.router import RetryPolicy, Router
 from services.gateway.routing_table import RoutingTable
+from services.gateway.stored_responses import ResponseStore
 from services.gateway.token_count import TOKENIZERS
 from services.tables import DeploymentState, KeyState, ModelRoute, Provider, ProviderCircuit, ProviderKey, RouteState
 from services.usage.recorder import UsageRecorder
@@ -85,6 +86,7 @@ class Hub:
         self.router = Router(table=lambda: self.table, states=self.states, client=self.client, clock=self.clock, policy=options.policy)
         self.gateway = Gateway(router=self.router, tokens=self.tokens, recorder=self.recorder, pricing=self.pricing, engine=self.engine)
         self.discovery = ModelDiscovery(self.client, lambda: self.table, self.clock.now)
+        self.responses = ResponseStore(self.engine)
 
     def session_secret(self) -> str:
         """The console's session-signing secret, persisted so sign-ins survive a restart."""
@@ -135,6 +137,7 @@ class Hub:
 
     async def stop(self) -> None:
         await self.recorder.stop()
+        await self.responses.settle()
         await self.mirror_states()
         await self.client.aclose()
         self.engine.dispose()
