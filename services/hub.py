@@ -30,6 +30,7 @@ from services.gateway.key_state import KeyStateStore, StateRows
 from services.gateway.pricing import PriceTable
 from services.gateway.router import RetryPolicy, Router
 from services.gateway.routing_table import RoutingTable
+from services.gateway.validation import RequestLimits
 from services.tables import DeploymentState, KeyState, ModelRoute, Provider, ProviderCircuit, ProviderKey, RouteState
 from services.usage.recorder import UsageRecorder
 from services.usage.replay import ReplayPolicy
@@ -48,6 +49,7 @@ class HubOptions:
     default_cooldown: float = 30.0
     circuit_threshold: int = 5
     circuit_open_seconds: float = 30.0
+    limits: RequestLimits = field(default_factory=RequestLimits)
 
     @property
     def database_path(self) -> Path:
@@ -82,7 +84,8 @@ class Hub:
         self.gateway_tokens = GatewayTokens(self.engine, self.clock, on_tokens_changed=self.tokens.invalidate)
         self.recorder = UsageRecorder(self.engine)
         self.router = Router(table=lambda: self.table, states=self.states, client=self.client, clock=self.clock, policy=options.policy)
-        self.gateway = Gateway(router=self.router, tokens=self.tokens, recorder=self.recorder, pricing=self.pricing, engine=self.engine)
+        self.gateway = Gateway(router=self.router, tokens=self.tokens, recorder=self.recorder, pricing=self.pricing, engine=self.engine,
+                               limits=options.limits)
         self.discovery = ModelDiscovery(self.client, lambda: self.table, self.clock.now)
 
     def session_secret(self) -> str:

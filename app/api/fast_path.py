@@ -20,6 +20,7 @@ from typing import Any
 from fastapi.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from app.api.body_limit import read_limited_body
 from app.api.deps import bearer_token, error_response
 from app.api.v1 import chat_answer, embeddings_answer, parse_json
 from app.runtime import get_hub
@@ -39,16 +40,6 @@ def credential_headers(scope: Scope) -> dict[str, str]:
     return {name.decode(): value.decode("latin-1") for name, value in scope["headers"] if name in CREDENTIAL_HEADERS}
 
 
-async def read_body(receive: Receive) -> bytes:
-    """The whole request body (an ASGI server hands it over in one or more messages)."""
-    message = await receive()
-    body: bytes = message.get("body", b"")
-    while message.get("more_body"):
-        message = await receive()
-        body += message.get("body", b"")
-    return body
-
-
 async def answer_gateway_call(scope: Scope, receive: Receive, send: Send) -> None:
     """Authenticate, parse, answer: in the order the FastAPI route does it (a 401 before a 400).
 
@@ -62,7 +53,7 @@ async def answer_gateway_call(scope: Scope, receive: Receive, send: Send) -> Non
     try:
         hub = get_hub()
         principal = hub.tokens.authenticate(bearer_token(credential_headers(scope)))
-        body = parse_json(await read_body(receive))
+        body = parse_json(await read_limited_body(scope, receive, hub.gateway.limits.max_body_bytes))
         response = await answer(hub, principal, body, request_id)
     except GatewayError as error:
         overhead = f"{(time.perf_counter() - started) * 1000:.3f}"

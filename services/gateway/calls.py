@@ -26,6 +26,7 @@ from services.gateway.plan import Candidate
 from services.gateway.pricing import PriceTable
 from services.gateway.router import NO_FACTS, AdapterCall, RequestFacts, Router
 from services.gateway.trail import RouteTrail
+from services.gateway.validation import RequestLimits, validate_chat_body, validate_embedding_body
 from services.usage.recorder import UsageRecorder
 from services.usage.settings import body_logging, redact, settings_writes
 
@@ -83,21 +84,6 @@ class CallOutcome(TypedDict, total=False):
     logged_response: Json | None
 
 
-def validate_chat_body(body: Any) -> str:
-    """The requested model name, or GatewayError 400 naming the bad field."""
-    if not isinstance(body, dict):
-        raise GatewayError(400, "invalid_request", "The request body must be a JSON object.")
-    model = body.get("model")
-    if not isinstance(model, str) or not model:
-        raise GatewayError(400, "invalid_request", "`model` is required and must be a string.", param="model")
-    messages = body.get("messages")
-    if not isinstance(messages, list) or not messages or not all(isinstance(m, dict) and "role" in m for m in messages):
-        raise GatewayError(400, "invalid_request", "`messages` must be a non-empty list of objects with a `role`.", param="messages")
-    if "stream" in body and not isinstance(body["stream"], bool):
-        raise GatewayError(400, "invalid_request", "`stream` must be a boolean.", param="stream")
-    return model
-
-
 def request_tags(body: Json) -> frozenset[str]:
     """A request's routing tags (LiteLLM's ``tags``, top-level or in ``metadata``), or 400 naming the field."""
     metadata = body.get("metadata")
@@ -127,19 +113,11 @@ def with_defaults(body: Json, target: Target) -> Json:
     return body if not target.defaults else {**target.defaults, **body}
 
 
-def validate_embedding_body(body: Any) -> str:
-    model = body.get("model") if isinstance(body, dict) else None
-    if not isinstance(model, str) or not model:
-        raise GatewayError(400, "invalid_request", "`model` is required and must be a string.", param="model")
-    value = body.get("input")
-    if not value or not isinstance(value, (str, list)):
-        raise GatewayError(400, "invalid_request", "`input` must be a non-empty string or list.", param="input")
-    return model
-
-
 class Gateway:
-    def __init__(self, *, router: Router, tokens: TokenRegistry, recorder: UsageRecorder, pricing: PriceTable, engine: Engine) -> None:
+    def __init__(self, *, router: Router, tokens: TokenRegistry, recorder: UsageRecorder, pricing: PriceTable, engine: Engine,
+                 limits: RequestLimits | None = None) -> None:
         self.router = router
+        self.limits = limits or RequestLimits()
         self.tokens = tokens
         self.recorder = recorder
         self.pricing = pricing
@@ -162,7 +140,7 @@ class Gateway:
     async def chat(
         self, principal: Principal, body: Json, *, source: CallSource = "api", request_id: str | None = None
     ) -> tuple[Json, CallMeta]:
-        model = validate_chat_body(body)
+        model = validate_chat_body(body, self.limits)
         forwarded = without_tags(body) if "tags" in body or "metadata" in body else body
 
         async def call(adapter: Adapter, target: Target) -> Json:
@@ -173,7 +151,7 @@ class Gateway:
     async def embed(
         self, principal: Principal, body: Json, *, source: CallSource = "api", request_id: str | None = None
     ) -> tuple[Json, CallMeta]:
-        model = validate_embedding_body(body)
+        model = validate_embedding_body(body, self.limits)
         forwarded = without_tags(body) if "tags" in body or "metadata" in body else body
 
         async def call(adapter: Adapter, target: Target) -> Json:
@@ -196,7 +174,7 @@ class Gateway:
         self, principal: Principal, body: Json, *, source: CallSource = "api", request_id: str | None = None
     ) -> ChatStream:
         """Open a stream: failover happens here, before the first chunk is handed out."""
-        model = validate_chat_body(body)
+        model = validate_chat_body(body, self.limits)
         meta = self._begin(principal, body, model, source=source, endpoint="chat", stream=True, request_id=request_id)
         forwarded = without_tags(body) if "tags" in body or "metadata" in body else body
 

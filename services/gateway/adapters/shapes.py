@@ -177,13 +177,16 @@ def tool_names_by_id(messages: list[Json]) -> dict[str, str]:
 
 
 def merge_consecutive(messages: list[Json], role_key: str, content_key: str) -> list[Json]:
-    """Join neighbours of the same role into one message (Anthropic requires alternation)."""
+    """Join neighbours of the same role into one message (Anthropic requires alternation).
+
+    Each merged message gets its own list, extended in place: time linear in the messages however
+    many run together (adding lists would copy the run so far for each one)."""
     merged: list[Json] = []
     for message in messages:
         if merged and merged[-1][role_key] == message[role_key]:
-            merged[-1][content_key] = merged[-1][content_key] + message[content_key]
+            merged[-1][content_key].extend(message[content_key])
         else:
-            merged.append(message)
+            merged.append({**message, content_key: list(message[content_key])})
     return merged
 
 
