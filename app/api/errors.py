@@ -3,11 +3,13 @@ OpenAI's error shape (``{"error": {"message", "type", "param", "code"}}``)."""
 
 from __future__ import annotations
 
+import re
+from functools import lru_cache
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException
-from starlette.routing import Match
 
 from app.api.deps import error_response
 from services.catalog.inputs import clean_message, field_path
@@ -22,6 +24,8 @@ def request_error_handler(_request: Request, error: Exception) -> Response:
 def validation_error_handler(_request: Request, error: Exception) -> Response:
     """FastAPI's 422 as an OpenAI-style 400 naming each bad field (never echoing the input)."""
     assert isinstance(error, RequestValidationError)
+    if any(item["loc"][:1] == ("path",) for item in error.errors()):
+        return error_response(GatewayError(404, "not_found", "There is no such item: an id in the path is out of range."))
     problems = []
     fields = []
     for item in error.errors():
@@ -39,13 +43,18 @@ HTTP_ERROR_CODES = {404: "not_found", 405: "method_not_allowed", 413: "request_t
 
 
 def allowed_methods(request: Request) -> list[str]:
-    """Every method some route serves at the request's path (starlette's 405 names only the first route's)."""
-    methods: set[str] = set()
-    for route in request.app.router.routes:
-        match, _ = route.matches(request.scope)
-        if match is not Match.NONE:
-            methods |= getattr(route, "methods", None) or set()
-    return sorted(methods)
+    """Every method the API's spec lists at the request's path (starlette's 405 names only one route's)."""
+    path = request.url.path
+    for template, operations in request.app.openapi()["paths"].items():
+        if _template_pattern(template).fullmatch(path):
+            return sorted(method.upper() for method in operations)
+    return []
+
+
+@lru_cache(maxsize=512)
+def _template_pattern(template: str) -> re.Pattern[str]:
+    """``/api/keys/{key_id}`` as a pattern matching its paths."""
+    return re.compile(re.sub(r"\\\{[^}]*\\\}", "[^/]+", re.escape(template)))
 
 
 def http_error_handler(request: Request, error: Exception) -> Response:
@@ -53,7 +62,7 @@ def http_error_handler(request: Request, error: Exception) -> Response:
     assert isinstance(error, HTTPException)
     headers = dict(error.headers or {})
     if error.status_code == 405:
-        headers["allow"] = ", ".join(allowed_methods(request))
+        headers = {"allow": ", ".join(allowed_methods(request))}
     code = HTTP_ERROR_CODES.get(error.status_code, "http_error")
     return error_response(GatewayError(error.status_code, code, str(error.detail)), headers)
 
