@@ -57,7 +57,8 @@ def hub_options(settings: Settings) -> HubOptions:
         default_cooldown=settings.default_cooldown,
         circuit_threshold=settings.circuit_threshold,
         circuit_open_seconds=settings.circuit_open_seconds,
-        limits=RequestLimits(settings.max_body_bytes, settings.max_messages, settings.max_json_depth),
+        limits=RequestLimits(settings.max_body_bytes, settings.max_messages, settings.max_json_depth,
+                             settings.reserved_completion_tokens),
     )
 
 

@@ -17,13 +17,14 @@ from typing import Any, Literal, TypedDict, TypeVar, Unpack
 import orjson
 from sqlalchemy.engine import Engine
 
-from services.accounts.tokens import Principal, TokenRegistry
+from services.accounts.tokens import NO_HOLD, Hold, Principal, TokenRegistry
 from services.errors import ErrorKind, GatewayError, UpstreamError
 from services.gateway.adapters.base import Adapter, Json, Target
 from services.gateway.adapters.shapes import estimated_prompt_tokens, new_id, prompt_chars
 from services.gateway.adapters.tally import StreamTally
 from services.gateway.plan import Candidate
 from services.gateway.pricing import PriceTable
+from services.gateway.reservation import worst_case_micros
 from services.gateway.router import NO_FACTS, AdapterCall, RequestFacts, Router
 from services.gateway.trail import RouteTrail
 from services.gateway.validation import RequestLimits, validate_chat_body, validate_embedding_body
@@ -55,6 +56,7 @@ class CallMeta:
     first_byte: float | None = None
     logged_request: Json | None = None  # the redacted request body, only while body logging is on
     facts: RequestFacts | None = None  # what routing needs besides the model: the request's tags and size
+    hold: Hold = NO_HOLD  # the call's reservation on its budgets, until it is metered
 
     @property
     def elapsed_ms(self) -> float:
@@ -129,7 +131,8 @@ class Gateway:
         if self.body_log.enabled():
             meta.logged_request = redact(body)
         try:
-            self.tokens.admit(principal, model)
+            meta.hold = self.tokens.admit(principal, model, lambda: worst_case_micros(
+                self.router.table, self.pricing, model, body, endpoint, self.limits.reserved_completion_tokens))
             tags = request_tags(body)
         except GatewayError as error:
             self._record(meta, error=error)
@@ -220,7 +223,7 @@ class Gateway:
             else:
                 cost = self.pricing.cost_micros(route.provider.kind, route.upstream_model, prompt, completion)
             self.router.states.note_usage(served.key.id, route, prompt + completion, cost, self.router.clock.now())
-            self.tokens.note_spend(meta.principal, cost)
+        self.tokens.settle(meta.principal, meta.hold, cost)
         asyncio.get_running_loop().call_soon(partial(self._queue_row, meta, ended, cost, prompt=prompt, completion=completion, **outcome))
 
     def _queue_row(

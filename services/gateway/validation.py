@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from services.errors import GatewayError
+from services.gateway.reservation import DEFAULT_RESERVED_COMPLETION_TOKENS
 
 DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
 DEFAULT_MAX_MESSAGES = 100_000  # Anthropic's documented per-request limit; OpenAI's is lower in practice
@@ -32,6 +33,7 @@ class RequestLimits:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     max_messages: int = DEFAULT_MAX_MESSAGES
     max_depth: int = DEFAULT_MAX_DEPTH
+    reserved_completion_tokens: int = DEFAULT_RESERVED_COMPLETION_TOKENS  # a budget's hold for a call without max_tokens
 
 
 Check = Callable[[Any], str | None]
