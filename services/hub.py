@@ -85,7 +85,7 @@ class Hub:
         self.recorder = UsageRecorder(self.engine)
         self.router = Router(table=lambda: self.table, states=self.states, client=self.client, clock=self.clock, policy=options.policy)
         self.gateway = Gateway(router=self.router, tokens=self.tokens, recorder=self.recorder, pricing=self.pricing, engine=self.engine,
-                               limits=options.limits)
+                               limits=options.limits, master_key=options.master_key)
         self.discovery = ModelDiscovery(self.client, lambda: self.table, self.clock.now)
 
     def session_secret(self) -> str:

@@ -26,6 +26,7 @@ from services.gateway.plan import Candidate
 from services.gateway.pricing import PriceTable
 from services.gateway.reservation import worst_case_micros
 from services.gateway.router import NO_FACTS, AdapterCall, RequestFacts, Router
+from services.gateway.secret_values import SecretValues
 from services.gateway.trail import RouteTrail
 from services.gateway.validation import RequestLimits, validate_chat_body, validate_embedding_body
 from services.usage.recorder import UsageRecorder
@@ -117,9 +118,10 @@ def with_defaults(body: Json, target: Target) -> Json:
 
 class Gateway:
     def __init__(self, *, router: Router, tokens: TokenRegistry, recorder: UsageRecorder, pricing: PriceTable, engine: Engine,
-                 limits: RequestLimits | None = None) -> None:
+                 limits: RequestLimits | None = None, master_key: str | None = None) -> None:
         self.router = router
         self.limits = limits or RequestLimits()
+        self.secrets = SecretValues(lambda: router.table, master_key)
         self.tokens = tokens
         self.recorder = recorder
         self.pricing = pricing
@@ -129,7 +131,7 @@ class Gateway:
                request_id: str | None) -> CallMeta:
         meta = CallMeta(request_id or new_request_id(), principal, model, source, endpoint, stream)
         if self.body_log.enabled():
-            meta.logged_request = redact(body)
+            meta.logged_request = redact(body, self.secrets.pattern())
         try:
             meta.hold = self.tokens.admit(principal, model, lambda: worst_case_micros(
                 self.router.table, self.pricing, model, body, endpoint, self.limits.reserved_completion_tokens))
@@ -266,7 +268,7 @@ class Gateway:
         }
         if meta.logged_request is not None:
             row["request_body"] = meta.logged_request
-            row["response_body"] = redact(error.body() if error is not None else logged_response)
+            row["response_body"] = redact(error.body() if error is not None else logged_response, self.secrets.pattern())
         self.recorder.record(row)
 
 

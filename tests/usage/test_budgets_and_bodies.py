@@ -179,3 +179,19 @@ async def test_bodies_are_stored_redacted_once_body_logging_is_on(hub: Hub) -> N
     await hub.gateway.chat(admin, chat("after"))
     await hub.recorder.flush()
     assert len(stored_bodies(hub)) == len(bodies)
+
+
+async def test_the_hubs_own_secrets_are_redacted_by_value_in_stored_bodies(hub: Hub) -> None:
+    """Issue #16 finding 11: a provider key the hub holds, pasted into a message, shaped like no known key
+    pattern; and a key added afterwards (the secrets are re-read with the routing table). Exports
+    read the stored bodies."""
+    set_body_logging(hub.engine, TEST_ACTOR, True)
+    _, first = await hub.gateway.chat(MASTER_PRINCIPAL, chat("the key is ok#budget-1 ok"))
+    hub.catalog.create_key(TEST_ACTOR, "emu", {"label": "second", "secret": "plain-words-secret-42"})
+    _, second = await hub.gateway.chat(MASTER_PRINCIPAL, chat("try plain-words-secret-42 too"))
+    await hub.recorder.flush()
+    bodies = stored_bodies(hub)
+    assert bodies[first.request_id].request["messages"][0]["content"] == f"the key is {REDACTED} ok"
+    assert bodies[second.request_id].request["messages"][0]["content"] == f"try {REDACTED} too"
+    stored = str([(row.request, row.response) for row in bodies.values()])
+    assert "ok#budget-1" not in stored and "plain-words-secret-42" not in stored
