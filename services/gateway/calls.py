@@ -7,11 +7,9 @@ router, meter the result (usage row queued, key and token counters updated).
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any, Literal, TypedDict, TypeVar, Unpack
 
 import orjson
@@ -207,12 +205,13 @@ class Gateway:
             raise
 
     def _record(self, meta: CallMeta, *, prompt: int = 0, completion: int = 0, **outcome: Unpack[CallOutcome]) -> None:
-        """Meter a call once its answer is on its way out.
+        """Meter a call once its answer is ready to go out.
 
         Its cost goes on the key's and the token's counters at once (the next call's admission must
-        see it); the usage row, with the timings taken now, is built and queued right after the
-        current step of the event loop, that is after the answer's last write rather than before it
-        (it used to add to every answer's latency, most of it the Prometheus counters).
+        see it), and its usage row is queued, and appended to the usage journal, before the answer's
+        last write: a process killed after that write still has the row to replay at its next start
+        (``services.usage.journal``). The Prometheus counters, the costly part of metering, are
+        updated later with the written batch.
         """
         ended = time.perf_counter()
         served = meta.served
@@ -226,7 +225,7 @@ class Gateway:
                 cost = self.pricing.cost_micros(route.provider.kind, route.upstream_model, prompt, completion)
             self.router.states.note_usage(served.key.id, route, prompt + completion, cost, self.router.clock.now())
         self.tokens.settle(meta.principal, meta.hold, cost)
-        asyncio.get_running_loop().call_soon(partial(self._queue_row, meta, ended, cost, prompt=prompt, completion=completion, **outcome))
+        self._queue_row(meta, ended, cost, prompt=prompt, completion=completion, **outcome)
 
     def _queue_row(
         self,
