@@ -204,7 +204,7 @@ class Target:
 
 def start_emulator(workdir: Path) -> Server:
     port = free_port()
-    server = launch("emulator", [sys.executable, "tests/upstream_emulator.py", "--port", str(port)], port, workdir, sut=False)
+    server = launch("emulator", [sys.executable, "-m", "tests.upstream_emulator", "--port", str(port)], port, workdir, sut=False)
     wait_ready(server, "/v1/models", 20, {"Authorization": "Bearer ok"})
     return server
 

@@ -1,4 +1,4 @@
-"""Plotly figures (plain dicts) and KPI cards for the usage and health pages.
+"""Plotly figures (plain dicts) and KPI cards for the usage, health and models pages.
 
 Figures have transparent backgrounds and mid-grey text, so one figure reads well in light and dark
 mode. Bucket times arrive in UTC; hourly buckets are shown in the browser's time zone, daily
@@ -104,6 +104,19 @@ def error_rate_chart(rates: list[ProviderErrors]) -> dict[str, Any]:
     layout = _layout(y_format=".0%", empty=not rates, hovermode="closest", height=220)
     layout["yaxis"]["range"] = [0, max([0.1, *(r.rate * 1.15 for r in rates)])]
     return {"data": data, "layout": layout, "config": CONFIG}
+
+
+def daily_cost_chart(days: list[dict[str, Any]]) -> dict[str, Any]:
+    """Daily cost per UTC day: what was paid, and what the proposal would have paid."""
+    x = [day["day"] for day in days]
+    data = [
+        {"type": "scatter", "mode": "lines+markers", "name": name, "x": x, "y": [day[field] for day in days],
+         "line": {"color": color, "width": 2, "dash": dash}, "marker": {"size": 4},
+         "hovertemplate": f"{name}: $%{{y:,.6f}}<extra></extra>"}
+        for name, field, color, dash in (("recorded", "baseline_usd", PALETTE[8], "solid"),
+                                         ("proposed", "proposed_usd", PALETTE[0], "dot"))
+    ]
+    return {"data": data, "layout": _layout(y_format=",.2~r", y_prefix="$", height=240), "config": CONFIG}
 
 
 def chart_card(title: str, figure: dict[str, Any], *, testid: str, caption: str | None = None, wide: bool = False) -> ui.plotly:

@@ -1,7 +1,7 @@
 """One logical model in a side panel: its name and description, its routes, save or delete, and a try-it
 box. Opened from the Models list (and named in its URL); a new model opens it empty.
 
-The panel is built in sections (General, Routes, Try it): per-model settings that come later (aliases,
+The panel is built in sections (General, Routes, What if, Try it): per-model settings that come later (aliases,
 retries, timeouts) are a section of their own between Routes and Try it.
 """
 
@@ -14,10 +14,12 @@ from typing import Any
 
 from nicegui import ui
 
+from app.runtime import get_hub
 from components.dialogs import transient_dialog
 from components.route_editor import RouteEditor, Suggestions
 from components.secret_dialogs import confirm
 from components.try_it import TryIt
+from components.whatif_panel import WhatIfPanel
 from services.accounts.sessions import SessionUser
 from services.catalog.views import ModelPublic, ProviderPublic
 from services.errors import CatalogError
@@ -73,6 +75,9 @@ class ModelDrawer:
                     if model:
                         ui.button("Delete", icon="delete", on_click=self.delete).props("no-caps flat color=negative")
                 if model:
+                    section("What if", "What would the routes above have done over the recorded calls to this model? "
+                            "Nothing is saved or called: the calls are replayed at each route's price and limits.")
+                    WhatIfPanel(get_hub(), model.name, self.editor.routes)
                     section("Try it", "A short call through the router, as a client's would go (metered as a console call).")
                     TryIt(user, model.name)
         if model is None:

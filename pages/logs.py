@@ -12,7 +12,7 @@ from nicegui import ui
 
 from app.runtime import get_hub
 from components import url_state
-from components.attempt_trail import attempt_trail
+from components.attempt_trail import attempt_trail, candidate_table
 from components.blocking import io_bound
 from components.charts import UTC_ZONE
 from components.dialogs import transient_dialog
@@ -24,6 +24,7 @@ from components.snippet_tabs import server_url
 from services.accounts.audit import Actor
 from services.accounts.sessions import SessionUser
 from services.usage.queries import Viewer, page_usage, usage_detail_for_request
+from services.usage.route_choice import route_choice
 from services.usage.settings import body_logging, set_body_logging
 
 PATH = "/logs"
@@ -127,6 +128,11 @@ class LogView:
             ui.label("Every candidate the router considered, in order: skipped (and why), failed (status, error, time, backoff) "
                      "or served.").classes("text-sm text-grey-7")
             attempt_trail(detail["attempts"])
+            ui.label("Why this route").classes("text-base font-medium mt-2")
+            ui.label("Every candidate of the model as it is routed now (routes × keys, in the router's order): what became of it, "
+                     "why it was skipped or not reached, and what this call would have cost there.").classes("text-sm text-grey-7")
+            hub = get_hub()
+            candidate_table(route_choice(detail, hub.table, hub.pricing))  # memory only: the routing snapshot and prices
             self._bodies(detail)
         return dialog
 

@@ -1,4 +1,4 @@
-"""Usage: KPIs, charts, the user × model table, budgets and exports, all following one filter bar.
+"""Usage: KPIs, charts, the failover tax (admins), the user × model table, budgets and exports, all following one filter bar.
 
 Everything is read from the rollups through ``services.usage.analytics`` with the signed-in person as the
 viewer, so a user only ever gets their own numbers (the services enforce it, not this page).
@@ -23,6 +23,7 @@ from components.charts import (
     stacked_bars,
 )
 from components.export_panel import ExportPanel
+from components.failover_panel import FailoverPanel
 from components.filters import FilterBar, FilterState, show_filtered_view
 from components.frame import console_page
 from components.paged_table import PagedTable
@@ -38,6 +39,7 @@ from services.usage.analytics import (
     usage_overview,
 )
 from services.usage.budgets import BudgetLine, budget_lines, set_user_budget
+from services.usage.failover import failover_report
 from services.usage.queries import Viewer
 from services.usage.settings import (
     MAX_RETENTION_DAYS,
@@ -108,6 +110,7 @@ class UsageView:
             }
             self.charts["errors"] = chart_card("Error rate by provider", placeholder_figure(), testid="chart-errors",
                                              caption="failed share of upstream calls", wide=True)
+        self.failover = FailoverPanel() if user.is_admin else None
         with ui.card().classes("w-full gap-2").props("flat bordered"):
             ui.label("Users × models").classes("text-base font-medium")
             self.table = PagedTable(BREAKDOWN_COLUMNS, self.fetch_breakdown, row_key="id", page_size=PAGE_SIZE,
@@ -133,6 +136,8 @@ class UsageView:
         overview = await io_bound(usage_overview, self.engine, state.filters, self.viewer, state.window,
                                       stack_by=state.stack_by, page_size=PAGE_SIZE)
         self._show(overview, state)
+        if self.failover is not None:
+            self.failover.show(await io_bound(failover_report, self.engine, state.window))
         await self.load_budgets()
 
     def _show(self, overview: Overview, state: FilterState) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email.utils
+import json
 import time
 from collections.abc import Iterator
 
@@ -203,6 +204,57 @@ def test_anthropic_stream_error_surfaces_during_iteration(upstream: EmulatorHand
         texts.extend(stream.text_stream)
     assert texts == ["Echo: ", "hello "]
     assert failure.value.body["error"]["type"] == "overloaded_error"
+
+
+WEATHER_TOOL = {"name": "get_weather", "description": "The weather in a city", "input_schema": {
+    "type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]}}
+
+
+def test_anthropic_tool_use_json_stream_and_round_trip(upstream: EmulatorHandle) -> None:
+    client = anthropic_client(upstream)
+    message = client.messages.create(model="claude-haiku-4-5@tool-use", max_tokens=64, messages=CHAT, tools=[WEATHER_TOOL])
+    call = message.content[0]
+    assert message.stop_reason == "tool_use" and call.type == "tool_use"
+    assert call.name == "get_weather" and call.input == {"text": PROMPT} and call.id.startswith("toolu_")
+    with client.messages.stream(model="claude-haiku-4-5@tool-use", max_tokens=64, messages=CHAT, tools=[WEATHER_TOOL]) as stream:
+        pieces = [event.partial_json for event in stream if event.type == "input_json"]
+        streamed = stream.get_final_message()
+    assert len(pieces) == 3 and streamed.content[0].input == {"text": PROMPT}  # type: ignore[union-attr]
+    result = {"type": "tool_result", "tool_use_id": call.id, "content": "sunny"}
+    turn = [*CHAT, {"role": "assistant", "content": message.content}, {"role": "user", "content": [result]}]
+    answer = client.messages.create(model="claude-haiku-4-5@tool-use", max_tokens=64, messages=turn, tools=[WEATHER_TOOL])
+    assert answer.stop_reason == "end_turn" and answer.content[0].text == "Echo: sunny"  # type: ignore[union-attr]
+
+
+def test_anthropic_thinking_blocks_carry_a_signature(upstream: EmulatorHandle) -> None:
+    client = anthropic_client(upstream, "thinking")
+    message = client.messages.create(model="claude-sonnet-4-5", max_tokens=64, messages=CHAT)
+    thought, text = message.content
+    assert thought.type == "thinking" and thought.thinking and thought.signature
+    assert text.type == "text" and text.text == ANSWER
+    with client.messages.stream(model="claude-sonnet-4-5", max_tokens=64, messages=CHAT) as stream:
+        kinds = [event.type for event in stream]
+        streamed = stream.get_final_message()
+    assert "thinking" in kinds and "signature" in kinds
+    assert streamed.content[0].signature == thought.signature and streamed.content[1].text == ANSWER  # type: ignore[union-attr]
+
+
+def test_anthropic_count_tokens(upstream: EmulatorHandle) -> None:
+    counted = anthropic_client(upstream).messages.count_tokens(model="claude-haiku-4-5", messages=CHAT, system="be brief")
+    assert counted.input_tokens == len(PROMPT.split()) + 2
+    assert last_request(upstream)["path"] == "/v1/messages/count_tokens"
+
+
+def test_openai_tool_calls_json_and_stream(upstream: EmulatorHandle) -> None:
+    client = openai.OpenAI(api_key="tool-use", base_url=upstream.url + "/v1", max_retries=0)
+    tools = [{"type": "function", "function": {"name": "get_weather", "parameters": WEATHER_TOOL["input_schema"]}}]
+    answer = client.chat.completions.create(model="gpt-4o", messages=CHAT, tools=tools)  # type: ignore[arg-type]
+    call = answer.choices[0].message.tool_calls[0]  # type: ignore[index]
+    assert answer.choices[0].finish_reason == "tool_calls" and call.function.name == "get_weather"  # type: ignore[union-attr]
+    assert json.loads(call.function.arguments) == {"text": PROMPT}  # type: ignore[union-attr]
+    with client.chat.completions.stream(model="gpt-4o", messages=CHAT, tools=tools) as stream:  # type: ignore[arg-type]
+        final = stream.get_final_completion()
+    assert final.choices[0].message.tool_calls[0].function.arguments == call.function.arguments  # type: ignore[index, union-attr]
 
 
 # --- Gemini ----------------------------------------------------------------------------------

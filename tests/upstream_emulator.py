@@ -22,6 +22,11 @@ stream side by side:
     reset                            TCP RST, no answer
     break-stream                     two words, then the connection closes mid-body (non-stream: reset)
     stream-error                     two words, then the provider's in-stream error (non-stream: overloaded)
+    tool-use                         (OpenAI, Anthropic) a request with tools is answered with a call of its first tool,
+                                     input `{"text": <last user text>}`, streamed in pieces (`input_json_delta`);
+                                     a request whose last message is a tool result gets the usual text answer
+    thinking                         (Anthropic) a `thinking` block with a `signature` before the answer
+                                     (streamed as `thinking_delta` and `signature_delta`)
 
 Providers meter per model, so a behaviour can also be picked per model: a model name with a suffix
 `@<behaviour>[:<param>]` (`gpt-4o@rate-limit:30`, `gpt-4o-mini@context-limit:5`) behaves so whatever
@@ -32,7 +37,7 @@ Answers are deterministic (`"Echo: " + <last user text>`, one word per stream fr
 counts are whitespace-word counts (prompt: all message texts incl. system), so tests can assert
 exact text and usage. Embeddings are `embedding_for(text)`.
 
-Run alone: `python tests/upstream_emulator.py --port 9100 [--host 127.0.0.1]`.
+Run alone: `python -m tests.upstream_emulator --port 9100 [--host 127.0.0.1]`.
 In tests: `handle = start_emulator()`; `handle.url`, `handle.requests()`, `handle.reset()`, `handle.stop()`.
 """
 
@@ -61,12 +66,14 @@ from typing import Any, ClassVar
 import orjson
 from aiohttp import web
 
+from tests.emulator_tools import missing_signature, sample_of, thought_signature, wants_tool
+
 JSON = dict[str, Any]
 
 ERROR_KINDS = frozenset({"rate-limit", "quota", "error-500", "overloaded", "unauthorized", "forbidden", "context", "bad-request"})
 BEHAVIOURS = ERROR_KINDS | {
     "ok", "rate-limit-date", "rate-limit-once", "context-limit", "slow", "drip", "hang", "reset", "break-stream", "stream-error",
-    "many-models",
+    "many-models", "tool-use", "thinking",
 }
 DEFAULT_RETRY_AFTER = 7.0
 DEFAULT_SLOW_SECONDS = 1.0
@@ -189,20 +196,37 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat().replace("+00:00", "Z")
 
 
+THOUGHT = "Let me think about that."
+TOOL_PIECES = 3
+"""A tool call's arguments are streamed in this many pieces."""
+
+
 @dataclass
 class Reply:
-    """A chat answer computed from a request, shared by the JSON and streaming renderers."""
+    """A chat answer computed from a request, shared by the JSON and streaming renderers: text, or
+    (``tool``) a call of the named tool whose arguments are ``answer`` (JSON text)."""
 
     model: str
     prompt_tokens: int
     answer: str
     body: JSON
+    tool: str | None = None
+    thinking: bool = False
     id: str = field(default_factory=lambda: f"emu{next(_ids)}")
     created: int = field(default_factory=lambda: int(time.time()))
 
     def __post_init__(self) -> None:
-        self.pieces = split_words(self.answer)
+        if self.tool is None:
+            self.pieces = split_words(self.answer)
+        else:
+            size = -(-len(self.answer) // TOOL_PIECES)
+            self.pieces = [self.answer[i : i + size] for i in range(0, len(self.answer), size)]
         self.completion_tokens = count_words(self.answer)
+
+    @property
+    def signature(self) -> str:
+        """The thinking block's signature: opaque, but the same for the same thought."""
+        return base64.b64encode(hashlib.sha256(THOUGHT.encode()).digest()).decode()
 
     @property
     def total_tokens(self) -> int:
@@ -261,10 +285,36 @@ class Dialect(ABC):
     def models_json(self, models: list[str], query: dict[str, str]) -> JSON:
         """The models list (one page of it where the provider pages it; ``query`` holds the paging parameters)."""
 
-    def reply(self, body: JSON, model: str) -> Reply:
+    def refusal(self, body: JSON, model: str) -> str | None:
+        """Why the provider would refuse this (well-formed) request with a 400, or None: the rules of
+        current models that a translating gateway must respect."""
+        return None
+
+    def called_tool(self, body: JSON) -> str | None:
+        """The tool a `tool-use` answer calls: the request's first, unless its last message is a tool result."""
+        return None
+
+    def forced_tool(self, body: JSON, last_user: str) -> tuple[str, JSON] | None:
+        """The tool call (name, arguments) a request forces or asks for in words (``emulator_tools``), or None."""
+        return None
+
+    def schema_for(self, body: JSON) -> JSON | None:
+        """The JSON schema the answer must follow (structured output), or None."""
+        return None
+
+    def reply(self, body: JSON, model: str, behaviour: Behaviour = OK) -> Reply:
         prompt_texts, last_user = self.conversation(body)
         prompt_tokens = sum(count_words(text) for text in prompt_texts)
-        return Reply(model=model, prompt_tokens=prompt_tokens, answer=answer_for(last_user), body=body)
+        tool = self.called_tool(body) if behaviour.name == "tool-use" else None
+        call = (tool, {"text": last_user}) if tool else self.forced_tool(body, last_user)
+        if call is not None:
+            answer = orjson.dumps(call[1]).decode()
+        elif (schema := self.schema_for(body)) is not None:
+            answer = orjson.dumps(sample_of(schema, last_user)).decode()
+        else:
+            answer = answer_for(last_user)
+        return Reply(model=model, prompt_tokens=prompt_tokens, answer=answer, body=body, tool=call[0] if call else None,
+                     thinking=behaviour.name == "thinking")
 
 
 def last_user_text(messages: list[JSON], user_roles: tuple[str | None, ...] = ("user",)) -> str:
@@ -299,25 +349,38 @@ class OpenAIDialect(Dialect):
         return bearer(request)
 
     def conversation(self, body: JSON) -> tuple[list[str], str]:
+        """A tool result counts as the user's last word (the answer to a tool call echoes it)."""
         messages = body.get("messages") or []
-        return [text_of(m.get("content")) for m in messages], last_user_text(messages)
+        return [text_of(m.get("content")) for m in messages], last_user_text(messages, ("user", "tool"))
+
+    def called_tool(self, body: JSON) -> str | None:
+        messages, tools = body.get("messages") or [{}], body.get("tools") or []
+        if not tools or messages[-1].get("role") == "tool":
+            return None
+        return str((tools[0].get("function") or {}).get("name"))
 
     def chat_json(self, reply: Reply) -> JSON:
-        message = {"role": "assistant", "content": reply.answer, "refusal": None}
+        message: JSON = {"role": "assistant", "content": reply.answer, "refusal": None}
+        if reply.tool:
+            message.update(content=None, tool_calls=[self._call(reply, reply.answer)])
         return {
             **self._envelope(reply, "chat.completion"),
-            "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": "stop"}],
+            "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": "tool_calls" if reply.tool else "stop"}],
             "usage": self._usage(reply),
         }
 
     def stream_head(self, reply: Reply) -> bytes:
+        if reply.tool:
+            return self._chunk(reply, {"role": "assistant", "content": None, "tool_calls": [{"index": 0, **self._call(reply, "")}]})
         return self._chunk(reply, {"role": "assistant", "content": ""})
 
     def stream_piece(self, reply: Reply, index: int) -> bytes:
+        if reply.tool:
+            return self._chunk(reply, {"tool_calls": [{"index": 0, "function": {"arguments": reply.pieces[index]}}]})
         return self._chunk(reply, {"content": reply.pieces[index]})
 
     def stream_tail(self, reply: Reply) -> bytes:
-        tail = self._chunk(reply, {}, "stop")
+        tail = self._chunk(reply, {}, "tool_calls" if reply.tool else "stop")
         if (reply.body.get("stream_options") or {}).get("include_usage"):
             tail += sse({**self._envelope(reply, "chat.completion.chunk"), "choices": [], "usage": self._usage(reply)})
         return tail + b"data: [DONE]\n\n"
@@ -343,6 +406,10 @@ class OpenAIDialect(Dialect):
     @staticmethod
     def _envelope(reply: Reply, kind: str) -> JSON:
         return {"id": f"chatcmpl-{reply.id}", "object": kind, "created": reply.created, "model": reply.model}
+
+    @staticmethod
+    def _call(reply: Reply, arguments: str) -> JSON:
+        return {"id": f"call_{reply.id}", "type": "function", "function": {"name": reply.tool, "arguments": arguments}}
 
     @staticmethod
     def _usage(reply: Reply) -> JSON:
@@ -388,32 +455,88 @@ class AnthropicDialect(Dialect):
         texts = [text_of(body.get("system"))] + [text_of(m.get("content")) for m in messages]
         return texts, last_user_text(messages)
 
+    def refusal(self, body: JSON, model: str) -> str | None:
+        return claude_refusal(body)
+
+    def forced_tool(self, body: JSON, last_user: str) -> tuple[str, JSON] | None:
+        tools = [tool for tool in body.get("tools") or () if "input_schema" in tool]
+        choice = body.get("tool_choice") or {}
+        if not tools or not wants_tool(last_user, choice.get("type") in ("any", "tool")):
+            return None
+        tool = next((t for t in tools if t.get("name") == choice.get("name")), tools[0])
+        return tool["name"], sample_of(tool["input_schema"], last_user)
+
+    def schema_for(self, body: JSON) -> JSON | None:
+        """Native structured output (GA): ``output_config.format`` of type ``json_schema``."""
+        output_format = (body.get("output_config") or {}).get("format") or {}
+        return output_format.get("schema") if output_format.get("type") == "json_schema" else None
+
+    def called_tool(self, body: JSON) -> str | None:
+        messages, tools = body.get("messages") or [{}], body.get("tools") or []
+        content = messages[-1].get("content")
+        if not tools or (isinstance(content, list) and any(isinstance(b, dict) and b.get("type") == "tool_result" for b in content)):
+            return None
+        return str(tools[0].get("name"))
+
     def chat_json(self, reply: Reply) -> JSON:
+        content = [{"type": "thinking", "thinking": THOUGHT, "signature": reply.signature}] if reply.thinking else []
+        if reply.tool:
+            content.append({**self._tool_block(reply), "input": orjson.loads(reply.answer)})
+        else:
+            content.append({"type": "text", "text": reply.answer})
         return {
-            **self._message(reply, [{"type": "text", "text": reply.answer}], "end_turn"),
+            **self._message(reply, content, "tool_use" if reply.tool else "end_turn"),
             "usage": {"input_tokens": reply.prompt_tokens, "output_tokens": reply.completion_tokens},
         }
 
     def stream_head(self, reply: Reply) -> bytes:
         message = {**self._message(reply, [], None), "usage": {"input_tokens": reply.prompt_tokens, "output_tokens": 1}}
-        return (
-            sse({"type": "message_start", "message": message}, "message_start")
-            + sse({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}, "content_block_start")
-            + sse({"type": "ping"}, "ping")
-        )
+        head = sse({"type": "message_start", "message": message}, "message_start")
+        if reply.thinking:
+            head += (
+                self._block_start(0, {"type": "thinking", "thinking": "", "signature": ""})
+                + self._block_delta(0, {"type": "thinking_delta", "thinking": THOUGHT})
+                + self._block_delta(0, {"type": "signature_delta", "signature": reply.signature})
+                + sse({"type": "content_block_stop", "index": 0}, "content_block_stop")
+            )
+        block = self._tool_block(reply) if reply.tool else {"type": "text", "text": ""}
+        return head + self._block_start(self._answer_index(reply), block) + sse({"type": "ping"}, "ping")
 
     def stream_piece(self, reply: Reply, index: int) -> bytes:
-        delta = {"type": "text_delta", "text": reply.pieces[index]}
-        return sse({"type": "content_block_delta", "index": 0, "delta": delta}, "content_block_delta")
+        if reply.tool:
+            delta = {"type": "input_json_delta", "partial_json": reply.pieces[index]}
+        else:
+            delta = {"type": "text_delta", "text": reply.pieces[index]}
+        return self._block_delta(self._answer_index(reply), delta)
 
     def stream_tail(self, reply: Reply) -> bytes:
         usage = {"input_tokens": reply.prompt_tokens, "output_tokens": reply.completion_tokens}
-        delta = {"stop_reason": "end_turn", "stop_sequence": None}
+        delta = {"stop_reason": "tool_use" if reply.tool else "end_turn", "stop_sequence": None}
         return (
-            sse({"type": "content_block_stop", "index": 0}, "content_block_stop")
+            sse({"type": "content_block_stop", "index": self._answer_index(reply)}, "content_block_stop")
             + sse({"type": "message_delta", "delta": delta, "usage": usage}, "message_delta")
             + sse({"type": "message_stop"}, "message_stop")
         )
+
+    def count_json(self, body: JSON) -> JSON:
+        """`POST /v1/messages/count_tokens`: the prompt's tokens as the emulator counts them."""
+        return {"input_tokens": prompt_words(self, body)}
+
+    @staticmethod
+    def _answer_index(reply: Reply) -> int:
+        return 1 if reply.thinking else 0
+
+    @staticmethod
+    def _tool_block(reply: Reply) -> JSON:
+        return {"type": "tool_use", "id": f"toolu_{reply.id}", "name": reply.tool, "input": {}}
+
+    @staticmethod
+    def _block_start(index: int, block: JSON) -> bytes:
+        return sse({"type": "content_block_start", "index": index, "content_block": block}, "content_block_start")
+
+    @staticmethod
+    def _block_delta(index: int, delta: JSON) -> bytes:
+        return sse({"type": "content_block_delta", "index": index, "delta": delta}, "content_block_delta")
 
     def stream_error(self) -> bytes:
         return sse(self.error("overloaded", 0)[1], "error")
@@ -474,11 +597,32 @@ class GeminiDialect(Dialect):
         texts = [text_of(system)] + [text_of(c.get("parts")) for c in contents]
         return texts, last_user_text(contents, ("user", None))
 
+    def refusal(self, body: JSON, model: str) -> str | None:
+        """Gemini 3 refuses a replayed ``functionCall`` without the ``thoughtSignature`` it came with."""
+        return missing_signature(body.get("contents") or []) if model.startswith("gemini-3") else None
+
+    def forced_tool(self, body: JSON, last_user: str) -> tuple[str, JSON] | None:
+        declarations = [d for tool in body.get("tools") or () for d in tool.get("functionDeclarations") or ()]
+        calling = (body.get("toolConfig") or {}).get("functionCallingConfig") or {}
+        if not declarations or not wants_tool(last_user, calling.get("mode") == "ANY"):
+            return None
+        allowed = calling.get("allowedFunctionNames") or ()
+        declaration = next((d for d in declarations if d.get("name") in allowed), declarations[0])
+        schema = declaration.get("parametersJsonSchema") or declaration.get("parameters") or {}
+        return declaration["name"], sample_of(schema, last_user)
+
+    def schema_for(self, body: JSON) -> JSON | None:
+        config = body.get("generationConfig") or {}
+        return config.get("responseJsonSchema") or config.get("responseSchema")
+
     def chat_json(self, reply: Reply) -> JSON:
         return self._response(reply, reply.answer, reply.completion_tokens, final=True)
 
     def stream_piece(self, reply: Reply, index: int) -> bytes:
+        """A text answer word by word; a function call whole, in the last frame (as Gemini streams one)."""
         final = index == len(reply.pieces) - 1
+        if reply.tool is not None and not final:
+            return b""
         return sse(self._response(reply, reply.pieces[index], index + 1, final), end=b"\r\n\r\n")
 
     def stream_error(self) -> bytes:
@@ -533,7 +677,11 @@ class GeminiDialect(Dialect):
 
     @staticmethod
     def _response(reply: Reply, text: str, completion_tokens: int, final: bool) -> JSON:
-        candidate: JSON = {"content": {"parts": [{"text": text}], "role": "model"}, "index": 0}
+        part: JSON = {"text": text}
+        if reply.tool is not None:
+            arguments = orjson.loads(reply.answer)
+            part = {"functionCall": {"name": reply.tool, "args": arguments}, "thoughtSignature": thought_signature(reply.tool, arguments)}
+        candidate: JSON = {"content": {"parts": [part], "role": "model"}, "index": 0}
         if final:
             candidate["finishReason"] = "STOP"
         usage = {
@@ -677,6 +825,7 @@ class Emulator:
                 web.post("/v1/embeddings", self.openai_embeddings),
                 web.get("/{version:v1|v1beta}/models", self.list_models),
                 web.post("/v1/messages", self.anthropic_messages),
+                web.post("/v1/messages/count_tokens", self.anthropic_count_tokens),
                 web.post("/{version:v1|v1beta}/models/{target}", self.gemini),
                 web.post("/api/chat", self.ollama_chat),
                 web.post("/api/embed", self.ollama_embed),
@@ -695,6 +844,13 @@ class Emulator:
 
     async def anthropic_messages(self, request: web.Request) -> web.StreamResponse:
         return await self._chat(request, ANTHROPIC, stream=lambda body: body.get("stream") is True)
+
+    async def anthropic_count_tokens(self, request: web.Request) -> web.StreamResponse:
+        admitted = await self._admit(request, ANTHROPIC, ("model", "messages"))
+        if not isinstance(admitted, Admitted):
+            return admitted
+        await admitted.pause()
+        return json_response(ANTHROPIC.count_json(admitted.body))
 
     async def ollama_chat(self, request: web.Request) -> web.StreamResponse:
         return await self._chat(request, OLLAMA, stream=lambda body: body.get("stream") is not False)
@@ -752,7 +908,7 @@ class Emulator:
         admitted = await self._admit(request, dialect, dialect.chat_required, stream, model)
         if not isinstance(admitted, Admitted):
             return admitted
-        reply = dialect.reply(admitted.body, model or str(admitted.body.get("model")))
+        reply = dialect.reply(admitted.body, model or str(admitted.body.get("model")), admitted.behaviour)
         if stream(admitted.body):
             return await self._stream(request, dialect, reply, admitted)
         await admitted.pause()
@@ -789,6 +945,8 @@ class Emulator:
             return error_response(dialect, "bad-request", message="The request body is not valid JSON.")
         if missing := [name for name in required if name not in body]:
             return error_response(dialect, "bad-request", message=f"Missing required field(s): {', '.join(missing)}")
+        if (refused := dialect.refusal(body, str(model or body.get("model")))) is not None:
+            return error_response(dialect, "bad-request", message=refused)
         if behaviour.name == "context-limit" and prompt_words(dialect, body) > behaviour.seconds(DEFAULT_CONTEXT_WORDS):
             return error_response(dialect, "context")
         return Admitted(body, behaviour)
@@ -876,6 +1034,33 @@ class Emulator:
         if "anthropic-version" in headers or "x-api-key" in headers:
             return ANTHROPIC
         return OPENAI
+
+
+CLAUDE_MEDIA_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp")
+
+
+def claude_refusal(body: JSON) -> str | None:
+    """What current Claude models refuse (their messages, checked against the API in Dec 2026): sampling
+    with both ``temperature`` and ``top_p``, a thinking budget not below ``max_tokens``, a whitespace-only
+    stop sequence, an image media type outside the four they take (``image/jpg`` included), a message
+    with empty content."""
+    if body.get("temperature") is not None and body.get("top_p") is not None:
+        return "`temperature` and `top_p` cannot both be specified for this model. Please use only one."
+    budget = (body.get("thinking") or {}).get("budget_tokens")
+    if budget is not None and not budget < body.get("max_tokens", 0):
+        return "`max_tokens` must be greater than `thinking.budget_tokens`."
+    if any(isinstance(stop, str) and not stop.strip() for stop in body.get("stop_sequences") or ()):
+        return "stop_sequences: each stop sequence must contain non-whitespace"
+    for number, message in enumerate(body.get("messages") or ()):
+        content = message.get("content") if isinstance(message, dict) else None
+        if content in ("", []) or content is None:
+            return f"messages.{number}: all messages must have non-empty content except for the optional final assistant message"
+        for block in content if isinstance(content, list) else ():
+            media_type = (block.get("source") or {}).get("media_type") if isinstance(block, dict) else None
+            if media_type is not None and block.get("type") == "image" and media_type not in CLAUDE_MEDIA_TYPES:
+                allowed = ", ".join(f"'{kind}'" for kind in CLAUDE_MEDIA_TYPES)
+                return f"messages.{number}.content.image.source.base64.media_type: Input should be {allowed}"
+    return None
 
 
 def prompt_words(dialect: Dialect, body: JSON) -> int:

@@ -44,6 +44,9 @@ class EventStreamResponse(Response):
     when the stream first has to wait for its upstream: until then there is nothing to stop.
     """
 
+    done = b"data: [DONE]\n\n"
+    """What ends a stream that did not end in an error chunk."""
+
     def __init__(self, chunks: AsyncIterator[list[bytes]], headers: list[tuple[bytes, bytes]]) -> None:
         self.status_code = 200
         self.background = None
@@ -81,12 +84,13 @@ class EventStreamResponse(Response):
         """
         ready: list[bytes] = []
         last = b""
+        frame = self.frame
         while True:
             step = self.chunks.__anext__()
             try:
                 waiting_on = step.send(None)  # type: ignore[attr-defined]  # a coroutine, which an Awaitable need not be
             except StopIteration as got:
-                last = _frame(got.value, ready)
+                last = frame(got.value, ready)
                 continue
             except StopAsyncIteration:
                 break
@@ -94,13 +98,19 @@ class EventStreamResponse(Response):
             if ready:
                 await _send_batch(send, ready, step, waiting_on)
             try:
-                last = _frame(await ParkedStep(step, waiting_on), ready)
+                last = frame(await ParkedStep(step, waiting_on), ready)
             except StopAsyncIteration:
                 break
-        if not last.startswith(ERROR_CHUNK):
-            ready.append(b"data: [DONE]\n\n")
+        if self.done and not last.startswith(ERROR_CHUNK):
+            ready.append(self.done)
         self.finished = True
         await send({"type": "http.response.body", "body": b"".join(ready), "more_body": False})
+
+    @staticmethod
+    def frame(chunks: list[bytes], ready: list[bytes]) -> bytes:
+        """Add the chunks' server-sent events to ``ready``; the last chunk is handed back."""
+        ready.append(b"data: " + b"\n\ndata: ".join(chunks) + b"\n\n")
+        return chunks[-1]
 
     async def _cancel_on_disconnect(self, receive: Receive, task: asyncio.Task[None]) -> None:
         while (await receive())["type"] != "http.disconnect":
@@ -110,10 +120,16 @@ class EventStreamResponse(Response):
             task.cancel()
 
 
-def _frame(chunks: list[bytes], ready: list[bytes]) -> bytes:
-    """Add the chunks' server-sent events to ``ready``; the last chunk is handed back."""
-    ready.append(b"data: " + b"\n\ndata: ".join(chunks) + b"\n\n")
-    return chunks[-1]
+class FramedEventStream(EventStreamResponse):
+    """A stream whose chunks are whole server-sent events already (an inbound dialect's, or a
+    provider's own relayed as it wrote them): they go out as they are, and nothing is added at the end."""
+
+    done = b""
+
+    @staticmethod
+    def frame(chunks: list[bytes], ready: list[bytes]) -> bytes:
+        ready += chunks
+        return b""
 
 
 async def _send_batch(send: Send, batch: list[bytes], step: Any = None, waiting_on: Any = None) -> None:

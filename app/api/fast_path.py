@@ -1,42 +1,31 @@
-"""A raw ASGI path for the two calls that carry a gateway's traffic: ``POST /v1/chat/completions``
-and ``POST /v1/embeddings``.
+"""A raw ASGI path for the calls that carry a gateway's traffic: ``POST /v1/chat/completions``,
+``POST /v1/embeddings`` and the inbound dialects' (``/v1/messages``; ``app.api.v1.ENDPOINTS``).
 
 FastAPI's routing, dependency injection and exception middlewares add a string of awaits to every
 call, a large share of what the gateway itself costs (``bench/README.md``). Here those
 two calls go straight from uvicorn (``GatewayFastPath`` is the front door of the served app,
 ``app.internals.open_front_door``) to the same handlers the FastAPI routes use
 (``app.api.v1.chat_answer`` / ``embeddings_answer``), with the same authentication
-(``bearer_token`` + ``TokenRegistry.authenticate``) and the same OpenAI-shaped errors
-(``error_response``). The FastAPI routes stay registered, for the OpenAPI docs and for anything
+(``bearer_token`` + ``TokenRegistry.authenticate``) and the same errors (OpenAI-shaped, or in
+a dialect's own shape). The FastAPI routes stay registered, for the OpenAPI docs and for anything
 this path does not answer (other methods, other paths).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
-from typing import Any
 
-from fastapi.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.api.deps import bearer_token, error_response
-from app.api.v1 import chat_answer, embeddings_answer, parse_json
-from app.runtime import get_hub
-from services.accounts.tokens import Principal
+from app.api.v1 import ENDPOINTS, answer_endpoint
 from services.errors import GatewayError
 from services.gateway.calls import new_request_id
-from services.hub import Hub
-
-Answer = Callable[[Hub, Principal, Any, str], Awaitable[Response]]
-ANSWERS: dict[str, Answer] = {"/v1/chat/completions": chat_answer, "/v1/embeddings": embeddings_answer}
-CREDENTIAL_HEADERS = frozenset({b"authorization", b"x-api-key"})
 
 
-def credential_headers(scope: Scope) -> dict[str, str]:
-    """The headers a gateway token may come in, picked from the raw ASGI ones (names arrive
-    lower-case) without building starlette's ``Headers`` for every call."""
-    return {name.decode(): value.decode("latin-1") for name, value in scope["headers"] if name in CREDENTIAL_HEADERS}
+def picked_headers(scope: Scope, wanted: frozenset[bytes]) -> dict[str, str]:
+    """The headers an endpoint reads (a gateway token may come in, API versions), picked from the raw
+    ASGI ones (names arrive lower-case) without building starlette's ``Headers`` for every call."""
+    return {name.decode(): value.decode("latin-1") for name, value in scope["headers"] if name in wanted}
 
 
 async def read_body(receive: Receive) -> bytes:
@@ -58,15 +47,13 @@ async def answer_gateway_call(scope: Scope, receive: Receive, send: Send) -> Non
     """
     started = time.perf_counter()
     request_id = new_request_id()
-    answer = ANSWERS[scope["path"]]
+    path = scope["path"]
+    endpoint = ENDPOINTS[path]
     try:
-        hub = get_hub()
-        principal = hub.tokens.authenticate(bearer_token(credential_headers(scope)))
-        body = parse_json(await read_body(receive))
-        response = await answer(hub, principal, body, request_id)
+        response = await answer_endpoint(path, picked_headers(scope, endpoint.headers), await read_body(receive), request_id)
     except GatewayError as error:
         overhead = f"{(time.perf_counter() - started) * 1000:.3f}"
-        response = error_response(error, {"x-llmhub-request-id": request_id, "x-llmhub-overhead-ms": overhead})
+        response = endpoint.error(error, {"x-llmhub-request-id": request_id, "x-llmhub-overhead-ms": overhead})
     await response(scope, receive, send)
 
 
@@ -77,7 +64,7 @@ class GatewayFastPath:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] in ANSWERS:
+        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] in ENDPOINTS:
             await answer_gateway_call(scope, receive, send)
         else:
             await self.app(scope, receive, send)

@@ -23,12 +23,11 @@ from services.usage.analytics import (
     TimeRange,
     aligned_range,
     breakdown,
-    kpis,
     preset_range,
 )
 from services.usage.exports import MEDIA_TYPES, export_stream, filename
-from services.usage.failover import failover_tax
-from services.usage.queries import ADMIN, UsageFilter, Viewer, list_usage, usage_detail
+from services.usage.failover import failover_report
+from services.usage.queries import UsageFilter, Viewer, list_usage, usage_detail
 from services.usage.rollups import HOUR
 from services.usage.route_choice import route_choice
 
@@ -143,8 +142,7 @@ def export(
 
 @router.get("/usage/failover", summary="What retries, cooling keys and open circuits cost, and each key pool's headroom at its peak")
 async def failover(hub: HubDep, _: AdminDep, window: Window) -> Response:
-    totals = await run_in_threadpool(kpis, hub.engine, UsageFilter(), ADMIN, window)
-    answer = await run_in_threadpool(failover_tax, hub.engine, window.since, window.until, requests=totals.requests)
+    answer = await run_in_threadpool(failover_report, hub.engine, window)
     return json_response({**answer, "range": _range_body(window)})
 
 

@@ -1,23 +1,33 @@
-"""The OpenAI-compatible gateway API: ``/v1/chat/completions``, ``/v1/embeddings``, ``/v1/models``.
+"""The gateway API: OpenAI's ``/v1/chat/completions``, ``/v1/embeddings``, ``/v1/models`` (and one by id),
+and the inbound dialects (``services.gateway.dialects``): Anthropic's ``/v1/messages`` and its ``count_tokens``.
 
 Handlers stay thin: parse, authenticate, hand the body to ``services.gateway.calls``, serialize. Bodies
 are parsed and written with orjson; nothing here touches the database. A streamed answer's server-sent
 events are written by ``app.api.event_stream``.
+
+``ENDPOINTS`` is what the raw fast path (``app.api.fast_path``) answers: each endpoint's handler, the
+shape of its errors and the headers it reads. A new dialect endpoint is one line there
+(``dialect_endpoint``) and a FastAPI route for the docs.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from app.api.deps import HubDep, PrincipalDep, error_response, json_response
-from app.api.event_stream import EventStreamResponse
+from app.api.deps import HubDep, PrincipalDep, bearer_token, error_response, json_response
+from app.api.event_stream import EventStreamResponse, FramedEventStream
+from app.runtime import get_hub
 from services.accounts.tokens import Principal
 from services.errors import GatewayError
-from services.gateway.calls import CallMeta
+from services.gateway.calls import NO_HEADERS, CallMeta
+from services.gateway.dialects.anthropic_messages import ANTHROPIC_MESSAGES, ANTHROPIC_TOKEN_COUNT
+from services.gateway.dialects.base import InboundDialect
 from services.hub import Hub
 
 router = APIRouter(prefix="/v1", tags=["gateway"])
@@ -50,10 +60,10 @@ class GatewayAnswer(Response):
     """A JSON answer whose headers come encoded: starlette's ``init_headers`` encodes and checks a
     dict again on every answer, and these are the gateway's most frequent ones."""
 
-    def __init__(self, content: object, headers: list[tuple[bytes, bytes]]) -> None:
+    def __init__(self, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
         self.status_code = 200
         self.background = None
-        self.body = orjson.dumps(content)
+        self.body = body
         self.raw_headers = [*headers, (b"content-type", b"application/json"), (b"content-length", b"%d" % len(self.body))]
 
 
@@ -62,13 +72,13 @@ async def chat_completions(request: Request, hub: HubDep, principal: PrincipalDe
     return await chat_answer(hub, principal, parse_json(await request.body()), request.state.request_id)
 
 
-async def chat_answer(hub: Hub, principal: Principal, body: Any, request_id: str) -> Response:
+async def chat_answer(hub: Hub, principal: Principal, body: Any, request_id: str, headers: Mapping[str, str] = NO_HEADERS) -> Response:
     """The answer to ``POST /v1/chat/completions``, for this route and the raw fast path alike."""
     if isinstance(body, dict) and body.get("stream") is True:
         stream = await hub.gateway.stream_chat(principal, body, request_id=request_id)
         return EventStreamResponse(stream.batches(), meta_headers(stream.meta))
     response, meta = await hub.gateway.chat(principal, body, request_id=request_id)
-    return GatewayAnswer(response, meta_headers(meta))
+    return GatewayAnswer(orjson.dumps(response), meta_headers(meta))
 
 
 @router.post("/embeddings", openapi_extra=EMBED_BODY, summary="Create embeddings (OpenAI-compatible)")
@@ -76,21 +86,106 @@ async def embeddings(request: Request, hub: HubDep, principal: PrincipalDep) -> 
     return await embeddings_answer(hub, principal, parse_json(await request.body()), request.state.request_id)
 
 
-async def embeddings_answer(hub: Hub, principal: Principal, body: Any, request_id: str) -> Response:
+async def embeddings_answer(hub: Hub, principal: Principal, body: Any, request_id: str,
+                            headers: Mapping[str, str] = NO_HEADERS) -> Response:
     """The answer to ``POST /v1/embeddings``, for this route and the raw fast path alike."""
     response, meta = await hub.gateway.embed(principal, body, request_id=request_id)
-    return GatewayAnswer(response, meta_headers(meta))
+    return GatewayAnswer(orjson.dumps(response), meta_headers(meta))
+
+
+Answer = Callable[[Hub, Principal, Any, str, Mapping[str, str]], Awaitable[Response]]
+ErrorAnswer = Callable[[GatewayError, "dict[str, str] | None"], Response]
+CREDENTIAL_HEADERS = frozenset({b"authorization", b"x-api-key"})
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayEndpoint:
+    """One ``POST`` the fast path answers: its handler, its error shape, the headers (raw, lower-case) it reads."""
+
+    answer: Answer
+    error: ErrorAnswer = error_response
+    headers: frozenset[bytes] = CREDENTIAL_HEADERS
+
+
+def dialect_endpoint(dialect: InboundDialect) -> GatewayEndpoint:
+    """The endpoint of an inbound dialect: its answers, its errors, and its forwarded headers besides the credentials."""
+
+    async def answer(hub: Hub, principal: Principal, body: Any, request_id: str, headers: Mapping[str, str]) -> Response:
+        if isinstance(body, dict) and body.get("stream") is True:
+            stream = await hub.gateway.stream_dialect(principal, body, dialect, headers=headers, request_id=request_id)
+            return FramedEventStream(stream.batches(), meta_headers(stream.meta))
+        content, meta = await hub.gateway.dialect_call(principal, body, dialect, headers=headers, request_id=request_id)
+        return GatewayAnswer(content, meta_headers(meta))
+
+    def error(error: GatewayError, headers: dict[str, str] | None = None) -> Response:
+        status, body = dialect.error_status_and_body(error)
+        extra = dict(headers or {})
+        if error.retry_after is not None:
+            extra["retry-after"] = str(error.retry_after)
+        return json_response(body, status, extra)
+
+    return GatewayEndpoint(answer, error, CREDENTIAL_HEADERS | {name.encode() for name in dialect.forwarded_headers})
+
+
+ENDPOINTS: dict[str, GatewayEndpoint] = {
+    "/v1/chat/completions": GatewayEndpoint(chat_answer),
+    "/v1/embeddings": GatewayEndpoint(embeddings_answer),
+    "/v1/messages": dialect_endpoint(ANTHROPIC_MESSAGES),
+    "/v1/messages/count_tokens": dialect_endpoint(ANTHROPIC_TOKEN_COUNT),
+}
+
+
+async def answer_endpoint(path: str, headers: Mapping[str, str], raw: bytes, request_id: str) -> Response:
+    """Authenticate, parse, answer (a 401 before a 400): for the fast path and the FastAPI routes alike."""
+    hub = get_hub()
+    principal = hub.tokens.authenticate(bearer_token(headers))
+    return await ENDPOINTS[path].answer(hub, principal, parse_json(raw), request_id, headers)
+
+
+async def framework_answer(request: Request) -> Response:
+    """A dialect endpoint reached through FastAPI (the fast path answers it first when it runs): errors in its own shape."""
+    try:
+        return await answer_endpoint(request.url.path, request.headers, await request.body(), request.state.request_id)
+    except GatewayError as error:
+        return ENDPOINTS[request.url.path].error(error, None)
+
+
+MESSAGES_BODY = {
+    "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object", "required": ["model", "messages"]}}}}
+}
+
+
+@router.post("/messages", openapi_extra=MESSAGES_BODY, summary="Create a message (Anthropic Messages API)")
+async def messages(request: Request) -> Response:
+    return await framework_answer(request)
+
+
+@router.post("/messages/count_tokens", openapi_extra=MESSAGES_BODY, summary="Count a message's tokens (Anthropic Messages API)")
+async def count_tokens(request: Request) -> Response:
+    return await framework_answer(request)
 
 
 @router.get("/models", summary="List the models this token may use")
 async def list_models(hub: HubDep, principal: PrincipalDep) -> Response:
     table = hub.table
-    data = [
-        {"id": name, "object": "model", "created": 0, "owned_by": "llmhub" if table.is_logical(name) else name.partition("/")[0]}
-        for name in table.model_names()
-        if principal.may_use(name)
-    ]
+    data = [model_card(name, table.is_logical(name)) for name in table.model_names() if principal.may_use(name)]
     return json_response({"object": "list", "data": data})
+
+
+@router.get("/models/{model_id:path}", summary="Retrieve one model this token may use")
+async def retrieve_model(model_id: str, hub: HubDep, principal: PrincipalDep) -> Response:
+    """A logical model, an alias, a wildcard's match or a ``provider/model`` name (ids hold ``/``);
+    a name the token may not use is as unknown as one that does not exist."""
+    table = hub.table
+    if not principal.may_use(model_id) or table.resolve(model_id) is None:
+        message = f"The model `{model_id}` does not exist or you do not have access to it."
+        raise GatewayError(404, "model_not_found", message, param="model")
+    return json_response(model_card(model_id, table.is_logical(model_id)))
+
+
+def model_card(name: str, logical: bool) -> dict[str, object]:
+    """One entry of OpenAI's model list: logical models are the hub's own, the rest their provider's."""
+    return {"id": name, "object": "model", "created": 0, "owned_by": "llmhub" if logical else name.partition("/")[0]}
 
 
 def gateway_error_handler(_request: Request, error: Exception) -> Response:

@@ -173,9 +173,3 @@ def leaderboard(
     for standing in rows:
         standing.median_cost_micros, standing.median_latency_ms = medians[standing.model]
     return Leaderboard(rows, position_bias([v.outcome for v in votes]), len(votes), template, vote_templates(engine))
-
-
-def standings(engine: Engine, *, since: datetime | None = None, until: datetime | None = None) -> list[Standing]:
-    """The standings of the votes in a range (the console's leaderboard table)."""
-    return leaderboard(engine, since=since, until=until).standings
-

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, Literal, TypedDict, TypeVar, Unpack
+from typing import Any, Literal, Protocol, TypedDict, TypeVar, Unpack
 
 import orjson
 from sqlalchemy.engine import Engine
@@ -20,11 +20,14 @@ from sqlalchemy.engine import Engine
 from services.accounts.tokens import Principal, TokenRegistry
 from services.errors import ErrorKind, GatewayError, UpstreamError
 from services.gateway.adapters.base import Adapter, Json, Target
-from services.gateway.adapters.shapes import estimated_prompt_tokens, new_id, prompt_chars
+from services.gateway.adapters.shapes import new_id, prompt_chars
 from services.gateway.adapters.tally import StreamTally
+from services.gateway.dialects.base import InboundDialect
+from services.gateway.dialects.relay import relay_answer, relay_stream, translated_answer, translated_events
 from services.gateway.plan import Candidate
 from services.gateway.pricing import PriceTable
 from services.gateway.router import NO_FACTS, AdapterCall, RequestFacts, Router
+from services.gateway.token_count import estimate_tokens
 from services.gateway.trail import RouteTrail
 from services.usage.recorder import UsageRecorder
 from services.usage.settings import body_logging, redact, settings_writes
@@ -32,7 +35,29 @@ from services.usage.settings import body_logging, redact, settings_writes
 T = TypeVar("T")
 ChunkBatches = AsyncGenerator[list[bytes], None]
 CallSource = Literal["api", "console"]  # the usage row's ``source``
-Endpoint = Literal["chat", "embeddings"]  # the usage row's ``endpoint``
+Endpoint = str  # the usage row's ``endpoint``: "chat", "embeddings", or an inbound dialect's (``InboundDialect.endpoint``)
+
+
+NO_HEADERS: Mapping[str, str] = {}
+
+
+class StreamUsage(Protocol):
+    """What a stream's usage is read from at its end: the tally of a chat stream, the watcher of a native one."""
+
+    def final_usage(self, prompt_chars: int) -> Json: ...
+
+
+U = TypeVar("U", bound=StreamUsage)
+
+
+async def _first_batch(batches: ChunkBatches, usage: U) -> tuple[list[bytes], ChunkBatches, U]:
+    """A stream opened as far as its first batch (a failure up to there is one the router can fail over)."""
+    try:
+        first = await anext(batches)
+    except BaseException:
+        await batches.aclose()
+        raise
+    return first, batches, usage
 
 
 def new_request_id() -> str:
@@ -146,7 +171,7 @@ class Gateway:
         self.body_log = BodyLog(engine)
 
     def _begin(self, principal: Principal, body: Json, model: str, *, source: CallSource, endpoint: Endpoint, stream: bool,
-               request_id: str | None) -> CallMeta:
+               request_id: str | None, prompt_chars: Callable[[Json], int] = prompt_chars) -> CallMeta:
         meta = CallMeta(request_id or new_request_id(), principal, model, source, endpoint, stream)
         if self.body_log.enabled():
             meta.logged_request = redact(body)
@@ -156,7 +181,7 @@ class Gateway:
         except GatewayError as error:
             self._record(meta, error=error)
             raise
-        meta.facts = RequestFacts(tags, lambda: estimated_prompt_tokens(body))
+        meta.facts = RequestFacts(tags, lambda: estimate_tokens(prompt_chars(body)))
         return meta
 
     async def chat(
@@ -202,18 +227,56 @@ class Gateway:
 
         async def call(adapter: Adapter, target: Target) -> tuple[list[bytes], ChunkBatches, StreamTally]:
             tally = StreamTally(model, keep_text=meta.logged_request is not None)
-            chunks = adapter.stream_chat(self.router.client, target, with_defaults(forwarded, target), tally)
-            try:
-                first = await anext(chunks)
-            except BaseException:
-                await chunks.aclose()
-                raise
-            return first, chunks, tally
+            return await _first_batch(adapter.stream_chat(self.router.client, target, with_defaults(forwarded, target), tally), tally)
 
         first, rest, tally = await self._execute(meta, call)
         meta.first_byte = time.perf_counter()
         wants_usage = bool((body.get("stream_options") or {}).get("include_usage"))
         return ChatStream(self, meta, first, rest, tally, wants_usage, prompt_chars(body))
+
+    async def dialect_call(self, principal: Principal, body: Json, dialect: InboundDialect, *, headers: Mapping[str, str] = NO_HEADERS,
+                           source: CallSource = "api", request_id: str | None = None) -> tuple[bytes, CallMeta]:
+        """A whole answer in an inbound dialect (``services.gateway.dialects``) as JSON text: relayed as
+        the provider wrote it on routes that speak the dialect, translated on the others."""
+        model = dialect.validate(body)
+        meta = self._begin(principal, body, model, source=source, endpoint=dialect.endpoint, stream=False, request_id=request_id,
+                           prompt_chars=dialect.prompt_chars)
+        forwarded = without_tags(body) if "tags" in body or "metadata" in body else body
+        client = self.router.client
+
+        async def call(adapter: Adapter, target: Target) -> tuple[bytes, int, int]:
+            if target.kind == dialect.native_kind:
+                return await relay_answer(client, target, dialect, forwarded, headers)
+            chat_body = with_defaults(dialect.to_chat(forwarded, target.kind), target)
+            return await translated_answer(client, adapter, target, dialect, chat_body, model)
+
+        content, prompt, completion = await self._execute(meta, call)
+        logged = orjson.loads(content) if meta.logged_request is not None else None
+        self._record(meta, prompt=prompt, completion=completion, logged_response=logged)
+        return content, meta
+
+    async def stream_dialect(self, principal: Principal, body: Json, dialect: InboundDialect, *, headers: Mapping[str, str] = NO_HEADERS,
+                             source: CallSource = "api", request_id: str | None = None) -> DialectStream:
+        """A stream in an inbound dialect, as framed events; failover happens here, before the first one."""
+        model = dialect.validate(body)
+        meta = self._begin(principal, body, model, source=source, endpoint=dialect.endpoint, stream=True, request_id=request_id,
+                           prompt_chars=dialect.prompt_chars)
+        forwarded = without_tags(body) if "tags" in body or "metadata" in body else body
+        client = self.router.client
+
+        async def call(adapter: Adapter, target: Target) -> tuple[list[bytes], ChunkBatches, StreamUsage]:
+            if target.kind == dialect.native_kind:
+                watcher = dialect.native_watcher(target.api_key)
+                return await _first_batch(relay_stream(client, target, dialect, forwarded, headers, watcher), watcher)
+            chat_body = {**with_defaults(dialect.to_chat(forwarded, target.kind), target), "stream": True}
+            tally = StreamTally(model, keep_text=meta.logged_request is not None)
+            chat = adapter.stream_chat(client, target, chat_body, tally)
+            events = translated_events(chat, dialect.stream_translator(model, forwarded), tally, prompt_chars(chat_body))
+            return await _first_batch(events, tally)
+
+        first, rest, usage = await self._execute(meta, call)
+        meta.first_byte = time.perf_counter()
+        return DialectStream(self, meta, first, rest, usage, dialect.prompt_chars(body), dialect)
 
     async def _execute(self, meta: CallMeta, call: AdapterCall[T]) -> T:
         try:
@@ -316,23 +379,18 @@ def _loggable_answer(response: Json) -> Json:
     return {**response, "data": data}
 
 
-class ChatStream:
-    """The chunks of one streamed answer as JSON text, ready for the client: ``batches()`` a list for
-    each upstream read, or one by one as dicts (``async for``).
+class MeteredStream:
+    """The batches of one streamed answer as they go to the client (``batches()``), metered once it ends.
 
-    The usage chunk, which the tally keeps back, is passed on at the end only when the client asked
-    for it. A failure after the first chunk ends the stream with an OpenAI-shaped error chunk and the
-    partial usage is still recorded; so is a client that goes away.
+    A failure after the first batch ends the stream with the API's own error event (``_error_event``)
+    and the partial usage is still recorded; so is a client that goes away.
     """
 
-    def __init__(self, gateway: Gateway, meta: CallMeta, first: list[bytes], rest: ChunkBatches, tally: StreamTally,
-                 wants_usage: bool, prompt_chars: int) -> None:
+    def __init__(self, gateway: Gateway, meta: CallMeta, first: list[bytes], rest: ChunkBatches, prompt_chars: int) -> None:
         self.gateway = gateway
         self.meta = meta
-        self.tally = tally
         self._first = first
         self._rest = rest
-        self._wants_usage = wants_usage
         self._prompt_chars = prompt_chars
 
     async def batches(self) -> ChunkBatches:
@@ -342,18 +400,76 @@ class ChatStream:
             async for batch in self._rest:
                 yield batch
             outcome = {}
-            if self._wants_usage:
-                yield [self.tally.usage_chunk(self._prompt_chars)]
+            if (tail := self._tail()) is not None:
+                yield tail
         except UpstreamError as error:
             served = self.meta.served
             if served is not None:  # always set: the stream was opened on the candidate that served it
                 self.gateway.router.stream_failed(served, error)
             outcome = {"status": "error", "error_code": ErrorKind.STREAM_BROKEN.value}
             broken = GatewayError(502, "stream_broken", f"The upstream stream broke: {error.message}", error_type="api_error")
-            yield [orjson.dumps(broken.body())]
+            yield [self._error_event(broken)]
         finally:
             await self._rest.aclose()
             self._finish(**outcome)
+
+    def _tail(self) -> list[bytes] | None:
+        """What goes out after the upstream's last batch, if anything."""
+        return None
+
+    def _error_event(self, broken: GatewayError) -> bytes:
+        return orjson.dumps(broken.body())
+
+    def _final_usage(self) -> Json:
+        raise NotImplementedError
+
+    def _logged_answer(self) -> Json | None:
+        return None
+
+    def _finish(self, status: str | None = None, error_code: str | None = None) -> None:
+        usage = self._final_usage()
+        self.gateway._record(self.meta, prompt=usage.get("prompt_tokens", 0), completion=usage.get("completion_tokens", 0),
+                             status=status, error_code=error_code, logged_response=self._logged_answer())
+
+
+class DialectStream(MeteredStream):
+    """An inbound dialect's stream: framed events (``InboundDialect``), ended by the dialect's error event when it breaks."""
+
+    def __init__(self, gateway: Gateway, meta: CallMeta, first: list[bytes], rest: ChunkBatches, usage: StreamUsage,
+                 prompt_chars: int, dialect: InboundDialect) -> None:
+        super().__init__(gateway, meta, first, rest, prompt_chars)
+        self.usage = usage
+        self.dialect = dialect
+
+    def _error_event(self, broken: GatewayError) -> bytes:
+        return self.dialect.stream_error(broken)
+
+    def _final_usage(self) -> Json:
+        return self.usage.final_usage(self._prompt_chars)
+
+    def _logged_answer(self) -> Json | None:
+        if self.meta.logged_request is None:
+            return None
+        text = "".join(self.usage.text) if isinstance(self.usage, StreamTally) else None
+        return {"streamed": True, "endpoint": self.meta.endpoint, "text": text, "usage": self._final_usage()}
+
+
+class ChatStream(MeteredStream):
+    """The chunks of one streamed chat answer as JSON text, ready for the client: ``batches()`` a list
+    for each upstream read, or one by one as dicts (``async for``).
+
+    The usage chunk, which the tally keeps back, is passed on at the end only when the client asked
+    for it; a broken stream ends with an OpenAI-shaped error chunk.
+    """
+
+    def __init__(self, gateway: Gateway, meta: CallMeta, first: list[bytes], rest: ChunkBatches, tally: StreamTally,
+                 wants_usage: bool, prompt_chars: int) -> None:
+        super().__init__(gateway, meta, first, rest, prompt_chars)
+        self.tally = tally
+        self._wants_usage = wants_usage
+
+    def _tail(self) -> list[bytes] | None:
+        return [self.tally.usage_chunk(self._prompt_chars)] if self._wants_usage else None
 
     async def __aiter__(self) -> AsyncGenerator[Json, None]:
         batches = self.batches()
@@ -364,10 +480,8 @@ class ChatStream:
         finally:
             await batches.aclose()
 
-    def _finish(self, status: str | None = None, error_code: str | None = None) -> None:
-        usage = self.tally.final_usage(self._prompt_chars)
-        self.gateway._record(self.meta, prompt=usage.get("prompt_tokens", 0), completion=usage.get("completion_tokens", 0),
-                             status=status, error_code=error_code, logged_response=self._logged_answer())
+    def _final_usage(self) -> Json:
+        return self.tally.final_usage(self._prompt_chars)
 
     def _logged_answer(self) -> Json | None:
         """The streamed answer put back together, for body logging."""

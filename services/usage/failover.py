@@ -33,6 +33,8 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col, select
 
 from services.tables import LATENCY_BUCKETS, Provider, ProviderKey
+from services.usage.analytics import TimeRange, kpis
+from services.usage.queries import ADMIN, UsageFilter
 from services.usage.rollups import latency_bucket, percentile
 from services.usage.scan import ATTEMPTS_TEXT, RAW, scan_window
 
@@ -45,6 +47,10 @@ TROUBLED = or_(
     and_(RAW.status == "error", RAW.provider_name.is_not(None)),
 )
 """Records worth reading: a failed, skipped or waiting line in the trail, or a billed answer that broke."""
+
+
+def _times(count: int) -> str:
+    return "once" if count == 1 else f"{count:,} times"
 
 
 def usd(micros: float) -> float:
@@ -153,9 +159,14 @@ class Pool:
             worst = min(tight, key=lambda name: self.headroom()[name] or 0.0)
             used = self.peak.get(worst, 0) / (self.limits[worst] or 1)
             return f"At its peak this pool used {used:.0%} of its {self.limits[worst]:,} {worst.replace('_', ' ')}: {HINT}."
-        if self.rate_limited or self.over_limit_skips:
-            return (f"The provider rate-limited it {self.rate_limited} times and its own limits skipped it "
-                    f"{self.over_limit_skips} times: {HINT}.")
+        causes = []
+        if self.rate_limited:
+            causes.append(f"the provider rate-limited it {_times(self.rate_limited)}")
+        if self.over_limit_skips:
+            causes.append(f"its own limits skipped it {_times(self.over_limit_skips)}")
+        if causes:
+            told = " and ".join(causes)
+            return f"{told[0].upper()}{told[1:]}: {HINT}."
         return None
 
     def as_dict(self) -> dict[str, Any]:
@@ -233,3 +244,9 @@ def failover_tax(engine: Engine, since: datetime, until: datetime, *, requests: 
         "by_key": [t.as_dict() for t in sorted(tax.keys.values(), key=lambda t: (-t.extra_calls, t.provider, t.key_id or 0))],
         "pools": [pool.as_dict() for pool in sorted(pools.values(), key=lambda p: p.provider)],
     }
+
+
+def failover_report(engine: Engine, window: TimeRange) -> dict[str, Any]:
+    """``failover_tax`` over a usage range, against every request in it (the API's and the Usage page's answer)."""
+    requests = kpis(engine, UsageFilter(), ADMIN, window).requests
+    return failover_tax(engine, window.since, window.until, requests=requests)

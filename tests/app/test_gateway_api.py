@@ -10,7 +10,7 @@ import openai
 import pytest
 
 from tests.conftest import MASTER_KEY, RunningApp
-from tests.factories import hub_process, wait_for_usage
+from tests.factories import hub_process, user_with_token, wait_for_usage
 from tests.upstream_emulator import EmulatorHandle
 
 CONFIG = """
@@ -246,3 +246,44 @@ def test_usage_rows_are_written(hub_app: RunningApp) -> None:
     assert record["prompt_tokens"] == 2 and record["completion_tokens"] == 3
     assert record["upstream_model"] == "gpt-4o-mini" and record["status"] == "ok"
     assert record["cost_micros"] == 2  # 2 × 0.15 + 3 × 0.60 = 2.1 micro-dollars, rounded
+
+
+def test_unknown_paths_and_methods_in_openai_shape(hub_app: RunningApp) -> None:
+    with hub_app.client() as client:
+        unknown = client.post("/v1/assistants", json={})
+        assert unknown.status_code == 404
+        assert unknown.json() == {"error": {"message": "Invalid URL (POST /v1/assistants).", "type": "invalid_request_error",
+                                            "param": None, "code": "unknown_url"}}
+        wrong_method = client.delete("/v1/chat/completions")
+        assert wrong_method.status_code == 405 and wrong_method.headers["allow"] == "POST"
+        assert wrong_method.json()["error"]["code"] == "method_not_allowed"
+
+
+def test_model_by_id(hub_app: RunningApp) -> None:
+    sdk = hub_app.sdk()
+    assert sdk.models.retrieve("smart").owned_by == "llmhub"
+    concrete = sdk.models.retrieve("emu-openai/gpt-4o-mini")
+    assert concrete.id == "emu-openai/gpt-4o-mini" and concrete.owned_by == "emu-openai"
+    with pytest.raises(openai.NotFoundError) as caught:
+        sdk.models.retrieve("nope")
+    assert caught.value.code == "model_not_found"
+
+
+def test_model_by_id_respects_the_tokens_models(hub_app: RunningApp) -> None:
+    holder = user_with_token(hub_app, "lookup@example.com", "lookup-password-1", "lookup")
+    with hub_app.client() as admin:
+        tokens = admin.get("/api/tokens").json()
+        [token] = [t for t in tokens if t["name"] == "lookup"]
+        assert admin.patch(f"/api/tokens/{token['id']}", json={"allowed_models": ["fast"]}).status_code == 200
+    sdk = hub_app.sdk(holder.token)
+    assert sdk.models.retrieve("fast").id == "fast"
+    with pytest.raises(openai.NotFoundError):
+        sdk.models.retrieve("smart")
+
+
+@pytest.mark.parametrize("model", ["claude", "gem", "local"])
+def test_translated_answers_carry_refusal(hub_app: RunningApp, model: str) -> None:
+    with hub_app.client() as client:
+        answer = client.post("/v1/chat/completions", json={"model": model, "messages": [{"role": "user", "content": "x"}]})
+    message = answer.json()["choices"][0]["message"]
+    assert "refusal" in message and message["refusal"] is None

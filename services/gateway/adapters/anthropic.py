@@ -6,10 +6,17 @@ defaults), and OpenAI-shaped clients send ``temperature`` routinely; 2023-06-01 
 and accepts every field this adapter writes. The key goes in ``x-api-key``, which the API reads
 under both versions (SDK 2.x moved to ``Authorization: Bearer``; proxies in front of Anthropic
 mostly read ``x-api-key``).
+
+What current Claude models refuse is cleaned up on the way: ``temperature`` and ``top_p`` together
+(``top_p`` goes), whitespace-only stop sequences, ``image/jpg`` (it is ``image/jpeg``), messages with
+empty content. ``response_format`` asking for JSON becomes Claude's native structured output
+(``output_config.format``) on the models that have it, and a forced tool whose input is the answer on
+the others; ``reasoning_effort`` becomes a ``thinking`` budget.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncGenerator
 from typing import Any
 
@@ -48,6 +55,11 @@ FINISH_REASONS = {
     "refusal": "content_filter",
 }
 SAMPLING_FIELDS = ("temperature", "top_p", "top_k")
+JSON_TOOL = "json_response"
+"""The forced tool that carries a structured answer on models without native structured output."""
+NATIVE_STRUCTURED_OUTPUT = re.compile(r"claude-(?:opus-4-[1-9]|(?:sonnet|haiku)-4-[5-9]|(?:opus|sonnet|haiku)-(?:[5-9]|\d\d))")
+THINKING_BUDGETS = {"minimal": 1024, "low": 1024, "medium": 2048, "high": 4096, "xhigh": 8192}
+"""``reasoning_effort`` → ``thinking.budget_tokens`` (1024 is the least Claude takes)."""
 
 
 def _headers(target: Target) -> dict[str, str]:
@@ -73,23 +85,64 @@ def build_request(body: Json, model: str) -> Json:
             messages.append({"role": "user", "content": _user_blocks(message.get("content"))})
     payload: Json = {
         "model": model,
-        "messages": merge_consecutive(messages, "role", "content"),
+        "messages": merge_consecutive([m for m in messages if m["content"]], "role", "content"),
         "max_tokens": body.get("max_completion_tokens") or body.get("max_tokens") or DEFAULT_MAX_TOKENS,
     }
     if system:
         payload["system"] = "\n\n".join(system)
-    for name in SAMPLING_FIELDS:
-        if body.get(name) is not None:
-            payload[name] = body[name]
-    if stop := stop_list(body.get("stop")):
+    if stop := [s for s in stop_list(body.get("stop")) if s.strip()]:
         payload["stop_sequences"] = stop
-    if body.get("tools"):
-        payload["tools"] = [_tool(t["function"]) for t in body["tools"] if t.get("type") == "function"]
-        if choice := _tool_choice(body.get("tool_choice"), body.get("parallel_tool_calls")):
-            payload["tool_choice"] = choice
+    output_config, json_tool = _structured_output(body.get("response_format"), model)
+    if output_config:
+        payload["output_config"] = output_config
+    tools = [_tool(t["function"]) for t in body.get("tools") or () if t.get("type") == "function"]
+    if tools and (choice := _tool_choice(body.get("tool_choice"), body.get("parallel_tool_calls"))):
+        payload["tool_choice"] = choice
+    if json_tool:
+        if not tools:
+            payload["tool_choice"] = {"type": "tool", "name": JSON_TOOL}
+        tools.append(json_tool)
+    if tools:
+        payload["tools"] = tools
+    thinking = None if json_tool else THINKING_BUDGETS.get(body.get("reasoning_effort") or "")
+    if thinking:
+        payload["thinking"] = {"type": "enabled", "budget_tokens": thinking}
+        if payload["max_tokens"] <= thinking:  # the budget is spent out of max_tokens
+            payload["max_tokens"] += thinking
+    else:
+        payload.update(_sampling(body))
     if isinstance(body.get("user"), str):
         payload["metadata"] = {"user_id": body["user"]}
     return payload
+
+
+def _sampling(body: Json) -> Json:
+    """Current Claude models take ``temperature`` or ``top_p``, not both: ``temperature`` wins (with
+    thinking on they take neither, and this is not called)."""
+    sampling = {name: body[name] for name in SAMPLING_FIELDS if body.get(name) is not None}
+    if "temperature" in sampling:
+        sampling.pop("top_p", None)
+    return sampling
+
+
+def _structured_output(response_format: Any, model: str) -> tuple[Json | None, Json | None]:
+    """A ``response_format`` asking for JSON as (``output_config`` for a model with native structured
+    output, or the forced tool for one without); (None, None) for text. ``json_object`` has no schema
+    to give the native form (which wants closed objects), so it always takes the tool."""
+    kind = response_format.get("type") if isinstance(response_format, dict) else None
+    if kind == "json_schema":
+        schema = (response_format.get("json_schema") or {}).get("schema") or {"type": "object"}
+        if NATIVE_STRUCTURED_OUTPUT.search(model):
+            return {"format": {"type": "json_schema", "schema": schema}}, None
+    elif kind == "json_object":
+        schema = {"type": "object"}
+    else:
+        return None, None
+    return None, {"name": JSON_TOOL, "description": "Give your answer as this tool's input.", "input_schema": schema}
+
+
+def has_json_tool(payload: Json) -> bool:
+    return any(tool.get("name") == JSON_TOOL for tool in payload.get("tools") or ())
 
 
 def _user_blocks(content: Any) -> list[Json]:
@@ -111,6 +164,8 @@ def _image_block(url: str) -> Json:
     if inline is None:
         return {"type": "image", "source": {"type": "url", "url": url}}
     media_type, data = inline
+    if media_type == "image/jpg":
+        media_type = "image/jpeg"
     return {"type": "image", "source": {"type": "base64", "media_type": media_type, "data": data}}
 
 
@@ -167,28 +222,34 @@ def _usage(usage: Json) -> Json:
     return make_usage(prompt, usage.get("output_tokens") or 0, cached=cached, cache_write=written)
 
 
-def to_completion(answer: Json, model: str) -> Json:
+def to_completion(answer: Json, model: str, json_tool: bool = False) -> Json:
+    """The answer as a completion; with ``json_tool`` (the request forced it) that tool's input is the content."""
     texts: list[str] = []
     calls: list[Json] = []
     for block in answer.get("content") or ():
         if block.get("type") == "text":
             texts.append(block.get("text", ""))
+        elif block.get("type") == "tool_use" and json_tool and block.get("name") == JSON_TOOL:
+            texts.append(dump_arguments(block.get("input")))
         elif block.get("type") == "tool_use":
             calls.append(tool_call(block.get("id", ""), block.get("name", ""), dump_arguments(block.get("input"))))
     content = "".join(texts) if texts or not calls else None
-    choice = message_choice(0, content, calls, FINISH_REASONS.get(answer.get("stop_reason") or "", "stop"))
+    reason = FINISH_REASONS.get(answer.get("stop_reason") or "", "stop")
+    choice = message_choice(0, content, calls, "stop" if reason == "tool_calls" and not calls else reason)
     return completion_response(answer.get("id") or new_id(), answer.get("model") or model, [choice], _usage(answer.get("usage") or {}))
 
 
 class _StreamTranslator:
     """Messages stream events → OpenAI chunks (None for events with nothing to say)."""
 
-    __slots__ = ("chunks", "finished", "tool_index", "usage")
+    __slots__ = ("chunks", "finished", "json_block", "json_tool", "tool_index", "usage")
 
-    def __init__(self, model: str) -> None:
+    def __init__(self, model: str, json_tool: bool = False) -> None:
         self.chunks = ChunkMaker(new_id(), model)
         self.usage: Json = {}
         self.tool_index: dict[int, int] = {}  # content block index → OpenAI tool call index
+        self.json_tool = json_tool  # the request forced JSON_TOOL: its input streams as content
+        self.json_block: int | None = None
         self.finished = False
 
     def translate(self, event: Json) -> Json | None:
@@ -215,6 +276,9 @@ class _StreamTranslator:
             return self.chunks.chunk({"content": block["text"]})
         if block.get("type") != "tool_use":
             return None
+        if self.json_tool and block.get("name") == JSON_TOOL:
+            self.json_block = event.get("index", 0)
+            return None
         position = self.tool_index[event.get("index", 0)] = len(self.tool_index)
         call = {"index": position, **tool_call(block.get("id", ""), block.get("name", ""), "")}
         return self.chunks.chunk({"tool_calls": [call]})
@@ -224,6 +288,8 @@ class _StreamTranslator:
         kind = delta.get("type")
         if kind == "text_delta":
             return self.chunks.chunk({"content": delta.get("text", "")})
+        if kind == "input_json_delta" and event.get("index", 0) == self.json_block:
+            return self.chunks.chunk({"content": delta.get("partial_json", "")})
         if kind == "input_json_delta":
             call = {"index": self.tool_index.get(event.get("index", 0), 0), "function": {"arguments": delta.get("partial_json", "")}}
             return self.chunks.chunk({"tool_calls": [call]})
@@ -235,7 +301,8 @@ class _StreamTranslator:
         if not reason:
             return None
         self.finished = True
-        return self.chunks.chunk({}, FINISH_REASONS.get(reason, "stop"))
+        finish = FINISH_REASONS.get(reason, "stop")
+        return self.chunks.chunk({}, "stop" if finish == "tool_calls" and not self.tool_index else finish)
 
     def usage_chunk(self) -> Json:
         return self.chunks.usage(_usage(self.usage))
@@ -245,12 +312,12 @@ class AnthropicAdapter:
     async def chat(self, client: UpstreamClient, target: Target, body: Json) -> Json:
         payload = build_request(body, target.model)
         answer = await post_json(client, f"{target.base_url}/v1/messages", _headers(target), payload, target.api_key, target.timeout)
-        return to_completion(answer, target.model)
+        return to_completion(answer, target.model, has_json_tool(payload))
 
     def stream_chat(self, client: UpstreamClient, target: Target, body: Json, tally: StreamTally) -> AsyncGenerator[list[bytes], None]:
         payload = {**build_request(body, target.model), "stream": True}
         url = f"{target.base_url}/v1/messages"
-        translator = _StreamTranslator(target.model)
+        translator = _StreamTranslator(target.model, has_json_tool(payload))
         return translated_stream(
             client, url, _headers(target), payload, target.api_key, translator, tally, read_timeout=target.stream_timeout
         )

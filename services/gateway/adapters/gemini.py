@@ -5,6 +5,12 @@ The base URL carries no version; this adapter adds ``/v1beta``. google-genai 3.x
 reference documents ``systemInstruction``, ``responseMimeType``/``responseJsonSchema`` and
 ``parametersJsonSchema`` together. A base URL that already ends in a version segment (``…/v1``)
 is used as it is.
+
+Gemini 3 puts a ``thoughtSignature`` beside each ``functionCall`` and refuses the next turn unless the
+replayed call carries it. OpenAI's tool calls have no room for it but their ``id``, which every client
+sends back as it got it: the signature rides there (``call_…__thought__<signature>``) and is put back
+on the part. A call that never had one (it came from another provider) gets Google's documented
+placeholder. ``reasoning_effort`` becomes ``thinkingConfig``: a level on Gemini 3, a budget before.
 """
 
 from __future__ import annotations
@@ -70,6 +76,12 @@ FILTERED = frozenset(
     }
 )
 TOOL_CHOICE_MODES = {"auto": "AUTO", "required": "ANY", "none": "NONE"}
+SIGNATURE_MARK = "__thought__"
+"""Between a tool call's own id and the ``thoughtSignature`` carried in it."""
+UNSIGNED_CALL = "skip_thought_signature_validator"
+"""Google's placeholder signature for a function call the model did not make (history from elsewhere)."""
+THINKING_LEVELS = {"none": "low", "minimal": "low", "low": "low", "medium": "high", "high": "high", "xhigh": "high"}
+THINKING_BUDGETS = {"none": 0, "minimal": 512, "low": 1024, "medium": 8192, "high": 24576, "xhigh": 32768}
 
 
 @lru_cache(maxsize=256)
@@ -88,7 +100,7 @@ def _headers(target: Target) -> dict[str, str]:
 # --- request ---------------------------------------------------------------------------------------
 
 
-def build_request(body: Json) -> Json:
+def build_request(body: Json, model: str = "") -> Json:
     """The ``generateContent`` body for an OpenAI chat-completions body."""
     messages = body.get("messages", ())
     names = tool_names_by_id(messages) if any(m.get("role") == "tool" for m in messages) else {}
@@ -107,7 +119,7 @@ def build_request(body: Json) -> Json:
     payload: Json = {"contents": merge_consecutive(contents, "role", "parts")}
     if system:
         payload["systemInstruction"] = {"parts": [{"text": "\n\n".join(system)}]}
-    if config := _generation_config(body):
+    if config := _generation_config(body, model):
         payload["generationConfig"] = config
     if body.get("tools"):
         payload["tools"] = [{"functionDeclarations": [_declaration(t["function"]) for t in body["tools"] if t.get("type") == "function"]}]
@@ -138,7 +150,9 @@ def _model_parts(message: Json) -> list[Json]:
     parts = _user_parts(message.get("content"))
     for call in message.get("tool_calls") or ():
         function = call.get("function") or {}
-        parts.append({"functionCall": {"name": function.get("name", ""), "args": parse_arguments(function.get("arguments"))}})
+        signature = str(call.get("id") or "").partition(SIGNATURE_MARK)[2]
+        parts.append({"functionCall": {"name": function.get("name", ""), "args": parse_arguments(function.get("arguments"))},
+                      "thoughtSignature": signature or UNSIGNED_CALL})
     return parts or [{"text": ""}]
 
 
@@ -152,8 +166,11 @@ def _function_response(message: Json, names: dict[str, str]) -> Json:
     return {"functionResponse": {"name": names.get(message.get("tool_call_id", ""), ""), "response": response}}
 
 
-def _generation_config(body: Json) -> Json:
+def _generation_config(body: Json, model: str) -> Json:
     config = {gemini: body[openai] for openai, gemini in GENERATION_FIELDS if body.get(openai) is not None}
+    if (effort := body.get("reasoning_effort")) in THINKING_BUDGETS:
+        gemini_3 = "gemini-3" in model
+        config["thinkingConfig"] = {"thinkingLevel": THINKING_LEVELS[effort]} if gemini_3 else {"thinkingBudget": THINKING_BUDGETS[effort]}
     if limit := body.get("max_completion_tokens") or body.get("max_tokens"):
         config["maxOutputTokens"] = limit
     if stop := stop_list(body.get("stop")):
@@ -204,6 +221,8 @@ def _candidate_output(candidate: Json) -> tuple[str, list[Json]]:
             texts.append(part["text"])
         elif call := part.get("functionCall"):
             call_id = call.get("id") or new_id("call_")
+            if signature := part.get("thoughtSignature"):
+                call_id = f"{call_id}{SIGNATURE_MARK}{signature}"
             calls.append(tool_call(call_id, call.get("name", ""), dump_arguments(call.get("args"))))
     return "".join(texts), calls
 
@@ -275,14 +294,15 @@ class _StreamTranslator:
 class GeminiAdapter:
     async def chat(self, client: UpstreamClient, target: Target, body: Json) -> Json:
         url = _url(target, "generateContent")
-        answer = await post_json(client, url, _headers(target), build_request(body), target.api_key, target.timeout)
+        answer = await post_json(client, url, _headers(target), build_request(body, target.model), target.api_key, target.timeout)
         return to_completion(answer, target.model)
 
     def stream_chat(self, client: UpstreamClient, target: Target, body: Json, tally: StreamTally) -> AsyncGenerator[list[bytes], None]:
         url = _url(target, "streamGenerateContent") + "?alt=sse"
         translator = _StreamTranslator(target.model)
         return translated_stream(
-            client, url, _headers(target), build_request(body), target.api_key, translator, tally, read_timeout=target.stream_timeout
+            client, url, _headers(target), build_request(body, target.model), target.api_key, translator, tally,
+            read_timeout=target.stream_timeout
         )
 
     async def embed(self, client: UpstreamClient, target: Target, body: Json) -> Json:

@@ -66,7 +66,8 @@ def completion_response(completion_id: str, model: str, choices: list[Json], usa
 
 
 def message_choice(index: int, content: str | None, tool_calls: list[Json], finish_reason: str | None) -> Json:
-    message: Json = {"role": "assistant", "content": content}
+    """One choice of a translated answer; ``refusal`` is required by OpenAI's schema (it sends ``null``)."""
+    message: Json = {"role": "assistant", "content": content, "refusal": None}
     if tool_calls:
         message["tool_calls"] = tool_calls
     return {"index": index, "message": message, "logprobs": None, "finish_reason": finish_reason}

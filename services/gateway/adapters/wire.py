@@ -25,10 +25,10 @@ from services.gateway.adapters.transport import UpstreamClient
 JSON_CONTENT_TYPE = "application/json"
 
 
-async def post_json(
+async def post_bytes(
     client: UpstreamClient, url: str, headers: Mapping[str, str], payload: Json, secret: str, read_timeout: float | None = None
-) -> Any:
-    """POST ``payload`` as JSON and return the parsed answer; every failure comes out classified."""
+) -> bytes:
+    """POST ``payload`` as JSON and return the successful answer's body as it came; every failure comes out classified."""
     try:
         async with client.open(url, headers, orjson.dumps(payload), read_timeout) as response:
             content = await response.aread()
@@ -36,10 +36,22 @@ async def post_json(
         raise transport_error(exc, secret) from None
     if not response.is_success:
         raise classify_response(response.status_code, content, response.headers, secret)
+    return content
+
+
+def parse_answer(content: bytes) -> Any:
+    """A successful answer's JSON; invalid JSON is an upstream failure."""
     try:
-        answer = orjson.loads(content)
+        return orjson.loads(content)
     except orjson.JSONDecodeError:
-        raise UpstreamError(ErrorKind.UPSTREAM_5XX, "the upstream answered with invalid JSON", status=response.status_code) from None
+        raise UpstreamError(ErrorKind.UPSTREAM_5XX, "the upstream answered with invalid JSON", status=200) from None
+
+
+async def post_json(
+    client: UpstreamClient, url: str, headers: Mapping[str, str], payload: Json, secret: str, read_timeout: float | None = None
+) -> Any:
+    """POST ``payload`` as JSON and return the parsed answer; every failure comes out classified."""
+    answer = parse_answer(await post_bytes(client, url, headers, payload, secret, read_timeout))
     if isinstance(answer, dict) and answer.get("error"):  # some OpenAI-compatible servers answer errors with 200
         raise classify_event(answer, secret, ErrorKind.UPSTREAM_5XX)
     return answer
@@ -125,6 +137,27 @@ def _data_line_pairs(lines: list[bytes]) -> bool:
     )
 
 
+class SseEvents:
+    """Whole server-sent events out of lines, framing and all (``event:`` and ``data:`` lines, without
+    the blank line that ends each): for a stream relayed as the upstream wrote it."""
+
+    def __init__(self) -> None:
+        self.pending = b""
+
+    def texts(self, lines: list[bytes]) -> list[bytes]:
+        """The events these (whole) lines complete; an event's lines come back joined by ``\n``."""
+        if not lines:
+            return []
+        events = (self.pending + b"\n".join(lines) + b"\n").split(b"\n\n")
+        self.pending = events.pop()
+        return [event for event in events if event]
+
+    def rest(self) -> list[bytes]:
+        """An event the body ended in without its blank line."""
+        event = self.pending.rstrip(b"\n")
+        return [event] if event else []
+
+
 class NdjsonFraming:
     """Newline-delimited JSON: every non-empty line is one payload."""
 
@@ -148,7 +181,7 @@ async def stream_events(
     headers: Mapping[str, str],
     payload: Json,
     secret: str,
-    framing: SseFraming | NdjsonFraming,
+    framing: SseFraming | SseEvents | NdjsonFraming,
     convert: EventConverter[E],
     ended: Callable[[], None],
     read_timeout: float | None = None,

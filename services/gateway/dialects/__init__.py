@@ -1,0 +1,1 @@
+"""Inbound API dialects: the APIs the gateway answers besides OpenAI chat completions (``base.py``)."""
