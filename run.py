@@ -34,7 +34,7 @@ def main(argv: list[str]) -> None:
         if settings.log_level != "debug":  # httpx logs every upstream call at INFO: noise, and time on the hot path
             logging.getLogger("httpx").setLevel(logging.WARNING)
             logging.getLogger("alembic").setLevel(logging.WARNING)  # its steps; the hub logs what was migrated
-        from services.data_files import make_private
+        from app.data_dir import make_private
 
         make_private(settings.data_dir)
         os.environ.setdefault("NICEGUI_STORAGE_PATH", str((settings.data_dir / "storage").resolve()))
