@@ -274,3 +274,22 @@ def test_the_fast_path_is_the_front_door_of_what_uvicorn_serves(monkeypatch: pyt
     monkeypatch.setattr("app.internals.NiceGUIServer.instance", SimpleNamespace(config=config), raising=False)
     open_front_door()
     assert isinstance(config.loaded_app, GatewayFastPath) and config.loaded_app.app is api
+
+
+async def test_messages_answered_here_and_by_the_fastapi_route_alike(client: httpx.AsyncClient, hub: Hub) -> None:
+    """``/v1/messages`` on the fast path, and on its FastAPI route (for a server without the fast path in front)."""
+    from fastapi import FastAPI
+
+    from app.api import v1
+    from app.api.middleware import RequestIdMiddleware
+
+    api = FastAPI()
+    api.include_router(v1.router)
+    body = {"model": "quick", "max_tokens": 16, "messages": [{"role": "user", "content": "hi there"}]}
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=RequestIdMiddleware(api)), base_url="http://hub") as framework:
+        for caller in (client, framework):
+            answer = await caller.post("/v1/messages?beta=true", json=body, headers={"x-api-key": MASTER_KEY})
+            assert answer.status_code == 200 and answer.json()["content"] == [{"type": "text", "text": "Echo: hi there"}]
+            refused = await caller.post("/v1/messages", json={**body, "model": "nowhere"}, headers={"x-api-key": MASTER_KEY})
+            assert refused.status_code == 404 and refused.json()["error"]["type"] == "not_found_error"
+            assert refused.headers["x-llmhub-request-id"].startswith("req_")
