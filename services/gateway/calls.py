@@ -253,9 +253,9 @@ class Gateway:
         client = self.router.client
 
         async def call(adapter: Adapter, target: Target) -> tuple[bytes, int, int]:
-            if target.kind == dialect.native_kind:
+            if dialect.is_native(target.kind):
                 return await relay_answer(client, target, dialect, forwarded, headers)
-            chat_body = with_defaults(dialect.to_chat(forwarded, target.kind), target)
+            chat_body = self._honoured(meta, with_defaults(dialect.to_chat(forwarded, target.kind), target), target)
             return await translated_answer(client, adapter, target, dialect, chat_body, model)
 
         content, prompt, completion = await self._execute(meta, call)
@@ -273,10 +273,10 @@ class Gateway:
         client = self.router.client
 
         async def call(adapter: Adapter, target: Target) -> tuple[list[bytes], ChunkBatches, StreamUsage]:
-            if target.kind == dialect.native_kind:
+            if dialect.is_native(target.kind):
                 watcher = dialect.native_watcher(target.api_key)
                 return await _first_batch(relay_stream(client, target, dialect, forwarded, headers, watcher), watcher)
-            chat_body = {**with_defaults(dialect.to_chat(forwarded, target.kind), target), "stream": True}
+            chat_body = {**self._honoured(meta, with_defaults(dialect.to_chat(forwarded, target.kind), target), target), "stream": True}
             tally = StreamTally(model, keep_text=meta.logged_request is not None)
             chat = adapter.stream_chat(client, target, chat_body, tally)
             events = translated_events(chat, dialect.stream_translator(model, forwarded), tally, prompt_chars(chat_body))
