@@ -201,9 +201,17 @@ async def test_weights_split_traffic_within_a_priority() -> None:
 
 
 async def test_keys_rotate_by_weight() -> None:
-    router, _, _, _ = build({"a": [key(1, 1, "a1", weight=1), key(2, 1, "a2", weight=1)]}, [("a", 1, 1)], {})
-    counts = Counter([(await run(router))[0]["served_by"] for _ in range(400)])
-    assert counts["a1"] > 150 and counts["a2"] > 150
+    router, _, _, _ = build({"a": [key(1, 1, "a1", weight=1), key(2, 1, "a2", weight=3)]}, [("a", 1, 1)], {})
+    counts = Counter([(await run(router))[0]["served_by"] for _ in range(800)])
+    assert 0.68 < counts["a2"] / 800 < 0.82  # 3 : 1, seeded; an order that ignored weights would give a2 half
+
+
+async def test_three_routes_share_traffic_by_weight() -> None:
+    """Three or more items take the sampling keys rather than the two-item draw."""
+    providers = {"a": [key(1, 1, "a1")], "b": [key(2, 2, "b1")], "c": [key(3, 3, "c1")]}
+    router, _, _, _ = build(providers, [("a", 1, 6), ("b", 1, 3), ("c", 1, 1)], {})
+    counts = Counter([(await run(router))[0]["served_by"] for _ in range(1000)])
+    assert 0.52 < counts["a1"] / 1000 < 0.68 and 0.22 < counts["b1"] / 1000 < 0.38 and counts["c1"] < 160
 
 
 async def test_attempt_budget_limits_tries() -> None:
@@ -230,10 +238,14 @@ async def test_route_plans_follow_the_routing_table_and_stay_bounded() -> None:
     for n in range(MAX_PLANS + 10):  # clients choose concrete names: the plans kept must not grow without end
         router.route_candidates(f"b/model-{n}")
     assert len(router._plans) <= MAX_PLANS
-    swapped = RoutingTable(router._table().providers, router._table().providers_by_name, router._table().keys_by_provider,
-                           {"smart": (RouteEntry(router._table().providers_by_name["b"], "b-model"),)})
+    cached = router.plan("smart")
+    assert router.plan("smart") is cached  # worked out once per table
+    table = router._table()
+    swapped = RoutingTable(table.providers, table.providers_by_name, table.keys_by_provider,
+                           {"smart": (RouteEntry(table.providers_by_name["b"], "b-model"),)})
     router._table = lambda: swapped
     assert [c.key.secret for c in router.route_candidates("smart") or ()] == ["k2"]  # a new table, a new plan
+    assert router.plan("smart") is not cached
 
 
 @pytest.mark.parametrize("attempt", [
