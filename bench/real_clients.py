@@ -97,7 +97,29 @@ def claude_code(hub: RunningApp, model: str, cache: Path, home: Path) -> tuple[i
     return run([str(claude), "-p", PROMPT, "--model", model], env, home)
 
 
-CLIENTS: dict[str, Callable[[RunningApp, str, Path, Path], tuple[int, str]]] = {"claude-code": claude_code}
+CODEX_CONFIG = """model = "{model}"
+model_provider = "llmhub"
+
+[model_providers.llmhub]
+name = "LLM Hub"
+base_url = "{url}/v1"
+env_key = "LLMHUB_TOKEN"
+wire_api = "responses"
+"""
+
+
+def codex(hub: RunningApp, model: str, cache: Path, home: Path) -> tuple[int, str]:
+    """``codex exec`` with a ``CODEX_HOME`` whose ``config.toml`` names the hub as its model provider
+    (``wire_api = "responses"``: current releases speak nothing else), the token in ``env_key``."""
+    binary = npm_bin("@openai/codex", "codex", cache)
+    codex_home = home / ".codex"
+    codex_home.mkdir()
+    (codex_home / "config.toml").write_text(CODEX_CONFIG.format(model=model, url=hub.url))
+    env = child_env(HOME=str(home), CODEX_HOME=str(codex_home), LLMHUB_TOKEN=MASTER_KEY)
+    return run([str(binary), "exec", "--skip-git-repo-check", PROMPT], env, home)
+
+
+CLIENTS: dict[str, Callable[[RunningApp, str, Path, Path], tuple[int, str]]] = {"claude-code": claude_code, "codex": codex}
 
 
 def usage_rows(hub: RunningApp) -> list[dict[str, Any]]:

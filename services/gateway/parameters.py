@@ -26,9 +26,15 @@ def unsupported(body: Json, kind: str) -> list[str]:
         names.append("n")
     if body.get("logprobs") or body.get("top_logprobs"):
         names.append("logprobs")
-    if any(isinstance(tool, dict) and tool.get("type", "function") != "function" for tool in body.get("tools") or ()):
+    if _tool_types(body):
         names.append("tools")
     return names
+
+
+def _tool_types(body: Json) -> list[str]:
+    """The kinds of tool besides functions a body offers (built-in ones such as ``web_search``)."""
+    tools = body.get("tools") or ()
+    return sorted({str(tool.get("type")) for tool in tools if isinstance(tool, dict) and tool.get("type", "function") != "function"})
 
 
 def honoured(body: Json, target: Target) -> tuple[Json, list[str]]:
@@ -38,7 +44,8 @@ def honoured(body: Json, target: Target) -> tuple[Json, list[str]]:
     if not names:
         return body, []
     if not target.drop_params:
-        raise GatewayError(400, "unsupported_parameter", f"`{names[0]}` is not supported on this model's route ({target.kind} "
+        what = f"`{names[0]}`" if names[0] != "tools" else "The tool type(s) " + ", ".join(f"`{kind}`" for kind in _tool_types(body))
+        raise GatewayError(400, "unsupported_parameter", f"{what} is not supported on this model's route ({target.kind} "
                            f"provider, model {target.model}). Leave it out, or ask an admin to mark the model "
                            "\"drop unsupported parameters\".", param=names[0])
     kept = {name: value for name, value in body.items() if name not in ("n", "logprobs", "top_logprobs")}
