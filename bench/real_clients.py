@@ -43,15 +43,20 @@ providers:
     keys: [{{label: main, secret: "ok#real-clients"}}]
 models:
   - name: claude-native
+    drop_params: true
     routes: [{{provider: emu-anthropic, model: claude-sonnet-4-5}}]
   - name: gpt-translated
     routes: [{{provider: emu-openai, model: gpt-4o}}]
   - name: claude-native-tools
+    drop_params: true
     routes: [{{provider: emu-anthropic, model: "claude-sonnet-4-5@tool-use"}}]
   - name: gpt-translated-tools
     routes: [{{provider: emu-openai, model: "gpt-4o@tool-use"}}]
 """
 MODELS = ("claude-native", "gpt-translated", "claude-native-tools", "gpt-translated-tools")
+"""Named from Claude Code's side: for Codex (the Responses API) the ``gpt`` models are the native relay and
+the ``claude`` ones the translation. Those are marked ``drop_params``: Codex offers the built-in
+``web_search`` tool, which a route to Anthropic cannot run, so it is dropped rather than refused."""
 """The ``-tools`` models answer with a call of the client's first tool (the emulator's ``tool-use``), so the
 client runs a tool round trip: its tool result (here, the tool refusing the emulator's made-up input)
 goes back through the hub, and the answer echoes it."""
