@@ -43,15 +43,20 @@ providers:
     keys: [{{label: main, secret: "ok#real-clients"}}]
 models:
   - name: claude-native
+    drop_params: true
     routes: [{{provider: emu-anthropic, model: claude-sonnet-4-5}}]
   - name: gpt-translated
     routes: [{{provider: emu-openai, model: gpt-4o}}]
   - name: claude-native-tools
+    drop_params: true
     routes: [{{provider: emu-anthropic, model: "claude-sonnet-4-5@tool-use"}}]
   - name: gpt-translated-tools
     routes: [{{provider: emu-openai, model: "gpt-4o@tool-use"}}]
 """
 MODELS = ("claude-native", "gpt-translated", "claude-native-tools", "gpt-translated-tools")
+"""Named from Claude Code's side: for Codex (the Responses API) the ``gpt`` models are the native relay and
+the ``claude`` ones the translation. Those are marked ``drop_params``: Codex offers the built-in
+``web_search`` tool, which a route to Anthropic cannot run, so it is dropped rather than refused."""
 """The ``-tools`` models answer with a call of the client's first tool (the emulator's ``tool-use``), so the
 client runs a tool round trip: its tool result (here, the tool refusing the emulator's made-up input)
 goes back through the hub, and the answer echoes it."""
@@ -97,7 +102,29 @@ def claude_code(hub: RunningApp, model: str, cache: Path, home: Path) -> tuple[i
     return run([str(claude), "-p", PROMPT, "--model", model], env, home)
 
 
-CLIENTS: dict[str, Callable[[RunningApp, str, Path, Path], tuple[int, str]]] = {"claude-code": claude_code}
+CODEX_CONFIG = """model = "{model}"
+model_provider = "llmhub"
+
+[model_providers.llmhub]
+name = "LLM Hub"
+base_url = "{url}/v1"
+env_key = "LLMHUB_TOKEN"
+wire_api = "responses"
+"""
+
+
+def codex(hub: RunningApp, model: str, cache: Path, home: Path) -> tuple[int, str]:
+    """``codex exec`` with a ``CODEX_HOME`` whose ``config.toml`` names the hub as its model provider
+    (``wire_api = "responses"``: current releases speak nothing else), the token in ``env_key``."""
+    binary = npm_bin("@openai/codex", "codex", cache)
+    codex_home = home / ".codex"
+    codex_home.mkdir()
+    (codex_home / "config.toml").write_text(CODEX_CONFIG.format(model=model, url=hub.url))
+    env = child_env(HOME=str(home), CODEX_HOME=str(codex_home), LLMHUB_TOKEN=MASTER_KEY)
+    return run([str(binary), "exec", "--skip-git-repo-check", PROMPT], env, home)
+
+
+CLIENTS: dict[str, Callable[[RunningApp, str, Path, Path], tuple[int, str]]] = {"claude-code": claude_code, "codex": codex}
 
 
 def usage_rows(hub: RunningApp) -> list[dict[str, Any]]:

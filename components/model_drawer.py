@@ -68,6 +68,10 @@ class ModelDrawer:
                         "w-full sm:w-auto sm:grow"
                     )
                     self.enabled = ui.switch("Enabled", value=model.enabled if model else True).classes("pt-2")
+                    self.drop_params = ui.switch("Drop unsupported parameters", value=model.drop_params if model else False).classes(
+                        "pt-2").props("data-testid=drop-params")
+                    self.drop_params.tooltip("A route that cannot honour n > 1, logprobs or a tool type gets the request without "
+                                             "them (the call's record says so), instead of a 400 unsupported_parameter.")
                 section("Routes", "Tried by priority (1 first); weight splits traffic within a priority.")
                 self.editor = RouteEditor(model.routes if model else [], providers, suggestions)
                 with ui.row().classes("w-full items-center gap-2"):
@@ -86,7 +90,7 @@ class ModelDrawer:
     def _data(self) -> dict[str, Any]:
         return {
             "name": self.name.value, "description": (self.description.value or "").strip() or None,
-            "enabled": self.enabled.value, "routes": self.editor.routes(),
+            "enabled": self.enabled.value, "drop_params": self.drop_params.value, "routes": self.editor.routes(),
         }
 
     async def save(self) -> None:

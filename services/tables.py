@@ -121,6 +121,7 @@ class LogicalModel(SQLModel, table=True):
     num_retries: int | None = None  # upstream calls after the first; None: the process setting
     timeout_seconds: float | None = None  # longest wait for an upstream byte (non-stream calls)
     stream_timeout_seconds: float | None = None  # the same for streams
+    drop_params: bool = False  # parameters a route cannot honour (n, logprobs, tool types) are dropped, not refused
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 

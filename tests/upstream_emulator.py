@@ -1,4 +1,4 @@
-"""Upstream emulator: one aiohttp server speaking the OpenAI (chat completions and Responses), Anthropic,
+"""Upstream emulator: one aiohttp server speaking the OpenAI (chat completions, Responses, legacy completions), Anthropic,
 Gemini and Ollama wire formats.
 
 The API key picks the behaviour (`<behaviour>[:<param>][#<anything>]`; `#...` only makes keys
@@ -693,6 +693,38 @@ class GeminiDialect(Dialect):
         return {"candidates": [candidate], "usageMetadata": usage, "modelVersion": reply.model, "responseId": reply.id}
 
 
+class CompletionsDialect(OpenAIDialect):
+    """OpenAI's legacy completions (``POST /v1/completions``): ``prompt`` (and ``suffix``, recorded) in,
+    ``text_completion`` choices out; streamed as ``data:`` chunks ending in ``[DONE]``."""
+
+    chat_required = ("model", "prompt")
+
+    def conversation(self, body: JSON) -> tuple[list[str], str]:
+        prompt = body.get("prompt")
+        text = prompt if isinstance(prompt, str) else " ".join(p for p in prompt or () if isinstance(p, str))
+        return [text], text
+
+    def chat_json(self, reply: Reply) -> JSON:
+        choice = {"text": reply.answer, "index": 0, "logprobs": None, "finish_reason": "stop"}
+        return {**self._envelope(reply, "text_completion"), "id": f"cmpl-{reply.id}", "choices": [choice], "usage": self._usage(reply)}
+
+    def stream_head(self, reply: Reply) -> bytes:
+        return b""
+
+    def stream_piece(self, reply: Reply, index: int) -> bytes:
+        return self._text_chunk(reply, reply.pieces[index], None)
+
+    def stream_tail(self, reply: Reply) -> bytes:
+        tail = self._text_chunk(reply, "", "stop")
+        if (reply.body.get("stream_options") or {}).get("include_usage"):
+            tail += sse({**self._envelope(reply, "text_completion"), "id": f"cmpl-{reply.id}", "choices": [], "usage": self._usage(reply)})
+        return tail + b"data: [DONE]\n\n"
+
+    def _text_chunk(self, reply: Reply, text: str, finish_reason: str | None) -> bytes:
+        choice = {"text": text, "index": 0, "logprobs": None, "finish_reason": finish_reason}
+        return sse({**self._envelope(reply, "text_completion"), "id": f"cmpl-{reply.id}", "choices": [choice]})
+
+
 class ResponsesDialect(OpenAIDialect):
     """OpenAI's Responses API (``POST /v1/responses``): ``input`` as text or items, ``instructions``,
     function tools, ``text.format``; a stream of typed events (``response.created`` …
@@ -901,7 +933,7 @@ class OllamaDialect(Dialect):
 
 
 OPENAI, ANTHROPIC, GEMINI, OLLAMA = OpenAIDialect(), AnthropicDialect(), GeminiDialect(), OllamaDialect()
-RESPONSES = ResponsesDialect()
+RESPONSES, COMPLETIONS = ResponsesDialect(), CompletionsDialect()
 GEMINI_ACTIONS = {
     "generateContent": "chat",
     "streamGenerateContent": "chat",
@@ -958,6 +990,7 @@ class Emulator:
                 web.post("/v1/chat/completions", self.openai_chat),
                 web.post("/v1/embeddings", self.openai_embeddings),
                 web.post("/v1/responses", self.openai_responses),
+                web.post("/v1/completions", self.openai_completions),
                 web.get("/{version:v1|v1beta}/models", self.list_models),
                 web.post("/v1/messages", self.anthropic_messages),
                 web.post("/v1/messages/count_tokens", self.anthropic_count_tokens),
@@ -979,6 +1012,9 @@ class Emulator:
 
     async def openai_responses(self, request: web.Request) -> web.StreamResponse:
         return await self._chat(request, RESPONSES, stream=lambda body: body.get("stream") is True)
+
+    async def openai_completions(self, request: web.Request) -> web.StreamResponse:
+        return await self._chat(request, COMPLETIONS, stream=lambda body: body.get("stream") is True)
 
     async def anthropic_messages(self, request: web.Request) -> web.StreamResponse:
         return await self._chat(request, ANTHROPIC, stream=lambda body: body.get("stream") is True)

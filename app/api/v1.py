@@ -1,6 +1,6 @@
 """The gateway API: OpenAI's ``/v1/chat/completions``, ``/v1/embeddings``, ``/v1/models`` (and one by id),
 and the inbound dialects (``services.gateway.dialects``): Anthropic's ``/v1/messages`` and its ``count_tokens``,
-OpenAI's ``/v1/responses``.
+OpenAI's ``/v1/responses`` and legacy ``/v1/completions``.
 
 Handlers stay thin: parse, authenticate, hand the body to ``services.gateway.calls``, serialize. Bodies
 are parsed and written with orjson; nothing here touches the database. A streamed answer's server-sent
@@ -29,6 +29,7 @@ from services.errors import GatewayError
 from services.gateway.calls import NO_HEADERS, CallMeta
 from services.gateway.dialects.anthropic_messages import ANTHROPIC_MESSAGES, ANTHROPIC_TOKEN_COUNT
 from services.gateway.dialects.base import InboundDialect
+from services.gateway.dialects.openai_completions import OPENAI_COMPLETIONS
 from services.gateway.dialects.openai_responses import OPENAI_RESPONSES
 from services.hub import Hub
 
@@ -153,6 +154,7 @@ ENDPOINTS: dict[str, GatewayEndpoint] = {
     "/v1/messages": dialect_endpoint(ANTHROPIC_MESSAGES),
     "/v1/messages/count_tokens": dialect_endpoint(ANTHROPIC_TOKEN_COUNT),
     "/v1/responses": responses_endpoint(),
+    "/v1/completions": dialect_endpoint(OPENAI_COMPLETIONS),
 }
 
 
@@ -193,6 +195,16 @@ RESPONSES_BODY = {
 
 @router.post("/responses", openapi_extra=RESPONSES_BODY, summary="Create a model response (OpenAI Responses API)")
 async def responses(request: Request) -> Response:
+    return await framework_answer(request)
+
+
+COMPLETIONS_BODY = {
+    "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object", "required": ["model", "prompt"]}}}}
+}
+
+
+@router.post("/completions", openapi_extra=COMPLETIONS_BODY, summary="Create a completion (OpenAI legacy completions)")
+async def completions(request: Request) -> Response:
     return await framework_answer(request)
 
 

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 EXPORT_FILE_NAME = "llmhub-config.yaml"
 KEY_DEFAULTS = {"priority": 1, "weight": 1, "enabled": True}
 ROUTE_DEFAULTS = {"priority": 1, "weight": 1, "context_fallback": False}
-MODEL_DEFAULTS = {"enabled": True, "aliases": []}
+MODEL_DEFAULTS = {"enabled": True, "aliases": [], "drop_params": False}
 
 
 def variable_name(*parts: str) -> str:
@@ -75,7 +75,7 @@ def _model_item(model: ModelPublic) -> dict[str, Any]:
     item = {
         "name": model.name, "description": model.description, "enabled": model.enabled, "aliases": model.aliases,
         "num_retries": model.num_retries, "timeout": model.timeout, "stream_timeout": model.stream_timeout,
-        "routes": [_route_item(model.name, index, route) for index, route in enumerate(model.routes)],
+        "drop_params": model.drop_params, "routes": [_route_item(model.name, index, route) for index, route in enumerate(model.routes)],
     }
     return _without_defaults(item, MODEL_DEFAULTS)
 

@@ -257,6 +257,8 @@ class ModelCreate(Input):
     )
     timeout: Seconds | None = Field(None, description="seconds to wait for an upstream byte (default: LLMHUB_UPSTREAM_TIMEOUT)")
     stream_timeout: Seconds | None = Field(None, description="the same for streamed answers")
+    drop_params: bool = Field(False, description="drop parameters a route cannot honour (n > 1, logprobs, non-function tools) "
+                              "instead of refusing the request with 400 unsupported_parameter")
     routes: list[RouteIn] = Field(min_length=1)
 
     @field_validator("routes")

@@ -85,6 +85,7 @@ class ModelPublic(BaseModel):
     num_retries: int | None = None
     timeout: float | None = None
     stream_timeout: float | None = None
+    drop_params: bool = False
     routes: list[RoutePublic]
     created_at: UtcTime
     updated_at: UtcTime

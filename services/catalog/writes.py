@@ -69,7 +69,7 @@ def _key_values(data: KeyCreate | KeyUpdate, *, only_sent: bool) -> dict[str, An
 def _model_values(data: ModelCreate) -> dict[str, Any]:
     return {
         "description": data.description, "enabled": data.enabled, "num_retries": data.num_retries,
-        "timeout_seconds": data.timeout, "stream_timeout_seconds": data.stream_timeout,
+        "timeout_seconds": data.timeout, "stream_timeout_seconds": data.stream_timeout, "drop_params": data.drop_params,
     }
 
 
@@ -320,7 +320,8 @@ class CatalogSession:
         return ModelPublic(
             id=model.id or 0, name=model.name, description=model.description, enabled=model.enabled,
             aliases=aliases_of(self.session, model.id or 0), num_retries=model.num_retries, timeout=model.timeout_seconds,
-            stream_timeout=model.stream_timeout_seconds, routes=routes, created_at=model.created_at, updated_at=model.updated_at,
+            stream_timeout=model.stream_timeout_seconds, drop_params=model.drop_params, routes=routes, created_at=model.created_at,
+            updated_at=model.updated_at,
         )
 
     def provider_names(self) -> dict[int, str]:

@@ -20,8 +20,10 @@ from services.errors import ErrorKind, GatewayError, UpstreamError
 from services.gateway.adapters.base import Adapter, Json, Target
 from services.gateway.adapters.shapes import new_id, prompt_chars
 from services.gateway.adapters.tally import StreamTally
+from services.gateway.body_log import BodyLog, loggable_answer
 from services.gateway.dialects.base import InboundDialect
 from services.gateway.dialects.relay import relay_answer, relay_stream, translated_answer, translated_events
+from services.gateway.parameters import honoured
 from services.gateway.plan import Candidate
 from services.gateway.pricing import PriceTable
 from services.gateway.reservation import call_allowance, worst_case_micros
@@ -31,7 +33,7 @@ from services.gateway.token_count import estimate_tokens
 from services.gateway.trail import RouteTrail
 from services.gateway.validation import RequestLimits, validate_chat_body, validate_embedding_body
 from services.usage.recorder import UsageRecorder
-from services.usage.settings import body_logging, redact, settings_writes
+from services.usage.settings import redact
 
 T = TypeVar("T")
 ChunkBatches = AsyncGenerator[list[bytes], None]
@@ -80,6 +82,7 @@ class CallMeta:
     first_byte: float | None = None
     logged_request: Json | None = None  # the redacted request body, only while body logging is on
     facts: RequestFacts | None = None  # what routing needs besides the model: the request's tags and size
+    dropped: list[str] = field(default_factory=list)  # parameters the serving route could not honour, dropped (``drop_params``)
     hold: Hold = NO_HOLD  # the call's reservation on its budgets, until it is metered
 
     @property
@@ -172,10 +175,13 @@ class Gateway:
         model = validate_chat_body(body, self.limits)
         forwarded = without_tags(body) if "tags" in body or "metadata" in body else body
 
-        async def call(adapter: Adapter, target: Target) -> Json:
-            return await adapter.chat(self.router.client, target, with_defaults(forwarded, target))
+        def call_for(meta: CallMeta) -> AdapterCall[Json]:
+            async def call(adapter: Adapter, target: Target) -> Json:
+                return await adapter.chat(self.router.client, target, self._honoured(meta, with_defaults(forwarded, target), target))
 
-        return await self._answer(principal, body, model, "chat", call, source, request_id)
+            return call
+
+        return await self._answer(principal, body, model, "chat", call_for, source, request_id)
 
     async def embed(
         self, principal: Principal, body: Json, *, source: CallSource = "api", request_id: str | None = None
@@ -186,16 +192,17 @@ class Gateway:
         async def call(adapter: Adapter, target: Target) -> Json:
             return await adapter.embed(self.router.client, target, forwarded)
 
-        return await self._answer(principal, body, model, "embeddings", call, source, request_id)
+        return await self._answer(principal, body, model, "embeddings", lambda _meta: call, source, request_id)
 
-    async def _answer(self, principal: Principal, body: Json, model: str, endpoint: Endpoint, call: AdapterCall[Json], source: CallSource,
+    async def _answer(self, principal: Principal, body: Json, model: str, endpoint: Endpoint,
+                      call_for: Callable[[CallMeta], AdapterCall[Json]], source: CallSource,
                       request_id: str | None) -> tuple[Json, CallMeta]:
         """One whole (not streamed) answer: admit, route, meter."""
         meta = self._begin(principal, body, model, source=source, endpoint=endpoint, stream=False, request_id=request_id)
-        response = await self._execute(meta, call)
+        response = await self._execute(meta, call_for(meta))
         response["model"] = model
         usage = response.get("usage") or {}
-        logged = _loggable_answer(response) if meta.logged_request is not None else None
+        logged = loggable_answer(response) if meta.logged_request is not None else None
         self._record(meta, prompt=usage.get("prompt_tokens", 0), completion=usage.get("completion_tokens", 0), logged_response=logged)
         return response, meta
 
@@ -209,7 +216,8 @@ class Gateway:
 
         async def call(adapter: Adapter, target: Target) -> tuple[list[bytes], ChunkBatches, StreamTally]:
             tally = StreamTally(model, keep_text=meta.logged_request is not None)
-            return await _first_batch(adapter.stream_chat(self.router.client, target, with_defaults(forwarded, target), tally), tally)
+            chat_body = self._honoured(meta, with_defaults(forwarded, target), target)
+            return await _first_batch(adapter.stream_chat(self.router.client, target, chat_body, tally), tally)
 
         first, rest, tally = await self._execute(meta, call)
         meta.first_byte = time.perf_counter()
@@ -227,9 +235,9 @@ class Gateway:
         client = self.router.client
 
         async def call(adapter: Adapter, target: Target) -> tuple[bytes, int, int]:
-            if target.kind == dialect.native_kind:
+            if dialect.is_native(target.kind):
                 return await relay_answer(client, target, dialect, forwarded, headers)
-            chat_body = with_defaults(dialect.to_chat(forwarded, target.kind), target)
+            chat_body = self._honoured(meta, with_defaults(dialect.to_chat(forwarded, target.kind), target), target)
             return await translated_answer(client, adapter, target, dialect, chat_body, model)
 
         content, prompt, completion = await self._execute(meta, call)
@@ -247,10 +255,10 @@ class Gateway:
         client = self.router.client
 
         async def call(adapter: Adapter, target: Target) -> tuple[list[bytes], ChunkBatches, StreamUsage]:
-            if target.kind == dialect.native_kind:
+            if dialect.is_native(target.kind):
                 watcher = dialect.native_watcher(target.api_key)
                 return await _first_batch(relay_stream(client, target, dialect, forwarded, headers, watcher), watcher)
-            chat_body = {**with_defaults(dialect.to_chat(forwarded, target.kind), target), "stream": True}
+            chat_body = {**self._honoured(meta, with_defaults(dialect.to_chat(forwarded, target.kind), target), target), "stream": True}
             tally = StreamTally(model, keep_text=meta.logged_request is not None)
             chat = adapter.stream_chat(client, target, chat_body, tally)
             events = translated_events(chat, dialect.stream_translator(model, forwarded), tally, prompt_chars(chat_body))
@@ -259,6 +267,13 @@ class Gateway:
         first, rest, usage = await self._execute(meta, call)
         meta.first_byte = time.perf_counter()
         return DialectStream(self, meta, first, rest, usage, dialect.prompt_chars(body), dialect)
+
+    @staticmethod
+    def _honoured(meta: CallMeta, body: Json, target: Target) -> Json:
+        """The chat body as this attempt's route can take it (``services.gateway.parameters``); what was
+        dropped goes on the call's record."""
+        honoured_body, meta.dropped = honoured(body, target)
+        return honoured_body
 
     async def _execute(self, meta: CallMeta, call: AdapterCall[T]) -> T:
         try:
@@ -327,7 +342,7 @@ class Gateway:
             "ttft_ms": round(ttft, 2) if ttft is not None else None,
             "overhead_ms": round(meta.overhead_ms_at(ended), 3),
             "stream": meta.stream,
-            "attempts": meta.trail.as_dicts(),
+            "attempts": _attempt_lines(meta),
         }
         if meta.logged_request is not None:
             row["request_body"] = meta.logged_request
@@ -335,31 +350,12 @@ class Gateway:
         self.recorder.record(row)
 
 
-class BodyLog:
-    """Whether request and response bodies are stored (an admin setting, off by default).
-
-    Read from the database once and again only after a settings write in this process, so the
-    request path does not query for it.
-    """
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self._seen = -1
-        self._on = False
-
-    def enabled(self) -> bool:
-        if self._seen != settings_writes():
-            self._seen = settings_writes()
-            self._on = body_logging(self.engine)
-        return self._on
-
-
-def _loggable_answer(response: Json) -> Json:
-    """The answer as it is worth keeping: embedding vectors are replaced by their length."""
-    if response.get("object") != "list":
-        return response
-    data = [{**item, "embedding": f"[{len(item.get('embedding') or ())} numbers]"} for item in response.get("data", ())]
-    return {**response, "data": data}
+def _attempt_lines(meta: CallMeta) -> list[dict[str, Any]]:
+    """The trail for the usage row; the serving attempt's line names the parameters dropped for it."""
+    lines = meta.trail.as_dicts()
+    if meta.dropped and lines and meta.served is not None:
+        lines[-1]["dropped"] = meta.dropped
+    return lines
 
 
 class MeteredStream:

@@ -98,6 +98,7 @@ class ModelSettings:
     num_retries: int | None = None
     timeout: float | None = None
     stream_timeout: float | None = None
+    drop_params: bool = False  # parameters a route cannot honour are dropped instead of refused (services.gateway.parameters)
 
 
 DEFAULT_SETTINGS = ModelSettings()
@@ -153,7 +154,7 @@ class RoutingTable:
             {p.name: p for p in providers.values()},
             {pid: tuple(ks) for pid, ks in keys.items()},
             {name: tuple(routes) for name, routes in models.items()},
-            {m.name: ModelSettings(m.num_retries, m.timeout_seconds, m.stream_timeout_seconds) for m in enabled},
+            {m.name: ModelSettings(m.num_retries, m.timeout_seconds, m.stream_timeout_seconds, m.drop_params) for m in enabled},
             aliases,
             tuple(sorted((name for name in models if name.endswith("*")), key=len, reverse=True)),
         )

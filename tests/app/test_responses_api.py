@@ -64,6 +64,11 @@ models:
     routes:
       - provider: emu-ollama
         model: llama3.2
+  - name: claude-lenient
+    drop_params: true
+    routes:
+      - provider: emu-anthropic
+        model: claude-sonnet-4-5
   - name: broken
     routes:
       - provider: breaker
@@ -134,7 +139,27 @@ def test_structured_output_on_a_translated_route(hub_app: RunningApp) -> None:
 def test_built_in_tools_are_refused_off_openai(hub_app: RunningApp) -> None:
     with pytest.raises(openai.BadRequestError) as caught:
         hub_app.sdk().responses.create(model="claude", input="news?", tools=[{"type": "web_search"}])
-    assert caught.value.param == "tools" and "web_search" in caught.value.message
+    assert caught.value.code == "unsupported_parameter" and caught.value.param == "tools" and "web_search" in caught.value.message
+
+
+def test_built_in_tools_are_dropped_on_a_model_marked_so(hub_app: RunningApp, emulator: EmulatorHandle) -> None:
+    response = hub_app.sdk().responses.create(model="claude-lenient", input="news?", tools=[{"type": "web_search"}, WEATHER])
+    assert response.output_text == "Echo: news?"
+    assert [tool["name"] for tool in emulator.requests()[-1]["body"]["tools"]] == ["weather"]
+
+
+def test_a_namespace_of_tools_round_trips_on_a_translated_route(hub_app: RunningApp, emulator: EmulatorHandle) -> None:
+    namespace = {"type": "namespace", "name": "agents", "description": "sub-agents", "tools": [{**WEATHER, "name": "spawn"}]}
+    sdk = hub_app.sdk()
+    first = sdk.responses.create(model="claude", input="use a tool now", tools=[namespace])  # type: ignore[list-item]
+    [call] = first.output
+    assert call.type == "function_call" and (call.namespace, call.name) == ("agents", "spawn")
+    assert emulator.requests()[-1]["body"]["tools"][0]["name"] == "agents__ns__spawn"
+    items: list = [{"role": "user", "content": "use a tool now"}, call.model_dump(exclude_none=True),
+                   {"type": "function_call_output", "call_id": call.call_id, "output": "spawned"}]
+    second = sdk.responses.create(model="claude", input=items, tools=[namespace])  # type: ignore[list-item]
+    assert second.status == "completed"
+    assert emulator.requests()[-1]["body"]["messages"][1]["content"][0]["name"] == "agents__ns__spawn"
 
 
 def test_a_broken_stream_ends_with_an_error_event(hub_app: RunningApp) -> None:

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import openai
 import pytest
 from pydantic import BaseModel
 
 from tests.conftest import RunningApp
-from tests.factories import hub_process
+from tests.factories import hub_process, wait_for_usage
 from tests.upstream_emulator import EmulatorHandle
 
 CONFIG = """
@@ -35,6 +36,11 @@ models:
     routes:
       - provider: emu-anthropic
         model: claude-3-5-haiku-latest
+  - name: claude-lenient
+    drop_params: true
+    routes:
+      - provider: emu-anthropic
+        model: claude-sonnet-4-5
   - name: gemini-3
     routes:
       - provider: emu-gemini
@@ -73,3 +79,19 @@ def test_gemini_3_tool_loop_over_two_turns(hub_app: RunningApp, emulator: Emulat
     assert second.choices[0].finish_reason == "stop" and second.choices[0].message.content
     replayed = [r for r in emulator.requests() if r["key"] == "ok#gemini-sdk"][-1]["body"]["contents"][1]["parts"][0]
     assert replayed["functionCall"]["name"] == "weather" and replayed["thoughtSignature"].startswith("c2ln")
+
+
+def test_a_parameter_the_route_cannot_honour_is_refused_by_name(hub_app: RunningApp) -> None:
+    with pytest.raises(openai.BadRequestError) as caught:
+        hub_app.sdk().chat.completions.create(model="claude-native", messages=[{"role": "user", "content": "x"}], n=2)
+    assert caught.value.code == "unsupported_parameter" and caught.value.param == "n"
+
+
+def test_a_model_marked_drop_params_drops_it_and_says_so(hub_app: RunningApp) -> None:
+    raw = hub_app.sdk().chat.completions.with_raw_response.create(model="claude-lenient", messages=[{"role": "user", "content": "x"}],
+                                                                   n=2, logprobs=True)
+    assert raw.parse().choices[0].message.content == "Echo: x"
+    [record] = wait_for_usage(hub_app, request_id=raw.headers["x-llmhub-request-id"])
+    assert record["attempts"][-1]["dropped"] == ["n", "logprobs"]
+    with hub_app.client() as admin:
+        assert admin.get("/api/models/claude-lenient").json()["drop_params"] is True

@@ -46,6 +46,7 @@ class Target:
     timeout: float | None = None  # None: the client's own
     stream_timeout: float | None = None
     defaults: Mapping[str, Any] | None = None  # parameters the route sets when a request leaves them out
+    drop_params: bool = False  # the model drops parameters this route cannot honour instead of refusing them
 
     def with_headers(self, headers: dict[str, str]) -> dict[str, str]:
         """An adapter's request headers with the route's extra headers on top."""

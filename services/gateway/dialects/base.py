@@ -73,6 +73,10 @@ class InboundDialect(ABC):
     forwarded_headers: frozenset[str] = frozenset()
     """Client headers (lower-case) passed on to the provider on a native relay (API versions, betas)."""
 
+    def is_native(self, kind: str) -> bool:
+        """Whether a route of provider ``kind`` speaks this dialect itself (relayed, not translated)."""
+        return kind == self.native_kind
+
     @abstractmethod
     def validate(self, body: Any) -> str:
         """The requested model, or GatewayError 400 naming the bad field."""

@@ -7,8 +7,11 @@ passes untouched). Every other route is translated to a chat body and back:
   (``input_text`` / ``output_text`` / ``input_image`` parts) → chat messages, ``function_call`` →
   the assistant's ``tool_calls`` (neighbouring calls in one message), ``function_call_output`` →
   a ``tool`` message; ``reasoning`` items are left out (another model cannot read them);
-* function ``tools`` → chat function tools, ``tool_choice`` alike; built-in tools (``web_search``,
-  ``file_search``, …) are refused with a 400 off OpenAI;
+* function ``tools`` → chat function tools, ``tool_choice`` alike; a ``namespace`` of tools (Codex
+  groups some so) → its functions, named ``<namespace>__ns__<name>`` on the way and split back into
+  ``namespace`` and ``name`` in the answer; built-in tools (``web_search``, ``file_search``, …) go on
+  as they are, for ``services.gateway.parameters`` to refuse (400 ``unsupported_parameter``) or, on a
+  model marked ``drop_params``, drop;
 * ``text.format`` ``json_schema`` / ``json_object`` → ``response_format``; ``max_output_tokens`` →
   ``max_tokens``; ``reasoning.effort`` → ``reasoning_effort``; ``temperature``, ``top_p``,
   ``parallel_tool_calls``, ``user`` as they are;
@@ -28,7 +31,7 @@ from typing import Any
 from services.errors import GatewayError
 from services.gateway.adapters.base import Json, Target
 from services.gateway.dialects.base import InboundDialect, sse_event
-from services.gateway.dialects.responses_stream import ResponsesStreamTranslator, ResponsesWatcher, response_from_chat
+from services.gateway.dialects.responses_stream import NAMESPACE_MARK, ResponsesStreamTranslator, ResponsesWatcher, response_from_chat
 
 TEXT_PARTS = frozenset({"input_text", "output_text", "text"})
 SKIPPED_ITEMS = frozenset({"reasoning"})
@@ -85,8 +88,11 @@ def _messages(body: Json) -> list[Json]:
         if kind == "message":
             messages.append(_message(item))
         elif kind == "function_call":
-            call = {"id": item.get("call_id", ""), "type": "function",
-                    "function": {"name": item.get("name", ""), "arguments": item.get("arguments") or "{}"}}
+            name = item.get("name", "")
+            if item.get("namespace"):
+                name = f"{item['namespace']}{NAMESPACE_MARK}{name}"
+            function = {"name": name, "arguments": item.get("arguments") or "{}"}
+            call = {"id": item.get("call_id", ""), "type": "function", "function": function}
             previous = messages[-1] if messages else None
             if previous is not None and previous["role"] == "assistant" and previous.get("tool_calls"):
                 previous["tool_calls"].append(call)
@@ -101,10 +107,17 @@ def _messages(body: Json) -> list[Json]:
     return messages
 
 
-def _tool(tool: Json) -> Json:
-    if tool.get("type") != "function":
-        raise _refuse(f"The built-in tool `{tool.get('type')}` works only on routes to OpenAI; this model is served by another "
-                      "provider. Use function tools.", "tools")
+def _tools(tool: Json) -> list[Json]:
+    """A Responses tool as chat tools: a function as one, a namespace as its functions, a built-in tool as it is."""
+    kind = tool.get("type")
+    if kind == "namespace":
+        prefix = f"{tool.get('name', '')}{NAMESPACE_MARK}"
+        return [_function({**inner, "name": prefix + inner.get("name", "")}) for inner in tool.get("tools") or ()
+                if isinstance(inner, dict) and inner.get("type", "function") == "function"]
+    return [_function(tool)] if kind == "function" else [tool]
+
+
+def _function(tool: Json) -> Json:
     function: Json = {"name": tool.get("name", ""), "parameters": tool.get("parameters") or {"type": "object", "properties": {}}}
     if tool.get("description"):
         function["description"] = tool["description"]
@@ -156,7 +169,7 @@ class OpenAIResponses(InboundDialect):
     def to_chat(self, body: Json, kind: str) -> Json:
         chat: Json = {"model": body["model"], "messages": _messages(body)}
         if tools := body.get("tools"):
-            chat["tools"] = [_tool(tool) for tool in tools if isinstance(tool, dict)]
+            chat["tools"] = [chat_tool for tool in tools if isinstance(tool, dict) for chat_tool in _tools(tool)]
             if (choice := _tool_choice(body.get("tool_choice"))) is not None:
                 chat["tool_choice"] = choice
         if (response_format := _response_format(body.get("text"))) is not None:

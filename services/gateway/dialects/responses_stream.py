@@ -22,6 +22,8 @@ from services.gateway.adapters.errors import classify_event
 from services.gateway.adapters.shapes import make_usage, new_id
 from services.gateway.dialects.base import sse_event
 
+NAMESPACE_MARK = "__ns__"
+"""Between a namespace and a tool's name in the chat function name a namespaced Responses tool goes by."""
 INCOMPLETE_REASONS = {"length": "max_output_tokens", "content_filter": "content_filter"}
 DELTA_EVENTS = (b"event: response.output_text.delta\n", b"event: response.function_call_arguments.delta\n")
 FINAL_EVENTS = frozenset({"response.completed", "response.incomplete"})
@@ -47,7 +49,12 @@ def message_item(item_id: str, text: str, status: str = "completed") -> Json:
 
 
 def call_item(item_id: str, call_id: str, name: str, arguments: str, status: str = "completed") -> Json:
-    return {"type": "function_call", "id": item_id, "call_id": call_id, "name": name, "arguments": arguments, "status": status}
+    """A function call item; a chat function name ``<namespace>__ns__<name>`` is split back into its two parts."""
+    item = {"type": "function_call", "id": item_id, "call_id": call_id, "name": name, "arguments": arguments, "status": status}
+    namespace, mark, short = name.partition(NAMESPACE_MARK)
+    if mark:
+        item.update(namespace=namespace, name=short)
+    return item
 
 
 def response_object(response_id: str, model: str, output: list[Json], usage: Json | None, finish_reason: str | None = "stop",
