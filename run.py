@@ -58,6 +58,8 @@ def main(argv: list[str]) -> None:
         reload=False,
         show=False,
         storage_secret=hub.session_secret(),
+        session_middleware_kwargs={"max_age": int(settings.session_max_hours * 3600), "same_site": "lax"},
+        forwarded_allow_ips=settings.trusted_proxies,
         uvicorn_logging_level="warning",
         show_welcome_message=False,
         loop="uvloop",
