@@ -34,6 +34,9 @@ def main(argv: list[str]) -> None:
         if settings.log_level != "debug":  # httpx logs every upstream call at INFO: noise, and time on the hot path
             logging.getLogger("httpx").setLevel(logging.WARNING)
             logging.getLogger("alembic").setLevel(logging.WARNING)  # its steps; the hub logs what was migrated
+        from services.data_files import make_private
+
+        make_private(settings.data_dir)
         os.environ.setdefault("NICEGUI_STORAGE_PATH", str((settings.data_dir / "storage").resolve()))
         from nicegui import (
             ui,  # after NICEGUI_STORAGE_PATH is set: NiceGUI reads it on import

@@ -24,6 +24,7 @@ from nicegui import app as nicegui_app
 
 from app import auth
 from app.api import accounts, budgets, catalog, errors, health, leaderboard, metrics, routing, usage, v1
+from app.api.body_limit import BodyLimitMiddleware
 from app.api.middleware import RequestIdMiddleware
 from app.internals import install_fast_lane, open_front_door, skip_fastapi_telemetry
 from app.runtime import set_hub
@@ -35,6 +36,7 @@ from services.crypto import SECRET_FILE_NAME
 from services.db import init_schema, make_engine
 from services.errors import GatewayError, UserError
 from services.gateway.router import RetryPolicy
+from services.gateway.validation import RequestLimits
 from services.hub import Hub, HubOptions
 
 log = logging.getLogger("llmhub")
@@ -55,6 +57,8 @@ def hub_options(settings: Settings) -> HubOptions:
         default_cooldown=settings.default_cooldown,
         circuit_threshold=settings.circuit_threshold,
         circuit_open_seconds=settings.circuit_open_seconds,
+        limits=RequestLimits(settings.max_body_bytes, settings.max_messages, settings.max_json_depth,
+                             settings.reserved_completion_tokens),
     )
 
 
@@ -85,6 +89,7 @@ def build_api_app() -> FastAPI:
     api.include_router(routing.router)
     errors.install(api)
     api.add_exception_handler(GatewayError, v1.gateway_error_handler)
+    api.add_middleware(BodyLimitMiddleware)
     api.add_middleware(RequestIdMiddleware)
     return api
 

@@ -11,6 +11,9 @@ from typing import Any, Literal
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.gateway.reservation import DEFAULT_RESERVED_COMPLETION_TOKENS
+from services.gateway.validation import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_DEPTH, DEFAULT_MAX_MESSAGES
+
 LogLevel = Literal["debug", "info", "warning", "error", "critical"]
 
 
@@ -34,6 +37,11 @@ class Settings(BaseSettings):
     default_cooldown: float = Field(30.0, gt=0, description="cooldown after a 429 without Retry-After")
     circuit_threshold: int = Field(5, ge=1, description="consecutive failures that open a provider circuit")
     circuit_open_seconds: float = Field(30.0, gt=0)
+    max_body_bytes: int = Field(DEFAULT_MAX_BODY_BYTES, ge=1024, description="largest API request body; larger answers 413")
+    max_messages: int = Field(DEFAULT_MAX_MESSAGES, ge=1, description="most messages in one chat request")
+    reserved_completion_tokens: int = Field(DEFAULT_RESERVED_COMPLETION_TOKENS, ge=1,
+                                            description="completion tokens a budget holds for a call that sets no max_tokens")
+    max_json_depth: int = Field(DEFAULT_MAX_DEPTH, ge=4, le=200, description="deepest nesting of arrays and objects in a body")
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -45,6 +45,9 @@ sys.path.insert(0, str(ROOT))
 from tests.conftest import child_env, free_port  # noqa: E402  (no pytest, NiceGUI or LLM Hub variables leak into a server)
 
 CHAT_PATH = "/v1/chat/completions"
+MESSAGES_PATH = "/v1/messages"
+STREAM_ENDS = {CHAT_PATH: b"data: [DONE]", MESSAGES_PATH: b"event: message_stop"}
+"""How a whole stream of each API ends (the bench body is both a chat and a Messages body)."""
 PROMPT = "Hello there, please tell me a short story about a fox"
 STREAM_PROMPT = " ".join(["word"] * 40)
 CONCURRENCIES = (1, 32)
@@ -53,6 +56,15 @@ DIRECT = "emulator direct"
 HUB = "LLM Hub"
 PEER = "LiteLLM"
 BASELINE = "passthrough"  # the bare proxy on LLM Hub's own stack (its upstream client): ratios use it
+DIRECT_MESSAGES = "emulator direct (messages)"
+BASELINE_MESSAGES = "passthrough (messages)"
+HUB_NATIVE = "LLM Hub messages (native)"  # /v1/messages relayed to an anthropic route
+HUB_TRANSLATED = "LLM Hub messages (→ openai)"  # /v1/messages translated to an openai route
+MESSAGES_ROWS = {HUB_NATIVE: DIRECT_MESSAGES, HUB_TRANSLATED: DIRECT}
+"""The /v1/messages rows of LLM Hub and the emulator-direct row their added latency is taken against
+(the API their upstream answers); both are paired with the messages passthrough."""
+MESSAGES_TARGETS = {BASELINE: (BASELINE_MESSAGES,), HUB: (HUB_NATIVE, HUB_TRANSLATED)}
+"""The /v1/messages rows a started server also serves."""
 PASSTHROUGHS = {  # row name → bench/passthrough.py --client
     BASELINE: "hub",
     "passthrough (httpx API)": "httpx",  # the same client through httpx's interface: what its models cost
@@ -200,6 +212,7 @@ class Target:
     model: str
     slow_token: str
     slow_model: str
+    path: str = CHAT_PATH
 
 
 def start_emulator(workdir: Path) -> Server:
@@ -221,12 +234,13 @@ def llmhub_config(emulator: Server, slow_key: str) -> dict[str, object]:
     def provider(name: str, secret: str) -> dict[str, object]:
         return {"name": name, "kind": "openai", "base_url": emulator.url + "/v1", "keys": [{"label": "bench", "secret": secret}]}
 
-    def model(name: str, provider_name: str) -> dict[str, object]:
-        return {"name": name, "routes": [{"provider": provider_name, "model": "gpt-4o", "priority": 1}]}
+    def model(name: str, provider_name: str, upstream: str = "gpt-4o") -> dict[str, object]:
+        return {"name": name, "routes": [{"provider": provider_name, "model": upstream, "priority": 1}]}
 
+    anthropic = {"name": "emu-anthropic", "kind": "anthropic", "base_url": emulator.url, "keys": [{"label": "bench", "secret": "ok#bench"}]}
     return {
-        "providers": [provider("emu", "ok#bench"), provider("emu-slow", slow_key + "#bench")],
-        "models": [model("bench", "emu"), model("bench-slow", "emu-slow")],
+        "providers": [provider("emu", "ok#bench"), provider("emu-slow", slow_key + "#bench"), anthropic],
+        "models": [model("bench", "emu"), model("bench-slow", "emu-slow"), model("bench-claude", "emu-anthropic", "claude-sonnet-4-5")],
     }
 
 
@@ -294,8 +308,8 @@ def smoke(target: Target) -> None:
     """One JSON and one streamed call must both answer 200 before a target is measured."""
     headers = {"Authorization": f"Bearer {target.token}", "Content-Type": "application/json"}
     for stream in (False, True):
-        response = httpx.post(target.url + CHAT_PATH, content=chat_body(target.model, stream=stream), headers=headers, timeout=30)
-        if response.status_code != 200 or (stream and b"[DONE]" not in response.content):
+        response = httpx.post(target.url + target.path, content=chat_body(target.model, stream=stream), headers=headers, timeout=30)
+        if response.status_code != 200 or (stream and STREAM_ENDS[target.path] not in response.content):
             raise TargetError(f"{'stream' if stream else 'chat'} call answered {response.status_code}: {response.text[:300]}")
 
 
@@ -333,7 +347,7 @@ end
 def run_wrk(target: Target, stream: bool, concurrency: int, seconds: int, workdir: Path, metered: tuple[int, ...]) -> LoadResult:
     script = workdir / f"wrk-{secrets.token_hex(4)}.lua"
     script.write_text(WRK_SCRIPT % {"body": chat_body(target.model, stream=stream).decode(), "token": target.token})
-    argv = ["wrk", "-t1", f"-c{concurrency}", f"-d{seconds}s", "--timeout", "10s", "-s", str(script), target.url + CHAT_PATH]
+    argv = ["wrk", "-t1", f"-c{concurrency}", f"-d{seconds}s", "--timeout", "10s", "-s", str(script), target.url + target.path]
     before, own_before = cpu_sample(metered), process_ticks(target.pid)
     try:
         output = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60).stdout
@@ -488,6 +502,15 @@ def median_row(rows: list[LoadResult]) -> LoadResult:
     )
 
 
+def references(name: str) -> tuple[str, str]:
+    """The emulator-direct row a row's added latency is taken against, and the passthrough row its throughput is divided by."""
+    if name in (DIRECT_MESSAGES, BASELINE_MESSAGES):
+        return DIRECT_MESSAGES, BASELINE_MESSAGES
+    if name in MESSAGES_ROWS:
+        return MESSAGES_ROWS[name], BASELINE_MESSAGES
+    return DIRECT, BASELINE
+
+
 def load_table(results: list[LoadResult], names: list[str]) -> str:
     index = by_key(results)
     lines = [
@@ -496,12 +519,12 @@ def load_table(results: list[LoadResult], names: list[str]) -> str:
     ]
     for mode in MODES:
         for concurrency in CONCURRENCIES:
-            direct = index.get((DIRECT, mode, concurrency))
-            passthrough = index.get((BASELINE, mode, concurrency))
             for name in names:
                 row = index.get((name, mode, concurrency))
                 if row is None:
                     continue
+                direct_name, baseline_name = references(name)
+                direct, passthrough = index.get((direct_name, mode, concurrency)), index.get((baseline_name, mode, concurrency))
                 overhead = f"{row.p50_ms - direct.p50_ms:+.2f}" if direct and name != direct.target else "–"
                 ratio = f"{row.rps / passthrough.rps:.2f}" if passthrough else "–"
                 lines.append(
@@ -532,11 +555,14 @@ def stream_table(checks: list[StreamCheck], pause: float) -> str:
     return "\n".join(lines)
 
 
-def paired_shares(results: list[LoadResult], mode: str, concurrency: int, share: Callable[[LoadResult, LoadResult], float]) -> list[float]:
-    """``share(hub_row, passthrough_row)`` round by round (the two rows of a round were measured seconds apart)."""
+def paired_shares(results: list[LoadResult], mode: str, concurrency: int, share: Callable[[LoadResult, LoadResult], float],
+                  pair: tuple[str, str] = (HUB, BASELINE)) -> list[float]:
+    """``share(row, reference_row)`` of a pair of targets (LLM Hub and the passthrough unless told), round by
+    round (the two rows of a round were measured seconds apart)."""
     rows = {(r.target, r.round): r for r in results if r.mode == mode and r.concurrency == concurrency}
     rounds = sorted({r.round for r in results})
-    return [share(rows[HUB, n], rows[BASELINE, n]) for n in rounds if (HUB, n) in rows and (BASELINE, n) in rows]
+    name, reference = pair
+    return [share(rows[name, n], rows[reference, n]) for n in rounds if (name, n) in rows and (reference, n) in rows]
 
 
 def throughput_share(hub: LoadResult, passthrough: LoadResult) -> float:
@@ -581,6 +607,7 @@ def target_lines(results: list[LoadResult], checks: list[StreamCheck], pause: fl
                          f" ({median_of_rounds(shares)})")
             costs = paired_shares(results, mode, 32, cost_share)
             lines.append(f"info  {mode}: c=32 CPU per request, the passthrough's as a share of LLM Hub's ({median_of_rounds(costs)})")
+    lines += messages_target_lines(results)
     hub_check = next((c for c in checks if c.target == HUB), None)
     if hub_check is not None:
         facts = f"{hub_check.completed} completed, max gap {hub_check.max_gap_s * 1000:.0f} ms, {hub_check.late_starts(pause)} late starts"
@@ -589,6 +616,25 @@ def target_lines(results: list[LoadResult], checks: list[StreamCheck], pause: fl
     hub_rows = [r for r in results if r.target == HUB]
     errors = sum(r.errors for r in hub_rows)
     lines.append(f"{verdict(errors == 0 if hub_rows else None)}  LLM Hub answered every load request with 2xx ({errors} errors)")
+    return lines
+
+
+def messages_target_lines(results: list[LoadResult]) -> list[str]:
+    """/v1/messages: the chat targets' added latency at c=1, and the native relay's c=32 throughput
+    within 10 % of the chat-completions relay's (LLM Hub's own chat row, measured in the same round)."""
+    index = by_key(results)
+    lines = []
+    for name, direct_name in MESSAGES_ROWS.items():
+        for mode in MODES:
+            row, direct = index.get((name, mode, 1)), index.get((direct_name, mode, 1))
+            if row and direct:
+                added = row.p50_ms - direct.p50_ms
+                lines.append(f"{verdict(added < 1.0)}  {name} {mode}: added p50 latency at c=1 under 1 ms ({added:.2f} ms)")
+    for mode in MODES:
+        shares = paired_shares(results, mode, 32, throughput_share, (HUB_NATIVE, HUB))
+        if shares:
+            lines.append(f"{verdict(statistics.median(shares) >= 0.9)}  {HUB_NATIVE} {mode}: c=32 throughput within 10% of"
+                         f" LLM Hub's chat completions ({median_of_rounds(shares)})")
     return lines
 
 
@@ -641,7 +687,7 @@ def start_targets(stack: ExitStack, workdir: Path, args: argparse.Namespace, ski
         starters.append((PEER, start_peer, litellm_key, "gpt-4o", litellm_key, "gpt-4o-slow"))
     wanted = set(args.only.split(",")) if args.only else None
     for name, start, token, model, slow_token, slow_model in starters:
-        if wanted is not None and name not in wanted:
+        if wanted is not None and not wanted & {name, *MESSAGES_TARGETS.get(name, ())}:
             continue
         with skipped_on_failure(skipped, name):
             print(f"starting {name} ...", file=sys.stderr, flush=True)
@@ -649,8 +695,25 @@ def start_targets(stack: ExitStack, workdir: Path, args: argparse.Namespace, ski
             stack.callback(server.stop)
             target = Target(name, server.url, server.process.pid, token, model, slow_token, slow_model)
             smoke(target)
-            targets.append(target)
+            if wanted is None or name in wanted:
+                targets.append(target)
+            targets += messages_targets(target, wanted, skipped)
+    if wanted is None or DIRECT_MESSAGES in wanted:
+        targets.append(replace(targets[0], name=DIRECT_MESSAGES, model="claude-sonnet-4-5", path=MESSAGES_PATH))
     return emulator, targets
+
+
+def messages_targets(started: Target, wanted: set[str] | None, skipped: list[str]) -> list[Target]:
+    """The /v1/messages rows a started server also serves: the passthrough's, and LLM Hub's native and translated."""
+    models = {HUB_NATIVE: "bench-claude"}
+    chosen = []
+    for name in MESSAGES_TARGETS.get(started.name, ()):
+        target = replace(started, name=name, model=models.get(name, started.model), path=MESSAGES_PATH)
+        if wanted is None or name in wanted:
+            with skipped_on_failure(skipped, target.name):
+                smoke(target)
+                chosen.append(target)
+    return chosen
 
 
 @dataclass
@@ -697,7 +760,7 @@ def turn_order(targets: list[Target], round_number: int) -> list[Target]:
 
 
 def check_streams(targets: list[Target], emulator_pid: int, args: argparse.Namespace, skipped: list[str], findings: Findings) -> None:
-    for target in list(targets):
+    for target in [t for t in targets if t.path == CHAT_PATH]:
         with skipped_on_failure(skipped, target.name, targets, target):
             wait_for_quiet(args.wait_quiet)
             pin_tree(target.pid, SUT_CPUS)

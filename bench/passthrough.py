@@ -1,7 +1,7 @@
 """The baseline for ``bench/gateway.py``: the barest Python proxy on the same stack as LLM Hub.
 
 A raw ASGI app on uvicorn (uvloop + httptools) with one shared upstream client. It forwards
-``POST /v1/chat/completions`` bodies, with the client's ``Authorization`` header, to the upstream
+``POST /v1/chat/completions`` and ``POST /v1/messages`` bodies, with the client's ``Authorization`` header, to the upstream
 and hands the answer back: whole for JSON, chunk by chunk for an event stream. No auth, no routing,
 no metering; anything a real gateway does on top of this is what the benchmark calls overhead.
 
@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from services.gateway.adapters.transport import UpstreamClient, upstream_client
 
 FORWARDED = (b"authorization", b"content-type")
+FORWARDED_PATHS = frozenset({"/v1/chat/completions", "/v1/messages"})
 CLIENTS = ("hub", "httpx", "httpcore")
 MAX_CONNECTIONS = 1000  # as LLM Hub's client: never the bottleneck
 
@@ -42,7 +43,7 @@ class Passthrough:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             await self.lifespan(receive, send)
-        elif scope["type"] == "http" and scope["method"] == "POST" and scope["path"] == "/v1/chat/completions":
+        elif scope["type"] == "http" and scope["method"] == "POST" and scope["path"] in FORWARDED_PATHS:
             url = self.upstream + scope["path"]
             headers = {name.decode(): value.decode() for name, value in scope["headers"] if name in FORWARDED}
             body = await read_body(receive)

@@ -7,9 +7,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
+from pydantic import Field
 from sqlalchemy import Table, event
 from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.engine.interfaces import DBAPIConnection
@@ -19,6 +20,10 @@ from sqlmodel import Session, create_engine, select
 import services.compare.tables  # noqa: F401  (registers its tables before create_all)
 from services.migrations import migrate
 from services.tables import SchemaVersion
+
+MAX_ROW_ID = 2**63 - 1  # the largest INTEGER SQLite (and a BIGINT) holds: a larger id overflows the driver
+RowId = Annotated[int, Field(ge=1, le=MAX_ROW_ID)]
+"""A row id as an input: a larger or non-positive number names no row (and must not reach the driver)."""
 
 
 def make_engine(database_path: Path) -> Engine:

@@ -30,8 +30,11 @@ from services.gateway.key_state import KeyStateStore, StateRows
 from services.gateway.pricing import PriceTable
 from services.gateway.router import RetryPolicy, Router
 from services.gateway.routing_table import RoutingTable
+from services.gateway.stored_responses import ResponseStore
 from services.gateway.token_count import TOKENIZERS
+from services.gateway.validation import RequestLimits
 from services.tables import DeploymentState, KeyState, ModelRoute, Provider, ProviderCircuit, ProviderKey, RouteState
+from services.usage.journal import JOURNAL_FOLDER
 from services.usage.recorder import UsageRecorder
 from services.usage.replay import ReplayPolicy
 
@@ -49,6 +52,7 @@ class HubOptions:
     default_cooldown: float = 30.0
     circuit_threshold: int = 5
     circuit_open_seconds: float = 30.0
+    limits: RequestLimits = field(default_factory=RequestLimits)
 
     @property
     def database_path(self) -> Path:
@@ -81,10 +85,12 @@ class Hub:
         self.tokens = TokenRegistry(self.engine, self.clock, options.master_key)
         self.accounts = Accounts(self.engine, self.box, self.clock, on_tokens_changed=self.tokens.invalidate)
         self.gateway_tokens = GatewayTokens(self.engine, self.clock, on_tokens_changed=self.tokens.invalidate)
-        self.recorder = UsageRecorder(self.engine)
+        self.recorder = UsageRecorder(self.engine, journal_dir=options.data_dir / JOURNAL_FOLDER)
         self.router = Router(table=lambda: self.table, states=self.states, client=self.client, clock=self.clock, policy=options.policy)
-        self.gateway = Gateway(router=self.router, tokens=self.tokens, recorder=self.recorder, pricing=self.pricing, engine=self.engine)
+        self.gateway = Gateway(router=self.router, tokens=self.tokens, recorder=self.recorder, pricing=self.pricing, engine=self.engine,
+                               limits=options.limits, master_key=options.master_key)
         self.discovery = ModelDiscovery(self.client, lambda: self.table, self.clock.now)
+        self.responses = ResponseStore(self.engine)
 
     def session_secret(self) -> str:
         """The console's session-signing secret, persisted so sign-ins survive a restart."""
@@ -135,6 +141,7 @@ class Hub:
 
     async def stop(self) -> None:
         await self.recorder.stop()
+        await self.responses.settle()
         await self.mirror_states()
         await self.client.aclose()
         self.engine.dispose()

@@ -335,3 +335,17 @@ class UsageBody(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     request: dict[str, Any] | list[Any] | None = Field(default=None, sa_column=Column(JSON))
     response: dict[str, Any] | list[Any] | None = Field(default=None, sa_column=Column(JSON))
+
+
+class StoredResponse(SQLModel, table=True):
+    """A Responses API answer kept for ``previous_response_id`` and ``GET /v1/responses/{id}``: the whole
+    conversation up to it as input items, and the response object. Only the token that made it sees it
+    (``token_id`` null: the master key); pruned with the raw usage records."""
+
+    __table_args__ = (Index("ix_storedresponse_created", "created_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    response_id: str = Field(index=True, unique=True)
+    token_id: int | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    items: list[Any] = Field(default_factory=list, sa_column=Column(JSON))
+    response: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))

@@ -1,4 +1,5 @@
-"""Upstream emulator: one aiohttp server speaking the OpenAI, Anthropic, Gemini and Ollama wire formats.
+"""Upstream emulator: one aiohttp server speaking the OpenAI (chat completions and Responses), Anthropic,
+Gemini and Ollama wire formats.
 
 The API key picks the behaviour (`<behaviour>[:<param>][#<anything>]`; `#...` only makes keys
 distinct), so one server plays a healthy upstream, a rate-limited one, a dead one and a flaky
@@ -692,6 +693,138 @@ class GeminiDialect(Dialect):
         return {"candidates": [candidate], "usageMetadata": usage, "modelVersion": reply.model, "responseId": reply.id}
 
 
+class ResponsesDialect(OpenAIDialect):
+    """OpenAI's Responses API (``POST /v1/responses``): ``input`` as text or items, ``instructions``,
+    function tools, ``text.format``; a stream of typed events (``response.created`` …
+    ``response.completed``, each with its ``sequence_number``), ``response.failed`` when it breaks."""
+
+    chat_required = ("model", "input")
+
+    def conversation(self, body: JSON) -> tuple[list[str], str]:
+        items = self._items(body)
+        texts = [text_of(body.get("instructions"))]
+        texts += [text_of(item.get("content")) or str(item.get("output") or "") for item in items]
+        return texts, last_user_text([item for item in items if item.get("type", "message") == "message"])
+
+    def called_tool(self, body: JSON) -> str | None:
+        tools = [tool for tool in body.get("tools") or () if tool.get("type") == "function"]
+        if not tools or self._answers_a_call(body):
+            return None
+        return str(tools[0].get("name"))
+
+    def forced_tool(self, body: JSON, last_user: str) -> tuple[str, JSON] | None:
+        tools = [tool for tool in body.get("tools") or () if tool.get("type") == "function"]
+        choice = body.get("tool_choice")
+        forced = choice == "required" or (isinstance(choice, dict) and choice.get("type") == "function")
+        if not tools or self._answers_a_call(body) or not wants_tool(last_user, forced):
+            return None
+        named = choice.get("name") if isinstance(choice, dict) else None
+        tool = next((t for t in tools if t.get("name") == named), tools[0])
+        return tool["name"], sample_of(tool.get("parameters") or {}, last_user)
+
+    def schema_for(self, body: JSON) -> JSON | None:
+        text_format = (body.get("text") or {}).get("format") or {}
+        return text_format.get("schema") if text_format.get("type") == "json_schema" else None
+
+    def chat_json(self, reply: Reply) -> JSON:
+        return self._response(reply, "completed", [self._item(reply, "completed")])
+
+    def stream_head(self, reply: Reply) -> bytes:
+        started = self._response(reply, "in_progress", [])
+        head = self._event(reply, 0, "response.created", response=started)
+        head += self._event(reply, 1, "response.in_progress", response=started)
+        head += self._event(reply, 2, "response.output_item.added", output_index=0, item=self._item(reply, "in_progress"))
+        if reply.tool is None:
+            head += self._event(reply, 3, "response.content_part.added", item_id=self._item_id(reply), output_index=0, content_index=0,
+                                part=self._text_part(""))
+        return head
+
+    def stream_piece(self, reply: Reply, index: int) -> bytes:
+        number = self._head_events(reply) + index
+        if reply.tool is not None:
+            return self._event(reply, number, "response.function_call_arguments.delta", item_id=self._item_id(reply), output_index=0,
+                               delta=reply.pieces[index])
+        return self._event(reply, number, "response.output_text.delta", item_id=self._item_id(reply), output_index=0, content_index=0,
+                           delta=reply.pieces[index], logprobs=[])
+
+    def stream_tail(self, reply: Reply) -> bytes:
+        number = self._head_events(reply) + len(reply.pieces)
+        item_id = self._item_id(reply)
+        if reply.tool is not None:
+            tail = self._event(reply, number, "response.function_call_arguments.done", item_id=item_id, output_index=0,
+                               arguments=reply.answer)
+        else:
+            tail = self._event(reply, number, "response.output_text.done", item_id=item_id, output_index=0, content_index=0,
+                               text=reply.answer, logprobs=[])
+            number += 1
+            tail += self._event(reply, number, "response.content_part.done", item_id=item_id, output_index=0, content_index=0,
+                                part=self._text_part(reply.answer))
+        done = self._item(reply, "completed")
+        tail += self._event(reply, number + 1, "response.output_item.done", output_index=0, item=done)
+        return tail + self._event(reply, number + 2, "response.completed", response=self._response(reply, "completed", [done]))
+
+    def stream_error(self) -> bytes:
+        """What OpenAI sends when a response fails mid-stream: ``response.failed`` with the error."""
+        failed = {"id": "resp_failed", "object": "response", "created_at": int(time.time()), "status": "failed", "model": "",
+                  "output": [], "parallel_tool_calls": True, "tool_choice": "auto", "tools": [],
+                  "error": {"code": "server_error", "message": "The server had an error while processing your request."}}
+        return sse({"type": "response.failed", "sequence_number": 99, "response": failed}, "response.failed")
+
+    @staticmethod
+    def _items(body: JSON) -> list[JSON]:
+        given = body.get("input")
+        if isinstance(given, str):
+            return [{"type": "message", "role": "user", "content": given}]
+        return [item for item in given or () if isinstance(item, dict)]
+
+    def _answers_a_call(self, body: JSON) -> bool:
+        items = self._items(body)
+        return bool(items) and items[-1].get("type") == "function_call_output"
+
+    @staticmethod
+    def _head_events(reply: Reply) -> int:
+        return 3 if reply.tool is not None else 4
+
+    @staticmethod
+    def _item_id(reply: Reply) -> str:
+        return f"{'fc' if reply.tool else 'msg'}_{reply.id}"
+
+    @staticmethod
+    def _text_part(text: str) -> JSON:
+        return {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
+
+    def _item(self, reply: Reply, status: str) -> JSON:
+        if reply.tool is not None:
+            arguments = reply.answer if status == "completed" else ""
+            return {"type": "function_call", "id": self._item_id(reply), "call_id": f"call_{reply.id}", "name": reply.tool,
+                    "arguments": arguments, "status": status}
+        content = [self._text_part(reply.answer)] if status == "completed" else []
+        return {"type": "message", "id": self._item_id(reply), "status": status, "role": "assistant", "content": content}
+
+    @staticmethod
+    def _response(reply: Reply, status: str, output: list[JSON]) -> JSON:
+        body = reply.body
+        usage = None
+        if status == "completed":
+            usage = {"input_tokens": reply.prompt_tokens, "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
+                     "output_tokens": reply.completion_tokens, "output_tokens_details": {"reasoning_tokens": 0},
+                     "total_tokens": reply.total_tokens}
+        return {
+            "id": f"resp_{reply.id}", "object": "response", "created_at": reply.created, "status": status, "error": None,
+            "incomplete_details": None, "instructions": body.get("instructions"), "max_output_tokens": body.get("max_output_tokens"),
+            "model": reply.model, "output": output, "parallel_tool_calls": body.get("parallel_tool_calls", True),
+            "previous_response_id": body.get("previous_response_id"), "reasoning": {"effort": None, "summary": None},
+            "store": body.get("store", True), "temperature": body.get("temperature", 1.0),
+            "text": body.get("text") or {"format": {"type": "text"}}, "tool_choice": body.get("tool_choice", "auto"),
+            "tools": body.get("tools") or [], "top_p": body.get("top_p", 1.0), "truncation": "disabled", "usage": usage,
+            "user": None, "metadata": body.get("metadata") or {},
+        }
+
+    @staticmethod
+    def _event(reply: Reply, number: int, kind: str, **fields: Any) -> bytes:
+        return sse({"type": kind, "sequence_number": number, **fields}, kind)
+
+
 class OllamaDialect(Dialect):
     name = "ollama"
     stream_content_type = "application/x-ndjson"
@@ -768,6 +901,7 @@ class OllamaDialect(Dialect):
 
 
 OPENAI, ANTHROPIC, GEMINI, OLLAMA = OpenAIDialect(), AnthropicDialect(), GeminiDialect(), OllamaDialect()
+RESPONSES = ResponsesDialect()
 GEMINI_ACTIONS = {
     "generateContent": "chat",
     "streamGenerateContent": "chat",
@@ -823,6 +957,7 @@ class Emulator:
             [
                 web.post("/v1/chat/completions", self.openai_chat),
                 web.post("/v1/embeddings", self.openai_embeddings),
+                web.post("/v1/responses", self.openai_responses),
                 web.get("/{version:v1|v1beta}/models", self.list_models),
                 web.post("/v1/messages", self.anthropic_messages),
                 web.post("/v1/messages/count_tokens", self.anthropic_count_tokens),
@@ -841,6 +976,9 @@ class Emulator:
 
     async def openai_chat(self, request: web.Request) -> web.StreamResponse:
         return await self._chat(request, OPENAI, stream=lambda body: body.get("stream") is True)
+
+    async def openai_responses(self, request: web.Request) -> web.StreamResponse:
+        return await self._chat(request, RESPONSES, stream=lambda body: body.get("stream") is True)
 
     async def anthropic_messages(self, request: web.Request) -> web.StreamResponse:
         return await self._chat(request, ANTHROPIC, stream=lambda body: body.get("stream") is True)

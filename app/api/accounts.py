@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.api.deps import ActorDep, AdminDep, HubDep
+from app.api.deps import ActorDep, AdminDep, HubDep, PathId, QueryId
 from services.accounts.gateway_tokens import TokenCreate, TokenCreated, TokenPublic, TokenUpdate
 from services.accounts.users import UserCreate, UserPublic
 
@@ -20,7 +20,7 @@ router = APIRouter(prefix="/api")
 
 
 @router.get("/tokens", tags=["tokens"], summary="List gateway tokens (last four characters only)")
-def get_tokens(hub: HubDep, _: AdminDep, user_id: int | None = None, user_email: str | None = None) -> list[TokenPublic]:
+def get_tokens(hub: HubDep, _: AdminDep, user_id: QueryId = None, user_email: str | None = None) -> list[TokenPublic]:
     return hub.gateway_tokens.list_tokens(user_id=user_id, user_email=user_email)
 
 
@@ -30,12 +30,12 @@ def post_token(hub: HubDep, actor: ActorDep, body: TokenCreate) -> TokenCreated:
 
 
 @router.patch("/tokens/{token_id}", tags=["tokens"], summary="Change a token's name, budget, rpm, allowed models or expiry")
-def patch_token(hub: HubDep, actor: ActorDep, token_id: int, body: TokenUpdate) -> TokenPublic:
+def patch_token(hub: HubDep, actor: ActorDep, token_id: PathId, body: TokenUpdate) -> TokenPublic:
     return hub.gateway_tokens.update(actor, token_id, body)
 
 
 @router.delete("/tokens/{token_id}", tags=["tokens"], summary="Revoke a token (it stays listed, marked revoked)")
-def delete_token(hub: HubDep, actor: ActorDep, token_id: int) -> TokenPublic:
+def delete_token(hub: HubDep, actor: ActorDep, token_id: PathId) -> TokenPublic:
     return hub.gateway_tokens.revoke(actor, token_id)
 
 

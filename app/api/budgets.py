@@ -15,7 +15,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from app.api.deps import AdminDep, HubDep, PrincipalDep, json_response
+from app.api.deps import AdminDep, HubDep, PathId, PrincipalDep, json_response
 from app.api.usage import viewer_of
 from services.accounts.audit import Actor
 from services.accounts.tokens import Principal
@@ -77,7 +77,7 @@ async def budgets(hub: HubDep, principal: PrincipalDep) -> Response:
 
 
 @router.put("/budgets/users/{user_id}", summary="Set or (with null) remove a person's monthly budget")
-async def put_user_budget(hub: HubDep, admin: AdminDep, request: Request, user_id: int, body: UserBudgetBody) -> Response:
+async def put_user_budget(hub: HubDep, admin: AdminDep, request: Request, user_id: PathId, body: UserBudgetBody) -> Response:
     micros = None if body.monthly_budget_usd is None else round(body.monthly_budget_usd * 1_000_000)
     try:
         await run_in_threadpool(set_user_budget, hub.engine, _actor(hub, admin, request), user_id, micros)

@@ -15,7 +15,7 @@ from fastapi.responses import PlainTextResponse, Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from app.api.deps import ActorDep, AdminDep, HubDep
+from app.api.deps import ActorDep, AdminDep, HubDep, PathId
 from services.catalog.config_export import export_config
 from services.catalog.config_file import ConfigReport, apply_config_text
 from services.catalog.inputs import KeyCreate, KeyUpdate, ModelCreate, ProviderCreate, ProviderUpdate, Secret
@@ -77,32 +77,32 @@ def create_key(hub: HubDep, actor: ActorDep, name: str, body: KeyCreate) -> KeyP
 
 
 @router.get("/keys/{key_id}", tags=["keys"], summary="One key (secret masked) with its live status")
-def get_key(hub: HubDep, _: AdminDep, key_id: int) -> KeyPublic:
+def get_key(hub: HubDep, _: AdminDep, key_id: PathId) -> KeyPublic:
     return hub.catalog.get_key(key_id)
 
 
 @router.patch("/keys/{key_id}", tags=["keys"], summary="Change a key's label, limits, priority, weight or enabled flag")
-def update_key(hub: HubDep, actor: ActorDep, key_id: int, body: KeyUpdate) -> KeyPublic:
+def update_key(hub: HubDep, actor: ActorDep, key_id: PathId, body: KeyUpdate) -> KeyPublic:
     return hub.catalog.update_key(actor, key_id, body)
 
 
 @router.post("/keys/{key_id}/rotate", tags=["keys"], summary="Replace a key's secret (same key, history kept; health reset)")
-def rotate_key(hub: HubDep, actor: ActorDep, key_id: int, body: KeyRotate) -> KeyPublic:
+def rotate_key(hub: HubDep, actor: ActorDep, key_id: PathId, body: KeyRotate) -> KeyPublic:
     return hub.catalog.rotate_key_secret(actor, key_id, body.secret.get_secret_value())
 
 
 @router.post("/keys/{key_id}/reset", tags=["keys"], summary="Clear a key's cooldown and invalid/exhausted marks")
-def reset_key(hub: HubDep, actor: ActorDep, key_id: int) -> KeyPublic:
+def reset_key(hub: HubDep, actor: ActorDep, key_id: PathId) -> KeyPublic:
     return hub.catalog.reset_key_health(actor, key_id)
 
 
 @router.post("/keys/{key_id}/cooldown", tags=["keys"], summary="Take a key out of rotation for a number of seconds")
-def cool_key(hub: HubDep, actor: ActorDep, key_id: int, body: Cooldown) -> KeyPublic:
+def cool_key(hub: HubDep, actor: ActorDep, key_id: PathId, body: Cooldown) -> KeyPublic:
     return hub.catalog.force_cooldown(actor, key_id, body.seconds)
 
 
 @router.delete("/keys/{key_id}", tags=["keys"], status_code=204, summary="Delete a key")
-def delete_key(hub: HubDep, actor: ActorDep, key_id: int) -> Response:
+def delete_key(hub: HubDep, actor: ActorDep, key_id: PathId) -> Response:
     hub.catalog.delete_key(actor, key_id)
     return Response(status_code=204)
 

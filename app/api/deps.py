@@ -6,14 +6,19 @@ from collections.abc import Mapping
 from typing import Annotated
 
 import orjson
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Query, Request
 from fastapi.responses import Response
 
 from app.runtime import get_hub
 from services.accounts.audit import Actor
 from services.accounts.tokens import Principal
+from services.db import MAX_ROW_ID
 from services.errors import GatewayError
 from services.hub import Hub
+
+PathId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
+"""An id in a path: out of range it names nothing (404, ``app.api.errors``) and never reaches the database driver."""
+QueryId = Annotated[int | None, Query(ge=0, le=MAX_ROW_ID)]
 
 
 async def hub_dependency() -> Hub:

@@ -6,6 +6,9 @@ missing model or retry it (Codex retried five times, Claude Code blamed the mode
 
 from __future__ import annotations
 
+import re
+from functools import lru_cache
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
@@ -24,6 +27,8 @@ def request_error_handler(_request: Request, error: Exception) -> Response:
 def validation_error_handler(_request: Request, error: Exception) -> Response:
     """FastAPI's 422 as an OpenAI-style 400 naming each bad field (never echoing the input)."""
     assert isinstance(error, RequestValidationError)
+    if any(item["loc"][:1] == ("path",) for item in error.errors()):
+        return error_response(GatewayError(404, "not_found", "There is no such item: an id in the path is out of range."))
     problems = []
     fields = []
     for item in error.errors():
@@ -37,18 +42,39 @@ def validation_error_handler(_request: Request, error: Exception) -> Response:
     return error_response(GatewayError(400, "invalid_value", "; ".join(problems), param=next((f for f in fields if f), None)))
 
 
+HTTP_ERROR_CODES = {404: "unknown_url", 405: "method_not_allowed", 413: "request_too_large"}
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method the API's spec lists at the request's path (starlette's 405 names only one route's)."""
+    path = request.url.path
+    for template, operations in request.app.openapi()["paths"].items():
+        if _template_pattern(template).fullmatch(path):
+            return sorted(method.upper() for method in operations)
+    return []
+
+
+@lru_cache(maxsize=512)
+def _template_pattern(template: str) -> re.Pattern[str]:
+    """``/api/keys/{key_id}`` as a pattern matching its paths."""
+    return re.compile(re.sub(r"\\\{[^}]*\\\}", "[^/]+", re.escape(template)))
+
+
 def http_error_handler(request: Request, error: Exception) -> Response:
-    """Starlette's 404 and 405 (with its ``Allow`` header kept) as OpenAI answers them: ``unknown_url``."""
+    """starlette's and FastAPI's own refusals (no route, wrong method, body too large) in the API's error
+    shape, worded as OpenAI words them (``unknown_url``)."""
     assert isinstance(error, HTTPException)
     headers = dict(error.headers or {})
+    where = f"{request.method} {request.url.path}"
+    message = str(error.detail)
     if error.status_code == 405:
-        allowed = headers.get("Allow", "")
-        message = f"Invalid method for URL ({request.method} {request.url.path}); allowed: {allowed}."
-        return error_response(GatewayError(405, "method_not_allowed", message), headers)
-    if error.status_code == 404:
-        message = f"Invalid URL ({request.method} {request.url.path})."
-        return error_response(GatewayError(404, "unknown_url", message), headers)
-    return error_response(GatewayError(error.status_code, "http_error", str(error.detail)), headers)
+        allowed = ", ".join(allowed_methods(request))
+        headers = {"allow": allowed}
+        message = f"Invalid method for URL ({where}); allowed: {allowed}."
+    elif error.status_code == 404:
+        message = f"Invalid URL ({where})."
+    code = HTTP_ERROR_CODES.get(error.status_code, "http_error")
+    return error_response(GatewayError(error.status_code, code, message), headers)
 
 
 def install(api: FastAPI) -> None:

@@ -17,7 +17,9 @@ import time
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from app.api.body_limit import read_limited_body
 from app.api.v1 import ENDPOINTS, answer_endpoint
+from app.runtime import get_hub
 from services.errors import GatewayError
 from services.gateway.calls import new_request_id
 
@@ -26,16 +28,6 @@ def picked_headers(scope: Scope, wanted: frozenset[bytes]) -> dict[str, str]:
     """The headers an endpoint reads (a gateway token may come in, API versions), picked from the raw
     ASGI ones (names arrive lower-case) without building starlette's ``Headers`` for every call."""
     return {name.decode(): value.decode("latin-1") for name, value in scope["headers"] if name in wanted}
-
-
-async def read_body(receive: Receive) -> bytes:
-    """The whole request body (an ASGI server hands it over in one or more messages)."""
-    message = await receive()
-    body: bytes = message.get("body", b"")
-    while message.get("more_body"):
-        message = await receive()
-        body += message.get("body", b"")
-    return body
 
 
 async def answer_gateway_call(scope: Scope, receive: Receive, send: Send) -> None:
@@ -50,7 +42,8 @@ async def answer_gateway_call(scope: Scope, receive: Receive, send: Send) -> Non
     path = scope["path"]
     endpoint = ENDPOINTS[path]
     try:
-        response = await answer_endpoint(path, picked_headers(scope, endpoint.headers), await read_body(receive), request_id)
+        body = await read_limited_body(scope, receive, get_hub().gateway.limits.max_body_bytes)
+        response = await answer_endpoint(path, picked_headers(scope, endpoint.headers), body, request_id)
     except GatewayError as error:
         overhead = f"{(time.perf_counter() - started) * 1000:.3f}"
         response = endpoint.error(error, {"x-llmhub-request-id": request_id, "x-llmhub-overhead-ms": overhead})

@@ -14,8 +14,9 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from app.api.deps import AdminDep, HubDep, PrincipalDep, json_response
+from app.api.deps import AdminDep, HubDep, PathId, PrincipalDep, json_response
 from services.accounts.tokens import Principal
+from services.db import MAX_ROW_ID
 from services.errors import GatewayError, UsageError
 from services.usage.analytics import (
     BREAKDOWN_SORTS,
@@ -48,11 +49,11 @@ def viewer_of(principal: Principal) -> Viewer:
 class FilterParams:
     """Query parameters shared by the usage endpoints (``user_id`` only narrows an admin's view)."""
 
-    user_id: int | None = Query(None, description="0 = the master key")
-    token_id: int | None = None
+    user_id: int | None = Query(None, ge=0, le=MAX_ROW_ID, description="0 = the master key")
+    token_id: int | None = Query(None, ge=1, le=MAX_ROW_ID)
     provider: str | None = None
     model: str | None = Query(None, description="the requested (logical or provider/model) name")
-    key_id: int | None = None
+    key_id: int | None = Query(None, ge=1, le=MAX_ROW_ID)
     status: Literal["ok", "error", "cancelled"] | None = None
 
     def filter(self, **extra: object) -> UsageFilter:
@@ -148,7 +149,7 @@ async def failover(hub: HubDep, _: AdminDep, window: Window) -> Response:
 
 @router.get("/usage/{usage_id}", summary="One usage record with its attempt trail, every candidate of its model and why it was "
             "skipped or not reached, and, if body logging was on, its bodies")
-async def usage_record(hub: HubDep, principal: PrincipalDep, usage_id: int) -> Response:
+async def usage_record(hub: HubDep, principal: PrincipalDep, usage_id: PathId) -> Response:
     detail = await run_in_threadpool(usage_detail, hub.engine, usage_id, viewer=viewer_of(principal))
     if detail is None:
         raise GatewayError(404, "usage_not_found", f"There is no usage record {usage_id} you may see.", param="usage_id")

@@ -1,5 +1,6 @@
 """The gateway API: OpenAI's ``/v1/chat/completions``, ``/v1/embeddings``, ``/v1/models`` (and one by id),
-and the inbound dialects (``services.gateway.dialects``): Anthropic's ``/v1/messages`` and its ``count_tokens``.
+and the inbound dialects (``services.gateway.dialects``): Anthropic's ``/v1/messages`` and its ``count_tokens``,
+OpenAI's ``/v1/responses``.
 
 Handlers stay thin: parse, authenticate, hand the body to ``services.gateway.calls``, serialize. Bodies
 are parsed and written with orjson; nothing here touches the database. A streamed answer's server-sent
@@ -28,6 +29,7 @@ from services.errors import GatewayError
 from services.gateway.calls import NO_HEADERS, CallMeta
 from services.gateway.dialects.anthropic_messages import ANTHROPIC_MESSAGES, ANTHROPIC_TOKEN_COUNT
 from services.gateway.dialects.base import InboundDialect
+from services.gateway.dialects.openai_responses import OPENAI_RESPONSES
 from services.hub import Hub
 
 router = APIRouter(prefix="/v1", tags=["gateway"])
@@ -127,11 +129,30 @@ def dialect_endpoint(dialect: InboundDialect) -> GatewayEndpoint:
     return GatewayEndpoint(answer, error, CREDENTIAL_HEADERS | {name.encode() for name in dialect.forwarded_headers})
 
 
+def responses_endpoint() -> GatewayEndpoint:
+    """``POST /v1/responses``: the Responses dialect, with the hub's stored responses around it (a
+    ``previous_response_id`` spelled out before the call, the answer kept after it)."""
+    plain = dialect_endpoint(OPENAI_RESPONSES)
+
+    async def answer(hub: Hub, principal: Principal, body: Any, request_id: str, headers: Mapping[str, str]) -> Response:
+        store = hub.responses
+        forwarded, items = await store.conversation(principal, body)
+        if isinstance(forwarded, dict) and forwarded.get("stream") is True:
+            stream = await hub.gateway.stream_dialect(principal, forwarded, OPENAI_RESPONSES, headers=headers, request_id=request_id)
+            return FramedEventStream(store.kept_stream(principal, body, items, stream.batches()), meta_headers(stream.meta))
+        content, meta = await hub.gateway.dialect_call(principal, forwarded, OPENAI_RESPONSES, headers=headers, request_id=request_id)
+        store.keep_answer(principal, body, items, content)
+        return GatewayAnswer(content, meta_headers(meta))
+
+    return GatewayEndpoint(answer, plain.error, plain.headers)
+
+
 ENDPOINTS: dict[str, GatewayEndpoint] = {
     "/v1/chat/completions": GatewayEndpoint(chat_answer),
     "/v1/embeddings": GatewayEndpoint(embeddings_answer),
     "/v1/messages": dialect_endpoint(ANTHROPIC_MESSAGES),
     "/v1/messages/count_tokens": dialect_endpoint(ANTHROPIC_TOKEN_COUNT),
+    "/v1/responses": responses_endpoint(),
 }
 
 
@@ -163,6 +184,26 @@ async def messages(request: Request) -> Response:
 @router.post("/messages/count_tokens", openapi_extra=MESSAGES_BODY, summary="Count a message's tokens (Anthropic Messages API)")
 async def count_tokens(request: Request) -> Response:
     return await framework_answer(request)
+
+
+RESPONSES_BODY = {
+    "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object", "required": ["model", "input"]}}}}
+}
+
+
+@router.post("/responses", openapi_extra=RESPONSES_BODY, summary="Create a model response (OpenAI Responses API)")
+async def responses(request: Request) -> Response:
+    return await framework_answer(request)
+
+
+@router.get("/responses/{response_id}", summary="Retrieve a stored model response (OpenAI Responses API)")
+async def retrieve_response(response_id: str, hub: HubDep, principal: PrincipalDep) -> Response:
+    return json_response(await hub.responses.get(principal, response_id))
+
+
+@router.delete("/responses/{response_id}", summary="Delete a stored model response (OpenAI Responses API)")
+async def delete_response(response_id: str, hub: HubDep, principal: PrincipalDep) -> Response:
+    return json_response(await hub.responses.delete(principal, response_id))
 
 
 @router.get("/models", summary="List the models this token may use")

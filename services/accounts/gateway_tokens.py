@@ -34,7 +34,7 @@ from services.catalog.inputs import (
     usd_to_micros,
 )
 from services.clock import Clock
-from services.db import session_scope
+from services.db import RowId, session_scope
 from services.errors import AccountError, UserError
 from services.tables import GatewayToken, UsageRecord, User
 
@@ -50,7 +50,7 @@ class TokenSettings(Input):
 
 class TokenCreate(TokenSettings):
     name: Text
-    user_id: int | None = Field(None, description="the owner; or give user_email")
+    user_id: RowId | None = Field(None, description="the owner; or give user_email")
     user_email: str | None = None
 
 

@@ -12,6 +12,7 @@ import hmac
 import secrets
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -40,11 +41,13 @@ def hash_token(raw: str) -> str:
 
 @dataclass(slots=True)
 class MonthSpend:
-    """What one budget holder (a token or a person) spent this UTC month, against its budget."""
+    """What one budget holder (a token or a person) spent this UTC month, against its budget, and what
+    the calls in flight have reserved of it (their worst-case cost, released when they are metered)."""
 
     budget_micros: int | None
     month: str
     spent_micros: int = 0
+    reserved_micros: int = 0
 
     def add(self, cost_micros: int, month: str) -> None:
         self.roll(month)
@@ -52,11 +55,26 @@ class MonthSpend:
 
     def used_up(self, month: str) -> bool:
         self.roll(month)
-        return self.budget_micros is not None and self.spent_micros >= self.budget_micros
+        return self.budget_micros is not None and self.spent_micros + self.reserved_micros >= self.budget_micros
 
     def roll(self, month: str) -> None:
         if self.month != month:
             self.month, self.spent_micros = month, 0
+
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    """A call's reservation: its worst-case cost, held on each budget it counts against until it is metered."""
+
+    holders: tuple[MonthSpend, ...] = ()
+    micros: int = 0
+
+    def release(self) -> None:
+        for holder in self.holders:
+            holder.reserved_micros -= self.micros
+
+
+NO_HOLD = Hold()
 
 
 @dataclass(slots=True)
@@ -174,8 +192,12 @@ class TokenRegistry:
         self._unknown.clear()
         self._people.clear()
 
-    def admit(self, principal: Principal, model: str) -> None:
-        """Enforce the token's model list, rpm and monthly budget and its person's budget; raise GatewayError if refused."""
+    def admit(self, principal: Principal, model: str, worst_case_micros: Callable[[], int] = lambda: 0) -> Hold:
+        """Enforce the token's model list, rpm and monthly budget and its person's budget; raise GatewayError if refused.
+
+        An admitted call holds ``worst_case_micros()`` (asked only when a budget applies) on each budget
+        until ``settle``: a budget refuses once its spend plus the calls in flight reach it, so calls
+        admitted together overshoot it by at most one call's reservation, not by all of them."""
         if not principal.may_use(model):
             raise GatewayError(403, "model_not_allowed", f"This token may not use the model `{model}`.", error_type="permission_error")
         now = self.clock.now()
@@ -190,11 +212,21 @@ class TokenRegistry:
         month = _this_month()
         if principal.token_spend is not None and principal.token_spend.used_up(month):
             raise GatewayError(429, "budget_exceeded", "This token's monthly budget is used up.", error_type="insufficient_quota")
-        if principal.user_id is not None and self._person(principal.user_id).used_up(month):
+        person = self._person(principal.user_id) if principal.user_id is not None else None
+        if person is not None and person.used_up(month):
             raise GatewayError(429, "user_budget_exceeded", "Your monthly budget is used up; ask an admin to raise it.",
                                error_type="insufficient_quota")
+        holders = tuple(spend for spend in (principal.token_spend, person) if spend is not None and spend.budget_micros is not None)
+        if not holders:
+            return NO_HOLD
+        hold = Hold(holders, worst_case_micros())
+        for holder in holders:
+            holder.reserved_micros += hold.micros
+        return hold
 
-    def note_spend(self, principal: Principal, cost_micros: int | None) -> None:
+    def settle(self, principal: Principal, hold: Hold, cost_micros: int | None) -> None:
+        """A call is metered: its reservation is released and its real cost spent."""
+        hold.release()
         if not cost_micros:
             return
         month = _this_month()

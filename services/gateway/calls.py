@@ -7,17 +7,15 @@ router, meter the result (usage row queued, key and token counters updated).
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any, Literal, Protocol, TypedDict, TypeVar, Unpack
 
 import orjson
 from sqlalchemy.engine import Engine
 
-from services.accounts.tokens import Principal, TokenRegistry
+from services.accounts.tokens import NO_HOLD, Hold, Principal, TokenRegistry
 from services.errors import ErrorKind, GatewayError, UpstreamError
 from services.gateway.adapters.base import Adapter, Json, Target
 from services.gateway.adapters.shapes import new_id, prompt_chars
@@ -26,9 +24,12 @@ from services.gateway.dialects.base import InboundDialect
 from services.gateway.dialects.relay import relay_answer, relay_stream, translated_answer, translated_events
 from services.gateway.plan import Candidate
 from services.gateway.pricing import PriceTable
+from services.gateway.reservation import call_allowance, worst_case_micros
 from services.gateway.router import NO_FACTS, AdapterCall, RequestFacts, Router
+from services.gateway.secret_values import SecretValues
 from services.gateway.token_count import estimate_tokens
 from services.gateway.trail import RouteTrail
+from services.gateway.validation import RequestLimits, validate_chat_body, validate_embedding_body
 from services.usage.recorder import UsageRecorder
 from services.usage.settings import body_logging, redact, settings_writes
 
@@ -79,6 +80,7 @@ class CallMeta:
     first_byte: float | None = None
     logged_request: Json | None = None  # the redacted request body, only while body logging is on
     facts: RequestFacts | None = None  # what routing needs besides the model: the request's tags and size
+    hold: Hold = NO_HOLD  # the call's reservation on its budgets, until it is metered
 
     @property
     def elapsed_ms(self) -> float:
@@ -106,21 +108,6 @@ class CallOutcome(TypedDict, total=False):
     error_code: str | None
     status: str | None
     logged_response: Json | None
-
-
-def validate_chat_body(body: Any) -> str:
-    """The requested model name, or GatewayError 400 naming the bad field."""
-    if not isinstance(body, dict):
-        raise GatewayError(400, "invalid_request", "The request body must be a JSON object.")
-    model = body.get("model")
-    if not isinstance(model, str) or not model:
-        raise GatewayError(400, "invalid_request", "`model` is required and must be a string.", param="model")
-    messages = body.get("messages")
-    if not isinstance(messages, list) or not messages or not all(isinstance(m, dict) and "role" in m for m in messages):
-        raise GatewayError(400, "invalid_request", "`messages` must be a non-empty list of objects with a `role`.", param="messages")
-    if "stream" in body and not isinstance(body["stream"], bool):
-        raise GatewayError(400, "invalid_request", "`stream` must be a boolean.", param="stream")
-    return model
 
 
 def request_tags(body: Json) -> frozenset[str]:
@@ -152,19 +139,12 @@ def with_defaults(body: Json, target: Target) -> Json:
     return body if not target.defaults else {**target.defaults, **body}
 
 
-def validate_embedding_body(body: Any) -> str:
-    model = body.get("model") if isinstance(body, dict) else None
-    if not isinstance(model, str) or not model:
-        raise GatewayError(400, "invalid_request", "`model` is required and must be a string.", param="model")
-    value = body.get("input")
-    if not value or not isinstance(value, (str, list)):
-        raise GatewayError(400, "invalid_request", "`input` must be a non-empty string or list.", param="input")
-    return model
-
-
 class Gateway:
-    def __init__(self, *, router: Router, tokens: TokenRegistry, recorder: UsageRecorder, pricing: PriceTable, engine: Engine) -> None:
+    def __init__(self, *, router: Router, tokens: TokenRegistry, recorder: UsageRecorder, pricing: PriceTable, engine: Engine,
+                 limits: RequestLimits | None = None, master_key: str | None = None) -> None:
         self.router = router
+        self.limits = limits or RequestLimits()
+        self.secrets = SecretValues(lambda: router.table, master_key)
         self.tokens = tokens
         self.recorder = recorder
         self.pricing = pricing
@@ -174,9 +154,11 @@ class Gateway:
                request_id: str | None, prompt_chars: Callable[[Json], int] = prompt_chars) -> CallMeta:
         meta = CallMeta(request_id or new_request_id(), principal, model, source, endpoint, stream)
         if self.body_log.enabled():
-            meta.logged_request = redact(body)
+            meta.logged_request = redact(body, self.secrets.pattern())
         try:
-            self.tokens.admit(principal, model)
+            meta.hold = self.tokens.admit(principal, model, lambda: worst_case_micros(
+                self.router.table, self.pricing, model,
+                call_allowance(body, endpoint, prompt_chars, self.limits.reserved_completion_tokens)))
             tags = request_tags(body)
         except GatewayError as error:
             self._record(meta, error=error)
@@ -187,7 +169,7 @@ class Gateway:
     async def chat(
         self, principal: Principal, body: Json, *, source: CallSource = "api", request_id: str | None = None
     ) -> tuple[Json, CallMeta]:
-        model = validate_chat_body(body)
+        model = validate_chat_body(body, self.limits)
         forwarded = without_tags(body) if "tags" in body or "metadata" in body else body
 
         async def call(adapter: Adapter, target: Target) -> Json:
@@ -198,7 +180,7 @@ class Gateway:
     async def embed(
         self, principal: Principal, body: Json, *, source: CallSource = "api", request_id: str | None = None
     ) -> tuple[Json, CallMeta]:
-        model = validate_embedding_body(body)
+        model = validate_embedding_body(body, self.limits)
         forwarded = without_tags(body) if "tags" in body or "metadata" in body else body
 
         async def call(adapter: Adapter, target: Target) -> Json:
@@ -221,7 +203,7 @@ class Gateway:
         self, principal: Principal, body: Json, *, source: CallSource = "api", request_id: str | None = None
     ) -> ChatStream:
         """Open a stream: failover happens here, before the first chunk is handed out."""
-        model = validate_chat_body(body)
+        model = validate_chat_body(body, self.limits)
         meta = self._begin(principal, body, model, source=source, endpoint="chat", stream=True, request_id=request_id)
         forwarded = without_tags(body) if "tags" in body or "metadata" in body else body
 
@@ -287,12 +269,13 @@ class Gateway:
             raise
 
     def _record(self, meta: CallMeta, *, prompt: int = 0, completion: int = 0, **outcome: Unpack[CallOutcome]) -> None:
-        """Meter a call once its answer is on its way out.
+        """Meter a call once its answer is ready to go out.
 
         Its cost goes on the key's and the token's counters at once (the next call's admission must
-        see it); the usage row, with the timings taken now, is built and queued right after the
-        current step of the event loop, that is after the answer's last write rather than before it
-        (it used to add to every answer's latency, most of it the Prometheus counters).
+        see it), and its usage row is queued, and appended to the usage journal, before the answer's
+        last write: a process killed after that write still has the row to replay at its next start
+        (``services.usage.journal``). The Prometheus counters, the costly part of metering, are
+        updated later with the written batch.
         """
         ended = time.perf_counter()
         served = meta.served
@@ -305,8 +288,8 @@ class Gateway:
             else:
                 cost = self.pricing.cost_micros(route.provider.kind, route.upstream_model, prompt, completion)
             self.router.states.note_usage(served.key.id, route, prompt + completion, cost, self.router.clock.now())
-            self.tokens.note_spend(meta.principal, cost)
-        asyncio.get_running_loop().call_soon(partial(self._queue_row, meta, ended, cost, prompt=prompt, completion=completion, **outcome))
+        self.tokens.settle(meta.principal, meta.hold, cost)
+        self._queue_row(meta, ended, cost, prompt=prompt, completion=completion, **outcome)
 
     def _queue_row(
         self,
@@ -348,7 +331,7 @@ class Gateway:
         }
         if meta.logged_request is not None:
             row["request_body"] = meta.logged_request
-            row["response_body"] = redact(error.body() if error is not None else logged_response)
+            row["response_body"] = redact(error.body() if error is not None else logged_response, self.secrets.pattern())
         self.recorder.record(row)
 
 

@@ -116,6 +116,11 @@ class Router:
         self._plans_of: RoutingTable | None = None
         self._plans: dict[str, Plan] = {}
 
+    @property
+    def table(self) -> RoutingTable:
+        """The routing snapshot in force now."""
+        return self._table()
+
     def plan(self, requested: str) -> Plan | None:
         """A model name's plan, worked out once per routing table. Unknown names are not kept, and at
         most ``MAX_PLANS`` names are: clients choose them (``provider/any-model``)."""

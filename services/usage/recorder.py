@@ -7,6 +7,11 @@ The same transaction upserts the hourly and daily rollups (``services.usage.roll
 redacted bodies a row may carry (``request_body`` / ``response_body``, present only while body
 logging is on), so the rollups never disagree with the raw rows. Each written batch then feeds the
 Prometheus metrics (``services.gateway.metrics``).
+
+Given a journal folder, each queued row is also appended to the usage journal
+(``services.usage.journal``) and replayed from it at the next start if the process died before its
+batch committed: at most the rows of calls whose answer was on its way out when the process was killed
+are lost.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import insert, update
@@ -25,6 +31,7 @@ from services.clock import utcnow
 from services.db import insert_rows
 from services.gateway import metrics
 from services.tables import GatewayToken, UsageBody
+from services.usage.journal import REPLAY_CHUNK, UsageJournal, read_rows, unrecorded
 from services.usage.rollups import apply_rollups, ensure_rollups
 from services.usage.tables import USAGE_RECORD
 
@@ -39,6 +46,7 @@ class UsageRecorder:
         batch_size: int = 500,
         flush_interval: float = 0.25,
         after_write: Callable[[], None] | None = None,
+        journal_dir: Path | None = None,
     ) -> None:
         self.engine = engine
         self.batch_size = batch_size
@@ -49,11 +57,14 @@ class UsageRecorder:
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self.written = 0
+        self.journal = UsageJournal(journal_dir) if journal_dir is not None else None
 
     def record(self, row: dict[str, Any]) -> None:
         """Queue one usage row (a dict of UsageRecord columns). Never blocks."""
         row.setdefault("created_at", utcnow())
         self._pending.append(row)
+        if self.journal is not None:
+            self.journal.append(row)
         if len(self._pending) >= self.batch_size:
             self._wakeup.set()
 
@@ -68,6 +79,9 @@ class UsageRecorder:
             await self._task
             self._task = None
         await self.flush()
+        if self.journal is not None:
+            self.journal.drop_through(self.journal.rotate())  # every row is committed
+            self.journal.close()
 
     async def flush(self) -> None:
         """Write every queued row (at stop, and wherever every row must be stored before going on),
@@ -78,11 +92,14 @@ class UsageRecorder:
 
     async def _write_next_batch(self) -> None:
         batch, self._pending = self._pending[: self.batch_size], self._pending[self.batch_size :]
+        closed = self.journal.rotate() if self.journal is not None and not self._pending else None
         try:
             await asyncio.to_thread(self.write_batch, batch)
         except Exception:
             self._pending[:0] = batch
             raise
+        if closed is not None and self.journal is not None:
+            self.journal.drop_through(closed)
 
     async def _run(self) -> None:
         """One batch a round: each ``flush_interval``, or at once while a full batch is waiting.
@@ -93,6 +110,8 @@ class UsageRecorder:
         concurrent calls, such small batches cost the writer far more CPU per row than batches of
         hundreds (``bench/README.md``).
         """
+        if self.journal is not None and self.journal.leftovers:
+            await asyncio.to_thread(self._replay, self.journal)
         try:
             await asyncio.to_thread(ensure_rollups, self.engine)
         except Exception:  # the raw rows still get written; the rebuild is tried again at the next start
@@ -108,6 +127,21 @@ class UsageRecorder:
                 log.exception("usage batch could not be written; it will be retried")
             if len(self._pending) >= self.batch_size:
                 self._wakeup.set()
+
+    def _replay(self, journal: UsageJournal) -> None:
+        """Write the rows a previous process journaled and did not commit, then forget its segments."""
+        replayed = 0
+        rows = list(read_rows(journal.leftovers))
+        for start in range(0, len(rows), REPLAY_CHUNK):
+            missing = unrecorded(self.engine, rows[start : start + REPLAY_CHUNK])
+            if missing:
+                self.write_batch(missing)
+                replayed += len(missing)
+        for path in journal.leftovers:
+            path.unlink(missing_ok=True)
+        journal.leftovers = []
+        if replayed:
+            log.warning("usage journal: %d usage rows the last process did not write were replayed", replayed)
 
     def write_batch(self, batch: list[dict[str, Any]]) -> None:
         """Write one batch of rows now, in this thread: the raw rows, their rollups and bodies in one

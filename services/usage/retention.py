@@ -1,4 +1,5 @@
-"""Retention: raw usage records (and logged bodies) older than ``retention_days`` are deleted in batches.
+"""Retention: raw usage records (and logged bodies, and stored Responses API answers) older than
+``retention_days`` are deleted in batches.
 
 Only raw rows go; the hourly and daily rollups keep the history, so charts, budgets and the
 aggregated export read the same numbers before and after a prune. Each batch is its own short
@@ -14,7 +15,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from services.usage.settings import retention_days
-from services.usage.tables import USAGE_BODY, USAGE_RECORD
+from services.usage.tables import STORED_RESPONSE, USAGE_BODY, USAGE_RECORD
 
 PRUNE_BATCH = 5000
 
@@ -35,4 +36,5 @@ def prune_raw_usage(engine: Engine, now: datetime, *, days: int | None = None, b
     """Delete raw records older than the retention period; returns how many records went."""
     cutoff = now - timedelta(days=days if days is not None else retention_days(engine))
     _prune_table(engine, USAGE_BODY, cutoff, batch)
+    _prune_table(engine, STORED_RESPONSE, cutoff, batch)
     return _prune_table(engine, USAGE_RECORD, cutoff, batch)

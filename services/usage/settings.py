@@ -7,7 +7,6 @@ cleans a request or response body before it may be stored (body logging is off b
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 from urllib.parse import urlparse
@@ -96,16 +95,16 @@ def set_body_logging(engine: Engine, actor: Actor, enabled: bool) -> None:
     _write(engine, actor, LOG_BODIES, bool(enabled))
 
 
-def redact(value: Any, known_secrets: Iterable[str] = ()) -> Any:
-    """A copy of a JSON body with secret-named fields blanked and secret-looking strings masked."""
-    secrets = [s for s in known_secrets if len(s) >= 6]
+def redact(value: Any, known_secrets: re.Pattern[str] | None = None) -> Any:
+    """A copy of a JSON body with secret-named fields blanked, secret-looking strings masked, and the
+    values ``known_secrets`` matches (the hub's own keys, ``services.gateway.secret_values``) masked too."""
     if isinstance(value, dict):
-        return {k: REDACTED if str(k).lower() in SECRET_FIELDS else redact(v, secrets) for k, v in value.items()}
+        return {k: REDACTED if str(k).lower() in SECRET_FIELDS else redact(v, known_secrets) for k, v in value.items()}
     if isinstance(value, list):
-        return [redact(item, secrets) for item in value]
+        return [redact(item, known_secrets) for item in value]
     if isinstance(value, str):
-        for secret in secrets:
-            value = value.replace(secret, REDACTED)
+        if known_secrets is not None:
+            value = known_secrets.sub(REDACTED, value)
         value = SECRET_PATTERN.sub(REDACTED, value)
     return value
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from sqlalchemy import Table
 from sqlmodel import SQLModel
 
-from services.tables import AppSetting, UsageBody, UsageRecord
+from services.tables import AppSetting, StoredResponse, UsageBody, UsageRecord
 
 
 def core_table(model: type[SQLModel]) -> Table:
@@ -24,3 +24,4 @@ def core_table(model: type[SQLModel]) -> Table:
 USAGE_RECORD = core_table(UsageRecord)
 USAGE_BODY = core_table(UsageBody)
 APP_SETTING = core_table(AppSetting)
+STORED_RESPONSE = core_table(StoredResponse)

@@ -145,7 +145,8 @@ def test_translation_to_openai(hub_app: RunningApp, emulator: EmulatorHandle) ->
         model="gpt", max_tokens=32, stop_sequences=["END"], metadata={"user_id": "u-1"},
         extra_body={"temperature": 0.2, "top_p": 0.9},  # this SDK's version no longer takes them; older clients send them
         system=[{"type": "text", "text": "be brief", "cache_control": {"type": "ephemeral"}}],
-        messages=[{"role": "user", "content": [{"type": "text", "text": "what is this"}, image, linked]}],  # type: ignore[list-item]
+        messages=[{"role": "user", "content": [{"type": "text", "text": "what is this"}, image, linked]},  # type: ignore[list-item]
+                  {"role": "system", "content": "a reminder between turns, as Claude Code sends"}],  # type: ignore[list-item, typeddict-item]
         tools=[WEATHER], tool_choice={"type": "tool", "name": "get_weather", "disable_parallel_tool_use": True},  # type: ignore[list-item]
     )
     sent = upstream_request(emulator, "/v1/chat/completions")["body"]
@@ -153,6 +154,7 @@ def test_translation_to_openai(hub_app: RunningApp, emulator: EmulatorHandle) ->
     parts = sent["messages"][1]["content"]
     assert parts[1]["image_url"]["url"] == "data:image/png;base64,iVBORw0KGgo="
     assert parts[2]["image_url"]["url"] == "https://example.com/cat.png"
+    assert sent["messages"][2] == {"role": "system", "content": "a reminder between turns, as Claude Code sends"}
     assert sent["max_completion_tokens"] == 32 and sent["stop"] == ["END"] and sent["user"] == "u-1"
     assert (sent["temperature"], sent["top_p"]) == (0.2, 0.9) and sent["parallel_tool_calls"] is False
     assert sent["tool_choice"] == {"type": "function", "function": {"name": "get_weather"}}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -10,6 +11,8 @@ from sqlmodel import Session, select
 
 from services.accounts.audit import AuditFilter, list_events
 from services.errors import GatewayError, SettingError
+from services.gateway.adapters.shapes import prompt_chars
+from services.gateway.reservation import DEFAULT_RESERVED_COMPLETION_TOKENS, call_allowance, worst_case_micros
 from services.hub import Hub
 from services.tables import UsageBody, UsageRecord
 from services.usage.budgets import set_user_budget
@@ -34,6 +37,10 @@ models:
     routes:
       - provider: emu
         model: text-embedding-3-small
+  - name: broken
+    routes:
+      - provider: emu
+        model: gpt-4o@error-500
 """
 LEAKY = "my key is sk-proj-abcdefghijklmnop1234, please keep it"
 
@@ -59,6 +66,37 @@ async def test_a_token_budget_stops_the_token_once_spent(hub: Hub) -> None:
     assert refused.value.body()["error"]["type"] == "insufficient_quota"
     answer, _ = await hub.gateway.chat(free, chat())  # the person's other token is not capped
     assert answer["choices"][0]["message"]["content"]
+
+
+async def test_concurrent_calls_overshoot_a_budget_by_at_most_one_reservation(hub: Hub) -> None:
+    """Issue #16 finding 2: 50 calls at once on a $0.01 budget, each about $0.00126 (100 words in, 101 out at
+    gpt-4o's price). Each holds its worst case (its prompt's estimate and ``max_tokens`` at the route's
+    price) from admission until it is metered, so the budget refuses once the calls in flight could use
+    it up; before, all 50 were admitted (6.3 times the budget)."""
+    budget = 10_000
+    eve = add_person(hub, "eve@example.com")
+    capped = gateway_principal(hub, eve, "capped", budget_micros=budget)
+    body = {**chat(" ".join(["word"] * 100)), "max_tokens": 200}
+    allowance = call_allowance(body, "chat", prompt_chars, DEFAULT_RESERVED_COMPLETION_TOKENS)
+    reservation = worst_case_micros(hub.table, hub.pricing, "smart", allowance)
+    outcomes = await asyncio.gather(*(hub.gateway.chat(capped, body) for _ in range(50)), return_exceptions=True)
+    refused = [o for o in outcomes if isinstance(o, GatewayError)]
+    assert {(e.status, e.code) for e in refused} == {(429, "budget_exceeded")}
+    assert len(refused) < 50
+    spend = capped.token_spend
+    assert spend is not None
+    assert spend.reserved_micros == 0, "every hold is released once its call is metered"
+    assert 0 < spend.spent_micros <= budget + reservation
+
+
+async def test_a_failed_call_releases_its_reservation(hub: Hub) -> None:
+    fay = add_person(hub, "fay@example.com")
+    capped = gateway_principal(hub, fay, "capped", budget_micros=10_000)
+    with pytest.raises(GatewayError):
+        await hub.gateway.chat(capped, {**chat(), "model": "broken"})
+    assert capped.token_spend is not None and capped.token_spend.reserved_micros == 0
+    answer, _ = await hub.gateway.chat(capped, chat())
+    assert answer["choices"]
 
 
 async def test_a_person_budget_covers_all_their_tokens_and_a_raise_applies_at_once(hub: Hub) -> None:
@@ -143,3 +181,19 @@ async def test_bodies_are_stored_redacted_once_body_logging_is_on(hub: Hub) -> N
     await hub.gateway.chat(admin, chat("after"))
     await hub.recorder.flush()
     assert len(stored_bodies(hub)) == len(bodies)
+
+
+async def test_the_hubs_own_secrets_are_redacted_by_value_in_stored_bodies(hub: Hub) -> None:
+    """Issue #16 finding 11: a provider key the hub holds, pasted into a message, shaped like no known key
+    pattern; and a key added afterwards (the secrets are re-read with the routing table). Exports
+    read the stored bodies."""
+    set_body_logging(hub.engine, TEST_ACTOR, True)
+    _, first = await hub.gateway.chat(MASTER_PRINCIPAL, chat("the key is ok#budget-1 ok"))
+    hub.catalog.create_key(TEST_ACTOR, "emu", {"label": "second", "secret": "plain-words-secret-42"})
+    _, second = await hub.gateway.chat(MASTER_PRINCIPAL, chat("try plain-words-secret-42 too"))
+    await hub.recorder.flush()
+    bodies = stored_bodies(hub)
+    assert bodies[first.request_id].request["messages"][0]["content"] == f"the key is {REDACTED} ok"
+    assert bodies[second.request_id].request["messages"][0]["content"] == f"try {REDACTED} too"
+    stored = str([(row.request, row.response) for row in bodies.values()])
+    assert "ok#budget-1" not in stored and "plain-words-secret-42" not in stored

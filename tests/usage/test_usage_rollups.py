@@ -17,6 +17,7 @@ from services.tables import (
     USAGE_ROLLUP_DAY,
     USAGE_ROLLUP_HOUR,
     AppSetting,
+    StoredResponse,
     UsageRecord,
 )
 from services.usage import recorder as usage
@@ -184,3 +185,14 @@ def test_pruning_keeps_records_inside_the_retention_period(tmp_path: Path) -> No
     assert prune_raw_usage(engine, NOW) == 2  # default 90 days
     with Session(engine) as session:
         assert session.execute(select(func.count()).select_from(UsageRecord)).scalar_one() == 2
+
+
+def test_stored_responses_go_with_the_raw_records(tmp_path: Path) -> None:
+    engine = fresh_engine(tmp_path)
+    with Session(engine) as session:
+        session.add_all([StoredResponse(response_id=f"resp_{d}", created_at=NOW - timedelta(days=d), response={"id": f"resp_{d}"})
+                         for d in (1, 95)])
+        session.commit()
+    prune_raw_usage(engine, NOW)
+    with Session(engine) as session:
+        assert [row.response_id for row in session.exec(select(StoredResponse)).scalars()] == ["resp_1"]

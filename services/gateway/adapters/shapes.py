@@ -44,11 +44,6 @@ def prompt_chars(body: Json) -> int:
     return sum(len(text_of(m.get("content"))) for m in body.get("messages", ()) if isinstance(m, dict))
 
 
-def estimated_prompt_tokens(body: Json) -> int:
-    """A chat request's size in tokens, about: whether it fits a route's context window is decided on it."""
-    return estimate_tokens(prompt_chars(body))
-
-
 def estimated_usage(prompt_chars: int, completion_chars: int) -> Json:
     """Usage for an upstream that reported none, marked as estimated."""
     return {**make_usage(estimate_tokens(prompt_chars), estimate_tokens(completion_chars)), "estimated": True}
@@ -174,13 +169,16 @@ def tool_names_by_id(messages: list[Json]) -> dict[str, str]:
 
 
 def merge_consecutive(messages: list[Json], role_key: str, content_key: str) -> list[Json]:
-    """Join neighbours of the same role into one message (Anthropic requires alternation)."""
+    """Join neighbours of the same role into one message (Anthropic requires alternation).
+
+    Each merged message gets its own list, extended in place: time linear in the messages however
+    many run together (adding lists would copy the run so far for each one)."""
     merged: list[Json] = []
     for message in messages:
         if merged and merged[-1][role_key] == message[role_key]:
-            merged[-1][content_key] = merged[-1][content_key] + message[content_key]
+            merged[-1][content_key].extend(message[content_key])
         else:
-            merged.append(message)
+            merged.append({**message, content_key: list(message[content_key])})
     return merged
 
 

@@ -12,8 +12,9 @@ and betas pass untouched). Every other route is translated to a chat body and ba
   ``auto`` / ``required`` / a named function / ``none``, ``disable_parallel_tool_use`` →
   ``parallel_tool_calls: false``; server tools and document blocks are refused (400) off Anthropic;
 * ``max_tokens`` (``max_completion_tokens`` for OpenAI), ``temperature``, ``top_p``,
-  ``stop_sequences`` → ``stop``, ``metadata.user_id`` → ``user``; ``thinking`` → ``reasoning_effort``
-  for OpenAI and Gemini routes (budget under 4k tokens low, under 16k medium, else high);
+  ``stop_sequences`` → ``stop``, ``metadata.user_id`` → ``user``; ``thinking`` with a budget →
+  ``reasoning_effort`` for OpenAI and Gemini routes (under 4k tokens low, under 16k medium, else
+  high); ``system`` messages between turns (Claude Code sends them) stay system messages;
 * answers: text and ``tool_use`` blocks, ``stop_reason`` from the finish reason (stop → end_turn,
   length → max_tokens, tool_calls → tool_use, content_filter → refusal), usage with cached tokens
   as ``cache_read_input_tokens``.
@@ -167,11 +168,11 @@ def _tool_choice(choice: Json, chat: Json) -> None:
 
 
 def _effort(thinking: Any) -> str | None:
-    if not isinstance(thinking, dict) or thinking.get("type") == "disabled":
-        return None
-    budget = thinking.get("budget_tokens")
+    """An explicit thinking budget as a reasoning effort. ``adaptive`` thinking (Claude Code sends it on
+    every call) is left to the model: OpenAI refuses ``reasoning_effort`` for models that do not reason."""
+    budget = thinking.get("budget_tokens") if isinstance(thinking, dict) and thinking.get("type") == "enabled" else None
     if not isinstance(budget, int):
-        return "medium"
+        return None
     return "low" if budget < 4096 else "medium" if budget < 16384 else "high"
 
 
@@ -189,8 +190,8 @@ class AnthropicMessages(InboundDialect):
         if not isinstance(model, str) or not model:
             raise _refuse("model: Field required", "model")
         messages = body.get("messages")
-        if not isinstance(messages, list) or not all(isinstance(m, dict) and m.get("role") in ("user", "assistant") for m in messages):
-            raise _refuse("messages: a list of objects whose `role` is `user` or `assistant`", "messages")
+        if not isinstance(messages, list) or not all(isinstance(m, dict) and isinstance(m.get("role"), str) for m in messages):
+            raise _refuse("messages: a list of objects with a `role`", "messages")
         if self.needs_max_tokens and (not isinstance(body.get("max_tokens"), int) or body["max_tokens"] < 1):
             raise _refuse("max_tokens: Field required (a positive integer)", "max_tokens")
         if "stream" in body and not isinstance(body["stream"], bool):
@@ -205,8 +206,11 @@ class AnthropicMessages(InboundDialect):
         if system := _system_text(body.get("system")):
             messages.append({"role": "system", "content": system})
         for message in body.get("messages") or ():
-            if message.get("role") == "assistant":
+            role = message.get("role")
+            if role == "assistant":
                 messages.append(_assistant_message(message.get("content")))
+            elif role == "system":  # Claude Code sends these between turns too
+                messages.append({"role": "system", "content": _system_text(message.get("content"))})
             else:
                 messages += _user_messages(message.get("content"))
         chat: Json = {"model": body["model"], "messages": messages}

@@ -1,0 +1,159 @@
+"""Stored Responses API answers: ``store`` and ``previous_response_id`` of ``POST /v1/responses``, and
+``GET`` / ``DELETE /v1/responses/{id}``.
+
+The hub keeps them itself, whatever route served them, so a conversation can go on through any
+provider: a request naming a ``previous_response_id`` reaches the dialect with the conversation up to
+that response spelled out in its ``input`` (the earlier input items, then that response's output
+items). A stored response is the token's own: any other token (and the master key for a token's,
+and the other way round) gets a 404, as for an id that never existed.
+
+The request path stays off the database: an answer is kept in memory at once (the latest
+``RECENT_LIMIT``, which is what a conversation continues from) and written in a worker thread;
+only an id missing from memory (older, or answered by another instance) is read from the table.
+Rows go with the raw usage records (``services.usage.retention``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, delete, select
+
+from services.accounts.tokens import Principal
+from services.errors import GatewayError
+from services.gateway.adapters.base import Json
+from services.gateway.dialects.openai_responses import input_items
+from services.tables import StoredResponse
+
+log = logging.getLogger(__name__)
+RECENT_LIMIT = 2048
+FINAL_MARKS = (b"event: response.completed\n", b"event: response.incomplete\n")
+
+
+@dataclass(frozen=True, slots=True)
+class Kept:
+    token_id: int | None
+    items: list[Json]
+    response: Json
+
+
+def not_found(response_id: str) -> GatewayError:
+    return GatewayError(404, "not_found", f"Response with id '{response_id}' not found.", param="response_id")
+
+
+def as_input(output: list[Json]) -> list[Json]:
+    """A response's output items as the next request's input (they are valid input items as they are)."""
+    return [item for item in output if isinstance(item, dict)]
+
+
+def final_response(event: bytes) -> Json | None:
+    """The response a stream's closing event carries, or None for any other event."""
+    if not event.startswith(FINAL_MARKS):
+        return None
+    start = event.find(b"data:")
+    data = orjson.loads(event[start + 5 :]) if start >= 0 else {}
+    return data.get("response") if isinstance(data, dict) else None
+
+
+class ResponseStore:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._recent: OrderedDict[str, Kept] = OrderedDict()
+        self._writes: set[asyncio.Future[None]] = set()
+
+    async def conversation(self, principal: Principal, body: Any) -> tuple[Any, list[Json]]:
+        """The body to answer (a ``previous_response_id`` replaced by the conversation it names) and that
+        conversation's input items, for storing the answer; 404 for an id this token cannot see."""
+        if not isinstance(body, dict):
+            return body, []
+        previous = body.get("previous_response_id")
+        if previous is None:
+            return body, input_items(body)
+        if not isinstance(previous, str):
+            raise GatewayError(400, "invalid_value", "`previous_response_id` must be a string.", param="previous_response_id")
+        kept = await self._find(principal, previous)
+        items = [*kept.items, *as_input(kept.response.get("output") or []), *input_items(body)]
+        forwarded = {name: value for name, value in body.items() if name != "previous_response_id"}
+        forwarded["input"] = items
+        return forwarded, items
+
+    def keep(self, principal: Principal, body: Any, items: list[Json], response: Json | None) -> None:
+        """Remember an answer (not when the request said ``store: false``)."""
+        if not isinstance(body, dict) or body.get("store") is False or not isinstance(response, dict) or not response.get("id"):
+            return
+        if isinstance(body.get("previous_response_id"), str):
+            response = {**response, "previous_response_id": body["previous_response_id"]}
+        kept = Kept(principal.token_id, items, response)
+        self._remember(response["id"], kept)
+        write = asyncio.get_running_loop().run_in_executor(None, self._insert, response["id"], kept)
+        self._writes.add(write)
+        write.add_done_callback(self._written)
+
+    def keep_answer(self, principal: Principal, body: Any, items: list[Json], content: bytes) -> None:
+        self.keep(principal, body, items, orjson.loads(content))
+
+    async def kept_stream(self, principal: Principal, body: Any, items: list[Json],
+                          batches: AsyncGenerator[list[bytes], None]) -> AsyncGenerator[list[bytes], None]:
+        """A stream's batches passed on as they are; the response in its closing event is kept."""
+        try:
+            async for batch in batches:
+                yield batch
+                if batch and (response := final_response(batch[-1])) is not None:
+                    self.keep(principal, body, items, response)
+        finally:
+            await batches.aclose()
+
+    async def get(self, principal: Principal, response_id: str) -> Json:
+        return (await self._find(principal, response_id)).response
+
+    async def delete(self, principal: Principal, response_id: str) -> Json:
+        await self._find(principal, response_id)
+        await self.settle()  # its row may still be on its way in
+        self._recent.pop(response_id, None)
+        await asyncio.to_thread(self._delete, response_id)
+        return {"id": response_id, "object": "response", "deleted": True}
+
+    async def settle(self) -> None:
+        """Wait for the writes under way (before a delete, and at shutdown)."""
+        if self._writes:
+            await asyncio.gather(*self._writes, return_exceptions=True)
+
+    async def _find(self, principal: Principal, response_id: str) -> Kept:
+        kept = self._recent.get(response_id)
+        if kept is None:
+            kept = await asyncio.to_thread(self._read, response_id)
+        if kept is None or kept.token_id != principal.token_id:
+            raise not_found(response_id)
+        return kept
+
+    def _remember(self, response_id: str, kept: Kept) -> None:
+        self._recent[response_id] = kept
+        if len(self._recent) > RECENT_LIMIT:
+            self._recent.popitem(last=False)
+
+    def _written(self, write: asyncio.Future[None]) -> None:
+        self._writes.discard(write)
+        if not write.cancelled() and (error := write.exception()) is not None:
+            log.warning("a stored response could not be written: %s", error)
+
+    def _insert(self, response_id: str, kept: Kept) -> None:
+        with Session(self.engine) as session:
+            session.add(StoredResponse(response_id=response_id, token_id=kept.token_id, items=kept.items, response=kept.response))
+            session.commit()
+
+    def _read(self, response_id: str) -> Kept | None:
+        with Session(self.engine) as session:
+            row = session.exec(select(StoredResponse).where(col(StoredResponse.response_id) == response_id)).first()
+        return None if row is None else Kept(row.token_id, list(row.items or []), dict(row.response or {}))
+
+    def _delete(self, response_id: str) -> None:
+        with Session(self.engine) as session:
+            session.exec(delete(StoredResponse).where(col(StoredResponse.response_id) == response_id))
+            session.commit()
