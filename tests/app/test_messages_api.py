@@ -177,6 +177,7 @@ def test_errors_in_anthropic_shape(hub_app: RunningApp) -> None:
     with pytest.raises(anthropic.AuthenticationError) as bad_token:
         claude_client(hub_app, "llmh-wrong").messages.create(model="gpt", max_tokens=8, messages=HELLO)
     assert bad_token.value.body["error"]["type"] == "authentication_error"  # type: ignore[index]
+    assert bad_token.value.response.headers["x-should-retry"] == "false"  # or Claude Code tries ten more times
     with pytest.raises(anthropic.NotFoundError) as unknown:
         claude_client(hub_app).messages.create(model="nope", max_tokens=8, messages=HELLO)
     assert unknown.value.body == {"type": "error", "error": {"type": "not_found_error", "message": unknown.value.body["error"]["message"]}}  # type: ignore[index]

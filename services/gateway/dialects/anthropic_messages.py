@@ -57,6 +57,7 @@ ERROR_TYPES = {
     503: "overloaded_error",
     529: "overloaded_error",
 }
+RETRIED_STATUSES = frozenset({408, 409, 429})
 CUSTOM_TOOL_TYPES = (None, "custom")
 SKIPPED_BLOCKS = frozenset({"thinking", "redacted_thinking"})
 EFFORT_KINDS = frozenset({"openai", "gemini"})
@@ -271,6 +272,11 @@ class AnthropicMessages(InboundDialect):
     def error_status_and_body(self, error: GatewayError) -> tuple[int, Json]:
         kind = ERROR_TYPES.get(error.status, "api_error" if error.status >= 500 else "invalid_request_error")
         return error.status, {"type": "error", "error": {"type": kind, "message": error.message}}
+
+    def error_headers(self, error: GatewayError) -> dict[str, str]:
+        """``x-should-retry: false`` on a refusal that a retry cannot change, as Anthropic sends it: the
+        official SDKs read it before their own rules, and Claude Code otherwise retries a 401 ten times."""
+        return {} if error.status in RETRIED_STATUSES or error.status >= 500 else {"x-should-retry": "false"}
 
     def stream_error(self, error: GatewayError) -> bytes:
         return sse_event("error", self.error_status_and_body(error)[1])

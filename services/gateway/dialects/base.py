@@ -111,6 +111,10 @@ class InboundDialect(ABC):
     def error_status_and_body(self, error: GatewayError) -> tuple[int, Json]:
         """The HTTP status and body a refused call is answered with."""
 
+    def error_headers(self, error: GatewayError) -> dict[str, str]:
+        """Headers a refused call's answer carries besides the gateway's own (a retry hint)."""
+        return {}
+
     @abstractmethod
     def stream_error(self, error: GatewayError) -> bytes:
         """The framed event that ends a stream broken after its first byte."""
