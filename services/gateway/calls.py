@@ -22,6 +22,7 @@ from services.errors import ErrorKind, GatewayError, UpstreamError
 from services.gateway.adapters.base import Adapter, Json, Target
 from services.gateway.adapters.shapes import estimate_tokens, new_id, prompt_chars
 from services.gateway.adapters.tally import StreamTally
+from services.gateway.body_log import BodyLog, loggable_answer
 from services.gateway.dialects.base import InboundDialect
 from services.gateway.dialects.relay import relay_answer, relay_stream, translated_answer, translated_events
 from services.gateway.plan import Candidate
@@ -29,7 +30,7 @@ from services.gateway.pricing import PriceTable
 from services.gateway.router import NO_FACTS, AdapterCall, RequestFacts, Router
 from services.gateway.trail import RouteTrail
 from services.usage.recorder import UsageRecorder
-from services.usage.settings import body_logging, redact, settings_writes
+from services.usage.settings import redact
 
 T = TypeVar("T")
 ChunkBatches = AsyncGenerator[list[bytes], None]
@@ -212,7 +213,7 @@ class Gateway:
         response = await self._execute(meta, call)
         response["model"] = model
         usage = response.get("usage") or {}
-        logged = _loggable_answer(response) if meta.logged_request is not None else None
+        logged = loggable_answer(response) if meta.logged_request is not None else None
         self._record(meta, prompt=usage.get("prompt_tokens", 0), completion=usage.get("completion_tokens", 0), logged_response=logged)
         return response, meta
 
@@ -242,6 +243,8 @@ class Gateway:
                            prompt_chars=dialect.prompt_chars)
         forwarded = without_tags(body) if "tags" in body or "metadata" in body else body
         client = self.router.client
+        if dialect.answers_locally and (local := self._local_answer(meta, forwarded, dialect)) is not None:
+            return local, meta
 
         async def call(adapter: Adapter, target: Target) -> tuple[bytes, int, int]:
             if target.kind == dialect.native_kind:
@@ -253,6 +256,18 @@ class Gateway:
         logged = orjson.loads(content) if meta.logged_request is not None else None
         self._record(meta, prompt=prompt, completion=completion, logged_response=logged)
         return content, meta
+
+    def _local_answer(self, meta: CallMeta, body: Json, dialect: InboundDialect) -> bytes | None:
+        """The dialect's own answer when no route of the model speaks it natively (a token count): no
+        upstream is called, so none is routed to (its key's rate and health are left alone); None otherwise."""
+        candidates = self.router.route_candidates(meta.requested_model, meta.facts.tags if meta.facts else frozenset())
+        if not candidates or any(candidate.target.kind == dialect.native_kind for candidate in candidates):
+            return None
+        answer = dialect.local_answer(dialect.to_chat(body, candidates[0].target.kind))
+        if answer is None:
+            return None
+        self._record(meta)
+        return orjson.dumps(answer)
 
     async def stream_dialect(self, principal: Principal, body: Json, dialect: InboundDialect, *, headers: Mapping[str, str] = NO_HEADERS,
                              source: CallSource = "api", request_id: str | None = None) -> DialectStream:
@@ -349,33 +364,6 @@ class Gateway:
             row["request_body"] = meta.logged_request
             row["response_body"] = redact(error.body() if error is not None else logged_response)
         self.recorder.record(row)
-
-
-class BodyLog:
-    """Whether request and response bodies are stored (an admin setting, off by default).
-
-    Read from the database once and again only after a settings write in this process, so the
-    request path does not query for it.
-    """
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self._seen = -1
-        self._on = False
-
-    def enabled(self) -> bool:
-        if self._seen != settings_writes():
-            self._seen = settings_writes()
-            self._on = body_logging(self.engine)
-        return self._on
-
-
-def _loggable_answer(response: Json) -> Json:
-    """The answer as it is worth keeping: embedding vectors are replaced by their length."""
-    if response.get("object") != "list":
-        return response
-    data = [{**item, "embedding": f"[{len(item.get('embedding') or ())} numbers]"} for item in response.get("data", ())]
-    return {**response, "data": data}
 
 
 class MeteredStream:

@@ -166,8 +166,10 @@ def test_count_tokens_relayed_or_estimated(hub_app: RunningApp, emulator: Emulat
     counted = client.messages.count_tokens(model="claude", messages=HELLO, system="be brief")
     assert counted.input_tokens == 5 and upstream_request(emulator, "/v1/messages/count_tokens")["body"]["model"] == "claude-haiku-4-5"
     before = len(emulator.requests())
-    estimate = client.messages.count_tokens(model="gpt", messages=HELLO)
-    assert estimate.input_tokens == 5 and len(emulator.requests()) == before  # "hello brave world": 17 characters, a quarter token each
+    raw = client.messages.with_raw_response.count_tokens(model="gpt", messages=HELLO)
+    assert raw.parse().input_tokens == 5 and len(emulator.requests()) == before  # "hello brave world": 17 characters, a quarter token each
+    [row] = wait_for_usage(hub_app, request_id=raw.headers["x-llmhub-request-id"])
+    assert row["endpoint"] == "count_tokens" and row["provider_name"] is None and row["status"] == "ok"  # nothing was routed
     bearer = httpx.post(hub_app.url + "/v1/messages/count_tokens", json={"model": "gpt", "messages": HELLO},
                         headers={"Authorization": f"Bearer {MASTER_KEY}"})
     assert bearer.status_code == 200 and bearer.json() == {"input_tokens": 5}

@@ -288,6 +288,7 @@ class AnthropicTokenCount(AnthropicMessages):
     endpoint = "count_tokens"
     native_path = "/v1/messages/count_tokens"
     needs_max_tokens = False
+    answers_locally = True
 
     def validate(self, body: Any) -> str:
         model = super().validate(body)

@@ -72,6 +72,8 @@ class InboundDialect(ABC):
     """The provider kind whose own API this is: its routes are relayed, not translated."""
     forwarded_headers: frozenset[str] = frozenset()
     """Client headers (lower-case) passed on to the provider on a native relay (API versions, betas)."""
+    answers_locally = False
+    """Whether ``local_answer`` may answer for a model none of whose routes speak the dialect."""
 
     @abstractmethod
     def validate(self, body: Any) -> str:
@@ -93,7 +95,8 @@ class InboundDialect(ABC):
     def stream_translator(self, model: str, body: Json) -> ChunkTranslator: ...
 
     def local_answer(self, chat_body: Json) -> Json | None:
-        """An answer worked out without calling a translated route at all (a token count), or None."""
+        """An answer worked out without calling a translated route at all (a token count), or None;
+        asked only when ``answers_locally``, and then also of a translated route tried in failover."""
         return None
 
     @abstractmethod
