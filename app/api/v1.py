@@ -122,7 +122,7 @@ def dialect_endpoint(dialect: InboundDialect) -> GatewayEndpoint:
 
     def error(error: GatewayError, headers: dict[str, str] | None = None) -> Response:
         status, body = dialect.error_status_and_body(error)
-        extra = dict(headers or {})
+        extra = {**(headers or {}), **dialect.error_headers(error)}
         if error.retry_after is not None:
             extra["retry-after"] = str(error.retry_after)
         return json_response(body, status, extra)

@@ -233,6 +233,8 @@ class Gateway:
                            prompt_chars=dialect.prompt_chars)
         forwarded = without_tags(body) if "tags" in body or "metadata" in body else body
         client = self.router.client
+        if dialect.answers_locally and (local := self._local_answer(meta, forwarded, dialect)) is not None:
+            return local, meta
 
         async def call(adapter: Adapter, target: Target) -> tuple[bytes, int, int]:
             if dialect.is_native(target.kind):
@@ -244,6 +246,18 @@ class Gateway:
         logged = orjson.loads(content) if meta.logged_request is not None else None
         self._record(meta, prompt=prompt, completion=completion, logged_response=logged)
         return content, meta
+
+    def _local_answer(self, meta: CallMeta, body: Json, dialect: InboundDialect) -> bytes | None:
+        """The dialect's own answer when no route of the model speaks it natively (a token count): no
+        upstream is called, so none is routed to (its key's rate and health are left alone); None otherwise."""
+        candidates = self.router.route_candidates(meta.requested_model, meta.facts.tags if meta.facts else frozenset())
+        if not candidates or any(candidate.target.kind == dialect.native_kind for candidate in candidates):
+            return None
+        answer = dialect.local_answer(dialect.to_chat(body, candidates[0].target.kind))
+        if answer is None:
+            return None
+        self._record(meta)
+        return orjson.dumps(answer)
 
     async def stream_dialect(self, principal: Principal, body: Json, dialect: InboundDialect, *, headers: Mapping[str, str] = NO_HEADERS,
                              source: CallSource = "api", request_id: str | None = None) -> DialectStream:

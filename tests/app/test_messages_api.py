@@ -166,8 +166,10 @@ def test_count_tokens_relayed_or_estimated(hub_app: RunningApp, emulator: Emulat
     counted = client.messages.count_tokens(model="claude", messages=HELLO, system="be brief")
     assert counted.input_tokens == 5 and upstream_request(emulator, "/v1/messages/count_tokens")["body"]["model"] == "claude-haiku-4-5"
     before = len(emulator.requests())
-    estimate = client.messages.count_tokens(model="gpt", messages=HELLO)
-    assert estimate.input_tokens == 5 and len(emulator.requests()) == before  # "hello brave world": 17 characters, a quarter token each
+    raw = client.messages.with_raw_response.count_tokens(model="gpt", messages=HELLO)
+    assert raw.parse().input_tokens == 5 and len(emulator.requests()) == before  # "hello brave world": 17 characters, a quarter token each
+    [row] = wait_for_usage(hub_app, request_id=raw.headers["x-llmhub-request-id"])
+    assert row["endpoint"] == "count_tokens" and row["provider_name"] is None and row["status"] == "ok"  # nothing was routed
     bearer = httpx.post(hub_app.url + "/v1/messages/count_tokens", json={"model": "gpt", "messages": HELLO},
                         headers={"Authorization": f"Bearer {MASTER_KEY}"})
     assert bearer.status_code == 200 and bearer.json() == {"input_tokens": 5}
@@ -177,6 +179,7 @@ def test_errors_in_anthropic_shape(hub_app: RunningApp) -> None:
     with pytest.raises(anthropic.AuthenticationError) as bad_token:
         claude_client(hub_app, "llmh-wrong").messages.create(model="gpt", max_tokens=8, messages=HELLO)
     assert bad_token.value.body["error"]["type"] == "authentication_error"  # type: ignore[index]
+    assert bad_token.value.response.headers["x-should-retry"] == "false"  # or Claude Code tries ten more times
     with pytest.raises(anthropic.NotFoundError) as unknown:
         claude_client(hub_app).messages.create(model="nope", max_tokens=8, messages=HELLO)
     assert unknown.value.body == {"type": "error", "error": {"type": "not_found_error", "message": unknown.value.body["error"]["message"]}}  # type: ignore[index]

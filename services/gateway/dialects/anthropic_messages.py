@@ -58,6 +58,7 @@ ERROR_TYPES = {
     503: "overloaded_error",
     529: "overloaded_error",
 }
+RETRIED_STATUSES = frozenset({408, 409, 429})
 CUSTOM_TOOL_TYPES = (None, "custom")
 SKIPPED_BLOCKS = frozenset({"thinking", "redacted_thinking"})
 EFFORT_KINDS = frozenset({"openai", "gemini"})
@@ -273,6 +274,11 @@ class AnthropicMessages(InboundDialect):
         kind = ERROR_TYPES.get(error.status, "api_error" if error.status >= 500 else "invalid_request_error")
         return error.status, {"type": "error", "error": {"type": kind, "message": error.message}}
 
+    def error_headers(self, error: GatewayError) -> dict[str, str]:
+        """``x-should-retry: false`` on a refusal that a retry cannot change, as Anthropic sends it: the
+        official SDKs read it before their own rules, and Claude Code otherwise retries a 401 ten times."""
+        return {} if error.status in RETRIED_STATUSES or error.status >= 500 else {"x-should-retry": "false"}
+
     def stream_error(self, error: GatewayError) -> bytes:
         return sse_event("error", self.error_status_and_body(error)[1])
 
@@ -283,6 +289,7 @@ class AnthropicTokenCount(AnthropicMessages):
     endpoint = "count_tokens"
     native_path = "/v1/messages/count_tokens"
     needs_max_tokens = False
+    answers_locally = True
 
     def validate(self, body: Any) -> str:
         model = super().validate(body)

@@ -72,6 +72,8 @@ class InboundDialect(ABC):
     """The provider kind whose own API this is: its routes are relayed, not translated."""
     forwarded_headers: frozenset[str] = frozenset()
     """Client headers (lower-case) passed on to the provider on a native relay (API versions, betas)."""
+    answers_locally = False
+    """Whether ``local_answer`` may answer for a model none of whose routes speak the dialect."""
 
     def is_native(self, kind: str) -> bool:
         """Whether a route of provider ``kind`` speaks this dialect itself (relayed, not translated)."""
@@ -97,7 +99,8 @@ class InboundDialect(ABC):
     def stream_translator(self, model: str, body: Json) -> ChunkTranslator: ...
 
     def local_answer(self, chat_body: Json) -> Json | None:
-        """An answer worked out without calling a translated route at all (a token count), or None."""
+        """An answer worked out without calling a translated route at all (a token count), or None;
+        asked only when ``answers_locally``, and then also of a translated route tried in failover."""
         return None
 
     @abstractmethod
@@ -114,6 +117,10 @@ class InboundDialect(ABC):
     @abstractmethod
     def error_status_and_body(self, error: GatewayError) -> tuple[int, Json]:
         """The HTTP status and body a refused call is answered with."""
+
+    def error_headers(self, error: GatewayError) -> dict[str, str]:
+        """Headers a refused call's answer carries besides the gateway's own (a retry hint)."""
+        return {}
 
     @abstractmethod
     def stream_error(self, error: GatewayError) -> bytes:
