@@ -34,7 +34,7 @@ def main(argv: list[str]) -> None:
         if settings.log_level != "debug":  # httpx logs every upstream call at INFO: noise, and time on the hot path
             logging.getLogger("httpx").setLevel(logging.WARNING)
             logging.getLogger("alembic").setLevel(logging.WARNING)  # its steps; the hub logs what was migrated
-        from services.data_files import make_private
+        from app.data_dir import make_private
 
         make_private(settings.data_dir)
         os.environ.setdefault("NICEGUI_STORAGE_PATH", str((settings.data_dir / "storage").resolve()))
@@ -58,6 +58,8 @@ def main(argv: list[str]) -> None:
         reload=False,
         show=False,
         storage_secret=hub.session_secret(),
+        session_middleware_kwargs={"max_age": int(settings.session_max_hours * 3600), "same_site": "lax"},
+        forwarded_allow_ips=settings.trusted_proxies,
         uvicorn_logging_level="warning",
         show_welcome_message=False,
         loop="uvloop",

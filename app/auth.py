@@ -14,10 +14,13 @@ from fastapi.responses import RedirectResponse, Response
 from nicegui import app
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 
+from app import sessions
 from app.runtime import get_hub
+from app.sessions import Lifetimes, begin_url, session_alive
 from services.accounts.sessions import SessionUser, any_user_exists, load_session_user
 
-PUBLIC_PREFIXES = ("/login", "/setup", "/register", "/invite/", "/_nicegui", "/static", "/favicon")
+SIGN_OUT_PATH = sessions.END_PATH  # a page sends the browser here to sign out (a new session id, then /login)
+PUBLIC_PREFIXES = ("/_session/", "/login", "/setup", "/register", "/invite/", "/_nicegui", "/static", "/favicon")
 
 
 class ConsoleAuthMiddleware(BaseHTTPMiddleware):
@@ -36,18 +39,23 @@ class ConsoleAuthMiddleware(BaseHTTPMiddleware):
 
 
 def current_user() -> SessionUser | None:
-    """The signed-in user of this request or page, re-read from the database."""
+    """The signed-in user of this request or page, re-read from the database, while the session lives."""
     storage = app.storage.user
+    if not session_alive(storage):
+        return None
     return load_session_user(get_hub().engine, storage.get("user_id"), storage.get("epoch"))
 
 
-def sign_in(user_id: int, epoch: int) -> None:
-    app.storage.user.update({"user_id": user_id, "epoch": epoch})
+def sign_in_url(user_id: int, epoch: int, target: str = "/") -> str:
+    """Where a page sends the browser to sign it in: under a new session id (``app.sessions``), then to ``target``."""
+    return begin_url(user_id, epoch, target)
 
 
-def sign_out() -> None:
-    app.storage.user.clear()
+def keep_signed_in(epoch: int) -> None:
+    """After this user's own password change (which bumps the epoch): this session stays signed in."""
+    app.storage.user["epoch"] = epoch
 
 
-def install() -> None:
+def install(lifetimes: Lifetimes) -> None:
     app.add_middleware(ConsoleAuthMiddleware)
+    sessions.install(lifetimes)

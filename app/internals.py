@@ -27,6 +27,14 @@ naming the library and the attribute when an upgrade moves one. What they rely o
   (``app.server._starter``), which must not suspend before it does: connections accepted meanwhile
   would keep the old app (still correct, only slower). Why: chat completions and embeddings then meet
   the fast path ahead of five layers they do not use.
+* **NiceGUI** ``Storage._create_user_storage(session_id)`` and ``Storage._users`` (private): the per-session
+  user storage NiceGUI's request middleware creates on a request's first sight of a session id.
+  ``new_user_storage`` creates one for an id the hub has just issued. Why: sign-in gives the browser a new
+  session id (``app.sessions``), which NiceGUI only ever hands out on a first visit.
+* **NiceGUI** ``core.sio`` (python-socketio's ``AsyncServer``) with ``eio`` its engine.io server, whose
+  ``cors_allowed_origins`` NiceGUI sets to ``'*'``; engine.io reads it on every handshake, and ``None``
+  means "only the origin the request was addressed to". ``same_origin_socket`` sets that. Why: the
+  console's socket must not answer pages of other sites with the visitor's credentials.
 """
 
 from __future__ import annotations
@@ -35,6 +43,8 @@ import os
 from collections.abc import Callable
 
 from nicegui import app as nicegui_app
+from nicegui import core
+from nicegui.persistence import PersistentDict
 from nicegui.server import Server as NiceGUIServer
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -59,6 +69,18 @@ def install_fast_lane(api: ASGIApp) -> None:
         return dispatch
 
     nicegui_app.build_middleware_stack = build  # type: ignore[method-assign]
+
+
+async def new_user_storage(session_id: str) -> PersistentDict:
+    """The user storage of a session id NiceGUI has not seen yet (created, loaded and registered)."""
+    storage = nicegui_app.storage
+    await storage._create_user_storage(session_id)
+    return storage._users[session_id]
+
+
+def same_origin_socket() -> None:
+    """Make the console's socket refuse a handshake whose ``Origin`` is not the site it was addressed to."""
+    core.sio.eio.cors_allowed_origins = None
 
 
 def skip_fastapi_telemetry() -> None:

@@ -23,12 +23,13 @@ from fastapi_offline import FastAPIOffline
 from nicegui import app as nicegui_app
 
 from app import auth
-from app.api import accounts, budgets, catalog, errors, health, leaderboard, metrics, routing, usage, v1
+from app.api import accounts, budgets, catalog, errors, health, leaderboard, metrics, routing, spec, usage, v1
 from app.api.body_limit import BodyLimitMiddleware
 from app.api.middleware import RequestIdMiddleware
-from app.internals import install_fast_lane, open_front_door, skip_fastapi_telemetry
+from app.internals import install_fast_lane, open_front_door, same_origin_socket, skip_fastapi_telemetry
 from app.runtime import set_hub
 from app.scheduler import start_scheduler
+from app.sessions import Lifetimes
 from app.settings import Settings, SettingsError
 from services.accounts.sessions import any_user_exists
 from services.catalog.config_file import apply_config_file
@@ -88,6 +89,7 @@ def build_api_app() -> FastAPI:
     api.include_router(leaderboard.router)
     api.include_router(routing.router)
     errors.install(api)
+    spec.install(api)
     api.add_exception_handler(GatewayError, v1.gateway_error_handler)
     api.add_middleware(BodyLimitMiddleware)
     api.add_middleware(RequestIdMiddleware)
@@ -114,7 +116,8 @@ def build(settings: Settings) -> Hub:
     set_hub(hub)
     install_fast_lane(build_api_app())
     skip_fastapi_telemetry()
-    auth.install()
+    auth.install(Lifetimes(settings.session_idle_minutes * 60, settings.session_max_hours * 3600))
+    same_origin_socket()
     import pages  # noqa: F401  (registers the console pages)
 
     nicegui_app.on_startup(_starter(hub, settings))

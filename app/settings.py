@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     max_messages: int = Field(DEFAULT_MAX_MESSAGES, ge=1, description="most messages in one chat request")
     reserved_completion_tokens: int = Field(DEFAULT_RESERVED_COMPLETION_TOKENS, ge=1,
                                             description="completion tokens a budget holds for a call that sets no max_tokens")
+    session_idle_minutes: float = Field(480, gt=0, description="a console session ends this long after its last page load")
+    session_max_hours: float = Field(168, gt=0, description="a console session ends this long after sign-in")
+    trusted_proxies: str = Field("", description="addresses whose X-Forwarded-Proto/-For uvicorn believes (comma-separated)")
     max_json_depth: int = Field(DEFAULT_MAX_DEPTH, ge=4, le=200, description="deepest nesting of arrays and objects in a body")
 
     @field_validator("log_level", mode="before")

@@ -38,6 +38,7 @@ GROUPS = (
     Group("router", ("services/gateway/router.py",), 0.85),
     Group("key state", ("services/gateway/key_state.py", "services/gateway/health.py"), 0.85),
     Group("token admission + budgets", ("services/accounts/tokens.py",), 0.80),
+    Group("budget reservation", ("services/gateway/reservation.py",), 0.80),
 )
 CAUGHT = {"killed", "timeout", "caught by type check"}
 UNTESTED = {"no tests"}

@@ -10,7 +10,7 @@ from typing import Any, TypedDict
 
 from nicegui import ui
 
-from app.auth import sign_in
+from app.auth import sign_in_url
 from services.accounts.audit import Actor
 from services.accounts.sessions import SessionUser
 from services.accounts.views import SignedIn
@@ -129,5 +129,4 @@ class AccountFields:
 
 def start_session(signed_in: SignedIn, target: str = "/") -> None:
     """Sign the browser in as ``signed_in`` and go to ``target``."""
-    sign_in(signed_in.user_id, signed_in.epoch)
-    ui.navigate.to(target)
+    ui.navigate.to(sign_in_url(signed_in.user_id, signed_in.epoch, target))

@@ -11,15 +11,16 @@ from nicegui import ui
 
 from services.gateway.pricing import format_usd
 
+PHONE_HIDDEN = {"classes": "max-sm:hidden", "headerClasses": "max-sm:hidden"}
 COLUMNS = [
-    {"name": "step", "label": "#", "field": "step", "align": "right"},
+    {"name": "step", "label": "#", "field": "step", "align": "right", **PHONE_HIDDEN},
     {"name": "route", "label": "Provider / model", "field": "route", "align": "left"},
     {"name": "key", "label": "Key", "field": "key", "align": "left"},
     {"name": "outcome", "label": "Outcome", "field": "outcome", "align": "left"},
     {"name": "reason", "label": "Reason", "field": "reason", "align": "left"},
-    {"name": "status", "label": "Status", "field": "status", "align": "right"},
+    {"name": "status", "label": "Status", "field": "status", "align": "right", **PHONE_HIDDEN},
     {"name": "ms", "label": "ms", "field": "ms", "align": "right"},
-    {"name": "backoff", "label": "Backoff ms", "field": "backoff", "align": "right"},
+    {"name": "backoff", "label": "Backoff ms", "field": "backoff", "align": "right", **PHONE_HIDDEN},
 ]
 OUTCOME_CELL = r"""
 <q-td :props="props">
@@ -69,14 +70,13 @@ REASONS = {
     "auth": "key refused (401/403)", "quota_exhausted": "provider quota exhausted", "stream_broken": "stream broke",
 }
 CANDIDATE_COLUMNS = [
-    {"name": "route", "label": "Provider / model", "field": "route", "align": "left", "classes": "break-words"},
-    {"name": "key", "label": "Key", "field": "key", "align": "left"},
-    {"name": "order", "label": "Priority · weight", "field": "order", "align": "right", "classes": "max-sm:hidden",
-     "headerClasses": "max-sm:hidden"},
+    {"name": "route", "label": "Candidate", "field": "route", "align": "left"},
     {"name": "outcome", "label": "Outcome", "field": "outcome", "align": "left"},
     {"name": "reason", "label": "Why", "field": "reason", "align": "left"},
     {"name": "cost", "label": "Cost at its price", "field": "cost", "align": "right"},
 ]
+CANDIDATE_CELL = r"""<q-td :props="props"><div style="overflow-wrap: anywhere">{{ props.value }}</div>
+<div class="text-xs text-grey-7">{{ props.row.where }}</div></q-td>"""
 CANDIDATE_OUTCOME_CELL = OUTCOME_CELL.replace("waiting: 'warning'", "waiting: 'warning', not_reached: 'blue-grey-4'").replace(
     "{{ props.row.outcome }}", "{{ props.row.outcome.replace('_', ' ') }}"
 )
@@ -88,9 +88,10 @@ def candidate_rows(candidates: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for index, line in enumerate(candidates):
         reason = REASONS.get(str(line["reason"]), str(line["reason"] or "—").replace("_", " "))
         cost = line["cost_usd"]
+        order = "" if line["priority"] is None else f" · priority {line['priority']} · weight {line['weight']}"
         rows.append({
-            "id": index, "route": f"{line['provider']}/{line['model']}", "key": line["key"] or "—", "outcome": line["outcome"] or "",
-            "order": "—" if line["priority"] is None else f"{line['priority']} · {line['weight']}",
+            "id": index, "route": f"{line['provider']}/{line['model']}", "outcome": line["outcome"] or "",
+            "where": f"key {line['key'] or '—'}{order}",
             "reason": reason if line["current"] else f"{reason} (no longer a route of this model)",
             "cost": "unknown" if cost is None else format_usd(round(cost * 1_000_000)),
         })
@@ -100,5 +101,6 @@ def candidate_rows(candidates: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def candidate_table(candidates: list[dict[str, Any]]) -> ui.table:
     table = ui.table(columns=CANDIDATE_COLUMNS, rows=candidate_rows(candidates), row_key="id").classes("w-full")
     table.props('flat dense wrap-cells hide-bottom data-testid=route-candidates no-data-label="The model has no routes now"')
+    table.add_slot("body-cell-route", CANDIDATE_CELL)
     table.add_slot("body-cell-outcome", CANDIDATE_OUTCOME_CELL)
     return table

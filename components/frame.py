@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 from nicegui import ui
 
-from app.auth import current_user, sign_out
+from app.auth import SIGN_OUT_PATH, current_user
 from app.runtime import get_hub
 from components.blocking import io_bound
 from services.accounts.sessions import SessionUser, set_dark_mode
@@ -140,8 +140,7 @@ def _user_menu(user: SessionUser, dark: ui.dark_mode) -> None:
         await io_bound(set_dark_mode, get_hub().engine, user.id, bool(dark.value))
 
     def logout() -> None:
-        sign_out()
-        ui.navigate.to("/login")
+        ui.navigate.to(SIGN_OUT_PATH)
 
     ui.button(icon="dark_mode", on_click=toggle_dark).props("flat round dense color=white aria-label='Toggle dark mode'")
     user_button = ui.button(user.display_name, icon="account_circle").props("flat no-caps color=white data-testid=user-menu")

@@ -14,7 +14,7 @@ from components.frame import console_page
 from components.local_time import local_midnight_utc
 from services.accounts.sessions import SessionUser
 from services.compare.bradley_terry import PositionBias
-from services.compare.leaderboard import MIN_VOTES, Leaderboard, Standing, leaderboard
+from services.compare.leaderboard import MIN_VOTES, Leaderboard, Standing, best_value, leaderboard
 from services.gateway.pricing import format_usd
 
 ALL_VOTES = ""
@@ -59,18 +59,6 @@ def _scale(board: list[Standing]) -> tuple[float, float]:
     points = [p for s in board for p in (s.rating, s.ci_low, s.ci_high) if p is not None]
     low, high = (min(points), max(points)) if points else (0.0, 1.0)
     return low, max(high, low + 1.0)
-
-
-def best_value(board: list[Standing]) -> str | None:
-    """Quality per dollar in one mark: the cheapest of the models that cannot be told apart from the leader
-    (their interval overlaps the leader's); None without a leader with an interval, or without costs."""
-    ranked = [s for s in board if s.ci_low is not None and s.ci_high is not None]
-    if not ranked:
-        return None
-    leader = ranked[0]
-    assert leader.ci_low is not None
-    contenders = [s for s in ranked if s.ci_high is not None and s.ci_high >= leader.ci_low and s.median_cost_micros is not None]
-    return min(contenders, key=lambda s: (s.median_cost_micros or 0.0, -s.rating)).model if contenders else None
 
 
 def table_rows(board: list[Standing]) -> list[dict[str, Any]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from nicegui import ui
 
-from app.auth import sign_in
+from app.auth import keep_signed_in
 from app.runtime import get_hub
 from components.account_ui import FormError, acting, password_field, text_field
 from components.blocking import io_bound
@@ -57,7 +57,7 @@ class ProfilePage:
                     epoch = await io_bound(
                         self.accounts.change_password, acting(self.user), current=current.value, new=new.value, confirm=again.value
                     )
-                    sign_in(self.user.id, epoch)
+                    keep_signed_in(epoch)
                     current.value = new.value = again.value = ""
                     ui.notify("Password changed. Your other sessions were signed out.", type="positive")
 

@@ -69,7 +69,7 @@ class FakeClock:
 
 # -- waiting for what happens in the background ----------------------------------------------------
 
-PATIENCE_S = 30.0
+PATIENCE_S = 60.0  # an upper bound only: a busy 2-core machine starts a hub process in ~15 s
 """How long anything is waited for: generous, because CI machines are slower and busier than ours.
 A condition that holds ends the wait at once, so a passing test never pays for it."""
 POLL_S = 0.05

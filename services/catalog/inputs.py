@@ -92,9 +92,9 @@ Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max
 Name = Annotated[Text, AfterValidator(_no_slash)]
 ModelName = Annotated[Text, AfterValidator(_model_name)]
 BaseUrl = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500), AfterValidator(_http_url)]
-Count = Annotated[int, BeforeValidator(_not_bool), Field(ge=1, le=MAX_COUNT)]
-Usd = Annotated[Decimal, BeforeValidator(_not_bool), Field(gt=0, le=MAX_USD, decimal_places=6)]
-Secret = Annotated[SecretStr, AfterValidator(_clean_secret_str)]
+Count = Annotated[int, Field(ge=1, le=MAX_COUNT), BeforeValidator(_not_bool)]
+Usd = Annotated[Decimal, Field(gt=0, le=MAX_USD, decimal_places=6), BeforeValidator(_not_bool)]
+Secret = Annotated[SecretStr, Field(min_length=1), AfterValidator(_clean_secret_str)]
 Kind = ProviderKind
 
 
@@ -208,7 +208,7 @@ def _extra_headers(headers: dict[str, str]) -> dict[str, str]:
     return headers
 
 
-Price = Annotated[Decimal, BeforeValidator(_not_bool), Field(ge=0, le=MAX_USD, decimal_places=6)]
+Price = Annotated[Decimal, Field(ge=0, le=MAX_USD, decimal_places=6), BeforeValidator(_not_bool)]
 
 
 class RoutePrice(Input):
@@ -244,7 +244,7 @@ class RouteIn(Input):
         return (self.provider, self.model, tuple(self.keys or ()), tuple(sorted(self.tags or ())), self.context_fallback)
 
 
-Seconds = Annotated[float, BeforeValidator(_not_bool), Field(gt=0, le=3600)]
+Seconds = Annotated[float, Field(gt=0, le=3600), BeforeValidator(_not_bool)]
 
 
 class ModelCreate(Input):
@@ -252,7 +252,7 @@ class ModelCreate(Input):
     description: Annotated[str, StringConstraints(max_length=1000)] | None = None
     enabled: bool = True
     aliases: list[Name] = Field(default_factory=list, description="other names clients may ask for this model by")
-    num_retries: Annotated[int, BeforeValidator(_not_bool), Field(ge=0, le=20)] | None = Field(
+    num_retries: Annotated[int, Field(ge=0, le=20), BeforeValidator(_not_bool)] | None = Field(
         None, description="upstream calls after the first (default: LLMHUB_MAX_ATTEMPTS - 1)"
     )
     timeout: Seconds | None = Field(None, description="seconds to wait for an upstream byte (default: LLMHUB_UPSTREAM_TIMEOUT)")

@@ -8,7 +8,8 @@ The table: Bradley–Terry ratings fitted on all the votes at once (``services.c
 a tie, and "both bad", count half a win for each side), a 95 % bootstrap interval for every model
 with at least ``MIN_VOTES`` votes (fewer: no interval, the row is marked "too few votes"), and each
 model's median cost and latency per answer over the last ``MEDIAN_DAYS`` days of usage, so quality
-per dollar can be read off one row. Votes made from a prompt template carry its name, and the table
+per dollar can be read off one row (``best_value`` names the cheapest model statistically level with
+the leader). Votes made from a prompt template carry its name, and the table
 can be fitted on one template's votes alone. The position-bias check asks whether the left column
 (model A) wins more often than chance; a blind comparison puts each model left at random, so a
 bias there is the voters', not the models'.
@@ -148,6 +149,21 @@ def standings_of(votes: Sequence[Vote], *, rounds: int = BOOTSTRAP_ROUNDS) -> li
         if interval is not None and not standing.too_few_votes:
             standing.ci_low, standing.ci_high = interval
     return sorted(table.values(), key=lambda s: (-s.rating, s.model))
+
+
+def best_value(board: Sequence[Standing]) -> str | None:
+    """Quality per dollar in one name: the model with the cheapest median answer among those that cannot be
+    told apart from the leader (their interval overlaps the leader's, the leader included); None while no
+    model has an interval, or none of those has a known cost. ``board`` is best first, as ``standings_of``."""
+    floor: float | None = None  # the leader's lower bound
+    level: list[tuple[float, float, str]] = []
+    for standing in board:
+        if standing.ci_low is None or standing.ci_high is None:
+            continue
+        floor = standing.ci_low if floor is None else floor
+        if standing.ci_high >= floor and standing.median_cost_micros is not None:
+            level.append((standing.median_cost_micros, -standing.rating, standing.model))
+    return min(level)[2] if level else None
 
 
 def _count(a: Standing, b: Standing, outcome: str) -> None:

@@ -161,6 +161,7 @@ class Replay:
         self.routes = [route for tier in plan.tiers for route, _ in tier]
         self._index = {id(route): i for i, route in enumerate(self.routes)}
         self.prices = [route.price or pricing.price(route.provider.kind, route.upstream_model) for route in self.routes]
+        self.upstreams: list[Upstream] = [(route.provider.name, route.upstream_model) for route in self.routes]
         self.policy = policy
         self.rng = random.Random(seed)
         self.typical_ms = typical_ms
@@ -170,9 +171,6 @@ class Replay:
         self.failed = [0] * len(self.routes)  # attempts that failed, per route
         retries = plan.settings.num_retries
         self.max_attempts = policy.max_attempts if retries is None else retries + 1
-
-    def index_of(self, candidate: Candidate) -> int:
-        return self._index[id(candidate.route)]
 
     def route(self, call: RecordedCall) -> ReplayOutcome:
         """Route one recorded call, as the router would have at its time with the proposed routes."""
@@ -186,7 +184,7 @@ class Replay:
                     break
                 if candidate.route.context_fallback and not too_long:
                     continue
-                index = self.index_of(candidate)
+                index = self._index[id(candidate.route)]
                 recorded = call.health_reason(candidate) if call.health is not None else None
                 reason = recorded or candidate_skip_reason(self.states, candidate, self.plan, request, now)
                 if reason is not None:
@@ -225,7 +223,7 @@ class Replay:
         price = self.prices[index]
         cost = None if price is None else price.cost_micros(call.prompt_tokens, call.completion_tokens)
         self.states.note_usage(candidate.key.id, candidate.route, call.prompt_tokens + call.completion_tokens, cost, now)
-        upstream = (candidate.route.provider.name, candidate.route.upstream_model)
+        upstream = self.upstreams[index]
         served_ms = call.served_ms.get(upstream)
         known = True
         if served_ms is None:

@@ -22,7 +22,7 @@ from sqlalchemy import tuple_
 from sqlalchemy.engine import Engine
 
 from services.catalog.inputs import Input, ModelName, RouteIn, UtcTime, usd_to_micros
-from services.clock import day_and_month
+from services.clock import DAY_SECONDS
 from services.errors import CatalogError
 from services.gateway.model_limits import default_limits
 from services.gateway.plan import make_plan
@@ -75,21 +75,26 @@ class Totals:
     estimated_latency: int = 0
     histogram: list[int] = field(default_factory=lambda: [0] * LATENCY_BUCKETS)
 
-    def add(self, outcome: ReplayOutcome) -> None:
+    def add(self, outcome: ReplayOutcome, bucket: int) -> None:
+        """Count one call; ``bucket`` is its latency's histogram bucket (worked out once for the sides that share it)."""
         self.requests += 1
-        self.failovers += outcome.failover
-        if outcome.status == "rate_limited":
-            self.rate_limited += 1
-        elif outcome.status == "failed":
-            self.failed += 1
-        else:
+        if outcome.failover:
+            self.failovers += 1
+        status = outcome.status
+        if status == "served":
             self.served += 1
-            self.estimated_latency += not outcome.latency_known
-            if outcome.cost_micros is None:
+            if not outcome.latency_known:
+                self.estimated_latency += 1
+            cost = outcome.cost_micros
+            if cost is None:
                 self.unpriced += 1
             else:
-                self.cost_micros += outcome.cost_micros
-            self.histogram[latency_bucket(outcome.latency_ms or 0.0)] += 1
+                self.cost_micros += cost
+            self.histogram[bucket] += 1
+        elif status == "rate_limited":
+            self.rate_limited += 1
+        else:
+            self.failed += 1
 
     def summary(self) -> dict[str, Any]:
         p50, p95 = percentile(self.histogram, 0.5), percentile(self.histogram, 0.95)
@@ -119,17 +124,20 @@ class WhatIf:
     proposed: Totals = field(default_factory=Totals)
     by_route: list[Totals] = field(default_factory=list)
     baseline_by_upstream: dict[Upstream, int] = field(default_factory=dict)
-    daily: dict[str, list[int]] = field(default_factory=dict)  # UTC day → [baseline, proposed] micro-dollars
+    daily: dict[float, list[int]] = field(default_factory=dict)  # UTC day (days since the epoch) → [baseline, proposed] micro-dollars
 
     def add(self, call: RecordedCall, http_status: int, outcome: ReplayOutcome) -> None:
         recorded = recorded_outcome(call, http_status)
-        self.baseline.add(recorded)
-        self.proposed.add(outcome)
+        self.baseline.add(recorded, latency_bucket(recorded.latency_ms or 0.0))
+        bucket = latency_bucket(outcome.latency_ms or 0.0)
+        self.proposed.add(outcome, bucket)
         if call.served_by is not None:
             self.baseline_by_upstream[call.served_by] = self.baseline_by_upstream.get(call.served_by, 0) + 1
         if outcome.route is not None:
-            self.by_route[outcome.route].add(outcome)
-        day = self.daily.setdefault(day_and_month(call.at)[0], [0, 0])
+            self.by_route[outcome.route].add(outcome, bucket)
+        day = self.daily.get(call.at // DAY_SECONDS)
+        if day is None:
+            day = self.daily[call.at // DAY_SECONDS] = [0, 0]
         day[0] += recorded.cost_micros or 0
         day[1] += outcome.cost_micros or 0
 
@@ -158,9 +166,8 @@ class WhatIf:
         days = []
         moment = self.since.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
         while moment < self.until:
-            name = moment.strftime("%Y-%m-%d")
-            baseline, proposed = self.daily.get(name, (0, 0))
-            days.append({"day": name, "baseline_usd": usd(baseline), "proposed_usd": usd(proposed)})
+            baseline, proposed = self.daily.get(moment.timestamp() // DAY_SECONDS, (0, 0))
+            days.append({"day": moment.strftime("%Y-%m-%d"), "baseline_usd": usd(baseline), "proposed_usd": usd(proposed)})
             moment += timedelta(days=1)
         return days
 

@@ -206,6 +206,8 @@ def test_rejected_registration_stays_disabled(hub: Hub, admin: Actor) -> None:
     hub.accounts.register(email="r@example.com", name="R", password=PASSWORD, confirm=PASSWORD, ip=None)
     user = next(u for u in hub.accounts.list_users() if u.email == "r@example.com")
     assert hub.accounts.reject_user(admin, user.id).status == "disabled"
+    with pytest.raises(SignInRefused, match="disabled"):
+        hub.accounts.check_password(email="r@example.com", password=PASSWORD, ip=None)
 
 
 def test_invite_link_works_once_and_is_stored_hashed(hub: Hub, admin: Actor) -> None:

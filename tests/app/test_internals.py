@@ -29,7 +29,7 @@ from starlette.types import Message, Receive, Scope, Send
 from uvicorn.server import ServerState
 
 from app.api.fast_path import GatewayFastPath
-from app.internals import install_fast_lane, open_front_door, skip_fastapi_telemetry
+from app.internals import install_fast_lane, open_front_door, same_origin_socket, skip_fastapi_telemetry
 from tests.app.test_fast_path import StandInApi
 from tests.factories import wait_until_async
 
@@ -212,3 +212,20 @@ async def test_the_front_door_is_open_for_the_first_connection(monkeypatch: pyte
     assert answer.status_code == 204 and api.paths == [("GET", "/health")]
     assert RecordingFrontDoor.paths == ["/health"], moved(
         "nicegui", "App.safe_invoke / uvicorn Server.startup", "let the first connection in before the start-up handler ran")
+
+
+async def test_nicegui_creates_and_registers_a_user_storage_for_a_new_session_id() -> None:
+    storage = nicegui_app.storage
+    create = relied_on("nicegui", storage, "_create_user_storage")
+    assert inspect.iscoroutinefunction(create), moved("nicegui", "Storage._create_user_storage", "is no longer async")
+    users = relied_on("nicegui", storage, "_users")
+    assert isinstance(users, dict), moved("nicegui", "Storage._users", "is no longer a dict of session id → storage")
+
+
+def test_the_console_socket_reads_its_allowed_origins_from_the_engine_io_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    engine_io = relied_on("python-engineio", relied_on("python-socketio", nicegui.core.sio, "eio"), "cors_allowed_origins")
+    assert engine_io == "*", moved("nicegui", "core.sio.eio.cors_allowed_origins", f"is {engine_io!r}, not '*'")
+    monkeypatch.setattr(nicegui.core.sio.eio, "cors_allowed_origins", "*")
+    same_origin_socket()
+    environ = {"wsgi.url_scheme": "http", "HTTP_HOST": "hub:8080", "HTTP_ORIGIN": "https://evil.example"}
+    assert nicegui.core.sio.eio._cors_allowed_origins(environ) == ["http://hub:8080"]

@@ -168,6 +168,9 @@ def test_count_tokens_relayed_or_estimated(hub_app: RunningApp, emulator: Emulat
     before = len(emulator.requests())
     estimate = client.messages.count_tokens(model="gpt", messages=HELLO)
     assert estimate.input_tokens == 5 and len(emulator.requests()) == before  # "hello brave world": 17 characters, a quarter token each
+    bearer = httpx.post(hub_app.url + "/v1/messages/count_tokens", json={"model": "gpt", "messages": HELLO},
+                        headers={"Authorization": f"Bearer {MASTER_KEY}"})
+    assert bearer.status_code == 200 and bearer.json() == {"input_tokens": 5}
 
 
 def test_errors_in_anthropic_shape(hub_app: RunningApp) -> None:

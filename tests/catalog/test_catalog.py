@@ -159,7 +159,7 @@ def test_delete_provider_removes_keys_routes_state_and_circuit(hub: Hub) -> None
     add_openai(hub, "other")
     routes = [{"provider": "openai-main", "model": "gpt-4o"}, {"provider": "other", "model": "gpt-4o"}]
     hub.catalog.create_model(TEST_ACTOR, {"name": "smart", "routes": routes})
-    provider_id = hub.catalog.get_provider("openai-main").id
+    provider_id, other_id = hub.catalog.get_provider("openai-main").id, hub.catalog.get_provider("other").id
     entry = hub.table.keys_of(provider_id)[0]
     for _ in range(hub.states.circuit_threshold):
         hub.states.on_failure(entry, "gpt-4o", UpstreamError(ErrorKind.CONNECTION, "refused"), hub.clock.now())
@@ -167,7 +167,7 @@ def test_delete_provider_removes_keys_routes_state_and_circuit(hub: Hub) -> None
     assert rows_of(hub, ProviderCircuit) and rows_of(hub, KeyState) and rows_of(hub, DeploymentState)
     hub.catalog.delete_provider(TEST_ACTOR, "openai-main")
     assert [p.name for p in rows_of(hub, Provider)] == ["other"]
-    assert [k.provider_id for k in rows_of(hub, ProviderKey)] != [provider_id]
+    assert [k.provider_id for k in rows_of(hub, ProviderKey)] == [other_id]  # the deleted provider's key went with it
     assert rows_of(hub, KeyState) == [] and rows_of(hub, ProviderCircuit) == [] and rows_of(hub, DeploymentState) == []
     assert key_id not in hub.states.keys and provider_id not in hub.states.circuits
     assert [r.provider for r in hub.catalog.get_model("smart").routes] == ["other"]

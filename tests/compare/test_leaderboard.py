@@ -14,7 +14,17 @@ from sqlmodel import Session, col, select
 
 from services.accounts.audit import MASTER_KEY_ACTOR, Actor
 from services.compare.bradley_terry import Game, binomial_two_sided, fit, position_bias
-from services.compare.leaderboard import MIN_VOTES, Vote, cast_vote, leaderboard, load_votes, standings_of, vote_templates
+from services.compare.leaderboard import (
+    MIN_VOTES,
+    Standing,
+    Vote,
+    best_value,
+    cast_vote,
+    leaderboard,
+    load_votes,
+    standings_of,
+    vote_templates,
+)
 from services.compare.tables import BlindVote
 from services.errors import CompareError
 from tests.factories import NOW, fresh_engine, usage_row, write_rows
@@ -99,6 +109,18 @@ def test_models_with_too_few_votes_have_no_interval() -> None:
     assert rows["C"].too_few_votes and rows["C"].ci_low is None and rows["C"].ci_high is None
     assert rows["A"].ci_low is not None and rows["A"].ci_low < rows["A"].rating < (rows["A"].ci_high or 0)
     assert (rows["C"].wins, rows["C"].losses, rows["C"].ties, rows["C"].both_bad) == (0, 1, 0, 1)
+
+
+def test_best_value_is_the_cheapest_model_level_with_the_leader() -> None:
+    def row(model: str, rating: float, interval: tuple[float, float] | None, cost: float | None) -> Standing:
+        low, high = interval or (None, None)
+        return Standing(model, rating, low, high, median_cost_micros=cost)
+
+    leader, level, cheap_but_worse = row("A", 1200, (1150, 1250), 900), row("B", 1120, (1060, 1160), 300), row("C", 900, (850, 950), 10)
+    unrated = row("D", 1300, None, 1)  # too few votes: no interval, never the pick
+    assert best_value([unrated, leader, level, cheap_but_worse]) == "B"
+    assert best_value([leader, row("B", 1120, (1060, 1160), None), cheap_but_worse]) == "A"  # B's cost unknown: the leader itself
+    assert best_value([unrated]) is None and best_value([]) is None
 
 
 def test_votes_are_stored_with_who_cast_them_and_their_template(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.conftest import RunningApp
-from tests.e2e.conftest import ADMIN_ENV, SCREENSHOTS, screenshot, set_dark_mode, signed_in_page
+from tests.e2e.conftest import ADMIN_ENV, screenshot, set_dark_mode, signed_in_page
 from tests.factories import hub_process, wait_for_usage
 from tests.upstream_emulator import EmulatorHandle
 
@@ -168,7 +168,7 @@ def test_screenshots(browser: Browser, hub_app: RunningApp, dark: bool) -> None:
         screenshot(page, f"evidence-leaderboard-{width}-{mode}")
         page.goto(hub_app.url + "/usage")
         expect(page.get_by_test_id("key-pools").get_by_test_id("pool-hint")).to_be_visible()
-        page.get_by_test_id("failover-tax").screenshot(path=str(SCREENSHOTS / f"evidence-failover-{width}-{mode}.png"))
+        screenshot(page, f"evidence-usage-{width}-{mode}")
         page.goto(f"{hub_app.url}/logs?request_id={first_call(hub_app)}")
         expect(page.get_by_test_id("route-candidates").locator("tbody tr")).to_have_count(3)
         page.get_by_test_id("route-candidates").scroll_into_view_if_needed()

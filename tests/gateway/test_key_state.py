@@ -265,3 +265,59 @@ def test_caller_errors_leave_no_trace(kind: ErrorKind) -> None:
     states, clock = fresh_store()
     states.on_failure(key(1, 1, "k1"), MODEL, fail(kind, 400), clock.t)
     assert not states.take_dirty() and states.keys == {} and states.deployments == {}
+
+
+def test_clear_expired_counts_each_entry_and_an_end_moment_has_ended() -> None:
+    states, clock = fresh_store()
+    k1 = key(1, 1, "k1")
+    for key_id in (1, 2):
+        states.force_cooldown(key_id, 10)
+    states.on_failure(key(3, 1, "k3"), MODEL, fail(ErrorKind.QUOTA_EXHAUSTED, 429), clock.t)
+    states.on_failure(k1, "cooling-then-resting", rate_limited(10), clock.t)
+    states.on_failure(k1, "resting-then-cooling", rate_limited(30), clock.t)
+    for model in ("cooling-then-resting", "resting-then-cooling"):
+        for _ in range(2):
+            states.on_failure(k1, model, fail(ErrorKind.UPSTREAM_5XX, 500), clock.t + 1)  # rests until +21
+    states.note_usage(1, limited_route(tpm=100), 10, None, clock.t)
+    assert [row.key_id for row in states.take_dirty().keys] == [1, 2, 3]
+    clock.t += 10
+    assert states.clear_expired() == 3  # two keys' cooldowns and one deployment's, each at its very end
+    assert states.deployments[(1, "cooling-then-resting")].resting_until == CLOCK_START + 21
+    assert states.deployments[(1, "resting-then-cooling")].cooldown_until == CLOCK_START + 30
+    clock.t += 11
+    assert states.clear_expired() == 2
+    assert states.deployments[(1, "cooling-then-resting")].cooldown_until == 0.0
+    assert states.deployments[(1, "resting-then-cooling")].cooldown_until == CLOCK_START + 30
+    clock.t = NEXT_MIDNIGHT
+    assert states.clear_expired() == 2  # the exhausted key, the last cooldown
+    assert 3 in states.dirty_keys
+    window = states.routes[(5, 1)]  # route counters roll forward too
+    assert (window.window_tokens, window.day_tokens, list(window.tokens)) == (0, 0, [])
+
+
+def test_admin_actions_and_forgetting_are_mirrored() -> None:
+    states, clock = fresh_store()
+    k1 = key(1, 1, "k1")
+    states.on_failure(k1, MODEL, fail(ErrorKind.AUTH, 401), clock.t)
+    states.on_failure(k1, "m2", rate_limited(60), clock.t)
+    states.take_dirty()
+    states.force_cooldown(1, 60)
+    assert [row.key_id for row in states.take_dirty().keys] == [1]
+    states.reset_key(1)
+    dirty = states.take_dirty()
+    assert [(row.key_id, row.disabled_reason, row.cooldown_until) for row in dirty.keys] == [(1, None, None)]
+    assert [(row.model, row.cooldown_until) for row in dirty.deployments] == [("m2", None)]
+    assert states.keys[1].cooldown_until == 0.0
+    states.on_failure(k1, "m2", rate_limited(60), clock.t)
+    states.forget([1, 99], provider_id=42)  # unknown ids and a provider without a circuit are no error
+    assert states.dirty_keys == set() and states.dirty_deployments == set()
+
+
+def test_console_statuses_of_one_key_only_and_a_rest_ends_at_its_moment() -> None:
+    states, clock = fresh_store()
+    states.on_failure(key(2, 1, "k2"), "z-model", rate_limited(10), clock.t)
+    for _ in range(2):
+        states.on_failure(key(1, 1, "k1"), "c-model", fail(ErrorKind.UPSTREAM_5XX, 500), clock.t)
+    [resting] = states.deployment_statuses(1, clock.t)
+    assert (resting.status, resting.last_error, resting.last_error_at) == ("failing", "upstream_5xx: upstream_5xx happened", clock.t)
+    assert [d.status for d in states.deployment_statuses(1, clock.t + 20)] == ["active"]

@@ -98,7 +98,8 @@ async def test_a_model_without_keys_answers_502_naming_that() -> None:
     router, _, _, _ = build({"a": []}, [("a", 1, 1)], {})
     for facts in (None, RequestFacts(tags=frozenset({"team-a"}))):
         error = await refusal(router, facts=facts)
-        assert error.status == 502 and error.code == "no_healthy_upstream" and "no provider keys configured" in error.message
+        assert (error.status, error.code, error.error_type) == (502, "no_healthy_upstream", "api_error")
+        assert error.message == "The model `smart` has no provider keys configured."
 
 
 async def test_failing_upstreams_answer_502_with_retry_after_from_their_rest() -> None:
@@ -174,7 +175,8 @@ async def test_a_stream_broken_after_its_first_byte_counts_against_the_deploymen
     _, trail = await run(router)
     assert trail.served is not None
     router.stream_failed(trail.served, fail(ErrorKind.UPSTREAM_5XX, 502))
-    assert states.deployments[(1, "a-model")].consecutive_failures == 1
+    broken = states.deployments[(1, "a-model")]
+    assert (broken.consecutive_failures, broken.last_error_at) == (1, router.clock.now())
 
 
 async def test_a_requests_size_is_estimated_at_most_once() -> None:

@@ -13,6 +13,7 @@ import pytest
 
 from services.accounts.audit import AuditFilter, list_events
 from services.errors import SettingError
+from services.gateway.secret_values import secret_pattern
 from services.usage import alerts
 from services.usage.alerts import (
     acknowledge,
@@ -127,6 +128,6 @@ def test_redact_masks_secret_fields_and_secret_looking_strings() -> None:
     body = {"model": "smart", "max_tokens": 5, "api_key": "abc",
             "messages": [{"role": "user", "content": "my key is sk-abcdef1234567890 ok"}],
             "headers": {"Authorization": "Bearer llmh-xyz"}, "note": "custom-secret-value"}
-    clean = redact(body, known_secrets=["custom-secret-value"])
+    clean = redact(body, known_secrets=secret_pattern(["custom-secret-value"]))
     assert clean["max_tokens"] == 5 and clean["api_key"] == "[redacted]" and clean["headers"]["Authorization"] == "[redacted]"
     assert clean["messages"][0]["content"] == "my key is [redacted] ok" and clean["note"] == "[redacted]"
