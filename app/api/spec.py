@@ -27,6 +27,15 @@ ERROR_SCHEMA = {
     }},
 }
 ERROR_REF = {"$ref": "#/components/schemas/Error"}
+ANTHROPIC_ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["type", "error"],
+    "properties": {"type": {"type": "string"}, "error": {
+        "type": "object", "required": ["type", "message"], "properties": {"type": {"type": "string"}, "message": {"type": "string"}},
+    }},
+}
+ANTHROPIC_ERROR_REF = {"$ref": "#/components/schemas/AnthropicError"}
+"""The Messages API (``/v1/messages``…) answers refusals in Anthropic's shape, as Anthropic's clients expect."""
 REFUSALS = {
     "400": "The request is invalid; `param` names the field",
     "401": "No valid token",
@@ -46,13 +55,15 @@ MEDIA_TYPES = {  # path → the media types its 200 answers in, besides or inste
 
 def true_to_the_server(schema: dict[str, Any]) -> dict[str, Any]:
     schema.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
+    schema["components"]["schemas"]["AnthropicError"] = ANTHROPIC_ERROR_SCHEMA
     for path, operations in schema["paths"].items():
         for operation in operations.values():
             responses = operation.setdefault("responses", {})
             responses.pop("422", None)
             failures = REFUSALS | (UPSTREAM_FAILURES if path.startswith("/v1/") else {})
+            error = ANTHROPIC_ERROR_REF if path.startswith("/v1/messages") else ERROR_REF
             for status, description in failures.items():
-                responses.setdefault(status, {"description": description, "content": {"application/json": {"schema": ERROR_REF}}})
+                responses.setdefault(status, {"description": description, "content": {"application/json": {"schema": error}}})
             if path in MEDIA_TYPES and "200" in responses:
                 responses["200"]["content"] = MEDIA_TYPES[path]
     for name in ("HTTPValidationError", "ValidationError"):

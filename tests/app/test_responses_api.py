@@ -221,3 +221,9 @@ def test_store_false_keeps_nothing(hub_app: RunningApp) -> None:
     response = sdk.responses.create(model="llama", input="forget me", store=False)
     with pytest.raises(openai.NotFoundError):
         sdk.responses.retrieve(response.id)
+
+
+def test_a_malformed_body_is_a_400(hub_app: RunningApp) -> None:
+    with hub_app.client() as client:
+        answer = client.post("/v1/responses", json={"model": [None, False], "input": 1630})
+    assert answer.status_code == 400 and answer.json()["error"]["param"] == "model"
