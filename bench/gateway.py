@@ -46,8 +46,9 @@ from tests.conftest import child_env, free_port  # noqa: E402  (no pytest, NiceG
 
 CHAT_PATH = "/v1/chat/completions"
 MESSAGES_PATH = "/v1/messages"
-STREAM_ENDS = {CHAT_PATH: b"data: [DONE]", MESSAGES_PATH: b"event: message_stop"}
-"""How a whole stream of each API ends (the bench body is both a chat and a Messages body)."""
+RESPONSES_PATH = "/v1/responses"
+STREAM_ENDS = {CHAT_PATH: b"data: [DONE]", MESSAGES_PATH: b"event: message_stop", RESPONSES_PATH: b"event: response.completed"}
+"""How a whole stream of each API ends (the bench body is both a chat and a Messages body; a Responses one of its own)."""
 PROMPT = "Hello there, please tell me a short story about a fox"
 STREAM_PROMPT = " ".join(["word"] * 40)
 CONCURRENCIES = (1, 32)
@@ -60,11 +61,22 @@ DIRECT_MESSAGES = "emulator direct (messages)"
 BASELINE_MESSAGES = "passthrough (messages)"
 HUB_NATIVE = "LLM Hub messages (native)"  # /v1/messages relayed to an anthropic route
 HUB_TRANSLATED = "LLM Hub messages (→ openai)"  # /v1/messages translated to an openai route
+DIRECT_RESPONSES = "emulator direct (responses)"
+BASELINE_RESPONSES = "passthrough (responses)"
+HUB_RESPONSES_NATIVE = "LLM Hub responses (native)"  # /v1/responses relayed to an openai route
+HUB_RESPONSES_TRANSLATED = "LLM Hub responses (→ anthropic)"  # /v1/responses translated to an anthropic route
 MESSAGES_ROWS = {HUB_NATIVE: DIRECT_MESSAGES, HUB_TRANSLATED: DIRECT}
 """The /v1/messages rows of LLM Hub and the emulator-direct row their added latency is taken against
 (the API their upstream answers); both are paired with the messages passthrough."""
-MESSAGES_TARGETS = {BASELINE: (BASELINE_MESSAGES,), HUB: (HUB_NATIVE, HUB_TRANSLATED)}
-"""The /v1/messages rows a started server also serves."""
+RESPONSES_ROWS = {HUB_RESPONSES_NATIVE: DIRECT_RESPONSES, HUB_RESPONSES_TRANSLATED: DIRECT_MESSAGES}
+"""The same for /v1/responses, paired with the responses passthrough."""
+MESSAGES_TARGETS = {BASELINE: (BASELINE_MESSAGES, BASELINE_RESPONSES),
+                    HUB: (HUB_NATIVE, HUB_TRANSLATED, HUB_RESPONSES_NATIVE, HUB_RESPONSES_TRANSLATED)}
+"""The rows of another API (/v1/messages, /v1/responses) a started server also serves."""
+ROW_PATHS = {**dict.fromkeys((BASELINE_MESSAGES, HUB_NATIVE, HUB_TRANSLATED), MESSAGES_PATH),
+             **dict.fromkeys((BASELINE_RESPONSES, HUB_RESPONSES_NATIVE, HUB_RESPONSES_TRANSLATED), RESPONSES_PATH)}
+ROW_MODELS = {HUB_NATIVE: "bench-claude", HUB_RESPONSES_TRANSLATED: "bench-claude"}
+"""The model a row asks for where it is not its server's usual one."""
 PASSTHROUGHS = {  # row name → bench/passthrough.py --client
     BASELINE: "hub",
     "passthrough (httpx API)": "httpx",  # the same client through httpx's interface: what its models cost
@@ -297,8 +309,11 @@ def start_litellm(workdir: Path, emulator: Server, slow_key: str, master_key: st
     return server
 
 
-def chat_body(model: str, *, stream: bool, prompt: str = PROMPT) -> bytes:
+def chat_body(model: str, *, stream: bool, prompt: str = PROMPT, path: str = CHAT_PATH) -> bytes:
+    """The bench request: a chat (and Messages) body, or for the Responses API its own."""
     body: dict[str, object] = {"model": model, "messages": [{"role": "user", "content": prompt}], "max_tokens": 64}
+    if path == RESPONSES_PATH:
+        body = {"model": model, "input": prompt, "max_output_tokens": 64}
     if stream:
         body["stream"] = True
     return json.dumps(body, separators=(",", ":")).encode()
@@ -308,7 +323,8 @@ def smoke(target: Target) -> None:
     """One JSON and one streamed call must both answer 200 before a target is measured."""
     headers = {"Authorization": f"Bearer {target.token}", "Content-Type": "application/json"}
     for stream in (False, True):
-        response = httpx.post(target.url + target.path, content=chat_body(target.model, stream=stream), headers=headers, timeout=30)
+        body = chat_body(target.model, stream=stream, path=target.path)
+        response = httpx.post(target.url + target.path, content=body, headers=headers, timeout=30)
         if response.status_code != 200 or (stream and STREAM_ENDS[target.path] not in response.content):
             raise TargetError(f"{'stream' if stream else 'chat'} call answered {response.status_code}: {response.text[:300]}")
 
@@ -346,7 +362,7 @@ end
 
 def run_wrk(target: Target, stream: bool, concurrency: int, seconds: int, workdir: Path, metered: tuple[int, ...]) -> LoadResult:
     script = workdir / f"wrk-{secrets.token_hex(4)}.lua"
-    script.write_text(WRK_SCRIPT % {"body": chat_body(target.model, stream=stream).decode(), "token": target.token})
+    script.write_text(WRK_SCRIPT % {"body": chat_body(target.model, stream=stream, path=target.path).decode(), "token": target.token})
     argv = ["wrk", "-t1", f"-c{concurrency}", f"-d{seconds}s", "--timeout", "10s", "-s", str(script), target.url + target.path]
     before, own_before = cpu_sample(metered), process_ticks(target.pid)
     try:
@@ -508,6 +524,10 @@ def references(name: str) -> tuple[str, str]:
         return DIRECT_MESSAGES, BASELINE_MESSAGES
     if name in MESSAGES_ROWS:
         return MESSAGES_ROWS[name], BASELINE_MESSAGES
+    if name in (DIRECT_RESPONSES, BASELINE_RESPONSES):
+        return DIRECT_RESPONSES, BASELINE_RESPONSES
+    if name in RESPONSES_ROWS:
+        return RESPONSES_ROWS[name], BASELINE_RESPONSES
     return DIRECT, BASELINE
 
 
@@ -620,21 +640,22 @@ def target_lines(results: list[LoadResult], checks: list[StreamCheck], pause: fl
 
 
 def messages_target_lines(results: list[LoadResult]) -> list[str]:
-    """/v1/messages: the chat targets' added latency at c=1, and the native relay's c=32 throughput
-    within 10 % of the chat-completions relay's (LLM Hub's own chat row, measured in the same round)."""
+    """/v1/messages and /v1/responses: the chat targets' added latency at c=1, and the native relays' c=32
+    throughput within 10 % of the chat-completions relay's (LLM Hub's own chat row, measured in the same round)."""
     index = by_key(results)
     lines = []
-    for name, direct_name in MESSAGES_ROWS.items():
+    for name, direct_name in {**MESSAGES_ROWS, **RESPONSES_ROWS}.items():
         for mode in MODES:
             row, direct = index.get((name, mode, 1)), index.get((direct_name, mode, 1))
             if row and direct:
                 added = row.p50_ms - direct.p50_ms
                 lines.append(f"{verdict(added < 1.0)}  {name} {mode}: added p50 latency at c=1 under 1 ms ({added:.2f} ms)")
-    for mode in MODES:
-        shares = paired_shares(results, mode, 32, throughput_share, (HUB_NATIVE, HUB))
-        if shares:
-            lines.append(f"{verdict(statistics.median(shares) >= 0.9)}  {HUB_NATIVE} {mode}: c=32 throughput within 10% of"
-                         f" LLM Hub's chat completions ({median_of_rounds(shares)})")
+    for native in (HUB_NATIVE, HUB_RESPONSES_NATIVE):
+        for mode in MODES:
+            shares = paired_shares(results, mode, 32, throughput_share, (native, HUB))
+            if shares:
+                lines.append(f"{verdict(statistics.median(shares) >= 0.9)}  {native} {mode}: c=32 throughput within 10% of"
+                             f" LLM Hub's chat completions ({median_of_rounds(shares)})")
     return lines
 
 
@@ -700,15 +721,16 @@ def start_targets(stack: ExitStack, workdir: Path, args: argparse.Namespace, ski
             targets += messages_targets(target, wanted, skipped)
     if wanted is None or DIRECT_MESSAGES in wanted:
         targets.append(replace(targets[0], name=DIRECT_MESSAGES, model="claude-sonnet-4-5", path=MESSAGES_PATH))
+    if wanted is None or DIRECT_RESPONSES in wanted:
+        targets.append(replace(targets[0], name=DIRECT_RESPONSES, path=RESPONSES_PATH))
     return emulator, targets
 
 
 def messages_targets(started: Target, wanted: set[str] | None, skipped: list[str]) -> list[Target]:
-    """The /v1/messages rows a started server also serves: the passthrough's, and LLM Hub's native and translated."""
-    models = {HUB_NATIVE: "bench-claude"}
+    """The /v1/messages and /v1/responses rows a started server also serves: the passthrough's, and LLM Hub's native and translated."""
     chosen = []
     for name in MESSAGES_TARGETS.get(started.name, ()):
-        target = replace(started, name=name, model=models.get(name, started.model), path=MESSAGES_PATH)
+        target = replace(started, name=name, model=ROW_MODELS.get(name, started.model), path=ROW_PATHS[name])
         if wanted is None or name in wanted:
             with skipped_on_failure(skipped, target.name):
                 smoke(target)

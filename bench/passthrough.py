@@ -1,9 +1,9 @@
 """The baseline for ``bench/gateway.py``: the barest Python proxy on the same stack as LLM Hub.
 
 A raw ASGI app on uvicorn (uvloop + httptools) with one shared upstream client. It forwards
-``POST /v1/chat/completions`` and ``POST /v1/messages`` bodies, with the client's ``Authorization`` header, to the upstream
-and hands the answer back: whole for JSON, chunk by chunk for an event stream. No auth, no routing,
-no metering; anything a real gateway does on top of this is what the benchmark calls overhead.
+``POST /v1/chat/completions``, ``POST /v1/messages`` and ``POST /v1/responses`` bodies, with the client's
+``Authorization`` header, to the upstream and hands the answer back: whole for JSON, chunk by chunk for an
+event stream. No auth, no routing, no metering; anything a real gateway does on top of this is what the benchmark calls overhead.
 
 The upstream client is LLM Hub's own, used as its adapters use it (``UpstreamClient.open``: straight
 onto the shared aiohttp session). ``--client httpx`` goes through the same client's httpx interface
@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from services.gateway.adapters.transport import UpstreamClient, upstream_client
 
 FORWARDED = (b"authorization", b"content-type")
-FORWARDED_PATHS = frozenset({"/v1/chat/completions", "/v1/messages"})
+FORWARDED_PATHS = frozenset({"/v1/chat/completions", "/v1/messages", "/v1/responses"})
 CLIENTS = ("hub", "httpx", "httpcore")
 MAX_CONNECTIONS = 1000  # as LLM Hub's client: never the bottleneck
 

@@ -2,7 +2,7 @@
 
 FastAPI documents a 422 with its own ``HTTPValidationError`` body for every operation; this API answers
 a refused request with 400 (and 401, 403, 404, 409, 413, 429 as the case may be) in OpenAI's error
-shape (``app.api.errors``; Anthropic's for ``/v1/messages``), and the gateway's ``/v1`` calls also with 502/503/504 when no upstream
+shape (``app.api.errors``), and the gateway's ``/v1`` calls also with 502/503/504 when no upstream
 could answer. Those answers are listed on every operation here, with the one error schema; answers
 that are not JSON (the config as YAML, usage exports as CSV, metrics as text) name their media types.
 """
@@ -26,20 +26,16 @@ ERROR_SCHEMA = {
         },
     }},
 }
-ANTHROPIC_ERROR_SCHEMA = {  # what /v1/messages answers a refusal with, as Anthropic's own API does
+ERROR_REF = {"$ref": "#/components/schemas/Error"}
+ANTHROPIC_ERROR_SCHEMA = {
     "type": "object",
     "required": ["type", "error"],
-    "properties": {
-        "type": {"const": "error"},
-        "error": {
-            "type": "object", "required": ["type", "message"],
-            "properties": {"type": {"type": "string"}, "message": {"type": "string"}},
-        },
-    },
+    "properties": {"type": {"type": "string"}, "error": {
+        "type": "object", "required": ["type", "message"], "properties": {"type": {"type": "string"}, "message": {"type": "string"}},
+    }},
 }
-ERROR_REF = {"$ref": "#/components/schemas/Error"}
 ANTHROPIC_ERROR_REF = {"$ref": "#/components/schemas/AnthropicError"}
-ANTHROPIC_PATHS = "/v1/messages"  # and /v1/messages/count_tokens
+"""The Messages API (``/v1/messages``…) answers refusals in Anthropic's shape, as Anthropic's clients expect."""
 REFUSALS = {
     "400": "The request is invalid; `param` names the field",
     "401": "No valid token",
@@ -58,14 +54,14 @@ MEDIA_TYPES = {  # path → the media types its 200 answers in, besides or inste
 
 
 def true_to_the_server(schema: dict[str, Any]) -> dict[str, Any]:
-    schemas = schema.setdefault("components", {}).setdefault("schemas", {})
-    schemas["Error"], schemas["AnthropicError"] = ERROR_SCHEMA, ANTHROPIC_ERROR_SCHEMA
+    schema.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
+    schema["components"]["schemas"]["AnthropicError"] = ANTHROPIC_ERROR_SCHEMA
     for path, operations in schema["paths"].items():
         for operation in operations.values():
             responses = operation.setdefault("responses", {})
             responses.pop("422", None)
             failures = REFUSALS | (UPSTREAM_FAILURES if path.startswith("/v1/") else {})
-            error = ANTHROPIC_ERROR_REF if path.startswith(ANTHROPIC_PATHS) else ERROR_REF
+            error = ANTHROPIC_ERROR_REF if path.startswith("/v1/messages") else ERROR_REF
             for status, description in failures.items():
                 responses.setdefault(status, {"description": description, "content": {"application/json": {"schema": error}}})
             if path in MEDIA_TYPES and "200" in responses:

@@ -136,7 +136,6 @@ def responses_endpoint() -> GatewayEndpoint:
     plain = dialect_endpoint(OPENAI_RESPONSES)
 
     async def answer(hub: Hub, principal: Principal, body: Any, request_id: str, headers: Mapping[str, str]) -> Response:
-        OPENAI_RESPONSES.validate(body)  # before the stored conversation is read out of it
         store = hub.responses
         forwarded, items = await store.conversation(principal, body)
         if isinstance(forwarded, dict) and forwarded.get("stream") is True:

@@ -110,3 +110,21 @@ def test_screenshots(browser: Browser, hub_app: RunningApp, dark: bool) -> None:
         expect(page.locator(".q-dialog [class*=q-transition]")).to_have_count(0)
         screenshot(page, f"models-panel-{width}-{mode}", full_page=False)
         page.context.close()
+
+
+@pytest.mark.parametrize(("width", "dark"), [(1280, False), (390, True)])
+def test_drop_unsupported_parameters_is_a_switch_in_the_panel(browser: Browser, hub_app: RunningApp, width: int, dark: bool) -> None:
+    page = signed_in_page(browser, hub_app.url, width=width)
+    set_dark_mode(page, dark)
+    name = f"team-{width % 27:02d}"
+    page.goto(hub_app.url + f"/models?model={name}")
+    panel = page.get_by_test_id(f"model-{name}")
+    switch = panel.get_by_test_id("drop-params")
+    expect(switch).to_contain_text("Drop unsupported parameters")
+    switch.click()
+    screenshot(page, f"models-drop-params-{width}-{'dark' if dark else 'light'}", full_page=False)
+    panel.get_by_role("button", name="Save").click()
+    expect(page.get_by_test_id(f"model-{name}")).to_have_count(0)
+    with hub_app.client() as admin:
+        assert admin.get(f"/api/models/{name}").json()["drop_params"] is True
+    page.close()

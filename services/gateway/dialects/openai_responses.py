@@ -46,7 +46,7 @@ def input_items(body: Json) -> list[Json]:
     given = body.get("input")
     if isinstance(given, str):
         return [{"type": "message", "role": "user", "content": given}]
-    return [item for item in given or () if isinstance(item, dict)]
+    return [item for item in given if isinstance(item, dict)] if isinstance(given, list) else []
 
 
 def _chars(content: Any) -> int:
