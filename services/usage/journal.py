@@ -55,6 +55,8 @@ class UsageJournal:
         return self.folder / f"{number:08d}{SUFFIX}"
 
     def append(self, row: dict[str, Any]) -> None:
+        if self._fd < 0:  # closed at a stop, and the recorder took a row after it
+            self.rotate()
         os.write(self._fd, orjson.dumps(row, default=str) + b"\n")
 
     def rotate(self) -> int:
@@ -72,10 +74,12 @@ class UsageJournal:
             if path.stem.isdigit() and int(path.stem) <= number:
                 path.unlink(missing_ok=True)
 
-    def close(self) -> None:
+    def clear(self) -> None:
+        """Close the segment and delete them all: every row is committed (a clean stop)."""
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
+        self.drop_through(self._number)
 
 
 def read_rows(paths: list[Path]) -> Iterator[dict[str, Any]]:

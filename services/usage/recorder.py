@@ -80,8 +80,7 @@ class UsageRecorder:
             self._task = None
         await self.flush()
         if self.journal is not None:
-            self.journal.drop_through(self.journal.rotate())  # every row is committed
-            self.journal.close()
+            self.journal.clear()
 
     async def flush(self) -> None:
         """Write every queued row (at stop, and wherever every row must be stored before going on),

@@ -1,4 +1,4 @@
-"""Issue #16 finding 12: SIGKILL under load loses at most 2 answered calls' usage rows.
+"""Issue #16 finding 12: SIGKILL under load loses at most 2 answered calls' usage rows (the usage journal).
 
 A hub subprocess answers chat calls from eight client threads; it is killed (SIGKILL) mid-load and
 started again on the same data dir. Every call a client got a 200 for (its ``x-llmhub-request-id``) must
@@ -12,9 +12,12 @@ import threading
 from pathlib import Path
 
 import httpx
+from sqlmodel import Session, select
 
+from services.tables import UsageRecord
+from services.usage.recorder import UsageRecorder
 from tests.conftest import MASTER_KEY, start_app
-from tests.factories import hub_process, wait_until
+from tests.factories import fresh_engine, hub_process, usage_row, wait_until
 from tests.upstream_emulator import EmulatorHandle
 
 CONFIG = """
@@ -74,3 +77,24 @@ def test_sigkill_under_load_loses_at_most_two_answered_calls(tmp_path: Path, emu
     lost = set(answered) - stored_request_ids(data_dir)
     assert len(lost) <= 2, f"{len(lost)} of {len(answered)} answered calls have no usage row"
     assert unwritten, "nothing was pending at the kill: the test proves nothing (kill sooner)"
+
+
+async def test_the_replay_writes_each_unstored_row_once(tmp_path: Path) -> None:
+    """A process that died after committing one batch but before dropping its segment, with a second
+    batch still queued and a line cut short: the next start stores the queued rows once, not the committed
+    rows twice, and leaves no segment behind."""
+    engine = fresh_engine(tmp_path)
+    journal = tmp_path / "journal"
+    died = UsageRecorder(engine, journal_dir=journal)
+    committed, queued = [usage_row() for _ in range(3)], [usage_row() for _ in range(2)]
+    for row in committed + queued:
+        died.record(row)
+    died.write_batch(committed)  # committed, its segment not dropped: the process is gone before that
+    next(journal.glob("*.jsonl")).open("ab").write(b'{"request_id": "req_cut')
+    restarted = UsageRecorder(engine, journal_dir=journal)
+    restarted.start()
+    await restarted.stop()
+    with Session(engine) as session:
+        stored = list(session.exec(select(UsageRecord.request_id)))
+    assert sorted(stored) == sorted(row["request_id"] for row in committed + queued)
+    assert list(journal.glob("*.jsonl")) == []
