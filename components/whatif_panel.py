@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from components.blocking import io_bound
 from components.charts import daily_cost_chart
-from services.errors import CatalogError
+from services.errors import HubError
 from services.gateway.pricing import format_usd
 from services.hub import Hub
 from services.usage.whatif import WhatIfRequest, what_if
@@ -95,13 +95,16 @@ class WhatIfPanel:
             ui.spinner(size="md")
         self.button.disable()
         try:
-            answer = await self._replay()
-        except (ValidationError, CatalogError) as error:
-            self._message(_problem(error), negative=True)
+            answer: dict[str, Any] | str = await self._replay()
+        except (ValidationError, HubError) as error:  # a refused proposal (unknown provider or key…), said in words
+            answer = _problem(error)
+        if self.result.is_deleted:  # the panel was closed while the replay ran
             return
-        finally:
-            self.button.enable()
-        self.show(answer)
+        self.button.enable()
+        if isinstance(answer, str):
+            self._message(answer, negative=True)
+        else:
+            self.show(answer)
 
     async def _replay(self) -> dict[str, Any]:
         now = datetime.now(UTC)
@@ -139,8 +142,8 @@ class WhatIfPanel:
                      "limits and cooldowns are simulated on the recorded arrival times.").classes("text-xs text-grey-7")
 
 
-def _problem(error: ValidationError | CatalogError) -> str:
-    if isinstance(error, CatalogError):
+def _problem(error: ValidationError | HubError) -> str:
+    if isinstance(error, HubError):
         return error.message
     first = error.errors()[0]
     where = ".".join(str(part) for part in first["loc"])

@@ -96,6 +96,10 @@ def test_the_what_if_panel_compares_the_routes_in_the_editor(admin_page: Page, h
     expect(panel.get_by_test_id("whatif-routes")).to_contain_text("flaky/gpt-4o-mini")
     expect(panel.get_by_test_id("whatif-delta")).to_contain_text("−$")
 
+    page.get_by_test_id("route-1").get_by_label("Upstream model").fill("")  # a proposal the replay refuses: said in words
+    panel.get_by_role("button", name="Replay these routes").click()
+    expect(panel.get_by_test_id("whatif-message")).to_contain_text("routes.1.model")
+
     page.goto(hub_app.url + "/models?model=idle")
     idle = page.get_by_test_id("whatif-idle")
     idle.get_by_role("button", name="Replay these routes").click()
