@@ -160,6 +160,7 @@ async def test_tags_no_route_carries_answer_400() -> None:
     with pytest.raises(GatewayError) as caught:
         await run(router, facts=RequestFacts(frozenset({"free"})))
     assert (caught.value.status, caught.value.code, caught.value.param) == (400, "no_route_for_tags", "tags")
+    assert caught.value.message == "No route of `smart` carries the tags ['free'] (or `default`)."
 
 
 async def test_a_too_long_request_skips_a_small_window_and_takes_the_context_fallback() -> None:
