@@ -163,6 +163,17 @@ async def test_tags_no_route_carries_answer_400() -> None:
     assert caught.value.message == "No route of `smart` carries the tags ['free'] (or `default`)."
 
 
+def test_route_candidates_shuffle_a_tier_and_filter_by_tags() -> None:
+    """What the console and the what-if list: the same candidates, order and tag filter as a call."""
+    routes = (route("a", "m", tags=frozenset({"paid"})), route("b", "m", tags=frozenset({"free"})), route("b", "n"))
+    router, _, _, _ = stage({"a": [key(1, 1, "k1")], "b": [key(2, 2, "k2")]}, {"smart": routes}, {})
+    assert [(c.key.secret, c.route.upstream_model) for c in router.route_candidates("smart", frozenset({"paid"})) or ()] == [("k1", "m")]
+    assert [c.key.secret for c in router.route_candidates("smart", frozenset({"free"})) or ()] == ["k2"]
+    both = [c.key.secret for c in router.route_candidates("smart", frozenset({"free", "paid"})) or ()]
+    assert sorted(both) == ["k1", "k2"]  # one tier of two routes: shuffled by weight
+    assert [c.route.upstream_model for c in router.route_candidates("smart") or ()] == ["n"]
+
+
 async def test_a_too_long_request_skips_a_small_window_and_takes_the_context_fallback() -> None:
     routes = (route("a", "small", context_window=100), route("b", "large", priority=2, context_fallback=True, context_window=10_000))
     router, adapter, _, _ = stage({"a": [key(1, 1, "k1")], "b": [key(2, 2, "k2")]}, {"smart": routes}, {})

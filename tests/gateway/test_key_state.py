@@ -8,7 +8,7 @@ import pytest
 
 from services.clock import DAY_SECONDS
 from services.errors import ErrorKind
-from services.gateway.health import WINDOW_SECONDS, SkipReason
+from services.gateway.health import WINDOW_SECONDS, SkipReason, UsageWindow
 from services.gateway.key_state import MAX_COOLDOWN_SECONDS, KeyStateStore
 from services.gateway.routing_table import Limits, RouteEntry
 from tests.factories import CLOCK_START, FakeClock
@@ -344,3 +344,12 @@ def test_console_statuses_of_one_key_only_and_a_rest_ends_at_its_moment() -> Non
     assert (resting.status, resting.last_error, resting.last_error_at) == ("failing", "upstream_5xx: upstream_5xx happened", clock.t)
     assert [d.status for d in states.deployment_statuses(1, clock.t + 20)] == ["active"]
     assert [d.status for d in states.deployment_statuses(2, clock.t + 10)] == ["active"]  # a cooldown ends at its moment too
+
+
+def test_a_window_frees_up_by_the_limit_asked_about() -> None:
+    window = UsageWindow()
+    window.add(10, None, CLOCK_START)
+    assert window.recovery(0) is None and window.recovery(1) == CLOCK_START + WINDOW_SECONDS
+    window.requests.append(CLOCK_START + 5)
+    assert window.recovery(0) == CLOCK_START + 5 + WINDOW_SECONDS and window.recovery(2) is None
+    assert UsageWindow().recovery(1) is None
