@@ -4,6 +4,8 @@ state's round trip through the rows the mirror job writes. Fake clock only."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from services.clock import DAY_SECONDS
@@ -353,3 +355,24 @@ def test_a_window_frees_up_by_the_limit_asked_about() -> None:
     window.requests.append(CLOCK_START + 5)
     assert window.recovery(0) == CLOCK_START + 5 + WINDOW_SECONDS and window.recovery(2) is None
     assert UsageWindow().recovery(1) is None
+
+
+def test_the_next_utc_midnight_from_any_moment_in_any_local_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The hub's own zone does not matter: exhaustion ends at 00:00 UTC (the zone here is UTC+5:30)."""
+    monkeypatch.setenv("TZ", "Asia/Kolkata")
+    time.tzset()
+    try:
+        states, clock = fresh_store()
+        clock.t += 3723.5  # 09:02:03.5 UTC
+        states.on_failure(key(1, 1, "k1"), MODEL, fail(ErrorKind.QUOTA_EXHAUSTED, 429), clock.t)
+        assert states.keys[1].exhausted_until == NEXT_MIDNIGHT
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
+def test_usage_alone_marks_the_key_for_the_mirror() -> None:
+    states, clock = fresh_store()
+    states.note_usage(1, PLAIN_ROUTE, 120, 9, clock.t)
+    [row] = states.take_dirty().keys
+    assert (row.key_id, row.day_tokens, row.month_cost_micros) == (1, 120, 9)
