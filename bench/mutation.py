@@ -96,13 +96,15 @@ def main() -> None:
     parser.add_argument("--incremental", action="store_true", help="keep mutants/ and mutmut's earlier results")
     parser.add_argument("--max-children", type=int, default=2, help="mutants tested at once (default 2)")
     parser.add_argument("--survivors", action="store_true", help="list the mutants no test caught")
-    parser.add_argument("--retest-survivors", action="store_true", help="run only the last run's survivors again")
+    parser.add_argument("--retest-survivors", action="store_true", help="run only the last run's survivors (and timeouts) again")
     parser.add_argument("--report-only", action="store_true", help="print the table of the last run without running")
     args = parser.parse_args()
     if args.retest_survivors:
         _, survivors, _ = score_table()
-        if survivors:
-            run_mutmut(args.max_children, True, survivors)
+        modules = [module for group in GROUPS for module in group.modules]
+        timeouts = [name for module in modules for name, status in statuses(module).items() if status == "timeout"]
+        if survivors or timeouts:
+            run_mutmut(args.max_children, True, survivors + timeouts)
     elif not args.report_only:
         run_mutmut(args.max_children, args.incremental)
     lines, survivors, all_met = score_table()
