@@ -1,7 +1,7 @@
 """Mutation testing of the gateway core: how much of the router, the key state, token admission and
 budgets the fast unit tests would notice if it were wrong.
 
-    python bench/mutation.py [--incremental] [--max-children 2] [--survivors]
+    python bench/mutation.py [--incremental] [--max-children 2] [--survivors] [--retest-survivors] [--report-only]
 
 Runs ``mutmut run`` (configured in pyproject's ``[tool.mutmut]``: which modules are mutated and which
 tests run against them) under ``nice``, with its progress in ``mutants/run.log``, then prints one
@@ -9,7 +9,8 @@ Markdown row per module group: mutants, killed, survived, untested, the score an
 counts as caught when a test fails or times out on it; one no test reaches counts as a survivor.
 Without ``--incremental`` the ``mutants/`` copy is made afresh, so the figures describe the tree as it
 is. ``--survivors`` lists the surviving mutants (``mutmut show NAME`` prints one's diff). Exits 1 when a
-target is missed.
+target is missed. After adding tests, ``--retest-survivors`` runs only the last run's survivors again
+(mutmut keeps every other verdict), which takes a fraction of a full run.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import json
 import shutil
 import subprocess
 import sys
+import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,16 +47,19 @@ UNTESTED = {"no tests"}
 NOT_COUNTED = {"skipped", "not checked", "check was interrupted by user"}
 
 
-def run_mutmut(max_children: int, incremental: bool) -> None:
-    if not incremental:
+def run_mutmut(max_children: int, incremental: bool, mutants: list[str] | None = None) -> None:
+    """``mutmut run`` on everything (afresh unless ``incremental``), or on the ``mutants`` named."""
+    if not incremental and not mutants:
         shutil.rmtree(MUTANTS, ignore_errors=True)
     MUTANTS.mkdir(exist_ok=True)
     log = MUTANTS / "run.log"
+    command = ["nice", "-n", "10", sys.executable, "-m", "mutmut", "run", "--max-children", str(max_children), *(mutants or [])]
+    started = time.monotonic()
     with log.open("w") as out:
-        done = subprocess.run(["nice", "-n", "10", sys.executable, "-m", "mutmut", "run", "--max-children", str(max_children)],
-                              cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, check=False)
+        done = subprocess.run(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, check=False)
     if done.returncode != 0:
         sys.exit(f"mutmut failed ({done.returncode}); see {log}")
+    print(f"mutmut run: {time.monotonic() - started:.0f} s\n")
 
 
 def statuses(module: str) -> dict[str, str]:
@@ -91,9 +96,16 @@ def main() -> None:
     parser.add_argument("--incremental", action="store_true", help="keep mutants/ and mutmut's earlier results")
     parser.add_argument("--max-children", type=int, default=2, help="mutants tested at once (default 2)")
     parser.add_argument("--survivors", action="store_true", help="list the mutants no test caught")
+    parser.add_argument("--retest-survivors", action="store_true", help="run only the last run's survivors (and timeouts) again")
     parser.add_argument("--report-only", action="store_true", help="print the table of the last run without running")
     args = parser.parse_args()
-    if not args.report_only:
+    if args.retest_survivors:
+        _, survivors, _ = score_table()
+        modules = [module for group in GROUPS for module in group.modules]
+        timeouts = [name for module in modules for name, status in statuses(module).items() if status == "timeout"]
+        if survivors or timeouts:
+            run_mutmut(args.max_children, True, survivors + timeouts)
+    elif not args.report_only:
         run_mutmut(args.max_children, args.incremental)
     lines, survivors, all_met = score_table()
     print("\n".join(lines))

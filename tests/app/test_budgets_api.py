@@ -43,15 +43,19 @@ def chat(client: httpx.Client, text: str = "hi") -> httpx.Response:
 
 def test_a_person_budget_set_through_the_api_stops_their_calls(running: tuple[RunningApp, int, str]) -> None:
     app, user_id, token = running
+    wes = user_with_token(app, "wes@example.com", "wes-password-1", "wes-cli")
     with app.client() as admin, app.client(token) as vic:
+        assert admin.put(f"/api/budgets/users/{wes.id}", json={"monthly_budget_usd": 5}).status_code == 200
         assert admin.put(f"/api/budgets/users/{user_id}", json={"monthly_budget_usd": 0.000001}).status_code == 200
         assert chat(vic).status_code == 200  # admitted under budget; its cost uses it up
         refused = chat(vic)
         assert refused.status_code == 429
         assert refused.json()["error"]["code"] == "user_budget_exceeded"
         lines = {(line["kind"], line["name"]): line for line in admin.get("/api/budgets").json()["data"]}
-        assert lines[("user", "vic@example.com")]["budget_usd"] == 0.000001
-        assert vic.get("/api/budgets").status_code == 200  # a user may read their own budget lines
+        assert lines[("user", "vic@example.com")]["budget_usd"] == 0.000001 and ("user", "wes@example.com") in lines
+        own = vic.get("/api/budgets")
+        assert own.status_code == 200  # a user may read their own budget lines, and no one else's
+        assert {(line["kind"], line["name"]) for line in own.json()["data"] if line["kind"] == "user"} == {("user", "vic@example.com")}
         assert vic.put(f"/api/budgets/users/{user_id}", json={"monthly_budget_usd": 100}).status_code == 403
         assert admin.put(f"/api/budgets/users/{user_id}", json={"monthly_budget_usd": None}).status_code == 200
         assert chat(vic).status_code == 200

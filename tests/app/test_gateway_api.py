@@ -281,6 +281,24 @@ def test_model_by_id_respects_the_tokens_models(hub_app: RunningApp) -> None:
         sdk.models.retrieve("smart")
 
 
+def test_a_tokens_model_list_and_rpm_hold_on_chat_calls(hub_app: RunningApp) -> None:
+    """403 ``model_not_allowed`` for a model outside the token's list (not counted against its rpm), then
+    429 ``rate_limit_exceeded`` with ``Retry-After`` once its requests per minute are used."""
+    holder = user_with_token(hub_app, "limits@example.com", "limits-password-1", "limits")
+    with hub_app.client() as admin:
+        [token] = [t for t in admin.get("/api/tokens").json() if t["name"] == "limits"]
+        assert admin.patch(f"/api/tokens/{token['id']}", json={"allowed_models": ["fast"], "rpm": 1}).status_code == 200
+    with hub_app.client(holder.token) as client:
+        chat = {"messages": [{"role": "user", "content": "hello there"}]}
+        refused = client.post("/v1/chat/completions", json={"model": "smart", **chat})
+        assert refused.status_code == 403
+        assert (refused.json()["error"]["code"], refused.json()["error"]["type"]) == ("model_not_allowed", "permission_error")
+        assert client.post("/v1/chat/completions", json={"model": "fast", **chat}).status_code == 200
+        limited = client.post("/v1/chat/completions", json={"model": "fast", **chat})
+        assert limited.status_code == 429 and limited.json()["error"]["code"] == "rate_limit_exceeded"
+        assert 1 <= int(limited.headers["retry-after"]) <= 61
+
+
 @pytest.mark.parametrize("model", ["claude", "gem", "local"])
 def test_translated_answers_carry_refusal(hub_app: RunningApp, model: str) -> None:
     with hub_app.client() as client:

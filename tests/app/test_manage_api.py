@@ -62,7 +62,11 @@ def test_requires_an_admin(running: RunningApp, admin: Admin) -> None:
         refused = user.get("/api/providers")
         assert refused.status_code == 403 and error_of(refused)["code"] == "admin_only"
         assert user.post("/api/tokens", json={"name": "x", "user_email": "plain@example.com"}).status_code == 403
-        assert user.get("/v1/models").status_code == 200
+        listed = user.get("/v1/models")
+        assert listed.status_code == 200 and listed.json()["object"] == "list"
+        assert {m["id"] for m in listed.json()["data"]} == {m["id"] for m in admin("GET", "/v1/models", 200).json()["data"]}
+        own_usage = user.get("/api/usage")
+        assert own_usage.status_code == 200 and own_usage.json()["data"] == []  # nobody's calls but their own (none yet)
 
 
 def test_provider_and_key_lifecycle(admin: Admin) -> None:
@@ -226,7 +230,9 @@ def test_a_key_added_by_api_serves_chat_at_once(running: RunningApp, admin: Admi
     key_id = admin("GET", "/api/keys?provider=emu", 200).json()[0]["id"]
     admin("PATCH", f"/api/keys/{key_id}", 200, json={"enabled": False})
     refused = running.client().post("/v1/chat/completions", json={"model": "emu-chat", "messages": [{"role": "user", "content": "again"}]})
-    assert refused.status_code >= 400
+    assert refused.status_code == 502 and error_of(refused)["code"] == "no_healthy_upstream"
+    assert "disabled" in error_of(refused)["message"]
+    assert sum(r["key"] == "ok#manage-api" for r in emulator.requests()) == 1  # the disabled key was not called again
 
 
 def test_openapi_documents_the_management_api(running: RunningApp) -> None:

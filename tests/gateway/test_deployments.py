@@ -160,6 +160,18 @@ async def test_tags_no_route_carries_answer_400() -> None:
     with pytest.raises(GatewayError) as caught:
         await run(router, facts=RequestFacts(frozenset({"free"})))
     assert (caught.value.status, caught.value.code, caught.value.param) == (400, "no_route_for_tags", "tags")
+    assert caught.value.message == "No route of `smart` carries the tags ['free'] (or `default`)."
+
+
+def test_route_candidates_shuffle_a_tier_and_filter_by_tags() -> None:
+    """What the console and the what-if list: the same candidates, order and tag filter as a call."""
+    routes = (route("a", "m", tags=frozenset({"paid"})), route("b", "m", tags=frozenset({"free"})), route("b", "n"))
+    router, _, _, _ = stage({"a": [key(1, 1, "k1")], "b": [key(2, 2, "k2")]}, {"smart": routes}, {})
+    assert [(c.key.secret, c.route.upstream_model) for c in router.route_candidates("smart", frozenset({"paid"})) or ()] == [("k1", "m")]
+    assert [c.key.secret for c in router.route_candidates("smart", frozenset({"free"})) or ()] == ["k2"]
+    both = [c.key.secret for c in router.route_candidates("smart", frozenset({"free", "paid"})) or ()]
+    assert sorted(both) == ["k1", "k2"]  # one tier of two routes: shuffled by weight
+    assert [c.route.upstream_model for c in router.route_candidates("smart") or ()] == ["n"]
 
 
 async def test_a_too_long_request_skips_a_small_window_and_takes_the_context_fallback() -> None:

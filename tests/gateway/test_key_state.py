@@ -4,11 +4,13 @@ state's round trip through the rows the mirror job writes. Fake clock only."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from services.clock import DAY_SECONDS
 from services.errors import ErrorKind
-from services.gateway.health import WINDOW_SECONDS, SkipReason
+from services.gateway.health import WINDOW_SECONDS, SkipReason, UsageWindow
 from services.gateway.key_state import MAX_COOLDOWN_SECONDS, KeyStateStore
 from services.gateway.routing_table import Limits, RouteEntry
 from tests.factories import CLOCK_START, FakeClock
@@ -184,8 +186,10 @@ def test_state_round_trips_through_the_mirrored_rows() -> None:
     for model in ("m1", "m2"):
         states.on_failure(k1, model, fail(ErrorKind.UPSTREAM_5XX, 502), clock.t)
     states.note_usage(1, route, 300, 42, clock.t)
+    states.on_failure(key(3, 2, "k3"), MODEL, fail(ErrorKind.TIMEOUT), clock.t)  # provider 2: one failure, circuit closed
     rows = states.take_dirty()
     assert rows and not states.take_dirty()
+    assert all(row.updated_at is not None for group in (rows.keys, rows.deployments, rows.routes, rows.circuits) for row in group)
 
     restored = KeyStateStore(clock, circuit_threshold=2, circuit_open_seconds=20)
     restored.load(rows)
@@ -202,6 +206,25 @@ def test_state_round_trips_through_the_mirrored_rows() -> None:
     assert restored.skip_reason(k2, PLAIN_ROUTE, (2, MODEL), clock.t) == SkipReason.INVALID
     assert restored.skip_reason(k1, PLAIN_ROUTE, DEPLOYMENT, clock.t) == SkipReason.COOLING
     assert not restored.circuit_allows(1, clock.t) and restored.circuit_allows(1, clock.t + 20)
+    assert restored.circuit_allows(2, clock.t) and restored.circuit_allows(2, clock.t)  # closed: no probe slot to take
+    later = clock.t + 100  # past k1's cooldowns, the same UTC day: the day's and month's counts survived
+    for limits, reason in (
+        ({"daily_tokens": 300}, SkipReason.ROUTE_OVER_DAILY_TOKENS), ({"monthly_usd_micros": 42}, SkipReason.ROUTE_OVER_MONTHLY_BUDGET),
+    ):
+        assert restored.skip_reason(key(9, 1, "k9"), limited_route(**limits), (9, MODEL), later) is None  # counted per key
+        assert restored.skip_reason(k1, limited_route(**limits), DEPLOYMENT, later) == reason
+
+
+def test_state_rows_are_something_when_any_kind_is() -> None:
+    states, clock = fresh_store()
+    assert not states.take_dirty()
+    states.note_usage(1, limited_route(tpm=5), 1, None, clock.t)
+    states.dirty_keys.clear()
+    assert states.take_dirty()  # a route row only
+    states.on_failure(key(1, 1, "k1"), MODEL, fail(ErrorKind.CONNECTION), clock.t)
+    states.dirty_keys.clear()
+    states.dirty_deployments.clear()
+    assert states.take_dirty()  # a circuit row only
 
 
 def test_an_exhausted_key_restored_after_midnight_serves_again() -> None:
@@ -282,6 +305,7 @@ def test_clear_expired_counts_each_entry_and_an_end_moment_has_ended() -> None:
     assert [row.key_id for row in states.take_dirty().keys] == [1, 2, 3]
     clock.t += 10
     assert states.clear_expired() == 3  # two keys' cooldowns and one deployment's, each at its very end
+    assert states.deployments[(1, "cooling-then-resting")].cooldown_until == 0.0
     assert states.deployments[(1, "cooling-then-resting")].resting_until == CLOCK_START + 21
     assert states.deployments[(1, "resting-then-cooling")].cooldown_until == CLOCK_START + 30
     clock.t += 11
@@ -321,3 +345,34 @@ def test_console_statuses_of_one_key_only_and_a_rest_ends_at_its_moment() -> Non
     [resting] = states.deployment_statuses(1, clock.t)
     assert (resting.status, resting.last_error, resting.last_error_at) == ("failing", "upstream_5xx: upstream_5xx happened", clock.t)
     assert [d.status for d in states.deployment_statuses(1, clock.t + 20)] == ["active"]
+    assert [d.status for d in states.deployment_statuses(2, clock.t + 10)] == ["active"]  # a cooldown ends at its moment too
+
+
+def test_a_window_frees_up_by_the_limit_asked_about() -> None:
+    window = UsageWindow()
+    window.add(10, None, CLOCK_START)
+    assert window.recovery(0) is None and window.recovery(1) == CLOCK_START + WINDOW_SECONDS
+    window.requests.append(CLOCK_START + 5)
+    assert window.recovery(0) == CLOCK_START + 5 + WINDOW_SECONDS and window.recovery(2) is None
+    assert UsageWindow().recovery(1) is None
+
+
+def test_the_next_utc_midnight_from_any_moment_in_any_local_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The hub's own zone does not matter: exhaustion ends at 00:00 UTC (the zone here is UTC+5:30)."""
+    monkeypatch.setenv("TZ", "Asia/Kolkata")
+    time.tzset()
+    try:
+        states, clock = fresh_store()
+        clock.t += 3723.5  # 09:02:03.5 UTC
+        states.on_failure(key(1, 1, "k1"), MODEL, fail(ErrorKind.QUOTA_EXHAUSTED, 429), clock.t)
+        assert states.keys[1].exhausted_until == NEXT_MIDNIGHT
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
+def test_usage_alone_marks_the_key_for_the_mirror() -> None:
+    states, clock = fresh_store()
+    states.note_usage(1, PLAIN_ROUTE, 120, 9, clock.t)
+    [row] = states.take_dirty().keys
+    assert (row.key_id, row.day_tokens, row.month_cost_micros) == (1, 120, 9)

@@ -46,6 +46,7 @@ def test_a_call_allowance_reads_the_endpoints_body() -> None:
 
     assert call_allowance({"text": "x" * 40, "max_tokens": 5}, "chat", chars, 1024) == (10, 5)
     assert call_allowance({"input": "x" * 40}, "embeddings", chars, 1024) == (10, 0)
+    assert call_allowance({"text": "x" * 4}, "chat", chars, 512) == (1, 512)
 
 
 def table(*routes: RouteEntry) -> RoutingTable:
