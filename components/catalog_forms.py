@@ -16,6 +16,7 @@ from nicegui.elements.mixins.validation_element import ValidationElement
 from components.dialogs import transient_dialog
 from services.errors import CatalogError
 from services.gateway.adapters import DEFAULT_BASE_URLS
+from services.gateway.adapters.cloud_options import DEFAULT_AZURE_API_VERSION, OPTION_NAMES
 
 PROVIDER_KINDS = {
     "openai": "OpenAI",
@@ -23,7 +24,13 @@ PROVIDER_KINDS = {
     "gemini": "Google Gemini",
     "ollama": "Ollama",
     "openai_compatible": "OpenAI-compatible (Groq, OpenRouter, Mistral, vLLM…)",
+    "azure": "Azure OpenAI",
 }
+OPTION_FIELDS = {  # a cloud kind's options (cloud_options.OPTION_NAMES): label, hint
+    "api_version": ("API version", f"Leave empty for {DEFAULT_AZURE_API_VERSION}"),
+    "token_url": ("Token URL", "Entra ID only; leave empty for Microsoft's"),
+}
+BASE_URL_REQUIRED = ("openai_compatible", "azure")
 Submit = Callable[[dict[str, Any]], Awaitable[None]]
 
 
@@ -49,6 +56,8 @@ def whole(value: float | None) -> int | float | None:
 
 
 def base_url_hint(kind: str) -> str:
+    if kind == "azure":
+        return "Required: your resource, e.g. https://contoso.openai.azure.com"
     default = DEFAULT_BASE_URLS.get(kind)
     return f"Leave empty for the default: {default}" if default else "Required, e.g. https://api.groq.com/openai/v1"
 
@@ -61,21 +70,36 @@ def open_provider_dialog(submit: Submit) -> None:
         name = ui.input("Name", placeholder="e.g. openai-main").classes("w-full").props("autofocus")
         base_url = ui.input("Base URL", placeholder=DEFAULT_BASE_URLS["openai"]).classes("w-full")
         base_url.props.set_optional("hint", base_url_hint("openai"))
-        fields: dict[str, ValidationElement[Any]] = {"kind": kind, "name": name, "base_url": base_url}
+        options = _option_inputs()
+        fields: dict[str, ValidationElement[Any]] = {"kind": kind, "name": name, "base_url": base_url, **options}
 
         def on_kind(_: Any) -> None:
-            base_url.props.update(hint=base_url_hint(kind.value), placeholder=DEFAULT_BASE_URLS.get(kind.value, "https://…/v1"))
-            base_url.label = "Base URL (required)" if kind.value == "openai_compatible" else "Base URL"
+            base_url.props.update(hint=base_url_hint(kind.value), placeholder=DEFAULT_BASE_URLS.get(kind.value, "https://…"))
+            base_url.label = "Base URL (required)" if kind.value in BASE_URL_REQUIRED else "Base URL"
+            for option_name, field in options.items():
+                field.set_visibility(option_name in OPTION_NAMES.get(kind.value, ()))
 
         kind.on_value_change(on_kind)
 
         async def save() -> None:
             clear_errors(fields)
-            data = {"kind": kind.value, "name": name.value, "base_url": (base_url.value or "").strip() or None}
+            chosen = {n: text for n, field in options.items() if field.visible and (text := (field.value or "").strip())}
+            data = {"kind": kind.value, "name": name.value, "base_url": (base_url.value or "").strip() or None, "options": chosen or None}
             await _submit_and_close(dialog, fields, submit, data)
 
         _dialog_buttons(dialog, "Add provider", save)
     dialog.open()
+
+
+def _option_inputs() -> dict[str, ui.input]:
+    """One input per cloud option, hidden until a kind that takes it is chosen."""
+    inputs = {}
+    for option_name, (label, hint) in OPTION_FIELDS.items():
+        field = ui.input(label).classes("w-full").props(f"data-testid=option-{option_name}")
+        field.props.set_optional("hint", hint)
+        field.set_visibility(False)
+        inputs[option_name] = field
+    return inputs
 
 
 def open_key_dialog(providers: list[str], submit: Submit, *, provider: str | None = None) -> None:

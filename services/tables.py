@@ -23,7 +23,7 @@ from sqlmodel import Field, SQLModel
 
 from services.clock import utcnow
 
-ProviderKind = Literal["openai", "anthropic", "gemini", "ollama", "openai_compatible"]
+ProviderKind = Literal["openai", "anthropic", "gemini", "ollama", "openai_compatible", "azure"]
 PROVIDER_KINDS: tuple[str, ...] = get_args(ProviderKind)
 
 
@@ -38,6 +38,7 @@ class Provider(SQLModel, table=True):
     name: str = Field(index=True, unique=True)
     kind: str
     base_url: str | None = None
+    options: dict[str, str] | None = Field(default=None, sa_column=Column(JSON))  # kind-specific: api_version, region, project…
     enabled: bool = True
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)

@@ -1,5 +1,5 @@
 """Upstream emulator: one aiohttp server speaking the OpenAI (chat completions, Responses, legacy completions), Anthropic,
-Gemini and Ollama wire formats.
+Gemini and Ollama wire formats, and the cloud providers' (``emulator_clouds``).
 
 The API key picks the behaviour (`<behaviour>[:<param>][#<anything>]`; `#...` only makes keys
 distinct), so one server plays a healthy upstream, a rate-limited one, a dead one and a flaky
@@ -984,6 +984,8 @@ class Emulator:
         self._closing.set()
 
     def app(self) -> web.Application:
+        from tests.emulator_clouds import CloudEndpoints  # it builds on this module's dialects
+
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.add_routes(
             [
@@ -1000,6 +1002,7 @@ class Emulator:
                 web.get("/api/tags", self.ollama_tags),
                 web.get("/_emulator/requests", self.get_requests),
                 web.delete("/_emulator/requests", self.delete_requests),
+                *CloudEndpoints(self).routes(),
                 web.route("*", "/{tail:.*}", self.unknown),
             ]
         )

@@ -67,8 +67,11 @@ def _provider_item(provider: ProviderPublic, used: set[str]) -> dict[str, Any]:
             "monthly_usd": _number(key.monthly_usd), "enabled": key.enabled,
         }
         keys.append(_without_defaults(item, KEY_DEFAULTS))
-    item = {"name": provider.name, "kind": provider.kind, "base_url": provider.base_url, "enabled": provider.enabled, "keys": keys}
-    return _without_defaults(item, {"enabled": True})
+    item = {
+        "name": provider.name, "kind": provider.kind, "base_url": provider.base_url, "options": provider.options,
+        "enabled": provider.enabled, "keys": keys,
+    }
+    return _without_defaults(item, {"enabled": True, "options": {}})
 
 
 def _model_item(model: ModelPublic) -> dict[str, Any]:

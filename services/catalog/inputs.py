@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, TypeVar
 from urllib.parse import urlsplit
@@ -98,6 +98,16 @@ Secret = Annotated[SecretStr, Field(min_length=1), AfterValidator(_clean_secret_
 Kind = ProviderKind
 
 
+def _option_text(value: Any) -> Any:
+    """YAML reads ``api_version: 2024-10-21`` as a date and ``project: 1234`` as a number: an option is their text."""
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
+
+
+Options = dict[Annotated[str, StringConstraints(max_length=50)], Annotated[Text, Field(max_length=500), BeforeValidator(_option_text)]]
+
+
 def as_utc(moment: datetime) -> datetime:
     """Times without a zone are UTC (the storage convention); answers always carry it (``…Z``)."""
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
@@ -157,7 +167,10 @@ class KeyUpdate(Input):
 class ProviderCreate(Input):
     name: Name
     kind: Kind
-    base_url: BaseUrl | None = Field(None, description="required for openai_compatible; a default for the others")
+    base_url: BaseUrl | None = Field(None, description="required for openai_compatible and azure; a default for the others")
+    options: Options | None = Field(
+        None, description="kind-specific: azure api_version, token_url"
+    )
     enabled: bool = True
     keys: list[KeyCreate] = Field(default_factory=list)
 
@@ -169,11 +182,12 @@ class ProviderCreate(Input):
 
 
 class ProviderUpdate(Input):
-    """Only the fields sent change; ``base_url: null`` goes back to the kind's default."""
+    """Only the fields sent change; ``base_url: null`` goes back to the kind's default, ``options: null`` clears them."""
 
     name: Name | None = None
     kind: Kind | None = None
     base_url: BaseUrl | None = None
+    options: Options | None = None
     enabled: bool | None = None
 
     _not_null = field_validator("name", "kind", "enabled")(_refuse_null)

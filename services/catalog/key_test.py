@@ -86,7 +86,8 @@ async def _ping(hub: Hub, provider: ProviderEntry, key: KeyEntry, model: str) ->
     body = {"model": model, "messages": [{"role": "user", "content": PING}], "max_tokens": 1}
     began = time.perf_counter()
     try:
-        await get_adapter(provider.kind).chat(hub.client, Target(provider.kind, provider.base_url, key.secret, model), body)
+        target = Target(provider.kind, provider.base_url, key.secret, model, options=provider.options)
+        await get_adapter(provider.kind).chat(hub.client, target, body)
     except UpstreamError as error:
         hub.states.on_failure(key, model, error, hub.clock.now())
         return KeyTestResult(key.id, model, False, _ms_since(began), error.status, error.message)

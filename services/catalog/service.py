@@ -101,7 +101,8 @@ class Catalog:
     def create_provider(self, actor: Actor, data: ProviderCreate | Mapping[str, Any]) -> ProviderPublic:
         spec = parse(ProviderCreate, data)
         provider = self.get_provider(self._write(lambda cs: cs.create_provider(spec).name))
-        self._audit(actor, "provider.create", provider.name, kind=provider.kind, base_url=provider.base_url, keys=len(provider.keys))
+        self._audit(actor, "provider.create", provider.name, kind=provider.kind, base_url=provider.base_url,
+                    options=provider.options, keys=len(provider.keys))
         return provider
 
     def update_provider(self, actor: Actor, name: str, data: ProviderUpdate | Mapping[str, Any]) -> ProviderPublic:

@@ -27,6 +27,7 @@ from services.clock import utcnow
 from services.crypto import SecretBox, mask_secret
 from services.errors import CatalogError
 from services.gateway.adapters import resolve_base_url
+from services.gateway.adapters.cloud_options import options_problem
 from services.gateway.key_state import KeyStateStore
 from services.gateway.routing_table import KEYLESS_KINDS
 from services.tables import (
@@ -74,8 +75,11 @@ def _model_values(data: ModelCreate) -> dict[str, Any]:
 
 
 def _require_base_url(provider: Provider) -> None:
-    if provider.kind == "openai_compatible" and not provider.base_url:
-        raise CatalogError("an openai_compatible provider needs a base_url", field="base_url")
+    """A provider's settings fit its kind: a base URL where the kind has no default, only its own options."""
+    if provider.kind in ("openai_compatible", "azure") and not provider.base_url:
+        raise CatalogError(f"an {provider.kind} provider needs a base_url", field="base_url")
+    if (problem := options_problem(provider.kind, provider.options)) is not None:
+        raise CatalogError(problem[1], field=problem[0])
 
 
 class CatalogSession:
@@ -142,7 +146,7 @@ class CatalogSession:
 
     def create_provider(self, data: ProviderCreate) -> Provider:
         self._free_provider_name(data.name)
-        provider = Provider(name=data.name, kind=data.kind, base_url=data.base_url, enabled=data.enabled)
+        provider = Provider(name=data.name, kind=data.kind, base_url=data.base_url, options=data.options or None, enabled=data.enabled)
         _require_base_url(provider)
         self.session.add(provider)
         self.session.flush()
@@ -153,6 +157,8 @@ class CatalogSession:
     def update_provider(self, name: str, data: ProviderUpdate) -> tuple[Provider, bool]:
         provider = self.provider(name)
         values = data.model_dump(exclude_unset=True)
+        if "options" in values:
+            values["options"] = values["options"] or None
         if values.get("name", provider.name) != provider.name:
             self._free_provider_name(values["name"])
         changed = _assign(provider, values)
@@ -163,7 +169,7 @@ class CatalogSession:
         """Bring the provider named ``data.name`` to ``data`` (its keys are upserted separately)."""
         if self.find_provider(data.name) is None:
             return self.create_provider(data.model_copy(update={"keys": []})), "created"
-        update = ProviderUpdate(kind=data.kind, base_url=data.base_url, enabled=data.enabled)
+        update = ProviderUpdate(kind=data.kind, base_url=data.base_url, options=data.options, enabled=data.enabled)
         provider, changed = self.update_provider(data.name, update)
         return provider, "updated" if changed else "unchanged"
 
@@ -310,8 +316,8 @@ class CatalogSession:
     def provider_public(self, provider: Provider, states: KeyStateStore) -> ProviderPublic:
         keys = [key_public(k, provider.name, states) for k in self.keys_of(provider.id or 0)]
         return ProviderPublic(
-            id=provider.id or 0, name=provider.name, kind=provider.kind, base_url=provider.base_url,
-            effective_base_url=resolve_base_url(provider.kind, provider.base_url), enabled=provider.enabled, keys=keys,
+            id=provider.id or 0, name=provider.name, kind=provider.kind, base_url=provider.base_url, options=provider.options or {},
+            effective_base_url=resolve_base_url(provider.kind, provider.base_url, provider.options), enabled=provider.enabled, keys=keys,
             keyless=provider.kind in KEYLESS_KINDS and not keys, created_at=provider.created_at, updated_at=provider.updated_at,
         )
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from services.errors import GatewayError
 from services.gateway.adapters.base import Json, Target
 
-PASS_THROUGH_KINDS = frozenset({"openai", "openai_compatible"})
+PASS_THROUGH_KINDS = frozenset({"openai", "openai_compatible", "azure"})
 SEVERAL_CHOICES_KINDS = frozenset({"gemini"})
 
 

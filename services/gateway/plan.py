@@ -41,7 +41,7 @@ class Candidate:
         provider = route.provider
         target = Target(
             provider.kind, provider.base_url, key.secret, route.upstream_model,
-            route.headers, settings.timeout, settings.stream_timeout, route.params, settings.drop_params,
+            route.headers, settings.timeout, settings.stream_timeout, route.params, settings.drop_params, provider.options,
         )
         return cls(route, key, target, (key.id, route.upstream_model))
 

@@ -55,6 +55,7 @@ class ProviderEntry:
     kind: str
     base_url: str
     enabled: bool
+    options: Mapping[str, str] | None = None  # kind-specific settings (adapters.cloud_options)
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +131,7 @@ class RoutingTable:
     @classmethod
     def load(cls, session: Session, box: SecretBox) -> RoutingTable:
         providers = {
-            p.id: ProviderEntry(p.id, p.name, p.kind, resolve_base_url(p.kind, p.base_url), p.enabled)
+            p.id: ProviderEntry(p.id, p.name, p.kind, resolve_base_url(p.kind, p.base_url, p.options), p.enabled, p.options)
             for p in session.exec(select(Provider))
             if p.id is not None
         }

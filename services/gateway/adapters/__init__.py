@@ -7,11 +7,16 @@ Base URL conventions (``resolve_base_url`` returns them without a trailing slash
 * ``gemini``: no version (``/v1beta`` is added) unless it already ends in one; calls
   ``{base}/v1beta/models/{model}:generateContent``.
 * ``ollama``: the server root; calls ``{base}/api/chat``.
+* ``azure``: the resource's host (required); calls
+  ``{base}/openai/deployments/{deployment}/chat/completions?api-version=…``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from services.gateway.adapters.anthropic import AnthropicAdapter
+from services.gateway.adapters.azure import AzureAdapter
 from services.gateway.adapters.base import Adapter
 from services.gateway.adapters.gemini import GeminiAdapter
 from services.gateway.adapters.ollama import OllamaAdapter
@@ -31,6 +36,7 @@ ADAPTERS: dict[str, Adapter] = {
     "anthropic": AnthropicAdapter(),
     "gemini": GeminiAdapter(),
     "ollama": OllamaAdapter(),
+    "azure": AzureAdapter(),
 }
 
 
@@ -41,9 +47,10 @@ def get_adapter(kind: str) -> Adapter:
         raise ValueError(f"unknown provider kind {kind!r}; expected one of {', '.join(ADAPTERS)}") from None
 
 
-def resolve_base_url(kind: str, base_url: str | None) -> str:
-    """The configured base URL, else the kind's default; ``""`` for ``openai_compatible`` without one
-    (the catalog refuses to save that, and a call to it fails as a connection error)."""
+def resolve_base_url(kind: str, base_url: str | None, options: Mapping[str, str] | None = None) -> str:
+    """The configured base URL, else the kind's default; ``""`` for ``openai_compatible`` and ``azure``
+    without one (the catalog refuses to save that, and a call to it fails as a connection error).
+    ``options`` are the provider's (``cloud_options``)."""
     return (base_url or DEFAULT_BASE_URLS.get(kind, "")).rstrip("/")
 
 

@@ -47,6 +47,7 @@ class Target:
     stream_timeout: float | None = None
     defaults: Mapping[str, Any] | None = None  # parameters the route sets when a request leaves them out
     drop_params: bool = False  # the model drops parameters this route cannot honour instead of refusing them
+    options: Mapping[str, str] | None = None  # the provider's kind-specific settings (cloud_options)
 
     def with_headers(self, headers: dict[str, str]) -> dict[str, str]:
         """An adapter's request headers with the route's extra headers on top."""

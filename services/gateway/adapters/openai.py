@@ -77,30 +77,45 @@ class _Relay:
 
 
 class OpenAIAdapter:
+    """Calls ``{base}/chat/completions`` and ``{base}/embeddings`` with the key as a bearer token;
+    ``endpoint`` and the ``*_with`` methods let a kind that speaks the same format elsewhere (Azure) reuse it."""
+
+    def endpoint(self, target: Target, path: str) -> str:
+        return f"{target.base_url}/{path}"
+
     async def chat(self, client: UpstreamClient, target: Target, body: Json) -> Json:
+        return await self.chat_with(client, target, body, target.bearer_headers())
+
+    def stream_chat(self, client: UpstreamClient, target: Target, body: Json, tally: StreamTally) -> AsyncGenerator[list[bytes], None]:
+        return self.stream_with(client, target, body, tally, target.bearer_headers())
+
+    async def embed(self, client: UpstreamClient, target: Target, body: Json) -> Json:
+        return await self.embed_with(client, target, body, target.bearer_headers())
+
+    async def chat_with(self, client: UpstreamClient, target: Target, body: Json, headers: dict[str, str]) -> Json:
         payload = {**body, "model": target.model}
         payload.pop("stream", None)
         payload.pop("stream_options", None)
-        url = f"{target.base_url}/chat/completions"
-        answer: Json = await post_json(client, url, target.bearer_headers(), payload, target.api_key, target.timeout)
+        url = self.endpoint(target, "chat/completions")
+        answer: Json = await post_json(client, url, headers, payload, target.api_key, target.timeout)
         if not answer.get("usage"):
             content = "".join((c.get("message") or {}).get("content") or "" for c in answer.get("choices") or ())
             answer["usage"] = estimated_usage(prompt_chars(body), len(content))
         return answer
 
-    def stream_chat(self, client: UpstreamClient, target: Target, body: Json, tally: StreamTally) -> AsyncGenerator[list[bytes], None]:
+    def stream_with(
+        self, client: UpstreamClient, target: Target, body: Json, tally: StreamTally, headers: dict[str, str]
+    ) -> AsyncGenerator[list[bytes], None]:
         payload = {**body, "model": target.model, "stream": True}
         payload["stream_options"] = {**(body.get("stream_options") or {}), "include_usage": True}
         relay = _Relay(tally, target.api_key)
-        url = f"{target.base_url}/chat/completions"
-        return stream_events(
-            client, url, target.bearer_headers(), payload, target.api_key, SseFraming(), relay.pass_on, relay.ended, target.stream_timeout
-        )
+        url = self.endpoint(target, "chat/completions")
+        return stream_events(client, url, headers, payload, target.api_key, SseFraming(), relay.pass_on, relay.ended, target.stream_timeout)
 
-    async def embed(self, client: UpstreamClient, target: Target, body: Json) -> Json:
+    async def embed_with(self, client: UpstreamClient, target: Target, body: Json, headers: dict[str, str]) -> Json:
         payload = {**body, "model": target.model}
-        url = f"{target.base_url}/embeddings"
-        answer: Json = await post_json(client, url, target.bearer_headers(), payload, target.api_key, target.timeout)
+        url = self.endpoint(target, "embeddings")
+        answer: Json = await post_json(client, url, headers, payload, target.api_key, target.timeout)
         if not answer.get("usage"):
             answer["usage"] = embedding_usage(None, input_list(body))
         return answer

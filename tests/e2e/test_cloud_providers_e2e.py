@@ -1,0 +1,32 @@
+"""The provider dialog's options area for the cloud kinds: the kind's own options appear when it is
+chosen, a missing requirement is named under its field, and the options are saved with the provider."""
+
+from __future__ import annotations
+
+from playwright.sync_api import Page, expect
+
+from tests.conftest import RunningApp
+from tests.e2e.conftest import screenshot, setup_admin
+
+
+def test_an_azure_provider_is_added_with_its_api_version(page: Page, fresh_app: RunningApp) -> None:
+    setup_admin(page, fresh_app.url)
+    page.goto(fresh_app.url + "/keys")
+    page.get_by_role("button", name="Add provider").click()
+    dialog = page.get_by_test_id("provider-dialog")
+    expect(dialog.get_by_test_id("option-api_version")).to_be_hidden()
+    dialog.get_by_label("Name").fill("azure-east")
+    dialog.get_by_label("Kind").click()
+    page.get_by_role("option", name="Azure OpenAI", exact=True).click()
+    expect(dialog.get_by_test_id("option-token_url")).to_be_visible()
+    dialog.get_by_label("API version").fill("2024-06-01")
+    dialog.get_by_role("button", name="Add provider").click()
+    expect(dialog.get_by_text("an azure provider needs a base_url")).to_be_visible()
+    dialog.get_by_label("Base URL (required)").fill("https://contoso.openai.azure.com")
+    screenshot(page, "cloud-provider-dialog-1280-light")
+    dialog.get_by_role("button", name="Add provider").click()
+    expect(dialog).to_be_hidden()
+    page.get_by_test_id("key-dialog").get_by_role("button", name="Cancel").click()
+    expect(page.get_by_test_id("provider-table")).to_contain_text("https://contoso.openai.azure.com")
+    with fresh_app.client() as admin:
+        assert admin.get("/api/providers/azure-east").json()["options"] == {"api_version": "2024-06-01"}
