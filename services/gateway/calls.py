@@ -316,7 +316,8 @@ class Gateway:
                 cost = price.cost_micros(prompt, completion)
             else:
                 cost = self.pricing.cost_micros(route.provider.kind, route.upstream_model, prompt, completion)
-            self.router.states.note_usage(served.key.id, route, prompt + completion, cost, self.router.clock.now())
+            held = meta.facts.estimate() if meta.facts and (served.key.limits.tpm is not None or route.limits.tpm is not None) else 0
+            self.router.states.note_usage(served.key.id, route, prompt + completion, cost, self.router.clock.now(), held)
         self.tokens.settle(meta.principal, meta.hold, cost)
         self._queue_row(meta, ended, cost, prompt=prompt, completion=completion, **outcome)
 

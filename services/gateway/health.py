@@ -89,10 +89,21 @@ class UsageWindow:
             return 3
         return None
 
-    def add(self, tokens: int, cost_micros: int | None, now: float) -> None:
+    def hold(self, tokens: int, now: float) -> None:
+        """Count a call's estimated prompt in the minute's tokens at admission, so calls admitted together
+        see each other against a tpm limit."""
         self.roll(now)
         self.tokens.append((now, tokens))
         self.window_tokens += tokens
+
+    def add(self, tokens: int, cost_micros: int | None, now: float, held: int = 0) -> None:
+        """Meter a finished call; ``held`` tokens of it are in the minute's window since admission (an
+        estimate: only what the call took beyond it is added, never taken back)."""
+        self.roll(now)
+        minute = max(tokens - held, 0)
+        if minute:
+            self.tokens.append((now, minute))
+            self.window_tokens += minute
         self.day_tokens += tokens
         self.month_cost_micros += cost_micros or 0
 

@@ -171,17 +171,27 @@ class KeyStateStore:
 
     # -- outcomes ----------------------------------------------------------------------------
 
-    def note_request(self, key: KeyEntry, route: RouteEntry, now: float) -> None:
+    def note_request(self, key: KeyEntry, route: RouteEntry, now: float, prompt_tokens: Callable[[], int] = lambda: 0) -> None:
+        """An attempt is admitted: it counts against rpm limits, and its estimated prompt against tpm limits
+        (so calls admitted together see each other; ``note_usage`` adds the rest once it is known)."""
+        route_limited = route.id is not None and route.limits.any
+        held = prompt_tokens() if key.limits.tpm is not None or (route_limited and route.limits.tpm is not None) else 0
         if key.limits.rpm is not None:
             self.health(key.id).usage.requests.append(now)
+        if key.limits.tpm is not None and held:
+            self.health(key.id).usage.hold(held, now)
         if route.id is not None and route.limits.rpm is not None:
             self._route_window(route.id, key.id).requests.append(now)
+        if route.id is not None and route.limits.tpm is not None and held:
+            self._route_window(route.id, key.id).hold(held, now)
 
-    def note_usage(self, key_id: int, route: RouteEntry, tokens: int, cost_micros: int | None, now: float) -> None:
-        self.health(key_id).usage.add(tokens, cost_micros, now)
+    def note_usage(self, key_id: int, route: RouteEntry, tokens: int, cost_micros: int | None, now: float, held: int = 0) -> None:
+        """A call is metered; ``held`` is the prompt estimate ``note_request`` counted in the tpm windows
+        (a key without a tpm limit never reads its minute's tokens)."""
+        self.health(key_id).usage.add(tokens, cost_micros, now, held)
         self.dirty_keys.add(key_id)
         if route.id is not None and route.limits.any:
-            self._route_window(route.id, key_id).add(tokens, cost_micros, now)
+            self._route_window(route.id, key_id).add(tokens, cost_micros, now, held if route.limits.tpm is not None else 0)
             self.dirty_routes.add((route.id, key_id))
 
     def on_success(self, key: KeyEntry, deployment: Deployment) -> None:

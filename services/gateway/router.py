@@ -164,7 +164,7 @@ class Router:
                     self._note_recovery(candidate, reason, state)
                     continue
                 try:
-                    return await self._attempt(candidate, call, trail)
+                    return await self._attempt(candidate, call, trail, request)
                 except UpstreamError as error:
                     await self._failed(candidate, error, plan, state, trail)
             pause = self._pause_before_retry(state)
@@ -209,9 +209,9 @@ class Router:
             if moment is not None:
                 state.recoveries.append((moment, reason))
 
-    async def _attempt(self, candidate: Candidate, call: AdapterCall[T], trail: RouteTrail) -> T:
+    async def _attempt(self, candidate: Candidate, call: AdapterCall[T], trail: RouteTrail, request: RequestFacts) -> T:
         key = candidate.key
-        self.states.note_request(key, candidate.route, self.clock.now())
+        self.states.note_request(key, candidate.route, self.clock.now(), request.estimate)
         began = time.perf_counter()
         try:
             with WireTime() as wire:

@@ -194,7 +194,7 @@ class Replay:
                     if reason in TIMED_REASONS and recorded is None:
                         self._note_recovery(candidate, reason, recoveries)
                     continue
-                self.states.note_request(candidate.key, candidate.route, now)
+                self.states.note_request(candidate.key, candidate.route, now, lambda: call.prompt_tokens)
                 failure = call.failures.get(_name(candidate)) if call.failures else None
                 if failure is None:
                     return self._served(call, candidate, index, now, spent_ms + waited * 1000, failover)
@@ -222,7 +222,8 @@ class Replay:
         self.states.on_success(candidate.key, candidate.deployment)
         price = self.prices[index]
         cost = None if price is None else price.cost_micros(call.prompt_tokens, call.completion_tokens)
-        self.states.note_usage(candidate.key.id, candidate.route, call.prompt_tokens + call.completion_tokens, cost, now)
+        tokens = call.prompt_tokens + call.completion_tokens
+        self.states.note_usage(candidate.key.id, candidate.route, tokens, cost, now, held=call.prompt_tokens)
         upstream = self.upstreams[index]
         served_ms = call.served_ms.get(upstream)
         known = True

@@ -91,6 +91,26 @@ def test_rpm_is_counted_only_where_a_limit_asks_for_it() -> None:
     assert list(states.keys[1].usage.requests) == [clock.t] and list(states.routes[(5, 1)].requests) == [clock.t]
 
 
+def test_tpm_counts_a_calls_estimated_prompt_at_admission_and_the_rest_when_metered() -> None:
+    """Calls admitted together see each other against a tpm limit (issue #16): the second of two 60-token
+    prompts on a 100-tpm key is over the limit before the first is metered; metering then adds only what
+    the call took beyond its estimate."""
+    states, clock = fresh_store()
+    limited = key(1, 1, "k1", tpm=100)
+    states.note_request(limited, PLAIN_ROUTE, clock.t, lambda: 60)
+    assert states.keys[1].usage.window_tokens == 60
+    assert states.skip_reason(limited, PLAIN_ROUTE, (1, MODEL), clock.t) is None
+    states.note_request(limited, PLAIN_ROUTE, clock.t, lambda: 60)
+    assert states.skip_reason(limited, PLAIN_ROUTE, (1, MODEL), clock.t) == SkipReason.OVER_TPM
+    states.note_usage(1, PLAIN_ROUTE, 75, None, clock.t, held=60)
+    assert states.keys[1].usage.window_tokens == 135 and states.keys[1].usage.day_tokens == 75
+    states.note_usage(1, PLAIN_ROUTE, 40, None, clock.t, held=60)  # an over-estimate is not taken back
+    assert states.keys[1].usage.window_tokens == 135 and states.keys[1].usage.day_tokens == 115
+    route = limited_route(tpm=50)
+    states.note_request(key(2, 1, "k2"), route, clock.t, lambda: 30)
+    assert states.routes[(5, 2)].window_tokens == 30 and 2 not in states.keys
+
+
 def test_a_quota_error_keeps_the_key_out_until_the_next_utc_midnight_not_for_24_hours() -> None:
     states, clock = fresh_store()
     states.on_failure(key(1, 1, "k1"), MODEL, fail(ErrorKind.QUOTA_EXHAUSTED, 429), clock.t)
