@@ -136,9 +136,9 @@ class UsageView:
         overview = await io_bound(usage_overview, self.engine, state.filters, self.viewer, state.window,
                                       stack_by=state.stack_by, page_size=PAGE_SIZE)
         self._show(overview, state)
-        if self.failover is not None:
-            self.failover.show(await io_bound(failover_report, self.engine, state.window))
         await self.load_budgets()
+        if self.failover is not None:  # last: it scans the window's troubled records, the rest is read from rollups
+            self.failover.show(await io_bound(failover_report, self.engine, state.window))
 
     def _show(self, overview: Overview, state: FilterState) -> None:
         k = overview.kpis
