@@ -44,6 +44,9 @@ def section(title: str, hint: str | None = None) -> None:
         ui.label(hint).classes("text-xs text-grey-7 -mt-2")
 
 
+KEPT_ON_SAVE = {"aliases", "num_retries", "timeout", "stream_timeout"}
+
+
 class ModelDrawer:
     def __init__(self, user: SessionUser, model: ModelPublic | None, providers: list[ProviderPublic], actions: ModelActions,
                  suggestions: Suggestions) -> None:
@@ -88,8 +91,11 @@ class ModelDrawer:
             self.name.run_method("focus")
 
     def _data(self) -> dict[str, Any]:
+        """The model as the panel shows it; what the panel does not edit (aliases, retries, timeouts, set
+        in the YAML config or the API) is kept as it was, not reset by a save."""
+        kept = {} if self.model is None else self.model.model_dump(include=KEPT_ON_SAVE)
         return {
-            "name": self.name.value, "description": (self.description.value or "").strip() or None,
+            **kept, "name": self.name.value, "description": (self.description.value or "").strip() or None,
             "enabled": self.enabled.value, "drop_params": self.drop_params.value, "routes": self.editor.routes(),
         }
 

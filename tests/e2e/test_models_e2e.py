@@ -15,7 +15,7 @@ from tests.factories import hub_process
 from tests.upstream_emulator import EmulatorHandle
 
 FILLER = "\n".join(f"  - {{name: team-{i:02d}, description: 'Model {i} of the team', routes: [{{provider: emu, model: gpt-4o-mini}}]}}"
-                   for i in range(27))
+                   for i in range(26))
 CONFIG = """
 providers:
   - {{name: emu, kind: openai, base_url: "{url}/v1", keys: [{{label: main, secret: "ok#models-e2e"}}]}}
@@ -25,6 +25,7 @@ models:
   - {{name: broken, description: 'Routed to a revoked key', routes: [{{provider: dead, model: gpt-4o}}]}}
   - {{name: fallback, routes: [{{provider: dead, model: gpt-4o, priority: 1}}, {{provider: emu, model: gpt-4o, priority: 2}}]}}
   - {{name: offline, enabled: false, routes: [{{provider: emu, model: gpt-4o}}]}}
+  - {{name: tuned, aliases: [tuned-alias], num_retries: 4, timeout: 12.5, routes: [{{provider: emu, model: gpt-4o}}]}}
 {filler}
 """
 
@@ -116,7 +117,7 @@ def test_screenshots(browser: Browser, hub_app: RunningApp, dark: bool) -> None:
 def test_drop_unsupported_parameters_is_a_switch_in_the_panel(browser: Browser, hub_app: RunningApp, width: int, dark: bool) -> None:
     page = signed_in_page(browser, hub_app.url, width=width)
     set_dark_mode(page, dark)
-    name = f"team-{width % 27:02d}"
+    name = f"team-{width % 26:02d}"
     page.goto(hub_app.url + f"/models?model={name}")
     panel = page.get_by_test_id(f"model-{name}")
     switch = panel.get_by_test_id("drop-params")
@@ -128,3 +129,16 @@ def test_drop_unsupported_parameters_is_a_switch_in_the_panel(browser: Browser, 
     with hub_app.client() as admin:
         assert admin.get(f"/api/models/{name}").json()["drop_params"] is True
     page.close()
+
+
+def test_a_save_from_the_panel_keeps_what_the_panel_does_not_edit(admin_page: Page, hub_app: RunningApp) -> None:
+    """Aliases, retries and timeouts come from the YAML config or the API; saving the panel kept none of them."""
+    admin_page.goto(hub_app.url + "/models?model=tuned")
+    panel = admin_page.get_by_test_id("model-tuned")
+    panel.get_by_label("Description").fill("Now with a description")
+    panel.get_by_role("button", name="Save").click()
+    expect(admin_page.get_by_test_id("model-tuned")).to_have_count(0)
+    with hub_app.client() as admin:
+        saved = admin.get("/api/models/tuned").json()
+    assert saved["description"] == "Now with a description"
+    assert (saved["aliases"], saved["num_retries"], saved["timeout"]) == (["tuned-alias"], 4, 12.5)
