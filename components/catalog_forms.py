@@ -25,9 +25,11 @@ PROVIDER_KINDS = {
     "ollama": "Ollama",
     "openai_compatible": "OpenAI-compatible (Groq, OpenRouter, Mistral, vLLM…)",
     "azure": "Azure OpenAI",
+    "bedrock": "AWS Bedrock",
 }
 OPTION_FIELDS = {  # a cloud kind's options (cloud_options.OPTION_NAMES): label, hint
     "api_version": ("API version", f"Leave empty for {DEFAULT_AZURE_API_VERSION}"),
+    "region": ("Region (required)", "e.g. us-east-1"),
     "token_url": ("Token URL", "Entra ID only; leave empty for Microsoft's"),
 }
 BASE_URL_REQUIRED = ("openai_compatible", "azure")
@@ -58,6 +60,8 @@ def whole(value: float | None) -> int | float | None:
 def base_url_hint(kind: str) -> str:
     if kind == "azure":
         return "Required: your resource, e.g. https://contoso.openai.azure.com"
+    if kind in OPTION_NAMES:
+        return "Leave empty for the default of the region below"
     default = DEFAULT_BASE_URLS.get(kind)
     return f"Leave empty for the default: {default}" if default else "Required, e.g. https://api.groq.com/openai/v1"
 

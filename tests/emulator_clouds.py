@@ -1,4 +1,5 @@
-"""The emulator's cloud providers: Azure OpenAI (and its Entra ID token endpoint).
+"""The emulator's cloud providers: Azure OpenAI (and its Entra ID token endpoint); AWS Bedrock
+(``emulator_bedrock``).
 
 Azure OpenAI (from Microsoft's REST reference): ``POST /openai/deployments/{deployment}/chat/completions``
 and ``/embeddings`` with an ``api-version`` query parameter (missing or unknown: 404 "Resource not
@@ -21,6 +22,7 @@ from urllib.parse import parse_qs
 
 from aiohttp import web
 
+from tests.emulator_bedrock import BEDROCK, refused_signature
 from tests.upstream_emulator import OPENAI, OpenAIDialect, as_texts, bearer, json_response
 
 if TYPE_CHECKING:
@@ -84,7 +86,15 @@ class CloudEndpoints:
         return [
             web.post("/openai/deployments/{deployment}/{operation:chat/completions|embeddings}", self.azure),
             web.post("/{tenant}/oauth2/v2.0/token", self.entra_token),
+            web.post("/model/{model}/{action:converse|converse-stream}", self.bedrock),
         ]
+
+    async def bedrock(self, request: web.Request) -> web.StreamResponse:
+        if (refused := await refused_signature(request)) is not None:
+            self.emulator._record(request, "bedrock", BEDROCK.api_key(request), None)
+            return refused
+        stream = request.match_info["action"] == "converse-stream"
+        return await self.emulator._chat(request, BEDROCK, stream=lambda _: stream, model=request.match_info["model"])
 
     async def azure(self, request: web.Request) -> web.StreamResponse:
         deployment, operation = request.match_info["deployment"], request.match_info["operation"]

@@ -3,9 +3,9 @@
 ```yaml
 providers:
   - name: openai-main
-    kind: openai                # openai | anthropic | gemini | ollama | openai_compatible | azure
+    kind: openai                # openai | anthropic | gemini | ollama | openai_compatible | azure | bedrock
     base_url: https://api.openai.com/v1   # optional except for openai_compatible and azure
-    options: {}                 # kind-specific (azure: api_version, token_url)
+    options: {}                 # kind-specific (azure: api_version, token_url; bedrock: region)
     enabled: true               # optional
     keys:
       - label: primary

@@ -164,6 +164,9 @@ class ModelDiscovery:
         entry = table.providers_by_name.get(provider)
         if entry is None:
             raise CatalogError(f"no provider named {provider!r}", field="provider", status=404)
+        if entry.kind not in LISTERS:
+            raise CatalogError(f"{entry.kind} providers have no models list to discover from: add their models by name "
+                               "(an Azure deployment name, a Bedrock model id or inference profile)", field="provider", status=400)
         secret = _listing_secret(entry, table.keys_of(entry.id))
         models = await LISTERS[entry.kind](self._getter(secret), entry.base_url, secret)
         unique = {model.id: model for model in models}

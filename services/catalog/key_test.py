@@ -28,6 +28,8 @@ DEFAULT_TEST_MODELS: dict[str, str] = {
     "anthropic": "claude-haiku-4-5",
     "gemini": "gemini-2.5-flash",
     "ollama": "llama3.2",
+    "azure": "gpt-4o-mini",  # a deployment named after its model, the usual habit
+    "bedrock": "anthropic.claude-3-haiku-20240307-v1:0",
 }
 PING = "ping"
 

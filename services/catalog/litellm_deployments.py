@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -27,7 +27,10 @@ from services.catalog.litellm_report import EntryReport, MigrationReport
 from services.gateway.adapters import DEFAULT_BASE_URLS
 
 ENV_PREFIX = "os.environ/"
-NATIVE_KINDS = {"openai": "openai", "anthropic": "anthropic", "gemini": "gemini", "ollama": "ollama", "ollama_chat": "ollama"}
+NATIVE_KINDS = {
+    "openai": "openai", "anthropic": "anthropic", "gemini": "gemini", "ollama": "ollama", "ollama_chat": "ollama",
+    "azure": "azure", "bedrock": "bedrock",
+}
 COMPATIBLE_BASE_URLS = {
     "groq": "https://api.groq.com/openai/v1",
     "openrouter": "https://openrouter.ai/api/v1",
@@ -42,9 +45,13 @@ COMPATIBLE_BASE_URLS = {
 }
 """OpenAI-compatible services LiteLLM knows by prefix, with their public base URLs."""
 CLOUD_PROVIDERS = {
-    "azure": "Azure OpenAI", "azure_ai": "Azure AI", "bedrock": "AWS Bedrock", "sagemaker": "AWS SageMaker",
-    "vertex_ai": "Google Vertex AI", "vertex_ai_beta": "Google Vertex AI",
+    "azure_ai": "Azure AI", "sagemaker": "AWS SageMaker", "vertex_ai": "Google Vertex AI", "vertex_ai_beta": "Google Vertex AI",
 }
+CLOUD_OPTIONS = {"azure": {"api_version": "api_version"}, "bedrock": {"aws_region_name": "region"}}
+"""litellm_params that become a cloud provider's options (``cloud_options``), by kind."""
+AWS_KEY_PARAMS = (("aws_access_key_id", "AWS_ACCESS_KEY_ID"), ("aws_secret_access_key", "AWS_SECRET_ACCESS_KEY"), ("aws_session_token", ""))
+"""A Bedrock key's parts with the variable LiteLLM reads when one is left out (none for the optional token)."""
+KEY_PARTS = "\n"  # joins the references of a key made of several (Bedrock's); its secret joins their values with ':'
 NO_ADAPTER = {"watsonx": "IBM watsonx", "cohere": "Cohere", "huggingface": "Hugging Face", "replicate": "Replicate"}
 """Prefixes whose wire format no adapter speaks, even with an api_base."""
 BARE_NAME_KINDS = (("gpt-", "openai"), ("o1", "openai"), ("o3", "openai"), ("o4", "openai"), ("chatgpt", "openai"),
@@ -56,7 +63,8 @@ UNSET_SECRET = "unset:"  # the stored secret of a key whose variable is unset (t
 ROUTE_PARAMS = frozenset({
     "model", "api_key", "api_base", "custom_llm_provider", "litellm_credential_name", "rpm", "tpm", "order", "weight",
     "tags", "organization", "extra_headers", "headers", "input_cost_per_token", "output_cost_per_token",
-    "num_retries", "max_retries", "timeout", "stream_timeout",
+    "num_retries", "max_retries", "timeout", "stream_timeout", "api_version", "aws_region_name",
+    "aws_access_key_id", "aws_secret_access_key", "aws_session_token",
 })
 """litellm_params an entry may carry that are translated (besides the default request parameters)."""
 INFORMATIONAL_MODEL_INFO = frozenset({
@@ -97,6 +105,7 @@ class ImportedProvider:
     name: str
     kind: str
     base_url: str | None
+    options: dict[str, str] = field(default_factory=dict)
     keys: dict[str, dict[str, Any]] = field(default_factory=dict)  # by api_key reference (or literal) → key item
 
 
@@ -114,7 +123,7 @@ class ImportedCatalog:
     """What the entries became, before the top-level settings add fallbacks, aliases and defaults."""
 
     report: MigrationReport
-    providers: dict[tuple[str, str | None], ImportedProvider] = field(default_factory=dict)
+    providers: dict[tuple[str, str | None, tuple[tuple[str, str], ...]], ImportedProvider] = field(default_factory=dict)
     models: dict[str, ImportedModel] = field(default_factory=dict)
     names: dict[str, str] = field(default_factory=dict)  # model_name in the file → logical model name
     deployments: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)  # model_info.id → (model, route)
@@ -126,7 +135,8 @@ class ImportedCatalog:
     def config(self) -> dict[str, Any]:
         """The ``LLMHUB_CONFIG`` document."""
         providers = [
-            {"name": p.name, "kind": p.kind, **({"base_url": p.base_url} if p.base_url else {}), "keys": list(p.keys.values())}
+            {"name": p.name, "kind": p.kind, **({"base_url": p.base_url} if p.base_url else {}),
+             **({"options": p.options} if p.options else {}), "keys": list(p.keys.values())}
             for p in self.providers.values()
         ]
         models = [{"name": m.name, "routes": m.routes, **({"aliases": m.aliases} if m.aliases else {}), **m.values}
@@ -149,6 +159,7 @@ class Target:
     prefix: str
     upstream: str
     base_url: str | None
+    options: tuple[tuple[str, str], ...] = ()  # a cloud provider's (sorted pairs: providers are told apart by them)
 
 
 class _EntryReader:
@@ -229,7 +240,26 @@ class _EntryReader:
             except ValidationError:
                 report.skip(f"api_base {_without_credentials(target.base_url)!r} is not an http:// or https:// URL")
                 return None
-        return target
+        return self._with_options(target, params, report)
+
+    def _with_options(self, target: Target, params: Mapping[str, Any], report: EntryReport) -> Target | None:
+        """A cloud entry's target with its provider's options; None (skipped) when a required one is missing."""
+        options: dict[str, str] = {}
+        for param, name in CLOUD_OPTIONS.get(target.kind, {}).items():
+            raw = params.get(param)
+            if raw is None and param == "aws_region_name":
+                raw = self.env.variables.get("AWS_REGION_NAME")  # what LiteLLM reads when it is left out
+            try:
+                value = self.env.value(raw)
+            except UnsetVariable as unset:
+                report.skip(f"{param}: environment variable {unset.name} is not set")
+                return None
+            if value:
+                options[name] = value
+        if target.kind == "bedrock" and "region" not in options:
+            report.skip("a bedrock/ entry needs aws_region_name (or AWS_REGION_NAME in the environment)")
+            return None
+        return replace(target, options=tuple(sorted(options.items())))
 
     def _any_provider(self, logical: str, report: EntryReport) -> None:
         """``model: "*"`` lets LiteLLM pick the provider from the requested name: here a wildcard model
@@ -255,7 +285,7 @@ class _EntryReader:
     def _deployment(self, logical: str, target: Target, params: Mapping[str, Any], entry: Mapping[str, Any],
                     model_info: Mapping[str, Any], report: EntryReport) -> None:
         provider = self._provider(target)
-        label = self._key(provider, _key_reference(params.get("api_key"), target), report)
+        label = self._key(provider, _key_reference(params, target), report)
         route: dict[str, Any] = {"provider": provider.name, "model": target.upstream, **({"keys": [label]} if label else {})}
         route.update(order_and_weight(params, report))
         route.update(limits(params, entry, model_info, report))
@@ -296,10 +326,11 @@ class _EntryReader:
 
     def _provider(self, target: Target) -> ImportedProvider:
         providers = self.imported.providers
-        found = providers.get((target.kind, target.base_url))
+        identity = (target.kind, target.base_url, target.options)
+        found = providers.get(identity)
         if found is None:
             name = unique(_provider_name(target), {p.name for p in providers.values()})
-            found = providers[(target.kind, target.base_url)] = ImportedProvider(name, target.kind, target.base_url)
+            found = providers[identity] = ImportedProvider(name, target.kind, target.base_url, dict(target.options))
         return found
 
     def _key(self, provider: ImportedProvider, reference: str, report: EntryReport) -> str | None:
@@ -310,12 +341,12 @@ class _EntryReader:
         if key is None:
             key = {"label": unique(_key_label(reference, len(provider.keys) + 1), {k["label"] for k in provider.keys.values()})}
             try:
-                key["secret"] = self.env.value(reference)
+                key["secret"] = ":".join(self.env.value(part) for part in reference.split(KEY_PARTS))
             except UnsetVariable as unset:
                 key.update(secret=UNSET_SECRET + unset.name, enabled=False)
             provider.keys[reference] = key
         if key.get("enabled") is False:
-            report.change(f"api_key: environment variable {reference.removeprefix(ENV_PREFIX)} is not set: key "
+            report.change(f"api_key: environment variable {key['secret'].removeprefix(UNSET_SECRET)} is not set: key "
                           f'"{key["label"]}" imported disabled')
         return str(key["label"])
 
@@ -388,12 +419,16 @@ def find_target(model: str, base_url: str | None, custom_provider: str = "") -> 
         if not prefix:
             return f"cannot tell the provider of {model!r} (no prefix and no api_base)"
     if prefix in CLOUD_PROVIDERS:
-        return f"{CLOUD_PROVIDERS[prefix]} ({prefix}/) entries are not imported yet: cloud providers (Azure, Bedrock, Vertex) are coming"
+        return f"{CLOUD_PROVIDERS[prefix]} ({prefix}/) entries are not imported yet: of the clouds, Azure OpenAI and Bedrock are"
     if prefix in NO_ADAPTER:
         return f"{NO_ADAPTER[prefix]} ({prefix}/) is not supported: no adapter speaks its wire format"
     if not rest.strip():
         return f"no model name after {prefix}/"
     kind = NATIVE_KINDS.get(prefix)
+    if kind == "azure" and (not base_url or "/" in rest):
+        return "an azure/ entry needs api_base (the resource) and a deployment name without '/'"
+    if kind == "bedrock":
+        rest = rest.removeprefix("converse/")  # LiteLLM's route switch: Converse is the only API here
     if kind is not None:
         if base_url and base_url.rstrip("/") == DEFAULT_BASE_URLS.get(kind):
             base_url = None
@@ -425,19 +460,25 @@ def _bare_kind(model: str, base_url: str | None) -> str:
     return "openai" if base_url else ""
 
 
-def _key_reference(api_key: object, target: Target) -> str:
-    """The key's identity: ``os.environ/NAME``, the literal key, LiteLLM's default variable, or '' (none)."""
+def _key_reference(params: Mapping[str, Any], target: Target) -> str:
+    """The key's identity: ``os.environ/NAME``, the literal key, LiteLLM's default variable, or '' (none);
+    for a Bedrock entry without an ``api_key``, its AWS credentials' references joined by ``KEY_PARTS``."""
+    api_key = params.get("api_key")
     text = "" if api_key is None else str(api_key).strip()
     if text:
         return text
+    if target.kind == "bedrock":
+        parts = [str(params.get(name) or (ENV_PREFIX + variable if variable else "")).strip() for name, variable in AWS_KEY_PARAMS]
+        return KEY_PARTS.join(part for part in parts if part)
     if target.kind == "ollama" or (target.kind == "openai_compatible" and target.prefix not in COMPATIBLE_BASE_URLS):
         return ""
     return ENV_PREFIX + f"{target.prefix}_API_KEY".upper()  # what LiteLLM reads when api_key is left out
 
 
 def _key_label(reference: str, ordinal: int) -> str:
-    if reference.startswith(ENV_PREFIX):
-        return reference.removeprefix(ENV_PREFIX).lower().replace("_", "-")
+    first = reference.split(KEY_PARTS, 1)[0]
+    if first.startswith(ENV_PREFIX):
+        return first.removeprefix(ENV_PREFIX).lower().replace("_", "-")
     return f"key-{ordinal}"
 
 

@@ -7,6 +7,7 @@ Decimal and the result is rounded once to a whole micro-dollar. An unknown model
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import lru_cache
@@ -14,6 +15,8 @@ from pathlib import Path
 
 DEFAULT_PRICE_FILE = Path(__file__).resolve().parents[2] / "data" / "prices.json"
 WILDCARD = "*"
+INFERENCE_PROFILE = re.compile(r"(?:us|eu|apac|us-gov|jp|au|global)\.")
+"""The geography prefix of a Bedrock cross-region inference profile: it costs what its model costs."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +54,8 @@ class PriceTable:
     @lru_cache(maxsize=1024)  # noqa: B019 - one table per process, the cache lives as long
     def price(self, kind: str, model: str) -> Price | None:
         table = self._prices.get(kind, {})
+        if kind == "bedrock" and (profile := INFERENCE_PROFILE.match(model)):
+            model = model[profile.end():]
         if model in table:
             return table[model]
         prefixes = [name for name in table if name != WILDCARD and model.startswith(name)]

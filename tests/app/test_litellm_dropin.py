@@ -197,8 +197,8 @@ def test_the_start_log_holds_the_migration_report(hub: RunningApp) -> None:
     assert "(litellm) applied" in log and "LiteLLM model_list: 21 entries" in log
     for line in (
         'model_list[18] "broken": skipped: api_base \'not-a-url\' is not an http:// or https:// URL',
-        'model_list[19] "azure-bare": skipped: Azure OpenAI (azure/) entries are not imported yet',
-        'model_list[20] "azure-nested": skipped: Azure OpenAI (azure/) entries are not imported yet',
+        'model_list[19] "azure-bare": skipped: no model name after azure/',
+        'model_list[20] "azure-nested": skipped: an azure/ entry needs api_base (the resource) and a deployment name without \'/\'',
         'model_list[17] "unset-key": imported with changes: api_key: environment variable LLMHUB_TEST_NEVER_SET_7f3a is not set',
         "router_settings.routing_strategy: not supported",
         "router_settings.allowed_fails: not supported: set LLMHUB_CIRCUIT_THRESHOLD instead",

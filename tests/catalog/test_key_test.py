@@ -100,3 +100,19 @@ async def test_an_unknown_key_is_a_not_found_error(hub: Hub) -> None:
     with pytest.raises(CatalogError) as caught:
         await run_key_test(hub, TEST_ACTOR, 12345)
     assert caught.value.status == 404
+
+
+@pytest.mark.parametrize(("kind", "secret", "options"), [
+    ("azure", "ok#azure-test", {"api_version": "2024-10-21"}),
+    ("bedrock", "AKIDTEST:secret-AKIDTEST", {"region": "us-east-1"}),
+    ("bedrock", "AKIDTEST:a-wrong-secret", {"region": "us-east-1"}),
+])
+async def test_cloud_keys_are_tested_with_their_options_and_signature(hub: Hub, emulator: EmulatorHandle, kind: str, secret: str,
+                                                                      options: dict[str, str]) -> None:
+    provider = hub.catalog.create_provider(TEST_ACTOR, {"name": f"{kind}-{uuid.uuid4().hex[:6]}", "kind": kind, "base_url": emulator.url,
+                                                        "options": options, "keys": [{"label": "k", "secret": secret}]})
+    result = await run_key_test(hub, TEST_ACTOR, provider.keys[0].id)
+    assert result.model == DEFAULT_TEST_MODELS[kind]
+    assert result.ok is ("wrong" not in secret)
+    if not result.ok:
+        assert result.status == 403 and "signature" in (result.error or "")

@@ -85,6 +85,7 @@ ENVIRONMENT = {
     "ANTHROPIC_API_KEY": "sk-ant-3333",
     "GEMINI_API_KEY": "gem-4444",
     "GROQ_API_KEY": "gsk-5555",
+    "AZURE_API_KEY": "azure-6666",
 }
 
 
@@ -142,6 +143,7 @@ def test_providers_are_grouped_by_kind_and_base_url() -> None:
         "awanllm-com": ("openai_compatible", "https://api.awanllm.com/v1"),
         "groq": ("openai_compatible", "https://api.groq.com/openai/v1"),
         "hosted-vllm": ("openai_compatible", "http://vllm.internal:8000/v1"),
+        "azure": ("azure", "https://example.openai.azure.com/"),
     }
 
 
@@ -221,10 +223,11 @@ def test_a_bad_entry_is_skipped_and_the_rest_imported() -> None:
 @pytest.mark.parametrize(
     ("model", "api_base", "reason"),
     [
-        ("azure/", "https://example.openai.azure.com", "Azure OpenAI (azure/) entries are not imported yet"),
-        ("azure/gpt-4/x", "https://example.openai.azure.com", "Azure OpenAI (azure/) entries are not imported yet"),
+        ("azure/", "https://example.openai.azure.com", "no model name after azure/"),
+        ("azure/gpt-4o", None, "an azure/ entry needs api_base"),
+        ("azure/gpt-4/x", "https://example.openai.azure.com", "an azure/ entry needs api_base (the resource) and a deployment name"),
         ("azure_ai/mistral-large", "https://example.services.ai.azure.com", "Azure AI (azure_ai/) entries are not imported yet"),
-        ("bedrock/anthropic.claude-instant-v1", None, "AWS Bedrock (bedrock/) entries are not imported yet"),
+        ("bedrock/anthropic.claude-instant-v1", None, "a bedrock/ entry needs aws_region_name"),
         ("vertex_ai/gemini-pro", None, "Google Vertex AI (vertex_ai/) entries are not imported yet"),
         ("cohere/command-r", "https://api.cohere.com", "Cohere (cohere/) is not supported"),
         ("openai/", "https://llm.example.com/v1", "no model name after openai/"),
@@ -465,13 +468,11 @@ def test_log_lines_name_each_entry_not_imported_plainly_and_each_setting_not_kep
     monkeypatch.delenv("GROQ_API_KEY")
     report = translate().report
     assert report.summary() == (
-        "LiteLLM model_list: 11 entries (9 imported, 1 imported with changes, 1 skipped); settings: 1 mapped, 0 kept, 2 not supported"
+        "LiteLLM model_list: 11 entries (10 imported, 1 imported with changes, 0 skipped); settings: 1 mapped, 0 kept, 2 not supported"
     )
     assert report.log_lines() == [
         ("imported with changes", 'model_list[7] "groq-llama": imported with changes: api_key: environment variable GROQ_API_KEY '
                                   'is not set: key "groq-api-key" imported disabled'),
-        ("skipped", 'model_list[9] "azure-gpt": skipped: Azure OpenAI (azure/) entries are not imported yet: cloud providers '
-                    "(Azure, Bedrock, Vertex) are coming"),
         ("not supported", "general_settings.master_key: not supported: shorter than 8 characters; no master key"),
         ("mapped", "litellm_settings.num_retries: mapped: each model's num_retries, grown by its fallbacks (LiteLLM retries each "
                    "fallback model as often)"),
@@ -490,12 +491,12 @@ def test_is_litellm_config() -> None:
 def test_preview_then_apply_a_litellm_file(hub: Hub) -> None:
     plan = plan_import(LITELLM_CONFIG, catalog=hub.catalog, source="litellm.yaml")
     assert plan.format == "litellm" and plan.preview.migration is not None
-    assert (plan.preview.providers.created, plan.preview.keys.created, plan.preview.models.created) == (7, 6, 8)
+    assert (plan.preview.providers.created, plan.preview.keys.created, plan.preview.models.created) == (8, 7, 9)
     assert {"kind": "key", "name": "openai / openai-api-key-2", "change": "created"} in [i.model_dump() for i in plan.preview.items]
     assert hub.catalog.list_providers() == []  # a preview writes nothing
 
     report = apply_plan(plan, catalog=hub.catalog, actor=TEST_ACTOR)
-    assert report.changes == 21 and not report.dry_run and report.format == "litellm"
+    assert report.changes == 24 and not report.dry_run and report.format == "litellm"
     smart = hub.catalog.get_model("smart")
     assert [(r.provider, r.model, r.priority, r.keys) for r in smart.routes] == [
         ("openai", "gpt-4o", 1, ["openai-api-key"]), ("anthropic", "claude-sonnet-4-5", 2, ["anthropic-api-key"]),
@@ -511,7 +512,7 @@ def test_an_unset_key_variable_no_longer_refuses_the_whole_file(hub: Hub, monkey
     """The first importer bug: one unset os.environ/ reference made the whole file fail."""
     monkeypatch.delenv("GROQ_API_KEY")
     report = apply_config_text(LITELLM_CONFIG, catalog=hub.catalog, source="litellm.yaml", actor=TEST_ACTOR)
-    assert report.models.created == 8
+    assert report.models.created == 9
     groq = hub.catalog.get_provider("groq").keys[0]
     assert (groq.label, groq.enabled) == ("groq-api-key", False)
 
@@ -559,3 +560,23 @@ def test_a_litellm_master_key_is_set_hashed_and_previewed(hub: Hub) -> None:
     again = plan_import(text, catalog=hub.catalog, source="litellm.yaml")
     assert [i.change for i in again.preview.items if i.kind == "master_key"] == ["unchanged"]
     assert "sk-litellm-master-0042" not in again.preview.model_dump_json()
+
+
+def test_azure_and_bedrock_entries_become_cloud_providers_with_their_options(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAEXAMPLE")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "aws-secret-7777")
+    translation = translate_entries(
+        entry("gpt", model="azure/gpt4o-prod", api_base="https://contoso.openai.azure.com", api_version="2024-10-21"),
+        {"model_name": "claude", "litellm_params": {"model": "bedrock/converse/us.anthropic.claude-3-5-haiku-20241022-v1:0",
+                                                    "aws_region_name": "eu-west-1"}},
+        {"model_name": "claude-session", "litellm_params": {
+            "model": "bedrock/anthropic.claude-3-haiku-20240307-v1:0", "aws_region_name": "eu-west-1",
+            "aws_access_key_id": "AKIASESSION", "aws_secret_access_key": "session-secret", "aws_session_token": "token-8888"}},
+    )
+    providers = {p["name"]: p for p in translation.config["providers"]}
+    assert providers["azure"]["options"] == {"api_version": "2024-10-21"} and providers["azure"]["keys"][0]["secret"] == "sk-k-0001"
+    assert providers["bedrock"]["options"] == {"region": "eu-west-1"}
+    assert [k["secret"] for k in providers["bedrock"]["keys"]] == ["AKIAEXAMPLE:aws-secret-7777", "AKIASESSION:session-secret:token-8888"]
+    assert routes_of(translation, "claude")[0]["model"] == "us.anthropic.claude-3-5-haiku-20241022-v1:0"
+    assert routes_of(translation, "gpt")[0] == {"provider": "azure", "model": "gpt4o-prod", "keys": ["key-1"]}
+    assert {e.outcome for e in translation.report.entries} == {"imported"}

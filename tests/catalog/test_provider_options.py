@@ -1,5 +1,5 @@
 """A provider's kind-specific ``options`` (the cloud kinds): checked against the kind, kept, exported
-and handed to the routing table."""
+handed to the routing table, and turned into a kind's default endpoint."""
 
 from __future__ import annotations
 
@@ -25,6 +25,9 @@ providers:
     kind: azure
     base_url: https://contoso-eu.openai.azure.com
     options: {token_url: "https://login.example/{tenant_id}/token"}
+  - name: bedrock-east
+    kind: bedrock
+    options: {region: us-east-1}
 """
 
 
@@ -37,10 +40,11 @@ def hub(tmp_path: Path) -> Iterator[Hub]:
 def test_yaml_options_are_kept_exported_and_reach_the_routing_table(hub: Hub, tmp_path: Path) -> None:
     path = tmp_path / "llmhub.yaml"
     path.write_text(CLOUDS)
-    assert apply_config_file(path, hub=hub).providers.created == 2
+    assert apply_config_file(path, hub=hub).providers.created == 3
     providers = {p.name: p for p in hub.catalog.list_providers()}
     assert providers["azure-east"].options == {"api_version": "2024-06-01"}  # YAML reads it as a date: kept as written
     assert hub.table.providers_by_name["azure-entra"].options == {"token_url": "https://login.example/{tenant_id}/token"}
+    assert providers["bedrock-east"].effective_base_url == "https://bedrock-runtime.us-east-1.amazonaws.com"
     exported = {p["name"]: p for p in yaml.safe_load(export_config(hub, TEST_ACTOR))["providers"]}
     assert exported["azure-east"]["options"] == {"api_version": "2024-06-01"}
     assert apply_config_file(path, hub=hub).changes == 0
@@ -49,6 +53,7 @@ def test_yaml_options_are_kept_exported_and_reach_the_routing_table(hub: Hub, tm
 @pytest.mark.parametrize(
     ("spec", "field", "reason"),
     [
+        ({"kind": "bedrock"}, "options.region", "needs options.region"),
         ({"kind": "azure"}, "base_url", "needs a base_url"),
         ({"kind": "openai", "options": {"region": "x"}}, "options.region", "takes none"),
         ({"kind": "azure", "base_url": "https://x.openai.azure.com", "options": {"region": "x"}}, "options.region", "api_version"),

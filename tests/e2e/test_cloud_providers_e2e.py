@@ -30,3 +30,9 @@ def test_an_azure_provider_is_added_with_its_api_version(page: Page, fresh_app: 
     expect(page.get_by_test_id("provider-table")).to_contain_text("https://contoso.openai.azure.com")
     with fresh_app.client() as admin:
         assert admin.get("/api/providers/azure-east").json()["options"] == {"api_version": "2024-06-01"}
+    page.get_by_role("button", name="Add provider").click()
+    dialog.get_by_label("Kind").click()
+    page.get_by_role("option", name="AWS Bedrock", exact=True).click()
+    expect(dialog.get_by_test_id("option-region")).to_be_visible()
+    expect(dialog.get_by_test_id("option-api_version")).to_be_hidden()
+    expect(dialog.get_by_text("Leave empty for the default of the region below")).to_be_visible()

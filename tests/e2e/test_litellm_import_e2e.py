@@ -34,11 +34,10 @@ LITELLM = """model_list:
       model: openai/gpt-4o
       api_base: {url}/v1
       api_key: os.environ/LLMHUB_E2E_NEVER_SET
-  - model_name: azure-gpt
+  - model_name: vertex-gemini
     litellm_params:
-      model: azure/gpt-4o-eu
-      api_base: https://example.openai.azure.com/
-      api_key: os.environ/AZURE_API_KEY
+      model: vertex_ai/gemini-2.5-pro
+      vertex_project: acme-ai
 router_settings:
   fallbacks: [{{"smart": ["fast"]}}]
   model_group_alias: {{"gpt-4": "smart"}}
@@ -81,8 +80,8 @@ def test_the_preview_shows_the_migration_report_and_apply_writes_it(browser: Bro
     dialog = preview(page, app.url, text)
     entries = dialog.get_by_test_id("migration-entries")
     expect(entries.locator(".q-badge").nth(3)).to_have_text("skipped")
-    expect(entries).to_contain_text('model_list[3] "azure-gpt"')
-    expect(entries).to_contain_text("Azure OpenAI (azure/) entries are not imported yet")
+    expect(entries).to_contain_text('model_list[3] "vertex-gemini"')
+    expect(entries).to_contain_text("Google Vertex AI (vertex_ai/) entries are not imported yet")
     expect(entries.locator(".q-badge").nth(2)).to_have_text("imported with changes")
     expect(entries).to_contain_text("LLMHUB_E2E_NEVER_SET is not set")
     settings = dialog.get_by_test_id("migration-settings")
@@ -104,7 +103,7 @@ def test_the_preview_shows_the_migration_report_and_apply_writes_it(browser: Bro
     expect(dialog).to_be_hidden()
     expect(page.get_by_test_id("model-status-smart")).to_be_visible()
     expect(page.get_by_test_id("model-status-fast")).to_be_visible()
-    expect(page.get_by_test_id("model-status-azure-gpt")).to_have_count(0)
+    expect(page.get_by_test_id("model-status-vertex-gemini")).to_have_count(0)
     assert KEY not in page.content() and MASTER not in page.content()
     with app.client(MASTER) as client:  # the file's master key now admits
         smart = client.get("/api/models/smart").json()

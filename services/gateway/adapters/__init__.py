@@ -9,6 +9,8 @@ Base URL conventions (``resolve_base_url`` returns them without a trailing slash
 * ``ollama``: the server root; calls ``{base}/api/chat``.
 * ``azure``: the resource's host (required); calls
   ``{base}/openai/deployments/{deployment}/chat/completions?api-version=…``.
+* ``bedrock``: the host, by default ``bedrock-runtime.{options.region}.amazonaws.com``
+  (``cloud_options``); calls ``{base}/model/{model}/converse`` and ``/converse-stream``.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from collections.abc import Mapping
 from services.gateway.adapters.anthropic import AnthropicAdapter
 from services.gateway.adapters.azure import AzureAdapter
 from services.gateway.adapters.base import Adapter
+from services.gateway.adapters.bedrock import BedrockAdapter
+from services.gateway.adapters.cloud_options import cloud_base_url
 from services.gateway.adapters.gemini import GeminiAdapter
 from services.gateway.adapters.ollama import OllamaAdapter
 from services.gateway.adapters.openai import OpenAIAdapter
@@ -37,6 +41,7 @@ ADAPTERS: dict[str, Adapter] = {
     "gemini": GeminiAdapter(),
     "ollama": OllamaAdapter(),
     "azure": AzureAdapter(),
+    "bedrock": BedrockAdapter(),
 }
 
 
@@ -49,9 +54,8 @@ def get_adapter(kind: str) -> Adapter:
 
 def resolve_base_url(kind: str, base_url: str | None, options: Mapping[str, str] | None = None) -> str:
     """The configured base URL, else the kind's default; ``""`` for ``openai_compatible`` and ``azure``
-    without one (the catalog refuses to save that, and a call to it fails as a connection error).
-    ``options`` are the provider's (``cloud_options``)."""
-    return (base_url or DEFAULT_BASE_URLS.get(kind, "")).rstrip("/")
+    without one (the catalog refuses to save that, and a call to it fails as a connection error)."""
+    return (base_url or DEFAULT_BASE_URLS.get(kind) or cloud_base_url(kind, options)).rstrip("/")
 
 
 __all__ = ["ADAPTERS", "DEFAULT_BASE_URLS", "get_adapter", "resolve_base_url"]

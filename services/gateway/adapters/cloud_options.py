@@ -1,10 +1,11 @@
-"""The kind-specific settings of the cloud kinds (a provider's ``options``).
+"""The kind-specific settings of the cloud kinds (a provider's ``options``) and their default endpoints.
 
 ``base_url`` stays the host (an override for proxies, sovereign clouds and tests); what a cloud needs
 beside it lives in ``options``:
 
 * ``azure``: ``api_version`` (default ``DEFAULT_AZURE_API_VERSION``), ``token_url`` (Entra ID keys
   only; default Microsoft's for the key's tenant). No default host: every resource has its own.
+* ``bedrock``: ``region`` (required; the default host is ``bedrock-runtime.{region}.amazonaws.com``).
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from collections.abc import Mapping
 DEFAULT_AZURE_API_VERSION = "2024-10-21"
 OPTION_NAMES: dict[str, frozenset[str]] = {
     "azure": frozenset({"api_version", "token_url"}),
+    "bedrock": frozenset({"region"}),
 }
-REQUIRED_OPTIONS: dict[str, tuple[str, ...]] = {}
+REQUIRED_OPTIONS: dict[str, tuple[str, ...]] = {"bedrock": ("region",)}
 
 
 def options_problem(kind: str, options: Mapping[str, str] | None) -> tuple[str, str] | None:
@@ -33,3 +35,10 @@ def options_problem(kind: str, options: Mapping[str, str] | None) -> tuple[str, 
 
 def option(options: Mapping[str, str] | None, name: str, default: str = "") -> str:
     return (options or {}).get(name) or default
+
+
+def cloud_base_url(kind: str, options: Mapping[str, str] | None) -> str:
+    """A cloud kind's endpoint from its options; ``""`` when it has none (Azure: base_url is required)."""
+    if kind == "bedrock" and (region := option(options, "region")):
+        return f"https://bedrock-runtime.{region}.amazonaws.com"
+    return ""

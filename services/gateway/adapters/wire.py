@@ -26,11 +26,13 @@ JSON_CONTENT_TYPE = "application/json"
 
 
 async def post_bytes(
-    client: UpstreamClient, url: str, headers: Mapping[str, str], payload: Json, secret: str, read_timeout: float | None = None
+    client: UpstreamClient, url: str, headers: Mapping[str, str], payload: Json | bytes, secret: str, read_timeout: float | None = None
 ) -> bytes:
-    """POST ``payload`` as JSON and return the successful answer's body as it came; every failure comes out classified."""
+    """POST ``payload`` as JSON (or its JSON text already encoded, when it was signed) and return the
+    successful answer's body as it came; every failure comes out classified."""
+    body = payload if isinstance(payload, bytes) else orjson.dumps(payload)
     try:
-        async with client.open(url, headers, orjson.dumps(payload), read_timeout) as response:
+        async with client.open(url, headers, body, read_timeout) as response:
             content = await response.aread()
     except httpx.HTTPError as exc:
         raise transport_error(exc, secret) from None
