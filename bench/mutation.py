@@ -8,8 +8,9 @@ tests run against them) under ``nice``, with its progress in ``mutants/run.log``
 Markdown row per module group: mutants, killed, survived, untested, the score and its target. A mutant
 counts as caught when a test fails or times out on it; one no test reaches counts as a survivor.
 Without ``--incremental`` the ``mutants/`` copy is made afresh, so the figures describe the tree as it
-is; an interrupted run's table says so (``not run yet``, a verdict ``so far``). ``--survivors`` lists the surviving mutants (``mutmut show NAME`` prints one's diff). Exits 1 when a
-target is missed. After adding tests, ``--retest-survivors`` runs only the last run's survivors again
+is; an interrupted run's table says so (``not run yet``, a verdict ``so far``). ``--survivors`` lists
+the surviving mutants (``mutmut show NAME`` prints one's diff). Exits 1 when a target is missed or
+the run is incomplete. After adding tests, ``--retest-survivors`` runs only the last run's survivors again
 (mutmut keeps every other verdict), which takes a fraction of a full run.
 """
 
