@@ -8,8 +8,9 @@ tests run against them) under ``nice``, with its progress in ``mutants/run.log``
 Markdown row per module group: mutants, killed, survived, untested, the score and its target. A mutant
 counts as caught when a test fails or times out on it; one no test reaches counts as a survivor.
 Without ``--incremental`` the ``mutants/`` copy is made afresh, so the figures describe the tree as it
-is. ``--survivors`` lists the surviving mutants (``mutmut show NAME`` prints one's diff). Exits 1 when a
-target is missed. After adding tests, ``--retest-survivors`` runs only the last run's survivors again
+is; an interrupted run's table says so (``not run yet``, a verdict ``so far``). ``--survivors`` lists
+the surviving mutants (``mutmut show NAME`` prints one's diff). Exits 1 when a target is missed or
+the run is incomplete. After adding tests, ``--retest-survivors`` runs only the last run's survivors again
 (mutmut keeps every other verdict), which takes a fraction of a full run.
 """
 
@@ -75,7 +76,8 @@ def statuses(module: str) -> dict[str, str]:
 
 def score_table(groups: tuple[Group, ...] = GROUPS) -> tuple[list[str], list[str], bool]:
     """The Markdown table, the surviving mutants' names, and whether every target is met."""
-    lines = ["| module | mutants | killed | survived | no tests | score | target |", "|---|---:|---:|---:|---:|---:|---|"]
+    lines = ["| module | mutants | killed | survived | no tests | score | target | not run yet |",
+             "|---|---:|---:|---:|---:|---:|---|---:|"]
     survivors: list[str] = []
     all_met = True
     for group in groups:
@@ -84,9 +86,11 @@ def score_table(groups: tuple[Group, ...] = GROUPS) -> tuple[list[str], list[str
         counted = sum(n for status, n in counts.items() if status not in NOT_COUNTED)
         score = counts["caught"] / counted if counted else 0.0
         met = counted > 0 and score >= group.target
-        all_met &= met
+        pending = counts["not checked"] > 0  # an interrupted run: the verdict holds for the mutants run so far
+        all_met &= met and not pending
+        verdict = ("met" if met else "MISSED") + (" so far" if pending else "")
         lines.append(f"| {group.name} | {counted} | {counts['caught']} | {counted - counts['caught'] - counts['untested']} "
-                     f"| {counts['untested']} | {score:.1%} | ≥ {group.target:.0%} {'met' if met else 'MISSED'} |")
+                     f"| {counts['untested']} | {score:.1%} | ≥ {group.target:.0%} {verdict} | {counts['not checked']} |")
         survivors += sorted(name for name, status in found.items() if status not in CAUGHT | NOT_COUNTED)
     return lines, survivors, all_met
 

@@ -138,7 +138,10 @@ def test_a_raised_budget_applies_at_once_and_the_spend_counted_stands(registry: 
     registry.settle(principal, registry.admit(principal, "smart"), 500)
     assert refusal(registry, principal).code == "user_budget_exceeded"
     set_user_budget(engine, ADMIN, owner, 800)
-    registry.admit(principal, "smart")
+    registry.settle(principal, registry.admit(principal, "smart"), 299)
+    registry.admit(principal, "smart")  # 799 of 800
+    registry.settle(principal, NO_HOLD, 1)
+    assert refusal(registry, principal).code == "user_budget_exceeded"  # the raised budget is a limit too
     set_user_budget(engine, ADMIN, owner, None)
     registry.settle(principal, registry.admit(principal, "smart"), 10**6)
     registry.admit(principal, "smart")

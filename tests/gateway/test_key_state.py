@@ -394,5 +394,7 @@ def test_the_next_utc_midnight_from_any_moment_in_any_local_zone(monkeypatch: py
 def test_usage_alone_marks_the_key_for_the_mirror() -> None:
     states, clock = fresh_store()
     states.note_usage(1, PLAIN_ROUTE, 120, 9, clock.t)
-    [row] = states.take_dirty().keys
+    rows = states.take_dirty()
+    assert rows  # key rows alone are something to write
+    [row] = rows.keys
     assert (row.key_id, row.day_tokens, row.month_cost_micros) == (1, 120, 9)

@@ -189,3 +189,35 @@ async def test_a_requests_size_is_estimated_at_most_once() -> None:
     facts = RequestFacts(prompt_tokens=count)
     assert facts.estimate() == 12 and facts.estimate() == 12 and estimates == [1]
     assert RequestFacts().estimate() == 0
+
+
+async def test_a_failed_attempt_is_kept_with_its_status_and_error_and_the_adapter_of_its_kind() -> None:
+    router, adapter, _, _ = build({"a": [key(1, 1, "a1")], "b": [key(2, 2, "b1")]}, [("a", 1, 1), ("b", 2, 1)],
+                                  {"a1": [fail(ErrorKind.UPSTREAM_5XX, 503)]})
+    kinds: list[str] = []
+    router.adapter_for = lambda kind: kinds.append(kind) or adapter  # type: ignore[assignment, func-returns-value]
+    _, trail = await run(router)
+    failed, served = trail.attempts
+    assert (failed.outcome, failed.status, failed.error, failed.reason) == ("failed", 503, "upstream_5xx happened", "upstream_5xx")
+    assert served.outcome == "served" and failed.ms is not None and served.ms is not None
+    assert kinds == ["openai", "openai"]
+
+
+async def test_refusals_say_what_blocks_in_the_clients_error_type() -> None:
+    cooling, _, _, _ = build({"a": [key(1, 1, "a1")]}, [("a", 1, 1)], {"a1": [rate_limited(40)]})
+    error = await refusal(cooling)
+    assert (error.error_type, error.message) == (
+        "rate_limit_error", "Every key for `smart` is rate limited or cooling down; retry in 40 s.",
+    )
+    failing = failing_keys(1)
+    error = await refusal(failing)
+    assert (error.error_type, error.message) == ("api_error", "Every upstream for `smart` failed; see the request log.")
+    for _ in range(2):
+        await refusal(failing)
+    error = await refusal(failing)  # the deployment now rests
+    assert (error.code, error.error_type) == ("no_healthy_upstream", "api_error")
+    assert error.message == f"Every upstream for `smart` is failing and resting; retry in {error.retry_after} s."
+    disabled, _, _, _ = build({"a": [key(1, 1, "a1", enabled=False)]}, [("a", 1, 1)], {})
+    error = await refusal(disabled)
+    assert (error.status, error.error_type, error.retry_after) == (502, "api_error", None)
+    assert error.message == "No usable key for `smart`: all are disabled, invalid or exhausted."
