@@ -10,13 +10,10 @@ last); every delta goes out as its chunk arrives.
 
 from __future__ import annotations
 
-import orjson
-
-from services.errors import ErrorKind, UpstreamError
 from services.gateway.adapters.base import Json
 from services.gateway.adapters.errors import classify_event
 from services.gateway.adapters.shapes import make_usage, new_id
-from services.gateway.dialects.base import sse_event
+from services.gateway.dialects.base import event_data, sse_event
 
 STOP_REASONS = {
     "stop": "end_turn",
@@ -136,13 +133,7 @@ class AnthropicWatcher:
     def see(self, event: bytes) -> None:
         if event.startswith(DELTA_EVENT):
             return
-        start = event.find(b"data:")
-        if start < 0:
-            return
-        try:
-            data = orjson.loads(event[start + 5 :])
-        except orjson.JSONDecodeError:
-            raise UpstreamError(ErrorKind.STREAM_BROKEN, "the upstream stream sent invalid JSON") from None
+        data = event_data(event)
         kind = data.get("type") if isinstance(data, dict) else None
         if kind == "message_start":
             self._note((data.get("message") or {}).get("usage") or {})

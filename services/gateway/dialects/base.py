@@ -30,13 +30,25 @@ from typing import Any, Protocol
 
 import orjson
 
-from services.errors import GatewayError
+from services.errors import ErrorKind, GatewayError, UpstreamError
 from services.gateway.adapters.base import Json, Target
 
 
 def sse_event(name: str, data: Json) -> bytes:
     """One server-sent event with a name (``event: name``), as Anthropic and the Responses API frame them."""
     return b"event: " + name.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
+
+
+def event_data(event: bytes) -> Any:
+    """The JSON ``data:`` of one framed event a native stream passed through (None when it has none);
+    invalid JSON is a broken stream."""
+    start = event.find(b"data:")
+    if start < 0:
+        return None
+    try:
+        return orjson.loads(event[start + 5 :])
+    except orjson.JSONDecodeError:
+        raise UpstreamError(ErrorKind.STREAM_BROKEN, "the upstream stream sent invalid JSON") from None
 
 
 class ChunkTranslator(Protocol):

@@ -14,13 +14,10 @@ from __future__ import annotations
 
 import time
 
-import orjson
-
-from services.errors import ErrorKind, UpstreamError
 from services.gateway.adapters.base import Json
 from services.gateway.adapters.errors import classify_event
 from services.gateway.adapters.shapes import make_usage, new_id
-from services.gateway.dialects.base import sse_event
+from services.gateway.dialects.base import event_data, sse_event
 
 NAMESPACE_MARK = "__ns__"
 """Between a namespace and a tool's name in the chat function name a namespaced Responses tool goes by."""
@@ -195,13 +192,7 @@ class ResponsesWatcher:
     def see(self, event: bytes) -> None:
         if event.startswith(DELTA_EVENTS):
             return
-        start = event.find(b"data:")
-        if start < 0:
-            return
-        try:
-            data = orjson.loads(event[start + 5 :])
-        except orjson.JSONDecodeError:
-            raise UpstreamError(ErrorKind.STREAM_BROKEN, "the upstream stream sent invalid JSON") from None
+        data = event_data(event)
         kind = data.get("type") if isinstance(data, dict) else None
         if kind in FINAL_EVENTS:
             self.finished = True
