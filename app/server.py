@@ -60,6 +60,8 @@ def hub_options(settings: Settings) -> HubOptions:
         circuit_open_seconds=settings.circuit_open_seconds,
         limits=RequestLimits(settings.max_body_bytes, settings.max_messages, settings.max_json_depth,
                              settings.reserved_completion_tokens),
+        redis_url=settings.redis_url,
+        redis_prefix=settings.redis_prefix,
     )
 
 

@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     session_max_hours: float = Field(168, gt=0, description="a console session ends this long after sign-in")
     trusted_proxies: str = Field("", description="addresses whose X-Forwarded-Proto/-For uvicorn believes (comma-separated)")
     max_json_depth: int = Field(DEFAULT_MAX_DEPTH, ge=4, le=200, description="deepest nesting of arrays and objects in a body")
+    redis_url: str | None = Field(None, description="redis://… : share cooldowns, limits, spend and changes with other instances")
+    redis_prefix: str = Field("llmhub:", min_length=1, description="prefix of every Redis key this hub (cluster) uses")
+    workers: int = Field(1, ge=1, le=64, description="worker processes on one port (more than 1 needs LLMHUB_REDIS_URL)")
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -57,7 +60,7 @@ class Settings(BaseSettings):
 
 
 def _is_secret(name: str) -> bool:
-    return any(word in name for word in ("KEY", "PASSWORD", "SECRET"))
+    return any(word in name for word in ("KEY", "PASSWORD", "SECRET", "URL"))  # a URL may carry a password
 
 
 class SettingsError(Exception):

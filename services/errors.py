@@ -17,6 +17,7 @@ HubError                       anything LLM Hub refuses or reports on purpose
 │   ├── ConversationNotFound
 │   ├── TemplateError
 │   └── TemplateNotAllowed
+├── ClusterUnavailable         the shared state (Redis) did not answer; callers fall back to local state
 └── StartupError               the process cannot start as configured
     ├── SecretKeyError         the encryption key is missing, malformed or does not fit the data
     └── SchemaTooNew           the database was written by a newer release
@@ -188,6 +189,10 @@ class TemplateError(CompareError):
 
 class TemplateNotAllowed(CompareError):
     """A template that is not this person's to change."""
+
+
+class ClusterUnavailable(HubError):
+    """Redis, where instances share limits and spend, did not answer this time."""
 
 
 class StartupError(HubError):

@@ -3,6 +3,10 @@
 ``Hub`` is built synchronously at start (database, secrets, routing snapshot, key state), then
 ``start``/``stop`` run inside the event loop (HTTP client, usage writer). Management code calls
 ``reload_routing`` after any change to providers, keys or models.
+
+With ``redis_url`` the hub is one instance of a cluster (``services.cluster``): key state, token rpm
+and budgets are shared, and a catalog or token change here is announced to the others, which reload
+their routing or forget their cached tokens on hearing it.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from services.accounts.tokens import TokenRegistry
 from services.catalog.discovery import ModelDiscovery
 from services.catalog.service import Catalog
 from services.clock import Clock, SystemClock
+from services.cluster import Cluster
 from services.crypto import SecretBox, read_or_create_key_file
 from services.db import init_schema, make_engine, session_scope
 from services.gateway.adapters.transport import upstream_client
@@ -53,6 +58,8 @@ class HubOptions:
     circuit_threshold: int = 5
     circuit_open_seconds: float = 30.0
     limits: RequestLimits = field(default_factory=RequestLimits)
+    redis_url: str | None = field(default=None, repr=False)  # may carry a password
+    redis_prefix: str = "llmhub:"
 
     @property
     def database_path(self) -> Path:
@@ -77,14 +84,17 @@ class Hub:
             circuit_open_seconds=options.circuit_open_seconds,
         )
         self._load_states()
+        self.cluster = Cluster(options.redis_url, options.redis_prefix, self.states) if options.redis_url else None
         self.has_users = False  # cached once true: the console stops redirecting to first-run setup
         self.table = RoutingTable.empty()
         self.reload_routing()
-        self.catalog = Catalog(self.engine, self.box, self.states, on_change=self.reload_routing)
+        self.catalog = Catalog(self.engine, self.box, self.states, on_change=self._catalog_changed)
         self.client = upstream_client(httpx.Timeout(options.upstream_timeout, connect=options.upstream_connect_timeout))
         self.tokens = TokenRegistry(self.engine, self.clock, options.master_key)
-        self.accounts = Accounts(self.engine, self.box, self.clock, on_tokens_changed=self.tokens.invalidate)
-        self.gateway_tokens = GatewayTokens(self.engine, self.clock, on_tokens_changed=self.tokens.invalidate)
+        self.accounts = Accounts(self.engine, self.box, self.clock, on_tokens_changed=self._tokens_changed)
+        self.gateway_tokens = GatewayTokens(self.engine, self.clock, on_tokens_changed=self._tokens_changed)
+        if self.cluster is not None:
+            self._join(self.cluster)
         self.recorder = UsageRecorder(self.engine, journal_dir=options.data_dir / JOURNAL_FOLDER)
         self.router = Router(table=lambda: self.table, states=self.states, client=self.client, clock=self.clock, policy=options.policy)
         self.gateway = Gateway(router=self.router, tokens=self.tokens, recorder=self.recorder, pricing=self.pricing, engine=self.engine,
@@ -106,6 +116,21 @@ class Hub:
         """Swap in a fresh routing snapshot (after any provider, key or model change)."""
         with Session(self.engine) as session:
             self.table = RoutingTable.load(session, self.box)
+
+    def _join(self, cluster: Cluster) -> None:
+        self.tokens.shared = cluster.counters
+        cluster.feed.on("routing", lambda _data: self.reload_routing())
+        cluster.feed.on("tokens", lambda _data: self.tokens.invalidate())
+
+    def _catalog_changed(self) -> None:
+        self.reload_routing()
+        if self.cluster is not None:
+            self.cluster.feed.announce("routing")
+
+    def _tokens_changed(self) -> None:
+        self.tokens.invalidate()
+        if self.cluster is not None:
+            self.cluster.feed.announce("tokens")
 
     def _load_states(self) -> None:
         with Session(self.engine) as session:
@@ -135,6 +160,8 @@ class Hub:
 
     async def start(self) -> None:
         self.recorder.start()
+        if self.cluster is not None:
+            await self.cluster.start()
         for routes in self.table.models.values():  # the compare page counts first turns with these
             for route in routes:
                 TOKENIZERS.encoding(route.upstream_model)
@@ -143,6 +170,8 @@ class Hub:
         await self.recorder.stop()
         await self.responses.settle()
         await self.mirror_states()
+        if self.cluster is not None:
+            await self.cluster.stop()
         await self.client.aclose()
         self.engine.dispose()
 

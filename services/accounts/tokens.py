@@ -15,14 +15,14 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import func
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from services.clock import Clock, day_and_month, to_epoch, utcnow
-from services.errors import GatewayError
+from services.errors import ClusterUnavailable, GatewayError
 from services.tables import AppSetting, GatewayToken, UsageRecord, User, UserBudget
 from services.usage.settings import settings_writes
 
@@ -64,10 +64,13 @@ class MonthSpend:
 
 @dataclass(frozen=True, slots=True)
 class Hold:
-    """A call's reservation: its worst-case cost, held on each budget it counts against until it is metered."""
+    """A call's reservation: its worst-case cost, held on each budget it counts against until it is metered.
+    A hold taken in the cluster's shared counters has a ``shared_id`` (and ``holders`` names them)."""
 
     holders: tuple[MonthSpend, ...] = ()
     micros: int = 0
+    shared_id: str | None = None
+    names: tuple[str, ...] = ()
 
     def release(self) -> None:
         for holder in self.holders:
@@ -99,6 +102,20 @@ class Principal:
         return self.allowed_models is None or model in self.allowed_models
 
 
+class SharedLimits(Protocol):
+    """Token rpm windows and budget spend shared by every instance of a cluster (``services.cluster``).
+    Each method raises ``ClusterUnavailable`` when the shared store does not answer."""
+
+    async def take_rate(self, token_id: int, rpm: int) -> float | None:
+        """Count one request in the token's minute: None when admitted, else seconds until a slot frees."""
+
+    async def reserve(self, holders: dict[str, MonthSpend], month: str, micros: int) -> Hold | str:
+        """Hold ``micros`` on every budget at once, or name the first holder whose budget is used up."""
+
+    def settle(self, hold: Hold, month: str, cost_micros: int) -> None:
+        """Release a shared hold and spend the call's real cost (in the background)."""
+
+
 def month_start(moment: datetime) -> datetime:
     return moment.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
 
@@ -115,6 +132,7 @@ class TokenRegistry:
         self._settings_seen = settings_writes()
         self._config_masters: dict[str, str] | None = None  # hash → label, read when first needed
         self._masters_seen = -1
+        self.shared: SharedLimits | None = None  # set when instances share limits (LLMHUB_REDIS_URL)
 
     def authenticate(self, raw: str | None) -> Principal:
         """The principal for a bearer token, or GatewayError 401."""
@@ -192,30 +210,69 @@ class TokenRegistry:
         self._unknown.clear()
         self._people.clear()
 
+    async def admit_call(self, principal: Principal, model: str, worst_case_micros: Callable[[], int] = lambda: 0) -> Hold:
+        """``admit``, against the cluster's shared windows and budgets when there are several instances (those
+        with no rpm or budget pay no round trip). Without an answer from the shared store the call is
+        admitted against this instance's own counters, as a single instance would."""
+        if self.shared is None or (principal.rpm is None and not self._budgeted(principal)):
+            return self.admit(principal, model, worst_case_micros)
+        try:
+            return await self._admit_shared(self.shared, principal, model, worst_case_micros)
+        except ClusterUnavailable:
+            return self.admit(principal, model, worst_case_micros)
+
+    def _budgeted(self, principal: Principal) -> bool:
+        spend = principal.token_spend
+        return (spend is not None and spend.budget_micros is not None) or (
+            principal.user_id is not None and self._person(principal.user_id).budget_micros is not None)
+
+    async def _admit_shared(self, shared: SharedLimits, principal: Principal, model: str,
+                            worst_case_micros: Callable[[], int]) -> Hold:
+        self._check_model(principal, model)
+        if principal.rpm is not None and principal.token_id is not None:
+            wait = await shared.take_rate(principal.token_id, principal.rpm)
+            if wait is not None:
+                raise _rpm_refusal(principal.rpm, wait)
+        holders = {name: spend for name, spend in self._budget_holders(principal) if spend.budget_micros is not None}
+        if not holders:
+            return NO_HOLD
+        taken = await shared.reserve(holders, _this_month(), worst_case_micros())
+        if isinstance(taken, str):
+            raise _budget_refusal(person=taken.startswith("user:"))
+        return taken
+
+    def _budget_holders(self, principal: Principal) -> list[tuple[str, MonthSpend]]:
+        holders = [(f"token:{principal.token_id}", principal.token_spend)] if principal.token_spend is not None else []
+        if principal.user_id is not None:
+            holders.append((f"user:{principal.user_id}", self._person(principal.user_id)))
+        return holders
+
+    @staticmethod
+    def _check_model(principal: Principal, model: str) -> None:
+        if not principal.may_use(model):
+            raise GatewayError(403, "model_not_allowed", f"This token may not use the model `{model}`.", error_type="permission_error")
+
     def admit(self, principal: Principal, model: str, worst_case_micros: Callable[[], int] = lambda: 0) -> Hold:
         """Enforce the token's model list, rpm and monthly budget and its person's budget; raise GatewayError if refused.
 
         An admitted call holds ``worst_case_micros()`` (asked only when a budget applies) on each budget
         until ``settle``: a budget refuses once its spend plus the calls in flight reach it, so calls
         admitted together overshoot it by at most one call's reservation, not by all of them."""
-        if not principal.may_use(model):
-            raise GatewayError(403, "model_not_allowed", f"This token may not use the model `{model}`.", error_type="permission_error")
+        self._check_model(principal, model)
         now = self.clock.now()
         if principal.rpm is not None:
             recent = principal.recent
             while recent and recent[0] <= now - 60:
                 recent.popleft()
             if len(recent) >= principal.rpm:
-                raise GatewayError(429, "rate_limit_exceeded", f"Token rate limit of {principal.rpm} requests per minute reached.",
-                                   error_type="rate_limit_error", retry_after=max(1, int(recent[0] + 60 - now) + 1))
+                raise _rpm_refusal(principal.rpm, recent[0] + 60 - now)
             recent.append(now)
         month = _this_month()
         if principal.token_spend is not None and principal.token_spend.used_up(month):
-            raise GatewayError(429, "budget_exceeded", "This token's monthly budget is used up.", error_type="insufficient_quota")
+            raise _budget_refusal(person=False)
         person = self._person(principal.user_id) if principal.user_id is not None else None
         if person is not None and person.used_up(month):
-            raise GatewayError(429, "user_budget_exceeded", "Your monthly budget is used up; ask an admin to raise it.",
-                               error_type="insufficient_quota")
+            raise _budget_refusal(person=True)
         holders = tuple(spend for spend in (principal.token_spend, person) if spend is not None and spend.budget_micros is not None)
         if not holders:
             return NO_HOLD
@@ -226,14 +283,28 @@ class TokenRegistry:
 
     def settle(self, principal: Principal, hold: Hold, cost_micros: int | None) -> None:
         """A call is metered: its reservation is released and its real cost spent."""
+        month = _this_month()
+        if hold.shared_id is not None and self.shared is not None:
+            self.shared.settle(hold, month, cost_micros or 0)
         hold.release()
         if not cost_micros:
             return
-        month = _this_month()
         if principal.token_spend is not None:
             principal.token_spend.add(cost_micros, month)
         if principal.user_id is not None:
             self._person(principal.user_id).add(cost_micros, month)
+
+
+def _rpm_refusal(rpm: int, wait: float) -> GatewayError:
+    return GatewayError(429, "rate_limit_exceeded", f"Token rate limit of {rpm} requests per minute reached.",
+                        error_type="rate_limit_error", retry_after=max(1, int(wait) + 1))
+
+
+def _budget_refusal(*, person: bool) -> GatewayError:
+    if person:
+        return GatewayError(429, "user_budget_exceeded", "Your monthly budget is used up; ask an admin to raise it.",
+                            error_type="insufficient_quota")
+    return GatewayError(429, "budget_exceeded", "This token's monthly budget is used up.", error_type="insufficient_quota")
 
 
 def _this_month() -> str:

@@ -153,13 +153,13 @@ class Gateway:
         self.pricing = pricing
         self.body_log = BodyLog(engine)
 
-    def _begin(self, principal: Principal, body: Json, model: str, *, source: CallSource, endpoint: Endpoint, stream: bool,
+    async def _begin(self, principal: Principal, body: Json, model: str, *, source: CallSource, endpoint: Endpoint, stream: bool,
                request_id: str | None, prompt_chars: Callable[[Json], int] = prompt_chars) -> CallMeta:
         meta = CallMeta(request_id or new_request_id(), principal, model, source, endpoint, stream)
         if self.body_log.enabled():
             meta.logged_request = redact(body, self.secrets.pattern())
         try:
-            meta.hold = self.tokens.admit(principal, model, lambda: worst_case_micros(
+            meta.hold = await self.tokens.admit_call(principal, model, lambda: worst_case_micros(
                 self.router.table, self.pricing, model,
                 call_allowance(body, endpoint, prompt_chars, self.limits.reserved_completion_tokens)))
             tags = request_tags(body)
@@ -198,7 +198,7 @@ class Gateway:
                       call_for: Callable[[CallMeta], AdapterCall[Json]], source: CallSource,
                       request_id: str | None) -> tuple[Json, CallMeta]:
         """One whole (not streamed) answer: admit, route, meter."""
-        meta = self._begin(principal, body, model, source=source, endpoint=endpoint, stream=False, request_id=request_id)
+        meta = await self._begin(principal, body, model, source=source, endpoint=endpoint, stream=False, request_id=request_id)
         response = await self._execute(meta, call_for(meta))
         response["model"] = model
         usage = response.get("usage") or {}
@@ -211,7 +211,7 @@ class Gateway:
     ) -> ChatStream:
         """Open a stream: failover happens here, before the first chunk is handed out."""
         model = validate_chat_body(body, self.limits)
-        meta = self._begin(principal, body, model, source=source, endpoint="chat", stream=True, request_id=request_id)
+        meta = await self._begin(principal, body, model, source=source, endpoint="chat", stream=True, request_id=request_id)
         forwarded = without_tags(body) if "tags" in body or "metadata" in body else body
 
         async def call(adapter: Adapter, target: Target) -> tuple[list[bytes], ChunkBatches, StreamTally]:
@@ -229,7 +229,7 @@ class Gateway:
         """A whole answer in an inbound dialect (``services.gateway.dialects``) as JSON text: relayed as
         the provider wrote it on routes that speak the dialect, translated on the others."""
         model = dialect.validate(body)
-        meta = self._begin(principal, body, model, source=source, endpoint=dialect.endpoint, stream=False, request_id=request_id,
+        meta = await self._begin(principal, body, model, source=source, endpoint=dialect.endpoint, stream=False, request_id=request_id,
                            prompt_chars=dialect.prompt_chars)
         forwarded = without_tags(body) if "tags" in body or "metadata" in body else body
         client = self.router.client
@@ -263,7 +263,7 @@ class Gateway:
                              source: CallSource = "api", request_id: str | None = None) -> DialectStream:
         """A stream in an inbound dialect, as framed events; failover happens here, before the first one."""
         model = dialect.validate(body)
-        meta = self._begin(principal, body, model, source=source, endpoint=dialect.endpoint, stream=True, request_id=request_id,
+        meta = await self._begin(principal, body, model, source=source, endpoint=dialect.endpoint, stream=True, request_id=request_id,
                            prompt_chars=dialect.prompt_chars)
         forwarded = without_tags(body) if "tags" in body or "metadata" in body else body
         client = self.router.client

@@ -15,7 +15,9 @@ connection failures (refused, DNS, TLS), or a run of failures spanning several o
 the open period one probe is let through (half-open); its result closes or re-opens it.
 
 Changed entries are marked dirty and mirrored to the database by a periodic job, so state survives a
-restart.
+restart. With several instances (``services.cluster``), what a call or an admin *decides* about a key,
+deployment or circuit (not the usage counted on every call) is also put in ``outbox`` for the cluster
+to share; what the others decided arrives through ``apply_shared``.
 """
 
 from __future__ import annotations
@@ -42,6 +44,9 @@ from services.tables import DeploymentState, KeyState, ProviderCircuit, RouteSta
 
 MAX_COOLDOWN_SECONDS = 3600.0  # a Retry-After beyond this is treated as a typo, not obeyed for days
 MODELS_FOR_A_PROVIDER_FAULT = 2  # a failure run across this many models is the provider's, not one model's
+
+SharedEntry = tuple[str, int] | tuple[str, Deployment]
+"""An entry other instances must learn about: ("key", key id), ("deployment", deployment), ("circuit", provider id)."""
 
 
 @dataclass(slots=True)
@@ -83,6 +88,11 @@ class KeyStateStore:
         self.dirty_deployments: set[Deployment] = set()
         self.dirty_routes: set[tuple[int, int]] = set()
         self.dirty_circuits: set[int] = set()
+        self.outbox: set[SharedEntry] | None = None  # None: nobody to share with (one instance)
+
+    def _share(self, entry: SharedEntry) -> None:
+        if self.outbox is not None:
+            self.outbox.add(entry)
 
     def health(self, key_id: int) -> KeyHealth:
         health = self.keys.get(key_id)
@@ -199,10 +209,12 @@ class KeyStateStore:
         if served is not None and served.consecutive_failures:
             served.consecutive_failures = 0
             self.dirty_deployments.add(deployment)
+            self._share(("deployment", deployment))
         circuit = self.circuits.get(key.provider_id)
         if circuit is not None and (circuit.consecutive_failures or circuit.probe_in_flight):
             self.circuits[key.provider_id] = Circuit()
             self.dirty_circuits.add(key.provider_id)
+            self._share(("circuit", key.provider_id))
 
     def on_failure(self, key: KeyEntry, model: str, error: UpstreamError, now: float) -> None:
         """Learn from a failed call of ``model`` through ``key``. Caller errors teach nothing."""
@@ -214,9 +226,11 @@ class KeyStateStore:
         self.dirty_keys.add(key.id)
         if error.kind is ErrorKind.AUTH:
             health.disabled_reason = SkipReason.INVALID
+            self._share(("key", key.id))
         elif error.kind is ErrorKind.QUOTA_EXHAUSTED:
             health.disabled_reason = SkipReason.EXHAUSTED
             health.exhausted_until = _next_utc_midnight(now)
+            self._share(("key", key.id))
         else:
             self._deployment_failed((key.id, model), error, message, now)
             if error.kind in TRANSIENT_FAILURES:
@@ -233,6 +247,7 @@ class KeyStateStore:
             if served.consecutive_failures >= self.circuit_threshold:
                 served.resting_until = now + self.circuit_open_seconds
         self.dirty_deployments.add(deployment)
+        self._share(("deployment", deployment))
 
     def _count_provider_failure(self, provider_id: int, model: str, kind: ErrorKind, now: float) -> None:
         circuit = self.circuit(provider_id)
@@ -244,6 +259,7 @@ class KeyStateStore:
         if circuit.consecutive_failures >= self.circuit_threshold and whole_provider:
             circuit.open_until = now + self.circuit_open_seconds
         self.dirty_circuits.add(provider_id)
+        self._share(("circuit", provider_id))
 
     def release_probe(self, provider_id: int) -> None:
         """A half-open probe ended without a verdict (e.g. a client error): let another through."""
@@ -257,6 +273,7 @@ class KeyStateStore:
         health = self.health(key_id)
         health.cooldown_until = self.clock.now() + seconds
         self.dirty_keys.add(key_id)
+        self._share(("key", key_id))
 
     def reset_key(self, key_id: int) -> None:
         """Clear the key's cooldown, invalid/exhausted marks and its deployments' cooldowns and failures
@@ -267,11 +284,13 @@ class KeyStateStore:
         for deployment in [d for d in self.deployments if d[0] == key_id]:
             self.deployments[deployment] = DeploymentHealth()
             self.dirty_deployments.add(deployment)
+            self._share(("deployment", deployment))
 
     def _clear_disabled(self, key_id: int, health: KeyHealth) -> None:
         health.disabled_reason = None
         health.exhausted_until = None
         self.dirty_keys.add(key_id)
+        self._share(("key", key_id))
 
     def forget(self, key_ids: list[int], provider_id: int | None = None) -> None:
         """Drop the health of deleted keys (with their deployments and route counters) and a deleted

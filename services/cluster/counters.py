@@ -1,0 +1,137 @@
+"""Token rpm windows and budget spend held in Redis, atomic across instances (Lua scripts).
+
+Only callers with an rpm limit or a budget come here (``TokenRegistry.admit_call``); the rest pay
+no round trip. Times are Redis's own clock (``TIME``), so instances on machines whose clocks differ
+still count one window.
+
+- **rpm**: a sorted set per token of the last minute's admissions; a call is admitted only while it
+  holds fewer than the limit. Exact across instances (one script, one server).
+- **budgets**: a hash per holder and UTC month (``spent``, ``reserved``) and a sorted set of the
+  holds in flight, each with an expiry. A call is admitted only while spent + reserved is under the
+  budget of every holder, and then reserves its worst case on all of them at once, so concurrent calls
+  on any number of instances overshoot a budget by at most one call. ``spent`` starts from the
+  database's month spend (the first instance to use the month's key seeds it). A hold whose instance
+  was killed expires after ``HOLD_SECONDS`` instead of blocking the budget for the month.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from typing import Any
+
+import redis
+
+from services.accounts.tokens import Hold, MonthSpend
+from services.cluster.link import ClusterLink
+from services.errors import ClusterUnavailable
+
+log = logging.getLogger(__name__)
+
+WINDOW_SECONDS = 60
+HOLD_SECONDS = 900  # longer than any call may take (its retries and stream included)
+MONTH_KEY_SECONDS = 40 * 24 * 3600
+
+TAKE_RATE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local window = tonumber(ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then
+  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  return tostring(tonumber(oldest[2]) + window - now)
+end
+redis.call('ZADD', KEYS[1], now, ARGV[3])
+redis.call('EXPIRE', KEYS[1], window + 1)
+return false
+"""
+
+# KEYS: per holder its hash and its holds' set; ARGV: hold id, micros, hold seconds, key seconds, then per
+# holder its budget and its seed spend.
+RESERVE = """
+local now = tonumber(redis.call('TIME')[1])
+local count = #KEYS / 2
+for i = 1, count do
+  local spend, holds = KEYS[2 * i - 1], KEYS[2 * i]
+  for _, stale in ipairs(redis.call('ZRANGEBYSCORE', holds, '-inf', now)) do
+    redis.call('HINCRBY', spend, 'reserved', -tonumber(string.match(stale, ':(%d+)$')))
+  end
+  redis.call('ZREMRANGEBYSCORE', holds, '-inf', now)
+  redis.call('HSETNX', spend, 'spent', ARGV[4 + 2 * i])
+  local used = tonumber(redis.call('HGET', spend, 'spent')) + tonumber(redis.call('HGET', spend, 'reserved') or '0')
+  if used >= tonumber(ARGV[3 + 2 * i]) then return i end
+end
+for i = 1, count do
+  local spend, holds = KEYS[2 * i - 1], KEYS[2 * i]
+  redis.call('HINCRBY', spend, 'reserved', ARGV[2])
+  redis.call('ZADD', holds, now + tonumber(ARGV[3]), ARGV[1])
+  redis.call('EXPIRE', spend, ARGV[4])
+  redis.call('EXPIRE', holds, ARGV[4])
+end
+return 0
+"""
+
+SETTLE = """
+for i = 1, #KEYS / 2 do
+  local spend, holds = KEYS[2 * i - 1], KEYS[2 * i]
+  if redis.call('ZREM', holds, ARGV[1]) == 1 then redis.call('HINCRBY', spend, 'reserved', -tonumber(ARGV[2])) end
+  if redis.call('HEXISTS', spend, 'spent') == 1 then redis.call('HINCRBY', spend, 'spent', ARGV[3]) end
+end
+return 0
+"""
+
+
+class SharedCounters:
+    """``services.accounts.tokens.SharedLimits`` on Redis."""
+
+    def __init__(self, link: ClusterLink) -> None:
+        self.link = link
+        self._take_rate = link.aio.register_script(TAKE_RATE)
+        self._reserve = link.aio.register_script(RESERVE)
+        self._settle = link.aio.register_script(SETTLE)
+        self._serial = itertools.count()
+        self._settling: set[asyncio.Task[Any]] = set()
+
+    def _hold_id(self, micros: int) -> str:
+        return f"{self.link.instance}:{next(self._serial)}:{micros}"
+
+    async def take_rate(self, token_id: int, rpm: int) -> float | None:
+        try:
+            wait = await self._take_rate(keys=[self.link.key("rpm", "token", token_id)],
+                                         args=[WINDOW_SECONDS, rpm, self._hold_id(0)])
+        except redis.RedisError as exc:
+            raise ClusterUnavailable(f"token rpm not shared: {exc}") from None
+        return None if wait is None else float(wait)
+
+    def _budget_keys(self, names: list[str], month: str) -> list[str]:
+        return [key for name in names for key in (self.link.key("spend", name, month), self.link.key("holds", name, month))]
+
+    async def reserve(self, holders: dict[str, MonthSpend], month: str, micros: int) -> Hold | str:
+        names = list(holders)
+        hold_id = self._hold_id(micros)
+        budgets = [value for spend in holders.values() for value in (spend.budget_micros or 0, spend.spent_micros)]
+        try:
+            refused = await self._reserve(keys=self._budget_keys(names, month),
+                                          args=[hold_id, micros, HOLD_SECONDS, MONTH_KEY_SECONDS, *budgets])
+        except redis.RedisError as exc:
+            raise ClusterUnavailable(f"budget not shared: {exc}") from None
+        if refused:
+            return names[int(refused) - 1]
+        return Hold(micros=micros, shared_id=hold_id, names=tuple(names))
+
+    def settle(self, hold: Hold, month: str, cost_micros: int) -> None:
+        task = asyncio.get_running_loop().create_task(self._settle_now(hold, month, cost_micros))
+        self._settling.add(task)
+        task.add_done_callback(self._settling.discard)
+
+    async def _settle_now(self, hold: Hold, month: str, cost_micros: int) -> None:
+        try:
+            await self._settle(keys=self._budget_keys(list(hold.names), month), args=[hold.shared_id or "", hold.micros, cost_micros])
+        except redis.RedisError as exc:  # the hold expires by itself; the row in the database keeps the spend
+            log.warning("shared budget: a call's cost (%d micro-dollars) not added in Redis (%s)", cost_micros, exc)
+
+    async def drain(self) -> None:
+        """At shutdown: wait for the settlements still under way."""
+        if self._settling:
+            await asyncio.gather(*self._settling, return_exceptions=True)

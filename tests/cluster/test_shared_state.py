@@ -1,0 +1,150 @@
+"""Two instances' worth of cluster objects on one real Redis, in one process: key state decided on
+one reaches the other (and not back), a late starter reads it, token rpm and budgets hold across
+both, a scheduled job's period goes to one of them, and change notices arrive."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+
+from services.accounts.tokens import MonthSpend
+from services.cluster import Cluster
+from services.errors import ErrorKind
+from services.gateway.health import SkipReason
+from services.gateway.key_state import KeyStateStore
+from tests.cluster.conftest import RedisUnderTest
+from tests.factories import FakeClock
+from tests.gateway.scripted import PLAIN_ROUTE, fail, key, rate_limited
+
+MODEL = PLAIN_ROUTE.upstream_model
+KEY = key(1, 1, "k1")
+OTHER_MODEL_KEY_FAILURE = "b-model"
+
+
+def new_store(clock: FakeClock) -> KeyStateStore:
+    return KeyStateStore(clock, default_cooldown=30, circuit_threshold=2, circuit_open_seconds=20)
+
+
+@pytest.fixture
+async def pair(test_redis: RedisUnderTest) -> AsyncIterator[tuple[Cluster, Cluster, FakeClock]]:
+    clock = FakeClock()
+    first = Cluster(test_redis.url, test_redis.prefix, new_store(clock))
+    second = Cluster(test_redis.url, test_redis.prefix, new_store(clock))
+    for cluster in (first, second):
+        await cluster.start()
+        await asyncio.wait_for(cluster.feed.connected.wait(), 5)
+    yield first, second, clock
+    for cluster in (first, second):
+        await cluster.stop()
+
+
+async def within_a_second(check: Callable[[], bool]) -> float:
+    """How long until ``check`` holds (seconds), failing after one."""
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    while not check():
+        if loop.time() - started > 1.0:
+            raise AssertionError("not seen by the other instance within one second")
+        await asyncio.sleep(0.01)
+    return loop.time() - started
+
+
+def reason(cluster: Cluster, now: float) -> SkipReason | None:
+    return cluster.state.store.skip_reason(KEY, PLAIN_ROUTE, (1, MODEL), now)
+
+
+async def test_a_429_on_one_instance_cools_the_deployment_on_the_other(pair: tuple[Cluster, Cluster, FakeClock]) -> None:
+    first, second, clock = pair
+    assert reason(second, clock.t) is None
+    first.state.store.on_failure(KEY, MODEL, rate_limited(after=12), clock.t)
+    await within_a_second(lambda: reason(second, clock.t) is SkipReason.COOLING)
+    assert second.state.store.deployments[(1, MODEL)].cooldown_until == clock.t + 12
+    assert reason(second, clock.t + 12) is None
+    assert second.state.store.outbox == set()  # what came from the other is not shared back
+    mirrored = second.state.store.take_dirty().deployments  # the second's mirror job may write it to the database
+    assert [(row.key_id, row.model) for row in mirrored] == [(1, MODEL)]
+
+
+async def test_an_open_circuit_and_an_invalid_key_reach_the_other(pair: tuple[Cluster, Cluster, FakeClock]) -> None:
+    first, second, clock = pair
+    store = first.state.store
+    for model in (MODEL, OTHER_MODEL_KEY_FAILURE):  # failures across two models: the provider's, not a model's
+        store.on_failure(KEY, model, fail(ErrorKind.UPSTREAM_5XX, 500), clock.t)
+    assert store.circuits[1].open_until == clock.t + 20
+    await within_a_second(lambda: not second.state.store.circuit_allows(1, clock.t))
+    assert second.state.store.circuit_allows(1, clock.t + 20)  # its open period is the first's
+    store.on_failure(key(2, 1, "k2"), MODEL, fail(ErrorKind.AUTH, 401), clock.t)
+    await within_a_second(lambda: second.state.store.status(2, clock.t) == SkipReason.INVALID)
+
+
+async def test_an_admin_reset_on_one_clears_the_cooldown_on_the_other(pair: tuple[Cluster, Cluster, FakeClock]) -> None:
+    first, second, clock = pair
+    first.state.store.on_failure(KEY, MODEL, rate_limited(after=60), clock.t)
+    first.state.store.force_cooldown(1, 300)
+    await within_a_second(lambda: second.state.store.status(1, clock.t) == "cooling" and reason(second, clock.t) is not None)
+    first.state.store.reset_key(1)
+    await within_a_second(lambda: reason(second, clock.t) is None)
+
+
+async def test_an_instance_started_later_reads_the_shared_state(pair: tuple[Cluster, Cluster, FakeClock],
+                                                                test_redis: RedisUnderTest) -> None:
+    first, _, clock = pair
+    first.state.store.on_failure(KEY, MODEL, rate_limited(after=12), clock.t)
+    await first.state.flush()
+    late = Cluster(test_redis.url, test_redis.prefix, new_store(clock))
+    try:
+        assert reason(late, clock.t) is SkipReason.COOLING
+    finally:
+        await late.link.close()
+
+
+async def test_token_rpm_holds_exactly_across_instances(pair: tuple[Cluster, Cluster, FakeClock]) -> None:
+    first, second, _ = pair
+    answers = await asyncio.gather(*(cluster.counters.take_rate(7, 5) for _ in range(8) for cluster in (first, second)))
+    admitted = [wait for wait in answers if wait is None]
+    assert len(admitted) == 5
+    refused = [wait for wait in answers if wait is not None]
+    assert all(0 < wait <= 60 for wait in refused)
+    assert await first.counters.take_rate(8, 5) is None  # another token has its own window
+
+
+async def test_a_budget_is_passed_by_at_most_one_call_across_instances(pair: tuple[Cluster, Cluster, FakeClock]) -> None:
+    first, second, _ = pair
+    budget = 1000
+    spends = {cluster: MonthSpend(budget, "2026-12", spent_micros=100) for cluster in (first, second)}
+    holds = await asyncio.gather(*(c.counters.reserve({"token:3": spends[c]}, "2026-12", 200) for _ in range(6) for c in (first, second)))
+    taken = [hold for hold in holds if not isinstance(hold, str)]
+    assert len(taken) == 5  # 100 spent + 4 × 200 held = 900 < 1000: a fifth fits, a sixth does not
+    assert {hold for hold in holds if isinstance(hold, str)} == {"token:3"}
+    for hold in taken:
+        first.counters.settle(hold, "2026-12", 200)
+    await first.counters.drain()
+    assert isinstance(await second.counters.reserve({"token:3": spends[second]}, "2026-12", 1), str)  # 1100 spent: every instance refuses
+
+
+async def test_a_killed_instance_hold_expires(pair: tuple[Cluster, Cluster, FakeClock], monkeypatch: pytest.MonkeyPatch) -> None:
+    first, second, _ = pair
+    monkeypatch.setattr("services.cluster.counters.HOLD_SECONDS", 1)
+    spend = MonthSpend(500, "2026-12")
+    assert not isinstance(await first.counters.reserve({"user:4": spend}, "2026-12", 500), str)  # never settled
+    assert await second.counters.reserve({"user:4": spend}, "2026-12", 10) == "user:4"
+    await asyncio.sleep(2.1)
+    assert not isinstance(await second.counters.reserve({"user:4": spend}, "2026-12", 10), str)
+
+
+async def test_a_jobs_period_runs_on_one_instance(pair: tuple[Cluster, Cluster, FakeClock]) -> None:
+    first, second = pair[0], pair[1]
+    runs = await asyncio.gather(*(cluster.run_once("retention", 3600) for cluster in (first, second, first, second)))
+    assert runs.count(True) == 1
+
+
+async def test_change_notices_reach_the_other_instance_only(pair: tuple[Cluster, Cluster, FakeClock]) -> None:
+    first, second, _ = pair
+    heard: dict[str, list[object]] = {"first": [], "second": []}
+    first.feed.on("routing", heard["first"].append)
+    second.feed.on("routing", heard["second"].append)
+    first.feed.announce("routing", {"why": "key disabled"})
+    await within_a_second(lambda: heard["second"] == [{"why": "key disabled"}])
+    assert heard["first"] == []
