@@ -38,6 +38,9 @@ def main(argv: list[str]) -> None:
 
         make_private(settings.data_dir)
         os.environ.setdefault("NICEGUI_STORAGE_PATH", str((settings.data_dir / "storage").resolve()))
+        if settings.redis_url:  # console sessions in Redis, so a person signed in on one instance is signed in on all
+            os.environ.setdefault("NICEGUI_REDIS_URL", settings.redis_url)
+            os.environ.setdefault("NICEGUI_REDIS_KEY_PREFIX", settings.redis_prefix + "nicegui:")
         from nicegui import (
             ui,  # after NICEGUI_STORAGE_PATH is set: NiceGUI reads it on import
         )

@@ -18,6 +18,7 @@ from app import sessions
 from app.runtime import get_hub
 from app.sessions import Lifetimes, begin_url, session_alive
 from services.accounts.sessions import SessionUser, any_user_exists, load_session_user
+from services.cluster import Cluster
 
 SIGN_OUT_PATH = sessions.END_PATH  # a page sends the browser here to sign out (a new session id, then /login)
 PUBLIC_PREFIXES = ("/_session/", "/login", "/setup", "/register", "/invite/", "/_nicegui", "/static", "/favicon")
@@ -56,6 +57,6 @@ def keep_signed_in(epoch: int) -> None:
     app.storage.user["epoch"] = epoch
 
 
-def install(lifetimes: Lifetimes) -> None:
+def install(lifetimes: Lifetimes, cluster: Cluster | None = None) -> None:
     app.add_middleware(ConsoleAuthMiddleware)
-    sessions.install(lifetimes)
+    sessions.install(lifetimes, cluster)

@@ -1,9 +1,16 @@
-"""APScheduler jobs: clear expired cooldowns, mirror key state to the database, prune raw usage, check alerts."""
+"""APScheduler jobs: clear expired cooldowns, mirror key state to the database, prune raw usage, check alerts.
+
+With several instances (``LLMHUB_REDIS_URL``) the jobs that write shared state (the mirror, retention,
+alerts) run once per period in the cluster: every instance schedules them, and the first to take the
+period's lock (``Cluster.run_once``) runs it. An instance killed while holding one costs that period
+only. Clearing expired cooldowns tidies this process's memory, so every instance does it.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -14,6 +21,8 @@ from services.usage.retention import prune_raw_usage
 
 log = logging.getLogger(__name__)
 ALERT_CHECK_SECONDS = 20
+MIRROR_SECONDS = 2
+PRUNE_SECONDS = 3600
 
 
 async def clear_expired_cooldowns(hub: Hub) -> None:
@@ -32,14 +41,28 @@ async def check_alerts(hub: Hub) -> None:
     await run_alert_check(hub.engine, hub.client)
 
 
+def once_per_cluster(hub: Hub, name: str, period_seconds: float, job: Callable[[Hub], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
+    """``job``, run by one instance per period when the hub is one of several, else always."""
+    async def run() -> None:
+        if hub.cluster is None or await hub.cluster.run_once(name, period_seconds):
+            await job(hub)
+
+    return run
+
+
+async def mirror_states(hub: Hub) -> None:
+    await hub.mirror_states()
+
+
 def start_scheduler(hub: Hub) -> AsyncIOScheduler:
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     scheduler = AsyncIOScheduler(timezone="UTC")
     scheduler.add_job(clear_expired_cooldowns, "interval", seconds=5, args=[hub], id="clear-expired-cooldowns")
-    scheduler.add_job(hub.mirror_states, "interval", seconds=2, id="mirror-key-state")
-    scheduler.add_job(
-        prune_usage, "interval", hours=1, args=[hub], id="prune-usage", next_run_time=datetime.now(UTC) + timedelta(minutes=1)
-    )
-    scheduler.add_job(check_alerts, "interval", seconds=ALERT_CHECK_SECONDS, args=[hub], id="check-alerts")
+    scheduler.add_job(once_per_cluster(hub, "mirror-key-state", MIRROR_SECONDS, mirror_states), "interval", seconds=MIRROR_SECONDS,
+                      id="mirror-key-state")
+    scheduler.add_job(once_per_cluster(hub, "prune-usage", PRUNE_SECONDS, prune_usage), "interval", seconds=PRUNE_SECONDS,
+                      id="prune-usage", next_run_time=datetime.now(UTC) + timedelta(minutes=1))
+    scheduler.add_job(once_per_cluster(hub, "check-alerts", ALERT_CHECK_SECONDS, check_alerts), "interval", seconds=ALERT_CHECK_SECONDS,
+                      id="check-alerts")
     scheduler.start()
     return scheduler

@@ -118,7 +118,7 @@ def build(settings: Settings) -> Hub:
     set_hub(hub)
     install_fast_lane(build_api_app())
     skip_fastapi_telemetry()
-    auth.install(Lifetimes(settings.session_idle_minutes * 60, settings.session_max_hours * 3600))
+    auth.install(Lifetimes(settings.session_idle_minutes * 60, settings.session_max_hours * 3600), hub.cluster)
     same_origin_socket()
     import pages  # noqa: F401  (registers the console pages)
 

@@ -19,6 +19,7 @@ frame the console), ``X-Frame-Options: DENY``, ``X-Content-Type-Options: nosniff
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
 import uuid
@@ -31,6 +32,7 @@ from nicegui import app
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.internals import new_user_storage
+from services.cluster import Cluster
 
 BEGIN_PATH = "/_session/begin"
 END_PATH = "/_session/end"
@@ -73,11 +75,12 @@ class Ticket:
 
 _lifetimes = Lifetimes()
 _tickets: dict[str, Ticket] = {}
+_cluster: Cluster | None = None  # several instances: a ticket issued on one is taken on whichever the browser reaches
 
 
-def configure(lifetimes: Lifetimes) -> None:
-    global _lifetimes
-    _lifetimes = lifetimes
+def configure(lifetimes: Lifetimes, cluster: Cluster | None = None) -> None:
+    global _lifetimes, _cluster
+    _lifetimes, _cluster = lifetimes, cluster
 
 
 def local_target(target: str) -> str:
@@ -91,7 +94,10 @@ def begin_url(user_id: int, epoch: int, target: str) -> str:
     for stale in [key for key, ticket in _tickets.items() if ticket.expires < now]:
         del _tickets[stale]
     ticket = secrets.token_urlsafe(24)
-    _tickets[ticket] = Ticket(user_id, epoch, now + TICKET_SECONDS)
+    if _cluster is not None:
+        _cluster.put_once(f"ticket:{ticket}", json.dumps([user_id, epoch]), TICKET_SECONDS)
+    else:
+        _tickets[ticket] = Ticket(user_id, epoch, now + TICKET_SECONDS)
     return f"{BEGIN_PATH}?ticket={ticket}&next={quote(local_target(target))}"
 
 
@@ -118,9 +124,20 @@ async def _renew(request: Request, content: dict[str, object]) -> None:
     storage.update(content)
 
 
-async def begin_session(request: Request, ticket: str = "", next: str = "/") -> RedirectResponse:
+async def _take_ticket(ticket: str) -> Ticket | None:
+    if _cluster is not None:
+        shared = await _cluster.take_once(f"ticket:{ticket}")
+        if shared is None:
+            return None
+        user_id, epoch = json.loads(shared)
+        return Ticket(user_id, epoch, expires=time.monotonic() + TICKET_SECONDS)
     found = _tickets.pop(ticket, None)
-    if found is None or found.expires < time.monotonic():
+    return found if found is not None and found.expires >= time.monotonic() else None
+
+
+async def begin_session(request: Request, ticket: str = "", next: str = "/") -> RedirectResponse:
+    found = await _take_ticket(ticket) if ticket else None
+    if found is None:
         return RedirectResponse("/login", status_code=303)
     now = time.time()
     await _renew(request, {"user_id": found.user_id, "epoch": found.epoch, "signed_in_at": now, "seen_at": now})
@@ -154,8 +171,8 @@ class ConsoleHeadersMiddleware:
         await self.app(scope, receive, send_with_headers)
 
 
-def install(lifetimes: Lifetimes) -> None:
-    configure(lifetimes)
+def install(lifetimes: Lifetimes, cluster: Cluster | None = None) -> None:
+    configure(lifetimes, cluster)
     app.add_api_route(BEGIN_PATH, begin_session, methods=["GET"], include_in_schema=False)
     app.add_api_route(END_PATH, end_session, methods=["GET"], include_in_schema=False)
     app.add_middleware(ConsoleHeadersMiddleware)

@@ -121,6 +121,9 @@ class Hub:
         self.tokens.shared = cluster.counters
         cluster.feed.on("routing", lambda _data: self.reload_routing())
         cluster.feed.on("tokens", lambda _data: self.tokens.invalidate())
+        throttle = self.accounts.throttle
+        throttle.on_record = lambda outcome, email, ip: cluster.feed.announce("throttle", [outcome, email, ip])
+        cluster.feed.on("throttle", lambda data: throttle.replay(*data))
 
     def _catalog_changed(self) -> None:
         self.reload_routing()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Callable
 
 from services.clock import Clock
 
@@ -18,7 +19,9 @@ class SignInThrottle:
 
     ``limit`` failures within ``window`` seconds lock that account or address for ``lockout``
     seconds. An address gets a higher limit, since several people may share one (an office NAT).
-    The state lives in memory: a restart forgets it, which is fine for a brake on guessing.
+    The state lives in memory: a restart forgets it, which is fine for a brake on guessing. Several
+    instances tell each other what they counted (``on_record``, set by the hub; ``replay`` applies
+    another instance's record), so a guesser gains nothing by spreading tries over them.
     """
 
     def __init__(
@@ -39,6 +42,7 @@ class SignInThrottle:
         self.max_tracked = max_tracked
         self._failures: dict[str, deque[float]] = {}
         self._locked_until: dict[str, float] = {}
+        self.on_record: Callable[[str, str, str | None], None] = lambda outcome, email, ip: None
 
     def _keys(self, email: str, ip: str | None) -> list[tuple[str, int]]:
         keys = [(f"account:{email.strip().lower()}", self.account_limit)]
@@ -52,6 +56,17 @@ class SignInThrottle:
         return max(0.0, *(self._locked_until.get(key, 0.0) - now for key, _ in self._keys(email, ip)))
 
     def record_failure(self, email: str, ip: str | None) -> None:
+        self._count_failure(email, ip)
+        self.on_record("failure", email, ip)
+
+    def replay(self, outcome: str, email: str, ip: str | None) -> None:
+        """Another instance's record: counted here too, not told back."""
+        if outcome == "failure":
+            self._count_failure(email, ip)
+        elif outcome == "success":
+            self._clear_account(email)
+
+    def _count_failure(self, email: str, ip: str | None) -> None:
         now = self.clock.now()
         self._forget_stale(now)
         for key, limit in self._keys(email, ip):
@@ -66,6 +81,10 @@ class SignInThrottle:
     def record_success(self, email: str) -> None:
         """A correct sign-in clears the account's count (not the address's: one good account
         must not reset a guesser's budget for the others)."""
+        self._clear_account(email)
+        self.on_record("success", email, None)
+
+    def _clear_account(self, email: str) -> None:
         key = self._keys(email, None)[0][0]
         self._failures.pop(key, None)
         self._locked_until.pop(key, None)

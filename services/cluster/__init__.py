@@ -63,6 +63,15 @@ class Cluster:
             return True
         return bool(taken)
 
+    def put_once(self, name: str, value: str, seconds: float) -> None:
+        """A value any instance may take once within ``seconds`` (blocking: a sign-in ticket, rare)."""
+        self.link.sync.set(self.link.key("once", name), value, px=int(seconds * 1000))
+
+    async def take_once(self, name: str) -> str | None:
+        """The value put under ``name``, removed as it is read (None: never put, taken, or expired)."""
+        value = await self.link.aio.getdel(self.link.key("once", name))
+        return value.decode() if isinstance(value, bytes) else value
+
     async def stop(self) -> None:
         if self._flusher is not None:
             self._flusher.cancel()

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
+from services.accounts.throttle import SignInThrottle
 from services.accounts.tokens import MonthSpend
 from services.cluster import Cluster
 from services.errors import ErrorKind
@@ -148,3 +149,32 @@ async def test_change_notices_reach_the_other_instance_only(pair: tuple[Cluster,
     first.feed.announce("routing", {"why": "key disabled"})
     await within_a_second(lambda: heard["second"] == [{"why": "key disabled"}])
     assert heard["first"] == []
+
+
+async def test_a_sign_in_ticket_is_taken_once_on_any_instance(pair: tuple[Cluster, Cluster, FakeClock]) -> None:
+    first, second, _ = pair
+    first.put_once("ticket:abc", "[3, 1]", 60)
+    assert await second.take_once("ticket:abc") == "[3, 1]"
+    assert await first.take_once("ticket:abc") is None
+    first.put_once("ticket:short", "[3, 1]", 0.05)
+    await asyncio.sleep(0.2)
+    assert await second.take_once("ticket:short") is None
+
+
+async def test_failed_sign_ins_count_on_every_instance(pair: tuple[Cluster, Cluster, FakeClock]) -> None:
+    first, second, clock = pair
+    throttles = []
+    for cluster in (first, second):
+        throttle = SignInThrottle(clock, account_limit=4)
+        throttle.on_record = lambda outcome, email, ip, feed=cluster.feed: feed.announce("throttle", [outcome, email, ip])
+        cluster.feed.on("throttle", lambda data, throttle=throttle: throttle.replay(*data))
+        throttles.append(throttle)
+    for throttle in (*throttles, *throttles[:1]):  # two tries on the first, one on the second
+        throttle.record_failure("ann@example.com", "10.0.0.9")
+    await within_a_second(lambda: throttles[1].wait_seconds("ann@example.com", None) == 0 and
+                          len(throttles[1]._failures["account:ann@example.com"]) == 3)
+    throttles[1].record_failure("ann@example.com", "10.0.0.9")  # the fourth, on the second: the account locks there…
+    assert throttles[1].wait_seconds("ann@example.com", None) > 0
+    await within_a_second(lambda: throttles[0].wait_seconds("ann@example.com", None) > 0)  # …and on the first
+    throttles[0].record_success("ann@example.com")
+    await within_a_second(lambda: throttles[1].wait_seconds("ann@example.com", None) == 0)
