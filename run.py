@@ -17,8 +17,10 @@ def parse_flags(argv: list[str]) -> dict[str, object]:
     parser.add_argument("--config", type=Path, help="YAML file of providers and models applied at start (LLMHUB_CONFIG)")
     parser.add_argument("--log-level", help="debug | info | warning | error (LLMHUB_LOG_LEVEL)")
     parser.add_argument("--migrate", action="store_true", help="bring the database to this release's schema, then exit")
+    parser.add_argument("--workers", type=int, help="worker processes serving one port (LLMHUB_WORKERS, default 1; needs LLMHUB_REDIS_URL)")
     args = parser.parse_args(argv)
-    flags = {"host": args.host, "port": args.port, "data_dir": args.data_dir, "config": args.config, "log_level": args.log_level}
+    flags = {"host": args.host, "port": args.port, "data_dir": args.data_dir, "config": args.config, "log_level": args.log_level,
+             "workers": args.workers}
     return {**flags, "migrate": args.migrate}
 
 
@@ -37,6 +39,11 @@ def main(argv: list[str]) -> None:
         from app.data_dir import make_private
 
         make_private(settings.data_dir)
+        from app.workers import inherited_socket_fd, run_workers
+
+        worker_fd = inherited_socket_fd()
+        if settings.workers > 1 and worker_fd is None and not migrate_only:
+            raise SystemExit(run_workers(settings, argv))
         os.environ.setdefault("NICEGUI_STORAGE_PATH", str((settings.data_dir / "storage").resolve()))
         if settings.redis_url:  # console sessions in Redis, so a person signed in on one instance is signed in on all
             os.environ.setdefault("NICEGUI_REDIS_URL", settings.redis_url)
@@ -45,12 +52,15 @@ def main(argv: list[str]) -> None:
             ui,  # after NICEGUI_STORAGE_PATH is set: NiceGUI reads it on import
         )
 
+        from app.internals import serve_inherited_socket
         from app.server import build, migrate_database
 
         if migrate_only:
             migrate_database(settings)
             return
         hub = build(settings)
+        if worker_fd is not None:
+            serve_inherited_socket(worker_fd)
     except (SettingsError, ConfigError, StartupError) as exc:
         sys.stderr.write(f"llmhub: {exc}\n")
         raise SystemExit(2) from None

@@ -31,6 +31,11 @@ naming the library and the attribute when an upgrade moves one. What they rely o
   user storage NiceGUI's request middleware creates on a request's first sight of a session id.
   ``new_user_storage`` creates one for an id the hub has just issued. Why: sign-in gives the browser a new
   session id (``app.sessions``), which NiceGUI only ever hands out on a first visit.
+* **NiceGUI** ``nicegui.server.Server.run(sockets=None)``: what ``ui.run`` calls to serve, passing no
+  sockets (so uvicorn binds its own), and **uvicorn** ``Server.run(sockets=[...])``, which serves
+  already-listening sockets instead. ``serve_inherited_socket`` makes ``ui.run`` serve the socket a
+  ``--workers`` parent bound and handed down (``app.workers``). Why: ``ui.run`` refuses ``workers > 1``,
+  and uvicorn's ``fd=`` option takes any descriptor for a Unix socket.
 * **NiceGUI** ``core.sio`` (python-socketio's ``AsyncServer``) with ``eio`` its engine.io server, whose
   ``cors_allowed_origins`` NiceGUI sets to ``'*'``; engine.io reads it on every handshake, and ``None``
   means "only the origin the request was addressed to". ``same_origin_socket`` sets that. Why: the
@@ -40,6 +45,7 @@ naming the library and the attribute when an upgrade moves one. What they rely o
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Callable
 
 from nicegui import app as nicegui_app
@@ -108,3 +114,14 @@ def open_front_door() -> None:
     """
     config = NiceGUIServer.instance.config
     config.loaded_app = GatewayFastPath(config.loaded_app)
+
+
+def serve_inherited_socket(fd: int) -> None:
+    """Make ``ui.run`` serve the listening socket ``fd`` (inherited from the ``--workers`` parent)."""
+    listening = socket.socket(fileno=fd)  # family and type read from the descriptor
+    serve = NiceGUIServer.run
+
+    def run(self: NiceGUIServer, sockets: list[socket.socket] | None = None) -> None:
+        serve(self, sockets or [listening])
+
+    NiceGUIServer.run = run  # type: ignore[method-assign]
