@@ -62,6 +62,7 @@ def hub_options(settings: Settings) -> HubOptions:
                              settings.reserved_completion_tokens),
         redis_url=settings.redis_url,
         redis_prefix=settings.redis_prefix,
+        worker_index=settings.worker_index,
     )
 
 

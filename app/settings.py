@@ -48,6 +48,7 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(None, description="redis://… : share cooldowns, limits, spend and changes with other instances")
     redis_prefix: str = Field("llmhub:", min_length=1, description="prefix of every Redis key this hub (cluster) uses")
     workers: int = Field(1, ge=1, le=64, description="worker processes on one port (more than 1 needs LLMHUB_REDIS_URL)")
+    worker_index: int | None = Field(None, ge=0, description="set by the --workers parent for each worker")
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -60,10 +60,17 @@ class HubOptions:
     limits: RequestLimits = field(default_factory=RequestLimits)
     redis_url: str | None = field(default=None, repr=False)  # may carry a password
     redis_prefix: str = "llmhub:"
+    worker_index: int | None = None  # a worker of ``--workers``: its own usage journal in the shared data dir
 
     @property
     def database_path(self) -> Path:
         return self.data_dir / "llmhub.db"
+
+    @property
+    def journal_dir(self) -> Path:
+        """Each worker journals apart (a restarted worker replays its own rows, never a live sibling's)."""
+        folder = self.data_dir / JOURNAL_FOLDER
+        return folder if self.worker_index is None else folder / f"worker-{self.worker_index}"
 
 
 class Hub:
@@ -95,7 +102,7 @@ class Hub:
         self.gateway_tokens = GatewayTokens(self.engine, self.clock, on_tokens_changed=self._tokens_changed)
         if self.cluster is not None:
             self._join(self.cluster)
-        self.recorder = UsageRecorder(self.engine, journal_dir=options.data_dir / JOURNAL_FOLDER)
+        self.recorder = UsageRecorder(self.engine, journal_dir=options.journal_dir)
         self.router = Router(table=lambda: self.table, states=self.states, client=self.client, clock=self.clock, policy=options.policy)
         self.gateway = Gateway(router=self.router, tokens=self.tokens, recorder=self.recorder, pricing=self.pricing, engine=self.engine,
                                limits=options.limits, master_key=options.master_key)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pytest
@@ -35,6 +36,13 @@ def _reachable(client: redis.Redis) -> str | None:
 
 @pytest.fixture
 def test_redis() -> Iterator[RedisUnderTest]:
+    with redis_for_a_test() as found:
+        yield found
+
+
+@contextmanager
+def redis_for_a_test() -> Iterator[RedisUnderTest]:
+    """The test Redis under a fresh prefix, emptied of it afterwards; skips (fails under CI) without one."""
     client = redis.Redis.from_url(TEST_REDIS_URL, socket_connect_timeout=1)
     problem = _reachable(client)
     if problem is not None:

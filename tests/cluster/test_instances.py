@@ -1,0 +1,214 @@
+"""Two ``python run.py`` processes on one database and one Redis, against the emulator, behave as one
+hub: the contract of README "Several instances" checked point by point.
+
+- a deployment cooled by a 429 on A is skipped by B: the emulator sees no call from B to that key;
+- a token's rpm holds across A and B within ±2 of the limit (the shared window is exact: 10 of 10);
+- a token's budget is passed by at most one call in total, then both refuse;
+- one usage export holds the calls of both;
+- a key disabled on A is dropped by B within a second;
+- B keeps serving after A is killed with SIGKILL.
+
+The instances share the database through the ``shared_database`` fixture (one place to point them
+at another database).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import signal
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.cluster.conftest import RedisUnderTest
+from tests.conftest import MASTER_KEY, RunningApp, start_app
+from tests.factories import user_with_token, wait_for_usage, wait_until
+from tests.upstream_emulator import EmulatorHandle
+
+CONFIG = """
+providers:
+  - name: emu
+    kind: openai
+    base_url: {url}/v1
+    keys:
+      - label: cooling
+        secret: rate-limit:60#{run}-cool
+        priority: 1
+      - label: spare
+        secret: ok#{run}-spare
+        priority: 2
+  - name: toggled
+    kind: openai
+    base_url: {url}/v1
+    keys:
+      - label: first
+        secret: ok#{run}-first
+        priority: 1
+      - label: second
+        secret: ok#{run}-second
+        priority: 2
+models:
+  - name: shared
+    routes:
+      - provider: emu
+        model: gpt-4o
+  - name: toggle
+    routes:
+      - provider: toggled
+        model: gpt-4o
+"""
+CONTRACT_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class Pair:
+    a: RunningApp
+    b: RunningApp
+    run: str  # this run's tag in the emulator's key names
+
+
+@dataclass(frozen=True)
+class SharedDatabase:
+    """Where both instances keep their data: the environment that points an instance at it, and its data dir."""
+
+    env: dict[str, str]
+    data_dir: Path
+
+
+@pytest.fixture(scope="module")
+def shared_database(tmp_path_factory: pytest.TempPathFactory) -> SharedDatabase:
+    """One SQLite file (WAL) in a data dir both instances use, each with its own usage journal."""
+    return SharedDatabase({}, tmp_path_factory.mktemp("cluster") / "data")
+
+
+@pytest.fixture(scope="module")
+def module_redis() -> Iterator[RedisUnderTest]:
+    from tests.cluster.conftest import redis_for_a_test
+
+    with redis_for_a_test() as found:
+        yield found
+
+
+@pytest.fixture(scope="module")
+def pair(emulator: EmulatorHandle, shared_database: SharedDatabase, module_redis: RedisUnderTest) -> Iterator[Pair]:
+    run = "mi-" + secrets.token_hex(4)
+    config = shared_database.data_dir.parent / "llmhub.yaml"
+    config.write_text(CONFIG.format(url=emulator.url, run=run))
+    cluster_env = {**shared_database.env, "LLMHUB_REDIS_URL": module_redis.url, "LLMHUB_REDIS_PREFIX": module_redis.prefix}
+    a = start_app(shared_database.data_dir, config=config, env={**cluster_env, "LLMHUB_WORKER_INDEX": "0"})
+    try:
+        b = start_app(shared_database.data_dir, config=config, env={**cluster_env, "LLMHUB_WORKER_INDEX": "1"})
+    except BaseException:
+        a.stop()
+        raise
+    yield Pair(a, b, run)
+    for app in (a, b):
+        app.stop()
+
+
+def chat(app: RunningApp, model: str, token: str = MASTER_KEY, **extra: object) -> httpx.Response:
+    with app.client(token) as client:
+        return client.post("/v1/chat/completions", json={"model": model, "messages": [{"role": "user", "content": "hi there"}], **extra})
+
+
+def calls_to(emulator: EmulatorHandle, secret: str) -> int:
+    return sum(1 for request in emulator.requests() if request["key"] == secret)
+
+
+def test_a_key_cooled_on_one_instance_is_skipped_by_the_other(pair: Pair, emulator: EmulatorHandle) -> None:
+    assert chat(pair.a, "shared").status_code == 200  # the cooling key answers 429, the spare serves
+    cooling = f"rate-limit:60#{pair.run}-cool"
+    assert calls_to(emulator, cooling) == 1
+    time.sleep(CONTRACT_SECONDS)
+    for _ in range(3):
+        assert chat(pair.b, "shared").status_code == 200
+    assert calls_to(emulator, cooling) == 1  # B never called the cooling key
+    assert calls_to(emulator, f"ok#{pair.run}-spare") == 4
+
+
+def test_a_tokens_rpm_holds_across_instances(pair: Pair) -> None:
+    holder = user_with_token(pair.a, f"rpm-{pair.run}@example.com", "rpm-password-1", "rpm")
+    with pair.a.client() as admin:
+        assert admin.patch(f"/api/tokens/{token_id(pair.a, 'rpm')}", json={"rpm": 10}).status_code == 200
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda i: chat((pair.a, pair.b)[i % 2], "toggle", holder.token).status_code, range(30)))
+    assert abs(answers.count(200) - 10) <= 2, answers
+    assert set(answers) == {200, 429}
+
+
+def test_a_budget_is_passed_by_at_most_one_call_across_instances(pair: Pair) -> None:
+    holder = user_with_token(pair.a, f"budget-{pair.run}@example.com", "budget-password-1", "budget")
+    budget_micros = 500
+    with pair.a.client() as admin:
+        assert admin.patch(f"/api/tokens/{token_id(pair.a, 'budget')}", json={"monthly_budget_usd": "0.0005"}).status_code == 200
+    answered, refused_by = 0, set()
+    for attempt in range(60):
+        app = (pair.a, pair.b)[attempt % 2]
+        response = chat(app, "toggle", holder.token, max_tokens=10)
+        if response.status_code == 429:
+            assert response.json()["error"]["code"] == "budget_exceeded"
+            refused_by.add(app.url)
+            if len(refused_by) == 2:
+                break
+        else:
+            assert response.status_code == 200, response.text
+            answered += 1
+    assert len(refused_by) == 2, "both instances refuse once the budget is used up"
+    rows = wait_for_usage(pair.a, count=answered, token_id=token_id(pair.a, "budget"), status="ok")
+    costs = [int(row["cost_micros"]) for row in rows]
+    assert sum(costs) >= budget_micros  # it was used up…
+    assert sum(costs) - max(costs) < budget_micros  # …and the last call that passed is the only one beyond it
+
+
+def test_one_export_holds_the_calls_of_both_instances(pair: Pair) -> None:
+    ids = []
+    for app in (pair.a, pair.b):
+        response = chat(app, "toggle")
+        assert response.status_code == 200
+        ids.append(response.headers["x-llmhub-request-id"])
+    wait_for_usage(pair.b, count=1, request_id=ids[0])
+    wait_for_usage(pair.a, count=1, request_id=ids[1])
+    with pair.b.client() as admin:
+        exported = admin.get("/api/usage/export", params={"format": "json"})
+    assert exported.status_code == 200
+    request_ids = {row["request_id"] for row in json.loads(exported.text)}
+    assert set(ids) <= request_ids
+
+
+def test_a_key_disabled_on_one_instance_is_dropped_by_the_other_within_a_second(pair: Pair, emulator: EmulatorHandle) -> None:
+    first = f"ok#{pair.run}-first"
+    assert chat(pair.b, "toggle").status_code == 200
+    before = calls_to(emulator, first)
+    assert before >= 1  # B serves the model through the first key
+    with pair.a.client() as admin:
+        assert admin.patch(f"/api/keys/{key_id(pair.a, 'first')}", json={"enabled": False}).status_code == 200
+    time.sleep(CONTRACT_SECONDS)
+    for _ in range(3):
+        assert chat(pair.b, "toggle").status_code == 200
+    assert calls_to(emulator, first) == before
+
+
+def test_the_other_instance_serves_on_after_one_is_killed(pair: Pair) -> None:
+    pair.a.process.send_signal(signal.SIGKILL)
+    pair.a.process.wait(10)
+    for _ in range(3):
+        assert chat(pair.b, "shared").status_code == 200
+    wait_until(lambda: chat(pair.b, "toggle").status_code == 200, "B answering after A's death")
+
+
+def token_id(app: RunningApp, name: str) -> int:
+    with app.client() as admin:
+        tokens = admin.get("/api/tokens").json()
+    return next(token["id"] for token in tokens if token["name"] == name)
+
+
+def key_id(app: RunningApp, label: str) -> int:
+    with app.client() as admin:
+        keys = admin.get("/api/keys").json()
+    return next(key["id"] for key in keys if key["label"] == label)
