@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import os
+import socket
 from collections.abc import Iterator
 from importlib.metadata import version
 from typing import Any, ClassVar
@@ -29,7 +30,7 @@ from starlette.types import Message, Receive, Scope, Send
 from uvicorn.server import ServerState
 
 from app.api.fast_path import GatewayFastPath
-from app.internals import install_fast_lane, open_front_door, same_origin_socket, skip_fastapi_telemetry
+from app.internals import install_fast_lane, open_front_door, same_origin_socket, serve_inherited_socket, skip_fastapi_telemetry
 from tests.app.test_fast_path import StandInApi
 from tests.factories import wait_until_async
 
@@ -229,3 +230,27 @@ def test_the_console_socket_reads_its_allowed_origins_from_the_engine_io_server(
     same_origin_socket()
     environ = {"wsgi.url_scheme": "http", "HTTP_HOST": "hub:8080", "HTTP_ORIGIN": "https://evil.example"}
     assert nicegui.core.sio.eio._cors_allowed_origins(environ) == ["http://hub:8080"]
+
+
+# -- serve_inherited_socket: ui.run serves a socket handed down by the --workers parent ----------------
+
+
+def test_ui_run_serves_through_a_server_run_that_takes_sockets(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``ui.run`` calls ``Server.instance.run()`` with no sockets, and ``Server.run`` passes the sockets it is
+    given on to uvicorn: the patched ``run`` then serves the inherited socket."""
+    if "Server.instance.run()" not in inspect.getsource(ui_run.run):
+        pytest.fail(moved("nicegui", "ui_run.run", "no longer calls Server.instance.run()"))
+    run = relied_on("nicegui", NiceGUIServer, "run")
+    if "sockets" not in inspect.signature(run).parameters:
+        pytest.fail(moved("nicegui", "Server.run", "takes no sockets"))
+    served: list[object] = []
+    monkeypatch.setattr(uvicorn.Server, "run", lambda self, sockets=None: served.append(sockets))
+    monkeypatch.setattr(NiceGUIServer, "run", NiceGUIServer.run)  # restored after the test
+    with socket.socket() as listening:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        serve_inherited_socket(os.dup(listening.fileno()))  # the worker's copy of the parent's descriptor
+        NiceGUIServer.run(NiceGUIServer(CustomServerConfig(app=nicegui_app)))
+        (inherited,) = served[0]  # type: ignore[misc]
+        assert inherited.getsockname() == listening.getsockname() and inherited.family == socket.AF_INET
+        inherited.close()
