@@ -1,7 +1,7 @@
 """Gateway overhead benchmark: LLM Hub against calling the upstream directly, a bare passthrough
 proxy and (when it can be installed) a LiteLLM proxy, all in front of the same zero-delay emulator.
 
-    python bench/gateway.py [--duration 5] [--warmup 1] [--rounds 1] [--no-litellm]
+    python bench/gateway.py [--duration 5] [--warmup 1] [--rounds 1] [--no-litellm] [--redis-url URL] [--database-url URL]
 
 Load comes from ``wrk`` (one thread, a Lua script for the POST body); each row is a 1 s warm-up
 then a measured run. On a machine with two or more CPUs the server being measured owns CPU 0 and
@@ -14,12 +14,20 @@ target in turn, LLM Hub right next to the passthrough (first one, then the other
 repeats that N times: the table shows each row's median, and the share of the passthrough's
 throughput is the median of the rounds' own shares (each a pair measured side by side), which drift
 moves least.
+
+Several instances: ``LLM Hub + Redis`` is the hub with ``LLMHUB_REDIS_URL`` (and ``LLMHUB_DATABASE_URL``
+when ``--database-url`` is given), driven with the master key (no limits: the shared state is in the
+background only); ``… (rpm token)`` is the same server driven with a token that has an rpm limit and
+a budget (each call takes a round trip to Redis for its window and its reservation); ``LLM Hub
+--workers 2`` is two workers on one port (pinned together, so on this VM they share the SUT CPU).
+The rows are skipped when Redis does not answer.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import secrets
@@ -65,6 +73,10 @@ DIRECT_RESPONSES = "emulator direct (responses)"
 BASELINE_RESPONSES = "passthrough (responses)"
 HUB_RESPONSES_NATIVE = "LLM Hub responses (native)"  # /v1/responses relayed to an openai route
 HUB_RESPONSES_TRANSLATED = "LLM Hub responses (→ anthropic)"  # /v1/responses translated to an anthropic route
+HUB_REDIS = "LLM Hub + Redis"
+HUB_REDIS_LIMITED = "LLM Hub + Redis (rpm token)"
+HUB_WORKERS = "LLM Hub --workers 2"
+SHARED_STATE_TARGET_MS = 0.3  # what the shared state may add to LLM Hub's p50 at c=1
 MESSAGES_ROWS = {HUB_NATIVE: DIRECT_MESSAGES, HUB_TRANSLATED: DIRECT}
 """The /v1/messages rows of LLM Hub and the emulator-direct row their added latency is taken against
 (the API their upstream answers); both are paired with the messages passthrough."""
@@ -73,6 +85,8 @@ RESPONSES_ROWS = {HUB_RESPONSES_NATIVE: DIRECT_RESPONSES, HUB_RESPONSES_TRANSLAT
 MESSAGES_TARGETS = {BASELINE: (BASELINE_MESSAGES, BASELINE_RESPONSES),
                     HUB: (HUB_NATIVE, HUB_TRANSLATED, HUB_RESPONSES_NATIVE, HUB_RESPONSES_TRANSLATED)}
 """The rows of another API (/v1/messages, /v1/responses) a started server also serves."""
+CLUSTER_TARGETS = {HUB_REDIS: (HUB_REDIS_LIMITED,)}
+"""A row driven through another started server with another token."""
 ROW_PATHS = {**dict.fromkeys((BASELINE_MESSAGES, HUB_NATIVE, HUB_TRANSLATED), MESSAGES_PATH),
              **dict.fromkeys((BASELINE_RESPONSES, HUB_RESPONSES_NATIVE, HUB_RESPONSES_TRANSLATED), RESPONSES_PATH)}
 ROW_MODELS = {HUB_NATIVE: "bench-claude", HUB_RESPONSES_TRANSLATED: "bench-claude"}
@@ -121,11 +135,13 @@ class CpuSample:
 
 
 def process_ticks(pid: int) -> int:
+    """CPU ticks of a process and its living descendants (the workers of ``--workers``)."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except FileNotFoundError:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except (FileNotFoundError, ProcessLookupError):
         return 0
-    return int(fields[11]) + int(fields[12])  # utime + stime
+    return int(fields[11]) + int(fields[12]) + sum(process_ticks(int(child)) for child in children)  # utime + stime
 
 
 def cpu_sample(pids: tuple[int, ...]) -> CpuSample:
@@ -256,16 +272,43 @@ def llmhub_config(emulator: Server, slow_key: str) -> dict[str, object]:
     }
 
 
-def start_llmhub(workdir: Path, emulator: Server, slow_key: str, master_key: str) -> Server:
+def start_llmhub(workdir: Path, emulator: Server, slow_key: str, master_key: str, name: str = HUB, **extra: str) -> Server:
+    """LLM Hub on a data dir of its own; ``extra`` are more ``LLMHUB_*`` variables (Redis, database, workers)."""
     port = free_port()
     config = workdir / "llmhub.yaml"
     config.write_text(json.dumps(llmhub_config(emulator, slow_key), indent=2))  # JSON is YAML
-    env = child_env(
-        LLMHUB_PORT=str(port), LLMHUB_DATA_DIR=str(workdir / "llmhub-data"), LLMHUB_MASTER_KEY=master_key, LLMHUB_CONFIG=str(config)
-    )
-    server = launch(HUB, [sys.executable, "run.py"], port, workdir, sut=True, env=env)
-    wait_ready(server, "/health", 60)
+    data_dir = workdir / ("llmhub-data-" + name.lower().replace(" ", "-").replace("+", "").replace("-", ""))
+    env = child_env(LLMHUB_PORT=str(port), LLMHUB_DATA_DIR=str(data_dir), LLMHUB_MASTER_KEY=master_key, LLMHUB_CONFIG=str(config),
+                    **extra)
+    server = launch(name, [sys.executable, "run.py"], port, workdir, sut=True, env=env)
+    wait_ready(server, "/health", 90)
     return server
+
+
+def cluster_env(args: argparse.Namespace, prefix: str, **more: str) -> dict[str, str]:
+    env = {"LLMHUB_REDIS_URL": args.redis_url, "LLMHUB_REDIS_PREFIX": prefix, **more}
+    return {**env, "LLMHUB_DATABASE_URL": args.database_url} if args.database_url else env
+
+
+def limited_token(target: Target) -> Target:
+    """The same server driven with a token that has an rpm limit and a budget (both never reached)."""
+    headers = {"Authorization": f"Bearer {target.token}"}
+    with httpx.Client(base_url=target.url, headers=headers, timeout=10) as admin:
+        user = admin.post("/api/users", json={"email": f"bench-{secrets.token_hex(3)}@example.com", "password": secrets.token_hex(8)})
+        limits = {"rpm": 10**9, "monthly_budget_usd": "1000000"}
+        token = admin.post("/api/tokens", json={"name": "bench", "user_id": user.json()["id"], **limits})
+    if token.status_code != 201:
+        raise TargetError(f"no limited token: {token.status_code}", token.text)
+    raw = token.json()["token"]
+    return replace(target, name=HUB_REDIS_LIMITED, token=raw, slow_token=raw)
+
+
+def forget_redis_keys(url: str, prefix: str) -> None:
+    import redis
+
+    with contextlib.suppress(redis.RedisError), redis.Redis.from_url(url) as client:
+        for key in client.scan_iter(match=prefix + "*"):
+            client.delete(key)
 
 
 def litellm_venv() -> Path:
@@ -628,6 +671,7 @@ def target_lines(results: list[LoadResult], checks: list[StreamCheck], pause: fl
             costs = paired_shares(results, mode, 32, cost_share)
             lines.append(f"info  {mode}: c=32 CPU per request, the passthrough's as a share of LLM Hub's ({median_of_rounds(costs)})")
     lines += messages_target_lines(results)
+    lines += cluster_target_lines(results)
     hub_check = next((c for c in checks if c.target == HUB), None)
     if hub_check is not None:
         facts = f"{hub_check.completed} completed, max gap {hub_check.max_gap_s * 1000:.0f} ms, {hub_check.late_starts(pause)} late starts"
@@ -636,6 +680,20 @@ def target_lines(results: list[LoadResult], checks: list[StreamCheck], pause: fl
     hub_rows = [r for r in results if r.target == HUB]
     errors = sum(r.errors for r in hub_rows)
     lines.append(f"{verdict(errors == 0 if hub_rows else None)}  LLM Hub answered every load request with 2xx ({errors} errors)")
+    return lines
+
+
+def cluster_target_lines(results: list[LoadResult]) -> list[str]:
+    """The shared state's cost: each several-instance row's p50 at c=1 over the in-memory hub's."""
+    index = by_key(results)
+    lines = []
+    for name in (HUB_REDIS, HUB_REDIS_LIMITED, HUB_WORKERS):
+        for mode in MODES:
+            row, alone = index.get((name, mode, 1)), index.get((HUB, mode, 1))
+            if row and alone:
+                added = row.p50_ms - alone.p50_ms
+                lines.append(f"{verdict(added <= SHARED_STATE_TARGET_MS)}  {name} {mode}: p50 at c=1 at most"
+                             f" {SHARED_STATE_TARGET_MS} ms over in-memory LLM Hub ({added:+.2f} ms)")
     return lines
 
 
@@ -674,6 +732,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help="times every row is measured (every target in turn); rows report the median (default 1)")
     parser.add_argument("--retries", type=int, default=2, help="extra runs of a row that other work disturbed (default 2)")
     parser.add_argument("--wait-quiet", type=float, default=60, help="seconds to wait for other work to stop before each row (default 60)")
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0", help="Redis for the several-instance rows")
+    parser.add_argument("--database-url", help="LLMHUB_DATABASE_URL for the several-instance rows (default: their SQLite file)")
     return parser.parse_args(argv)
 
 
@@ -701,6 +761,11 @@ def start_targets(stack: ExitStack, workdir: Path, args: argparse.Namespace, ski
           for name, client in PASSTHROUGHS.items()),
         (HUB, lambda: start_llmhub(workdir, emulator, slow_key, hub_key), hub_key, "bench", hub_key, "bench-slow"),
     ]
+    prefix = f"llmhub-bench-{secrets.token_hex(4)}:"
+    stack.callback(forget_redis_keys, args.redis_url, prefix)
+    for name, more in ((HUB_REDIS, {}), (HUB_WORKERS, {"LLMHUB_WORKERS": "2"})):
+        start = partial(start_llmhub, workdir, emulator, slow_key, hub_key, name, **cluster_env(args, prefix + name[-1] + ":", **more))
+        starters.append((name, start, hub_key, "bench", hub_key, "bench-slow"))
     if args.no_litellm:
         skipped.append("LiteLLM: --no-litellm")
     else:
@@ -708,7 +773,7 @@ def start_targets(stack: ExitStack, workdir: Path, args: argparse.Namespace, ski
         starters.append((PEER, start_peer, litellm_key, "gpt-4o", litellm_key, "gpt-4o-slow"))
     wanted = set(args.only.split(",")) if args.only else None
     for name, start, token, model, slow_token, slow_model in starters:
-        if wanted is not None and not wanted & {name, *MESSAGES_TARGETS.get(name, ())}:
+        if wanted is not None and not wanted & {name, *MESSAGES_TARGETS.get(name, ()), *CLUSTER_TARGETS.get(name, ())}:
             continue
         with skipped_on_failure(skipped, name):
             print(f"starting {name} ...", file=sys.stderr, flush=True)
@@ -719,6 +784,9 @@ def start_targets(stack: ExitStack, workdir: Path, args: argparse.Namespace, ski
             if wanted is None or name in wanted:
                 targets.append(target)
             targets += messages_targets(target, wanted, skipped)
+            if name == HUB_REDIS and (wanted is None or HUB_REDIS_LIMITED in wanted):
+                with skipped_on_failure(skipped, HUB_REDIS_LIMITED):
+                    targets.append(limited_token(target))
     if wanted is None or DIRECT_MESSAGES in wanted:
         targets.append(replace(targets[0], name=DIRECT_MESSAGES, model="claude-sonnet-4-5", path=MESSAGES_PATH))
     if wanted is None or DIRECT_RESPONSES in wanted:
