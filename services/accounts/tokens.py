@@ -102,15 +102,23 @@ class Principal:
         return self.allowed_models is None or model in self.allowed_models
 
 
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """The shared store's no: over the token's rpm (``holder`` None, ``wait`` seconds until a slot frees), or
+    over the budget of ``holder`` (``"token:<id>"`` or ``"user:<id>"``)."""
+
+    holder: str | None
+    wait: float = 0.0
+
+
 class SharedLimits(Protocol):
     """Token rpm windows and budget spend shared by every instance of a cluster (``services.cluster``).
     Each method raises ``ClusterUnavailable`` when the shared store does not answer."""
 
-    async def take_rate(self, token_id: int, rpm: int) -> float | None:
-        """Count one request in the token's minute: None when admitted, else seconds until a slot frees."""
-
-    async def reserve(self, holders: dict[str, MonthSpend], month: str, micros: int) -> Hold | str:
-        """Hold ``micros`` on every budget at once, or name the first holder whose budget is used up."""
+    async def admit(self, token_id: int | None, rpm: int | None, holders: dict[str, MonthSpend], month: str,
+                    worst_case_micros: Callable[[], int]) -> Hold | Refusal:
+        """In one step: count the call in the token's minute (when ``rpm``), then hold its worst case on every
+        budget in ``holders`` at once (``worst_case_micros`` asked only when there is one)."""
 
     def settle(self, hold: Hold, month: str, cost_micros: int) -> None:
         """Release a shared hold and spend the call's real cost (in the background)."""
@@ -229,16 +237,11 @@ class TokenRegistry:
     async def _admit_shared(self, shared: SharedLimits, principal: Principal, model: str,
                             worst_case_micros: Callable[[], int]) -> Hold:
         self._check_model(principal, model)
-        if principal.rpm is not None and principal.token_id is not None:
-            wait = await shared.take_rate(principal.token_id, principal.rpm)
-            if wait is not None:
-                raise _rpm_refusal(principal.rpm, wait)
         holders = {name: spend for name, spend in self._budget_holders(principal) if spend.budget_micros is not None}
-        if not holders:
-            return NO_HOLD
-        taken = await shared.reserve(holders, _this_month(), worst_case_micros())
-        if isinstance(taken, str):
-            raise _budget_refusal(person=taken.startswith("user:"))
+        taken = await shared.admit(principal.token_id, principal.rpm, holders, _this_month(), worst_case_micros)
+        if isinstance(taken, Refusal):
+            raise _rpm_refusal(principal.rpm or 0, taken.wait) if taken.holder is None else _budget_refusal(
+                person=taken.holder.startswith("user:"))
         return taken
 
     def _budget_holders(self, principal: Principal) -> list[tuple[str, MonthSpend]]:

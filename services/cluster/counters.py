@@ -19,11 +19,12 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import redis
 
-from services.accounts.tokens import Hold, MonthSpend
+from services.accounts.tokens import NO_HOLD, Hold, MonthSpend, Refusal
 from services.cluster.link import ClusterLink
 from services.errors import ClusterUnavailable
 
@@ -33,43 +34,42 @@ WINDOW_SECONDS = 60
 HOLD_SECONDS = 900  # longer than any call may take (its retries and stream included)
 MONTH_KEY_SECONDS = 40 * 24 * 3600
 
-TAKE_RATE = """
+# One round trip per admitted call: the token's rpm window (KEYS[1], when ARGV[1] > 0), then every budget
+# holder's hash and holds' set (KEYS[2], KEYS[3], …). ARGV: rpm limit (0: none), window seconds, the hold's
+# id, micros, hold seconds, key seconds, then per holder its budget and its seed spend. Answers {0} when
+# admitted, {1, seconds until a slot frees} over the rpm, {2, holder number} over a budget.
+ADMIT = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-local window = tonumber(ARGV[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
-if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then
-  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-  return tostring(tonumber(oldest[2]) + window - now)
+local rpm, window = tonumber(ARGV[1]), tonumber(ARGV[2])
+if rpm > 0 then
+  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+  if redis.call('ZCARD', KEYS[1]) >= rpm then
+    local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+    return {1, tostring(tonumber(oldest[2]) + window - now)}
+  end
+  redis.call('ZADD', KEYS[1], now, ARGV[3])
+  redis.call('EXPIRE', KEYS[1], window + 1)
 end
-redis.call('ZADD', KEYS[1], now, ARGV[3])
-redis.call('EXPIRE', KEYS[1], window + 1)
-return false
-"""
-
-# KEYS: per holder its hash and its holds' set; ARGV: hold id, micros, hold seconds, key seconds, then per
-# holder its budget and its seed spend.
-RESERVE = """
-local now = tonumber(redis.call('TIME')[1])
-local count = #KEYS / 2
+local count = (#KEYS - 1) / 2
 for i = 1, count do
-  local spend, holds = KEYS[2 * i - 1], KEYS[2 * i]
+  local spend, holds = KEYS[2 * i], KEYS[2 * i + 1]
   for _, stale in ipairs(redis.call('ZRANGEBYSCORE', holds, '-inf', now)) do
     redis.call('HINCRBY', spend, 'reserved', -tonumber(string.match(stale, ':(%d+)$')))
   end
   redis.call('ZREMRANGEBYSCORE', holds, '-inf', now)
-  redis.call('HSETNX', spend, 'spent', ARGV[4 + 2 * i])
+  redis.call('HSETNX', spend, 'spent', ARGV[6 + 2 * i])
   local used = tonumber(redis.call('HGET', spend, 'spent')) + tonumber(redis.call('HGET', spend, 'reserved') or '0')
-  if used >= tonumber(ARGV[3 + 2 * i]) then return i end
+  if used >= tonumber(ARGV[5 + 2 * i]) then return {2, i} end
 end
 for i = 1, count do
-  local spend, holds = KEYS[2 * i - 1], KEYS[2 * i]
-  redis.call('HINCRBY', spend, 'reserved', ARGV[2])
-  redis.call('ZADD', holds, now + tonumber(ARGV[3]), ARGV[1])
-  redis.call('EXPIRE', spend, ARGV[4])
-  redis.call('EXPIRE', holds, ARGV[4])
+  local spend, holds = KEYS[2 * i], KEYS[2 * i + 1]
+  redis.call('HINCRBY', spend, 'reserved', ARGV[4])
+  redis.call('ZADD', holds, now + tonumber(ARGV[5]), ARGV[3])
+  redis.call('EXPIRE', spend, ARGV[6])
+  redis.call('EXPIRE', holds, ARGV[6])
 end
-return 0
+return {0}
 """
 
 SETTLE = """
@@ -87,38 +87,31 @@ class SharedCounters:
 
     def __init__(self, link: ClusterLink) -> None:
         self.link = link
-        self._take_rate = link.aio.register_script(TAKE_RATE)
-        self._reserve = link.aio.register_script(RESERVE)
+        self._admit = link.aio.register_script(ADMIT)
         self._settle = link.aio.register_script(SETTLE)
         self._serial = itertools.count()
         self._settling: set[asyncio.Task[Any]] = set()
 
-    def _hold_id(self, micros: int) -> str:
-        return f"{self.link.instance}:{next(self._serial)}:{micros}"
-
-    async def take_rate(self, token_id: int, rpm: int) -> float | None:
+    async def admit(self, token_id: int | None, rpm: int | None, holders: dict[str, MonthSpend], month: str,
+                    worst_case_micros: Callable[[], int]) -> Hold | Refusal:
+        names = list(holders)
+        micros = worst_case_micros() if holders else 0
+        hold_id = f"{self.link.instance}:{next(self._serial)}:{micros}"
+        budgets = [value for spend in holders.values() for value in (spend.budget_micros or 0, spend.spent_micros)]
+        keys = [self.link.key("rpm", "token", token_id), *self._budget_keys(names, month)]
         try:
-            wait = await self._take_rate(keys=[self.link.key("rpm", "token", token_id)],
-                                         args=[WINDOW_SECONDS, rpm, self._hold_id(0)])
+            answer = await self._admit(keys=keys, args=[rpm or 0, WINDOW_SECONDS, hold_id, micros, HOLD_SECONDS, MONTH_KEY_SECONDS,
+                                                        *budgets])
         except redis.RedisError as exc:
-            raise ClusterUnavailable(f"token rpm not shared: {exc}") from None
-        return None if wait is None else float(wait)
+            raise ClusterUnavailable(f"limits not shared: {exc}") from None
+        if answer[0] == 1:
+            return Refusal(None, float(answer[1]))
+        if answer[0] == 2:
+            return Refusal(names[int(answer[1]) - 1])
+        return Hold(micros=micros, shared_id=hold_id, names=tuple(names)) if holders else NO_HOLD
 
     def _budget_keys(self, names: list[str], month: str) -> list[str]:
         return [key for name in names for key in (self.link.key("spend", name, month), self.link.key("holds", name, month))]
-
-    async def reserve(self, holders: dict[str, MonthSpend], month: str, micros: int) -> Hold | str:
-        names = list(holders)
-        hold_id = self._hold_id(micros)
-        budgets = [value for spend in holders.values() for value in (spend.budget_micros or 0, spend.spent_micros)]
-        try:
-            refused = await self._reserve(keys=self._budget_keys(names, month),
-                                          args=[hold_id, micros, HOLD_SECONDS, MONTH_KEY_SECONDS, *budgets])
-        except redis.RedisError as exc:
-            raise ClusterUnavailable(f"budget not shared: {exc}") from None
-        if refused:
-            return names[int(refused) - 1]
-        return Hold(micros=micros, shared_id=hold_id, names=tuple(names))
 
     def settle(self, hold: Hold, month: str, cost_micros: int) -> None:
         task = asyncio.get_running_loop().create_task(self._settle_now(hold, month, cost_micros))

@@ -5,13 +5,14 @@ both, a scheduled job's period goes to one of them, and change notices arrive.""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
 from services.accounts.throttle import SignInThrottle
-from services.accounts.tokens import MonthSpend
+from services.accounts.tokens import NO_HOLD, Hold, MonthSpend, Refusal
 from services.cluster import Cluster
+from services.cluster.counters import SharedCounters
 from services.errors import ErrorKind
 from services.gateway.health import SkipReason
 from services.gateway.key_state import KeyStateStore
@@ -101,38 +102,49 @@ async def test_an_instance_started_later_reads_the_shared_state(pair: tuple[Clus
         await late.link.close()
 
 
+def budget(counters: SharedCounters, holder: str, spend: MonthSpend, micros: int) -> Awaitable[Hold | Refusal]:
+    return counters.admit(None, None, {holder: spend}, "2026-12", lambda: micros)
+
+
 async def test_token_rpm_holds_exactly_across_instances(pair: tuple[Cluster, Cluster, FakeClock]) -> None:
     first, second, _ = pair
-    answers = await asyncio.gather(*(cluster.counters.take_rate(7, 5) for _ in range(8) for cluster in (first, second)))
-    admitted = [wait for wait in answers if wait is None]
-    assert len(admitted) == 5
-    refused = [wait for wait in answers if wait is not None]
-    assert all(0 < wait <= 60 for wait in refused)
-    assert await first.counters.take_rate(8, 5) is None  # another token has its own window
+    answers = await asyncio.gather(*(c.counters.admit(7, 5, {}, "2026-12", lambda: 0) for _ in range(8) for c in (first, second)))
+    assert answers.count(NO_HOLD) == 5
+    refused = [answer for answer in answers if isinstance(answer, Refusal)]
+    assert len(refused) == 11 and all(r.holder is None and 0 < r.wait <= 60 for r in refused)
+    assert await first.counters.admit(8, 5, {}, "2026-12", lambda: 0) is NO_HOLD  # another token has its own window
 
 
 async def test_a_budget_is_passed_by_at_most_one_call_across_instances(pair: tuple[Cluster, Cluster, FakeClock]) -> None:
     first, second, _ = pair
-    budget = 1000
-    spends = {cluster: MonthSpend(budget, "2026-12", spent_micros=100) for cluster in (first, second)}
-    holds = await asyncio.gather(*(c.counters.reserve({"token:3": spends[c]}, "2026-12", 200) for _ in range(6) for c in (first, second)))
-    taken = [hold for hold in holds if not isinstance(hold, str)]
+    spends = {cluster: MonthSpend(1000, "2026-12", spent_micros=100) for cluster in (first, second)}
+    holds = await asyncio.gather(*(budget(c.counters, "token:3", spends[c], 200) for _ in range(6) for c in (first, second)))
+    taken = [hold for hold in holds if isinstance(hold, Hold)]
     assert len(taken) == 5  # 100 spent + 4 × 200 held = 900 < 1000: a fifth fits, a sixth does not
-    assert {hold for hold in holds if isinstance(hold, str)} == {"token:3"}
+    assert {hold for hold in holds if isinstance(hold, Refusal)} == {Refusal("token:3")}
     for hold in taken:
         first.counters.settle(hold, "2026-12", 200)
     await first.counters.drain()
-    assert isinstance(await second.counters.reserve({"token:3": spends[second]}, "2026-12", 1), str)  # 1100 spent: every instance refuses
+    assert await budget(second.counters, "token:3", spends[second], 1) == Refusal("token:3")  # 1100 spent: every instance refuses
+
+
+async def test_an_rpm_and_two_budgets_are_one_step(pair: tuple[Cluster, Cluster, FakeClock]) -> None:
+    """Refused by the person's budget: the token's hold is not taken either (its rpm slot is, as locally)."""
+    first, _, _ = pair
+    token, person = MonthSpend(1000, "2026-12"), MonthSpend(50, "2026-12", spent_micros=50)
+    assert await first.counters.admit(9, 100, {"token:9": token, "user:2": person}, "2026-12", lambda: 10) == Refusal("user:2")
+    alone = await first.counters.admit(9, 100, {"token:9": token}, "2026-12", lambda: 990)
+    assert isinstance(alone, Hold) and alone.micros == 990  # the refused call held nothing of the token's 1000
 
 
 async def test_a_killed_instance_hold_expires(pair: tuple[Cluster, Cluster, FakeClock], monkeypatch: pytest.MonkeyPatch) -> None:
     first, second, _ = pair
     monkeypatch.setattr("services.cluster.counters.HOLD_SECONDS", 1)
     spend = MonthSpend(500, "2026-12")
-    assert not isinstance(await first.counters.reserve({"user:4": spend}, "2026-12", 500), str)  # never settled
-    assert await second.counters.reserve({"user:4": spend}, "2026-12", 10) == "user:4"
+    assert isinstance(await budget(first.counters, "user:4", spend, 500), Hold)  # never settled
+    assert await budget(second.counters, "user:4", spend, 10) == Refusal("user:4")
     await asyncio.sleep(2.1)
-    assert not isinstance(await second.counters.reserve({"user:4": spend}, "2026-12", 10), str)
+    assert isinstance(await budget(second.counters, "user:4", spend, 10), Hold)
 
 
 async def test_a_jobs_period_runs_on_one_instance(pair: tuple[Cluster, Cluster, FakeClock]) -> None:
