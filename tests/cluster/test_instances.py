@@ -8,8 +8,8 @@ hub: the contract of README "Several instances" checked point by point.
 - a key disabled on A is dropped by B within a second;
 - B keeps serving after A is killed with SIGKILL.
 
-The instances share the database through the ``shared_database`` fixture (one place to point them
-at another database).
+Run on PostgreSQL (two data dirs, as on two machines) and on one SQLite file (one data dir, as
+``--workers`` runs), through the ``shared_database`` fixture.
 """
 
 from __future__ import annotations
@@ -25,9 +25,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from cryptography.fernet import Fernet
 
 from tests.cluster.conftest import RedisUnderTest
 from tests.conftest import MASTER_KEY, RunningApp, start_app
+from tests.databases import POSTGRESQL, SQLITE, postgres_or_skip, scratch_postgres
 from tests.factories import user_with_token, wait_for_usage, wait_until
 from tests.upstream_emulator import EmulatorHandle
 
@@ -75,16 +77,29 @@ class Pair:
 
 @dataclass(frozen=True)
 class SharedDatabase:
-    """Where both instances keep their data: the environment that points an instance at it, and its data dir."""
+    """Where the instances keep their data: the environment that points an instance at the database, and
+    each instance's data dir (its own, or one for both with the SQLite file in it)."""
 
     env: dict[str, str]
-    data_dir: Path
+    folder: Path
+    own_data_dirs: bool
+
+    def data_dir(self, instance: str) -> Path:
+        return self.folder / (f"data-{instance}" if self.own_data_dirs else "data")
 
 
-@pytest.fixture(scope="module")
-def shared_database(tmp_path_factory: pytest.TempPathFactory) -> SharedDatabase:
-    """One SQLite file (WAL) in a data dir both instances use, each with its own usage journal."""
-    return SharedDatabase({}, tmp_path_factory.mktemp("cluster") / "data")
+@pytest.fixture(scope="module", params=[POSTGRESQL, SQLITE])
+def shared_database(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SharedDatabase]:
+    """PostgreSQL: a scratch database, each instance in a data dir of its own (as on two machines), sharing
+    ``LLMHUB_SECRET_KEY``. SQLite: one file (WAL) in one data dir, as ``--workers`` runs."""
+    folder = tmp_path_factory.mktemp("cluster")
+    if request.param == SQLITE:
+        yield SharedDatabase({}, folder, own_data_dirs=False)
+        return
+    postgres_or_skip()
+    with scratch_postgres() as url:
+        env = {"LLMHUB_DATABASE_URL": url.render_as_string(hide_password=False), "LLMHUB_SECRET_KEY": Fernet.generate_key().decode()}
+        yield SharedDatabase(env, folder, own_data_dirs=True)
 
 
 @pytest.fixture(scope="module")
@@ -98,12 +113,12 @@ def module_redis() -> Iterator[RedisUnderTest]:
 @pytest.fixture(scope="module")
 def pair(emulator: EmulatorHandle, shared_database: SharedDatabase, module_redis: RedisUnderTest) -> Iterator[Pair]:
     run = "mi-" + secrets.token_hex(4)
-    config = shared_database.data_dir.parent / "llmhub.yaml"
+    config = shared_database.folder / "llmhub.yaml"
     config.write_text(CONFIG.format(url=emulator.url, run=run))
-    cluster_env = {**shared_database.env, "LLMHUB_REDIS_URL": module_redis.url, "LLMHUB_REDIS_PREFIX": module_redis.prefix}
-    a = start_app(shared_database.data_dir, config=config, env={**cluster_env, "LLMHUB_WORKER_INDEX": "0"})
+    cluster_env = {**shared_database.env, "LLMHUB_REDIS_URL": module_redis.url, "LLMHUB_REDIS_PREFIX": module_redis.prefix + run + ":"}
+    a = start_app(shared_database.data_dir("a"), config=config, env={**cluster_env, "LLMHUB_WORKER_INDEX": "0"})
     try:
-        b = start_app(shared_database.data_dir, config=config, env={**cluster_env, "LLMHUB_WORKER_INDEX": "1"})
+        b = start_app(shared_database.data_dir("b"), config=config, env={**cluster_env, "LLMHUB_WORKER_INDEX": "1"})
     except BaseException:
         a.stop()
         raise
