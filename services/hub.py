@@ -44,6 +44,7 @@ from services.tables import DeploymentState, KeyState, ModelRoute, Provider, Pro
 from services.usage.journal import JOURNAL_FOLDER
 from services.usage.recorder import UsageRecorder
 from services.usage.replay import ReplayPolicy
+from services.usage.settings import announce_settings_writes, note_settings_write_elsewhere
 
 log = logging.getLogger(__name__)
 
@@ -155,6 +156,8 @@ class Hub:
         throttle = self.accounts.throttle
         throttle.on_record = lambda outcome, email, ip: cluster.feed.announce("throttle", [outcome, email, ip])
         cluster.feed.on("throttle", lambda data: throttle.replay(*data))
+        self._stop_announcing = announce_settings_writes(lambda: cluster.feed.announce("settings"))
+        cluster.feed.on("settings", lambda _data: note_settings_write_elsewhere())
 
     def _catalog_changed(self) -> None:
         self.reload_routing()
@@ -205,6 +208,7 @@ class Hub:
         await self.responses.settle()
         await self.mirror_states()
         if self.cluster is not None:
+            self._stop_announcing()
             await self.cluster.stop()
         await self.client.aclose()
         self.engine.dispose()

@@ -7,6 +7,7 @@ cleans a request or response body before it may be stored (body logging is off b
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 from urllib.parse import urlparse
@@ -40,16 +41,32 @@ SECRET_PATTERN = re.compile("|".join((  # one pass over each string: redaction r
 
 
 _writes = 0
+_announcers: list[Callable[[], None]] = []
 
 
 def settings_writes() -> int:
-    """How many settings or budget writes this process made: the hot path re-reads what it caches when this moves."""
+    """How many settings or budget writes this process made or heard of: the hot path re-reads what it caches
+    when this moves."""
     return _writes
 
 
 def note_settings_write() -> None:
+    """A settings or budget write here: counted, and told to the other instances of a cluster."""
+    note_settings_write_elsewhere()
+    for announce in _announcers:
+        announce()
+
+
+def note_settings_write_elsewhere() -> None:
+    """Another instance wrote settings or budgets: what this one caches is re-read, as after its own write."""
     global _writes
     _writes += 1
+
+
+def announce_settings_writes(announce: Callable[[], None]) -> Callable[[], None]:
+    """Call ``announce`` after each settings write of this process (a cluster's feed); returns the undo."""
+    _announcers.append(announce)
+    return lambda: _announcers.remove(announce)
 
 
 def _read(engine: Engine, key: str) -> Any:

@@ -5,7 +5,8 @@ hub: the contract of README "Several instances" checked point by point.
 - a token's rpm holds across A and B within ±2 of the limit (the shared window is exact: 10 of 10);
 - a token's budget is passed by at most one call in total, then both refuse;
 - one usage export holds the calls of both;
-- a key disabled on A is dropped by B within a second;
+- a key disabled on A is dropped by B within a second; so is a token revoked on A, and a person's budget
+  set on A holds on B;
 - B keeps serving after A is killed with SIGKILL.
 
 Run on PostgreSQL (two data dirs, as on two machines) and on one SQLite file (one data dir, as
@@ -207,6 +208,25 @@ def test_a_key_disabled_on_one_instance_is_dropped_by_the_other_within_a_second(
     for _ in range(3):
         assert chat(pair.b, "toggle").status_code == 200
     assert calls_to(emulator, first) == before
+
+
+def test_a_token_revoked_on_one_instance_is_refused_by_the_other_within_a_second(pair: Pair) -> None:
+    holder = user_with_token(pair.a, f"revoked-{pair.run}@example.com", "revoked-password-1", "revoked")
+    assert chat(pair.b, "toggle", holder.token).status_code == 200  # B has it cached now
+    with pair.a.client() as admin:
+        assert admin.delete(f"/api/tokens/{token_id(pair.a, 'revoked')}").status_code == 200
+    time.sleep(CONTRACT_SECONDS)
+    assert chat(pair.b, "toggle", holder.token).status_code == 401
+
+
+def test_a_persons_budget_set_on_one_instance_holds_on_the_other_within_a_second(pair: Pair) -> None:
+    holder = user_with_token(pair.a, f"person-{pair.run}@example.com", "person-password-1", "person")
+    assert chat(pair.b, "toggle", holder.token).status_code == 200  # no budget yet; B knows the person's spend
+    with pair.a.client() as admin:
+        assert admin.put(f"/api/budgets/users/{holder.id}", json={"monthly_budget_usd": "0.000001"}).status_code == 200
+    time.sleep(CONTRACT_SECONDS)
+    refused = chat(pair.b, "toggle", holder.token)
+    assert refused.status_code == 429 and refused.json()["error"]["code"] == "user_budget_exceeded"
 
 
 def test_the_other_instance_serves_on_after_one_is_killed(pair: Pair) -> None:
