@@ -115,10 +115,10 @@ class SharedLimits(Protocol):
     """Token rpm windows and budget spend shared by every instance of a cluster (``services.cluster``).
     Each method raises ``ClusterUnavailable`` when the shared store does not answer."""
 
-    async def admit(self, token_id: int | None, rpm: int | None, holders: dict[str, MonthSpend], month: str,
+    async def admit(self, rate: tuple[str, int] | None, holders: dict[str, MonthSpend], month: str,
                     worst_case_micros: Callable[[], int]) -> Hold | Refusal:
-        """In one step: count the call in the token's minute (when ``rpm``), then hold its worst case on every
-        budget in ``holders`` at once (``worst_case_micros`` asked only when there is one)."""
+        """In one step: count the call in the minute of ``rate`` (its window's name, its rpm), then hold its worst
+        case on every budget in ``holders`` at once (``worst_case_micros`` asked only when there is one)."""
 
     def settle(self, hold: Hold, month: str, cost_micros: int) -> None:
         """Release a shared hold and spend the call's real cost (in the background)."""
@@ -238,7 +238,8 @@ class TokenRegistry:
                             worst_case_micros: Callable[[], int]) -> Hold:
         self._check_model(principal, model)
         holders = {name: spend for name, spend in self._budget_holders(principal) if spend.budget_micros is not None}
-        taken = await shared.admit(principal.token_id, principal.rpm, holders, _this_month(), worst_case_micros)
+        rate = (f"token:{principal.token_id}", principal.rpm) if principal.rpm is not None else None
+        taken = await shared.admit(rate, holders, _this_month(), worst_case_micros)
         if isinstance(taken, Refusal):
             raise _rpm_refusal(principal.rpm or 0, taken.wait) if taken.holder is None else _budget_refusal(
                 person=taken.holder.startswith("user:"))

@@ -92,16 +92,16 @@ class SharedCounters:
         self._serial = itertools.count()
         self._settling: set[asyncio.Task[Any]] = set()
 
-    async def admit(self, token_id: int | None, rpm: int | None, holders: dict[str, MonthSpend], month: str,
+    async def admit(self, rate: tuple[str, int] | None, holders: dict[str, MonthSpend], month: str,
                     worst_case_micros: Callable[[], int]) -> Hold | Refusal:
         names = list(holders)
         micros = worst_case_micros() if holders else 0
         hold_id = f"{self.link.instance}:{next(self._serial)}:{micros}"
         budgets = [value for spend in holders.values() for value in (spend.budget_micros or 0, spend.spent_micros)]
-        keys = [self.link.key("rpm", "token", token_id), *self._budget_keys(names, month)]
+        rate_key, rpm = rate or ("none", 0)
+        keys = [self.link.key("rpm", rate_key), *self._budget_keys(names, month)]
         try:
-            answer = await self._admit(keys=keys, args=[rpm or 0, WINDOW_SECONDS, hold_id, micros, HOLD_SECONDS, MONTH_KEY_SECONDS,
-                                                        *budgets])
+            answer = await self._admit(keys=keys, args=[rpm, WINDOW_SECONDS, hold_id, micros, HOLD_SECONDS, MONTH_KEY_SECONDS, *budgets])
         except redis.RedisError as exc:
             raise ClusterUnavailable(f"limits not shared: {exc}") from None
         if answer[0] == 1:
@@ -109,6 +109,15 @@ class SharedCounters:
         if answer[0] == 2:
             return Refusal(names[int(answer[1]) - 1])
         return Hold(micros=micros, shared_id=hold_id, names=tuple(names)) if holders else NO_HOLD
+
+    async def take_key_slot(self, key_id: int, rpm: int) -> float | None:
+        """A provider key's rpm window shared by the cluster: None when this call may go, else seconds until a
+        slot frees. Without an answer from Redis the key's local window decides (None)."""
+        try:
+            taken = await self.admit((f"key:{key_id}", rpm), {}, "", lambda: 0)
+        except ClusterUnavailable:
+            return None
+        return taken.wait if isinstance(taken, Refusal) else None
 
     def _budget_keys(self, names: list[str], month: str) -> list[str]:
         return [key for name in names for key in (self.link.key("spend", name, month), self.link.key("holds", name, month))]

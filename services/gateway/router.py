@@ -19,7 +19,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from services.clock import Clock
 from services.errors import TRANSIENT_FAILURES, ErrorKind, GatewayError, UpstreamError
@@ -94,6 +94,11 @@ def candidate_skip_reason(states: KeyStateStore, candidate: Candidate, plan: Pla
     return reason
 
 
+class SharedKeyRpm(Protocol):
+    async def take_key_slot(self, key_id: int, rpm: int) -> float | None:
+        """None when a call through the key may go now, else seconds until its minute has a slot."""
+
+
 class Router:
     def __init__(
         self,
@@ -105,7 +110,9 @@ class Router:
         policy: RetryPolicy = RetryPolicy(),
         rng: random.Random | None = None,
         adapter_for: Callable[[str], Adapter] = get_adapter,
+        shared_key_rpm: SharedKeyRpm | None = None,
     ) -> None:
+        """``shared_key_rpm``: with several instances, the cluster's rpm windows of keys that have an rpm limit."""
         self._table = table
         self.states = states
         self.client = client
@@ -113,6 +120,7 @@ class Router:
         self.policy = policy
         self.rng = rng or random.Random()
         self.adapter_for = adapter_for
+        self.shared_key_rpm = shared_key_rpm
         self._plans_of: RoutingTable | None = None
         self._plans: dict[str, Plan] = {}
 
@@ -158,6 +166,8 @@ class Router:
                 if candidate.route.context_fallback and not state.too_long:
                     continue  # serves only what did not fit before it; not a skip worth a line
                 reason = self._skip_reason(candidate, plan, request)
+                if reason is None and self.shared_key_rpm is not None and candidate.key.limits.rpm is not None:
+                    reason = await self._shared_rpm_reason(self.shared_key_rpm, candidate, state)
                 if reason is not None:
                     trail.add(candidate, "skipped", reason=reason)
                     state.too_long |= reason is SkipReason.TOO_LONG
@@ -202,6 +212,15 @@ class Router:
 
     def _skip_reason(self, candidate: Candidate, plan: Plan, request: RequestFacts) -> SkipReason | None:
         return candidate_skip_reason(self.states, candidate, plan, request, self.clock.now())
+
+    async def _shared_rpm_reason(self, shared: SharedKeyRpm, candidate: Candidate, state: Round) -> SkipReason | None:
+        """Over the key's rpm counted across the cluster (its local window counts this instance's calls only)."""
+        assert candidate.key.limits.rpm is not None
+        wait = await shared.take_key_slot(candidate.key.id, candidate.key.limits.rpm)
+        if wait is None:
+            return None
+        state.recoveries.append((self.clock.now() + wait, SkipReason.OVER_RPM))
+        return SkipReason.OVER_RPM
 
     def _note_recovery(self, candidate: Candidate, reason: SkipReason, state: Round) -> None:
         if reason in TIMED_REASONS:

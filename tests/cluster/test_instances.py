@@ -2,7 +2,8 @@
 hub: the contract of README "Several instances" checked point by point.
 
 - a deployment cooled by a 429 on A is skipped by B: the emulator sees no call from B to that key;
-- a token's rpm holds across A and B within ±2 of the limit (the shared window is exact: 10 of 10);
+- a token's rpm holds across A and B within ±2 of the limit (the shared window is exact: 10 of 10), and
+  so does a provider key's;
 - a token's budget is passed by at most one call in total, then both refuse;
 - one usage export holds the calls of both;
 - a key disabled on A is dropped by B within a second; so is a token revoked on A, and a person's budget
@@ -56,7 +57,22 @@ providers:
       - label: second
         secret: ok#{run}-second
         priority: 2
+  - name: paced
+    kind: openai
+    base_url: {url}/v1
+    keys:
+      - label: paced
+        secret: ok#{run}-paced
+        priority: 1
+        rpm: 4
+      - label: overflow
+        secret: ok#{run}-overflow
+        priority: 2
 models:
+  - name: paced
+    routes:
+      - provider: paced
+        model: gpt-4o
   - name: shared
     routes:
       - provider: emu
@@ -156,6 +172,14 @@ def test_a_tokens_rpm_holds_across_instances(pair: Pair) -> None:
         answers = list(pool.map(lambda i: chat((pair.a, pair.b)[i % 2], "toggle", holder.token).status_code, range(30)))
     assert abs(answers.count(200) - 10) <= 2, answers
     assert set(answers) == {200, 429}
+
+
+def test_a_keys_rpm_holds_across_instances(pair: Pair, emulator: EmulatorHandle) -> None:
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda i: chat((pair.a, pair.b)[i % 2], "paced").status_code, range(12)))
+    assert answers == [200] * 12
+    assert calls_to(emulator, f"ok#{pair.run}-paced") == 4  # its rpm, across both; the rest went to the overflow key
+    assert calls_to(emulator, f"ok#{pair.run}-overflow") == 8
 
 
 def test_a_budget_is_passed_by_at_most_one_call_across_instances(pair: Pair) -> None:

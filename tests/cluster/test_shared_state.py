@@ -103,16 +103,26 @@ async def test_an_instance_started_later_reads_the_shared_state(pair: tuple[Clus
 
 
 def budget(counters: SharedCounters, holder: str, spend: MonthSpend, micros: int) -> Awaitable[Hold | Refusal]:
-    return counters.admit(None, None, {holder: spend}, "2026-12", lambda: micros)
+    return counters.admit(None, {holder: spend}, "2026-12", lambda: micros)
 
 
 async def test_token_rpm_holds_exactly_across_instances(pair: tuple[Cluster, Cluster, FakeClock]) -> None:
     first, second, _ = pair
-    answers = await asyncio.gather(*(c.counters.admit(7, 5, {}, "2026-12", lambda: 0) for _ in range(8) for c in (first, second)))
+    answers = await asyncio.gather(*(c.counters.admit(("token:7", 5), {}, "2026-12", lambda: 0)
+                                     for _ in range(8) for c in (first, second)))
     assert answers.count(NO_HOLD) == 5
     refused = [answer for answer in answers if isinstance(answer, Refusal)]
     assert len(refused) == 11 and all(r.holder is None and 0 < r.wait <= 60 for r in refused)
-    assert await first.counters.admit(8, 5, {}, "2026-12", lambda: 0) is NO_HOLD  # another token has its own window
+    assert await first.counters.admit(("token:8", 5), {}, "2026-12", lambda: 0) is NO_HOLD  # another token has its own window
+
+
+async def test_a_keys_rpm_holds_exactly_across_instances(pair: tuple[Cluster, Cluster, FakeClock]) -> None:
+    first, second, _ = pair
+    waits = await asyncio.gather(*(c.counters.take_key_slot(4, 3) for _ in range(4) for c in (first, second)))
+    assert waits.count(None) == 3
+    assert all(wait is not None and 0 < wait <= 60 for wait in waits if wait is not None)
+    assert await first.counters.take_key_slot(5, 3) is None  # another key, its own window
+    assert await first.counters.admit(("token:4", 3), {}, "2026-12", lambda: 0) is NO_HOLD  # a token 4 is not key 4
 
 
 async def test_a_budget_is_passed_by_at_most_one_call_across_instances(pair: tuple[Cluster, Cluster, FakeClock]) -> None:
@@ -132,8 +142,8 @@ async def test_an_rpm_and_two_budgets_are_one_step(pair: tuple[Cluster, Cluster,
     """Refused by the person's budget: the token's hold is not taken either (its rpm slot is, as locally)."""
     first, _, _ = pair
     token, person = MonthSpend(1000, "2026-12"), MonthSpend(50, "2026-12", spent_micros=50)
-    assert await first.counters.admit(9, 100, {"token:9": token, "user:2": person}, "2026-12", lambda: 10) == Refusal("user:2")
-    alone = await first.counters.admit(9, 100, {"token:9": token}, "2026-12", lambda: 990)
+    assert await first.counters.admit(("token:9", 100), {"token:9": token, "user:2": person}, "2026-12", lambda: 10) == Refusal("user:2")
+    alone = await first.counters.admit(("token:9", 100), {"token:9": token}, "2026-12", lambda: 990)
     assert isinstance(alone, Hold) and alone.micros == 990  # the refused call held nothing of the token's 1000
 
 
