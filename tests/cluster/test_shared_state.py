@@ -5,10 +5,14 @@ both, a scheduled job's period goes to one of them, and change notices arrive.""
 from __future__ import annotations
 
 import asyncio
+import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
+from app.scheduler import once_per_cluster
 from services.accounts.throttle import SignInThrottle
 from services.accounts.tokens import NO_HOLD, Hold, MonthSpend, Refusal
 from services.cluster import Cluster
@@ -200,3 +204,19 @@ async def test_failed_sign_ins_count_on_every_instance(pair: tuple[Cluster, Clus
     await within_a_second(lambda: throttles[0].wait_seconds("ann@example.com", None) > 0)  # …and on the first
     throttles[0].record_success("ann@example.com")
     await within_a_second(lambda: throttles[1].wait_seconds("ann@example.com", None) == 0)
+
+
+async def test_a_scheduled_job_runs_once_per_period_in_the_cluster(pair: tuple[Cluster, Cluster, FakeClock]) -> None:
+    ran: list[str] = []
+
+    async def job(hub: Any) -> None:
+        ran.append(hub.name)
+
+    hubs = [SimpleNamespace(name=name, cluster=cluster) for name, cluster in zip(("a", "b"), pair[:2], strict=True)]
+    name = "test-job-" + secrets.token_hex(3)
+    runs = [once_per_cluster(hub, name, 3600, job) for hub in hubs]  # type: ignore[arg-type]
+    await asyncio.gather(*(run() for run in runs))
+    assert len(ran) == 1
+    alone = SimpleNamespace(name="alone", cluster=None)  # no cluster: every run is this instance's
+    await once_per_cluster(alone, "test-job", 3600, job)()  # type: ignore[arg-type]
+    assert ran[1:] == ["alone"]
