@@ -19,20 +19,25 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import redis
 
 from services.accounts.tokens import NO_HOLD, Hold, MonthSpend, Refusal
+from services.clock import day_and_month
 from services.cluster.link import ClusterLink
 from services.errors import ClusterUnavailable
+from services.gateway.health import KEY_LIMIT_REASONS, SkipReason
+from services.gateway.routing_table import Limits
 
 log = logging.getLogger(__name__)
 
 WINDOW_SECONDS = 60
 HOLD_SECONDS = 900  # longer than any call may take (its retries and stream included)
 MONTH_KEY_SECONDS = 40 * 24 * 3600
+DAY_KEY_SECONDS = 2 * 24 * 3600
 
 # One round trip per admitted call: the token's rpm window (KEYS[1], when ARGV[1] > 0), then every budget
 # holder's hash and holds' set (KEYS[2], KEYS[3], …). ARGV: rpm limit (0: none), window seconds, the hold's
@@ -72,6 +77,63 @@ end
 return {0}
 """
 
+# A provider key's windows: KEYS rpm set, tpm hash (second → tokens), the UTC day's token counter; ARGV
+# rpm, tpm, daily tokens (0: none), the prompt estimate to hold in the minute, the rpm entry's id, the
+# window's seconds. Answers {0} when the call may go (and counts it), {1, wait} over the rpm,
+# {2, wait} over the tpm, {3} over the day's tokens.
+KEY_SLOT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local second = tonumber(t[1])
+local rpm, tpm, daily, window = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[6])
+if rpm > 0 then
+  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+  if redis.call('ZCARD', KEYS[1]) >= rpm then
+    local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+    return {1, tostring(tonumber(oldest[2]) + window - now)}
+  end
+end
+if tpm > 0 then
+  local total, oldest = 0, nil
+  local buckets = redis.call('HGETALL', KEYS[2])
+  for i = 1, #buckets, 2 do
+    local at = tonumber(buckets[i])
+    if at <= second - window then
+      redis.call('HDEL', KEYS[2], buckets[i])
+    else
+      total = total + tonumber(buckets[i + 1])
+      if oldest == nil or at < oldest then oldest = at end
+    end
+  end
+  if total >= tpm then return {2, tostring(oldest + window - now)} end
+end
+if daily > 0 and tonumber(redis.call('GET', KEYS[3]) or '0') >= daily then return {3} end
+if rpm > 0 then
+  redis.call('ZADD', KEYS[1], now, ARGV[5])
+  redis.call('EXPIRE', KEYS[1], window + 1)
+end
+if tpm > 0 and tonumber(ARGV[4]) > 0 then
+  redis.call('HINCRBY', KEYS[2], second, ARGV[4])
+  redis.call('EXPIRE', KEYS[2], window + 1)
+end
+return {0}
+"""
+
+# A metered call through a key: KEYS the tpm hash and the day's counter; ARGV the minute's tokens (0: no
+# tpm), the day's tokens (0: no daily limit), the window's seconds, the day key's seconds.
+KEY_USAGE = """
+local second = tonumber(redis.call('TIME')[1])
+if tonumber(ARGV[1]) > 0 then
+  redis.call('HINCRBY', KEYS[1], second, ARGV[1])
+  redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3]) + 1)
+end
+if tonumber(ARGV[2]) > 0 then
+  redis.call('INCRBY', KEYS[2], ARGV[2])
+  redis.call('EXPIRE', KEYS[2], ARGV[4])
+end
+return 0
+"""
+
 SETTLE = """
 for i = 1, #KEYS / 2 do
   local spend, holds = KEYS[2 * i - 1], KEYS[2 * i]
@@ -89,6 +151,8 @@ class SharedCounters:
         self.link = link
         self._admit = link.aio.register_script(ADMIT)
         self._settle = link.aio.register_script(SETTLE)
+        self._key_slot = link.aio.register_script(KEY_SLOT)
+        self._key_usage = link.aio.register_script(KEY_USAGE)
         self._serial = itertools.count()
         self._settling: set[asyncio.Task[Any]] = set()
 
@@ -110,30 +174,51 @@ class SharedCounters:
             return Refusal(names[int(answer[1]) - 1])
         return Hold(micros=micros, shared_id=hold_id, names=tuple(names)) if holders else NO_HOLD
 
-    async def take_key_slot(self, key_id: int, rpm: int) -> float | None:
-        """A provider key's rpm window shared by the cluster: None when this call may go, else seconds until a
-        slot frees. Without an answer from Redis the key's local window decides (None)."""
+    def _key_windows(self, key_id: int) -> list[str]:
+        day = day_and_month(time.time())[0]
+        return [self.link.key("rpm", "key", key_id), self.link.key("tpm", "key", key_id), self.link.key("day", "key", key_id, day)]
+
+    async def take_key_slot(self, key_id: int, limits: Limits, estimate: Callable[[], int]) -> tuple[SkipReason, float | None] | None:
+        """``services.gateway.router.SharedKeyLimits``; without an answer from Redis the key's local windows decide."""
+        held = estimate() if limits.tpm is not None else 0
+        entry = f"{self.link.instance}:{next(self._serial)}"
+        args: list[int | str] = [limits.rpm or 0, limits.tpm or 0, limits.daily_tokens or 0, held, entry, WINDOW_SECONDS]
         try:
-            taken = await self.admit((f"key:{key_id}", rpm), {}, "", lambda: 0)
-        except ClusterUnavailable:
+            answer = await self._key_slot(keys=self._key_windows(key_id), args=args)
+        except redis.RedisError as exc:
+            log.warning("shared key limits: Redis did not answer (%s); this instance's windows decide", exc)
             return None
-        return taken.wait if isinstance(taken, Refusal) else None
+        if answer[0] == 0:
+            return None
+        return KEY_LIMIT_REASONS[int(answer[0]) - 1], float(answer[1]) if len(answer) > 1 else None
+
+    def note_key_usage(self, key_id: int, limits: Limits, minute_tokens: int, tokens: int) -> None:
+        minute, day = (minute_tokens if limits.tpm is not None else 0), (tokens if limits.daily_tokens is not None else 0)
+        args = [minute, day, WINDOW_SECONDS, DAY_KEY_SECONDS]
+        keys = self._key_windows(key_id)[1:]
+        self._background(self._key_usage(keys=keys, args=args), f"key {key_id}'s tokens not added in Redis")
 
     def _budget_keys(self, names: list[str], month: str) -> list[str]:
         return [key for name in names for key in (self.link.key("spend", name, month), self.link.key("holds", name, month))]
 
     def settle(self, hold: Hold, month: str, cost_micros: int) -> None:
-        task = asyncio.get_running_loop().create_task(self._settle_now(hold, month, cost_micros))
+        settled = self._settle(keys=self._budget_keys(list(hold.names), month), args=[hold.shared_id or "", hold.micros, cost_micros])
+        self._background(settled, f"a call's cost ({cost_micros} micro-dollars) not added in Redis")  # its hold expires by itself
+
+    def _background(self, call: Awaitable[Any], failure: str) -> None:
+        """Run a script call after the answer went out; a failure is logged (the database keeps the truth)."""
+        task = asyncio.get_running_loop().create_task(_logged(call, failure))
         self._settling.add(task)
         task.add_done_callback(self._settling.discard)
-
-    async def _settle_now(self, hold: Hold, month: str, cost_micros: int) -> None:
-        try:
-            await self._settle(keys=self._budget_keys(list(hold.names), month), args=[hold.shared_id or "", hold.micros, cost_micros])
-        except redis.RedisError as exc:  # the hold expires by itself; the row in the database keeps the spend
-            log.warning("shared budget: a call's cost (%d micro-dollars) not added in Redis (%s)", cost_micros, exc)
 
     async def drain(self) -> None:
         """At shutdown: wait for the settlements still under way."""
         if self._settling:
             await asyncio.gather(*self._settling, return_exceptions=True)
+
+
+async def _logged(call: Awaitable[Any], failure: str) -> None:
+    try:
+        await call
+    except redis.RedisError as exc:
+        log.warning("%s (%s)", failure, exc)

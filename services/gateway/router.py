@@ -29,7 +29,7 @@ from services.gateway.adapters.transport import UpstreamClient, WireTime
 from services.gateway.health import TIMED_REASONS, SkipReason
 from services.gateway.key_state import KeyStateStore
 from services.gateway.plan import Candidate, Plan, make_plan, ordered_candidates
-from services.gateway.routing_table import RoutingTable
+from services.gateway.routing_table import Limits, RoutingTable
 from services.gateway.trail import Attempt, RouteTrail
 
 T = TypeVar("T")
@@ -94,9 +94,20 @@ def candidate_skip_reason(states: KeyStateStore, candidate: Candidate, plan: Pla
     return reason
 
 
-class SharedKeyRpm(Protocol):
-    async def take_key_slot(self, key_id: int, rpm: int) -> float | None:
-        """None when a call through the key may go now, else seconds until its minute has a slot."""
+class SharedKeyLimits(Protocol):
+    """A key's rpm, tpm and daily-token windows counted across the instances of a cluster (``services.cluster``)."""
+
+    async def take_key_slot(self, key_id: int, limits: Limits, estimate: Callable[[], int]) -> tuple[SkipReason, float | None] | None:
+        """None when a call through the key may go now (counted, and with a tpm its prompt ``estimate`` held);
+        else the limit it is over and, for a minute window, the seconds until it has room."""
+
+    def note_key_usage(self, key_id: int, limits: Limits, minute_tokens: int, tokens: int) -> None:
+        """A metered call: ``minute_tokens`` (beyond its held estimate) into the minute, ``tokens`` into the UTC day."""
+
+
+def counted_in_cluster(limits: Limits) -> bool:
+    """Whether a key's limits take a shared window (rpm, tpm, daily tokens; its monthly spend stays local)."""
+    return limits.any and (limits.rpm is not None or limits.tpm is not None or limits.daily_tokens is not None)
 
 
 class Router:
@@ -110,9 +121,10 @@ class Router:
         policy: RetryPolicy = RetryPolicy(),
         rng: random.Random | None = None,
         adapter_for: Callable[[str], Adapter] = get_adapter,
-        shared_key_rpm: SharedKeyRpm | None = None,
+        shared_key_limits: SharedKeyLimits | None = None,
     ) -> None:
-        """``shared_key_rpm``: with several instances, the cluster's rpm windows of keys that have an rpm limit."""
+        """``shared_key_limits``: with several instances, the cluster's windows of keys that have an rpm, tpm or
+        daily-token limit."""
         self._table = table
         self.states = states
         self.client = client
@@ -120,7 +132,7 @@ class Router:
         self.policy = policy
         self.rng = rng or random.Random()
         self.adapter_for = adapter_for
-        self.shared_key_rpm = shared_key_rpm
+        self.shared_key_limits = shared_key_limits
         self._plans_of: RoutingTable | None = None
         self._plans: dict[str, Plan] = {}
 
@@ -166,8 +178,8 @@ class Router:
                 if candidate.route.context_fallback and not state.too_long:
                     continue  # serves only what did not fit before it; not a skip worth a line
                 reason = self._skip_reason(candidate, plan, request)
-                if reason is None and self.shared_key_rpm is not None and candidate.key.limits.rpm is not None:
-                    reason = await self._shared_rpm_reason(self.shared_key_rpm, candidate, state)
+                if reason is None and self.shared_key_limits is not None and counted_in_cluster(candidate.key.limits):
+                    reason = await self._shared_limit_reason(self.shared_key_limits, candidate, request, state)
                 if reason is not None:
                     trail.add(candidate, "skipped", reason=reason)
                     state.too_long |= reason is SkipReason.TOO_LONG
@@ -213,14 +225,16 @@ class Router:
     def _skip_reason(self, candidate: Candidate, plan: Plan, request: RequestFacts) -> SkipReason | None:
         return candidate_skip_reason(self.states, candidate, plan, request, self.clock.now())
 
-    async def _shared_rpm_reason(self, shared: SharedKeyRpm, candidate: Candidate, state: Round) -> SkipReason | None:
-        """Over the key's rpm counted across the cluster (its local window counts this instance's calls only)."""
-        assert candidate.key.limits.rpm is not None
-        wait = await shared.take_key_slot(candidate.key.id, candidate.key.limits.rpm)
-        if wait is None:
+    async def _shared_limit_reason(self, shared: SharedKeyLimits, candidate: Candidate, request: RequestFacts,
+                                   state: Round) -> SkipReason | None:
+        """Over a key limit counted across the cluster (its local windows count this instance's calls only)."""
+        over = await shared.take_key_slot(candidate.key.id, candidate.key.limits, request.estimate)
+        if over is None:
             return None
-        state.recoveries.append((self.clock.now() + wait, SkipReason.OVER_RPM))
-        return SkipReason.OVER_RPM
+        reason, wait = over
+        if wait is not None:
+            state.recoveries.append((self.clock.now() + wait, reason))
+        return reason
 
     def _note_recovery(self, candidate: Candidate, reason: SkipReason, state: Round) -> None:
         if reason in TIMED_REASONS:

@@ -20,6 +20,7 @@ from services.cluster.counters import SharedCounters
 from services.errors import ErrorKind
 from services.gateway.health import SkipReason
 from services.gateway.key_state import KeyStateStore
+from services.gateway.routing_table import Limits
 from tests.cluster.conftest import RedisUnderTest
 from tests.factories import FakeClock
 from tests.gateway.scripted import PLAIN_ROUTE, fail, key, rate_limited
@@ -122,11 +123,29 @@ async def test_token_rpm_holds_exactly_across_instances(pair: tuple[Cluster, Clu
 
 async def test_a_keys_rpm_holds_exactly_across_instances(pair: tuple[Cluster, Cluster, FakeClock]) -> None:
     first, second, _ = pair
-    waits = await asyncio.gather(*(c.counters.take_key_slot(4, 3) for _ in range(4) for c in (first, second)))
-    assert waits.count(None) == 3
-    assert all(wait is not None and 0 < wait <= 60 for wait in waits if wait is not None)
-    assert await first.counters.take_key_slot(5, 3) is None  # another key, its own window
+    limits = Limits(rpm=3)
+    answers = await asyncio.gather(*(c.counters.take_key_slot(4, limits, lambda: 0) for _ in range(4) for c in (first, second)))
+    assert answers.count(None) == 3
+    refused = [answer for answer in answers if answer is not None]
+    assert all(reason is SkipReason.OVER_RPM and wait is not None and 0 < wait <= 60 for reason, wait in refused)
+    assert await first.counters.take_key_slot(5, limits, lambda: 0) is None  # another key, its own window
     assert await first.counters.admit(("token:4", 3), {}, "2026-12", lambda: 0) is NO_HOLD  # a token 4 is not key 4
+
+
+async def test_a_keys_tpm_and_daily_tokens_hold_across_instances(pair: tuple[Cluster, Cluster, FakeClock]) -> None:
+    first, second, _ = pair
+    per_minute = Limits(tpm=100)
+    assert await first.counters.take_key_slot(6, per_minute, lambda: 60) is None  # 60 held
+    assert await second.counters.take_key_slot(6, per_minute, lambda: 30) is None  # 90 held
+    second.counters.note_key_usage(6, per_minute, 15, 45)  # that call took 15 more than its estimate: 105 in the minute
+    await second.counters.drain()
+    over = await first.counters.take_key_slot(6, per_minute, lambda: 1)
+    assert over is not None and over[0] is SkipReason.OVER_TPM and over[1] is not None and 0 < over[1] <= 60
+    per_day = Limits(daily_tokens=50)
+    assert await first.counters.take_key_slot(7, per_day, lambda: 0) is None
+    first.counters.note_key_usage(7, per_day, 0, 50)
+    await first.counters.drain()
+    assert await second.counters.take_key_slot(7, per_day, lambda: 0) == (SkipReason.OVER_DAILY_TOKENS, None)
 
 
 async def test_a_budget_is_passed_by_at_most_one_call_across_instances(pair: tuple[Cluster, Cluster, FakeClock]) -> None:
