@@ -31,6 +31,7 @@ models:
       - provider: emu
         model: gpt-4o
 """
+READY = "LLM Hub is ready"  # each worker logs it once it serves
 
 
 def children(pid: int) -> list[int]:
@@ -58,12 +59,14 @@ def test_two_workers_serve_one_port_and_stop_with_their_parent(tmp_path: Path, e
                     env={"LLMHUB_WORKERS": "2", "LLMHUB_REDIS_URL": test_redis.url, "LLMHUB_REDIS_PREFIX": test_redis.prefix})
     try:
         workers = wait_until(lambda: children(app.process.pid) if len(children(app.process.pid)) == 2 else None, "two workers")
+        wait_until(lambda: app.log().count(READY) == 2, "both workers ready")
         for _ in range(10):
             assert call(app.url) == 200
         os.kill(workers[0], signal.SIGKILL)  # the other worker serves on at once, and the parent starts a new one
         for _ in range(10):
             assert call(app.url) == 200
         wait_until(lambda: len(children(app.process.pid)) == 2 and workers[0] not in children(app.process.pid), "a new worker")
+        wait_until(lambda: app.log().count(READY) == 3, "the new worker ready")
         workers = children(app.process.pid)
         app.process.send_signal(signal.SIGTERM)
         assert app.process.wait(40) == 0
