@@ -26,12 +26,16 @@ PROVIDER_KINDS = {
     "openai_compatible": "OpenAI-compatible (Groq, OpenRouter, Mistral, vLLM…)",
     "azure": "Azure OpenAI",
     "bedrock": "AWS Bedrock",
+    "vertex": "Google Vertex AI",
 }
 OPTION_FIELDS = {  # a cloud kind's options (cloud_options.OPTION_NAMES): label, hint
     "api_version": ("API version", f"Leave empty for {DEFAULT_AZURE_API_VERSION}"),
     "region": ("Region (required)", "e.g. us-east-1"),
+    "project": ("Project (required)", "Your Google Cloud project id"),
+    "location": ("Location (required)", "e.g. us-central1, europe-west4 or global"),
     "token_url": ("Token URL", "Entra ID only; leave empty for Microsoft's"),
 }
+TOKEN_URL_HINTS = {"vertex": "Leave empty for Google's (oauth2.googleapis.com)"}
 BASE_URL_REQUIRED = ("openai_compatible", "azure")
 Submit = Callable[[dict[str, Any]], Awaitable[None]]
 
@@ -60,6 +64,8 @@ def whole(value: float | None) -> int | float | None:
 def base_url_hint(kind: str) -> str:
     if kind == "azure":
         return "Required: your resource, e.g. https://contoso.openai.azure.com"
+    if kind == "vertex":
+        return "Leave empty for the default of the location below"
     if kind in OPTION_NAMES:
         return "Leave empty for the default of the region below"
     default = DEFAULT_BASE_URLS.get(kind)
@@ -82,6 +88,7 @@ def open_provider_dialog(submit: Submit) -> None:
             base_url.label = "Base URL (required)" if kind.value in BASE_URL_REQUIRED else "Base URL"
             for option_name, field in options.items():
                 field.set_visibility(option_name in OPTION_NAMES.get(kind.value, ()))
+            options["token_url"].props.update(hint=TOKEN_URL_HINTS.get(kind.value, OPTION_FIELDS["token_url"][1]))
 
         kind.on_value_change(on_kind)
 

@@ -1,5 +1,5 @@
 """The emulator's cloud providers: Azure OpenAI (and its Entra ID token endpoint); AWS Bedrock
-(``emulator_bedrock``).
+(``emulator_bedrock``); Google Vertex AI and its service-account token endpoint (``emulator_vertex``).
 
 Azure OpenAI (from Microsoft's REST reference): ``POST /openai/deployments/{deployment}/chat/completions``
 and ``/embeddings`` with an ``api-version`` query parameter (missing or unknown: 404 "Resource not
@@ -23,6 +23,16 @@ from urllib.parse import parse_qs
 from aiohttp import web
 
 from tests.emulator_bedrock import BEDROCK, refused_signature
+from tests.emulator_vertex import (
+    CLAUDE_METHODS,
+    GEMINI_METHODS,
+    VERTEX_CLAUDE,
+    VERTEX_GEMINI,
+    VERTEX_TOKENS,
+    form_of,
+    token_url_of,
+    unauthenticated,
+)
 from tests.upstream_emulator import OPENAI, OpenAIDialect, as_texts, bearer, json_response
 
 if TYPE_CHECKING:
@@ -87,7 +97,34 @@ class CloudEndpoints:
             web.post("/openai/deployments/{deployment}/{operation:chat/completions|embeddings}", self.azure),
             web.post("/{tenant}/oauth2/v2.0/token", self.entra_token),
             web.post("/model/{model}/{action:converse|converse-stream}", self.bedrock),
+            web.post("/token", self.google_token),
+            web.post("/_emulator/service-accounts", self.register_service_account),
+            web.post("/{version:v1|v1beta1}/projects/{project}/locations/{location}/publishers/{publisher:google|anthropic}/models/{target}",
+                     self.vertex),
         ]
+
+    async def vertex(self, request: web.Request) -> web.StreamResponse:
+        model, _, method = request.match_info["target"].rpartition(":")
+        claude = request.match_info["publisher"] == "anthropic"
+        methods = CLAUDE_METHODS if claude else GEMINI_METHODS
+        if method not in methods:
+            return await self.emulator.unknown(request)
+        dialect = VERTEX_CLAUDE if claude else VERTEX_GEMINI
+        if dialect.api_key(request) is None:
+            self.emulator._record(request, dialect.name, None, None)
+            return unauthenticated()
+        return await self.emulator._chat(request, dialect, stream=lambda _: methods[method], model=model)
+
+    async def google_token(self, request: web.Request) -> web.StreamResponse:
+        form = await form_of(request)
+        status, answer = VERTEX_TOKENS.grant(form, token_url_of(request))
+        self.emulator._record(request, "google-oauth", None, {"grant_type": form.get("grant_type")})
+        return json_response(answer, status)
+
+    async def register_service_account(self, request: web.Request) -> web.StreamResponse:
+        account = await request.json()
+        VERTEX_TOKENS.register(account["client_email"], account["public_key"])
+        return json_response({"registered": account["client_email"]})
 
     async def bedrock(self, request: web.Request) -> web.StreamResponse:
         if (refused := await refused_signature(request)) is not None:

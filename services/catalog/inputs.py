@@ -169,7 +169,7 @@ class ProviderCreate(Input):
     kind: Kind
     base_url: BaseUrl | None = Field(None, description="required for openai_compatible and azure; a default for the others")
     options: Options | None = Field(
-        None, description="kind-specific: azure api_version, token_url; bedrock region"
+        None, description="kind-specific: azure api_version, token_url; bedrock region; vertex project, location, token_url"
     )
     enabled: bool = True
     keys: list[KeyCreate] = Field(default_factory=list)

@@ -30,6 +30,7 @@ DEFAULT_TEST_MODELS: dict[str, str] = {
     "ollama": "llama3.2",
     "azure": "gpt-4o-mini",  # a deployment named after its model, the usual habit
     "bedrock": "anthropic.claude-3-haiku-20240307-v1:0",
+    "vertex": "gemini-2.5-flash",
 }
 PING = "ping"
 

@@ -50,7 +50,7 @@ class ProviderPublic(BaseModel):
     name: str
     kind: str
     base_url: str | None
-    options: dict[str, str] = Field(default_factory=dict, description="kind-specific settings (azure, bedrock)")
+    options: dict[str, str] = Field(default_factory=dict, description="kind-specific settings (azure, bedrock, vertex)")
     effective_base_url: str
     enabled: bool
     keys: list[KeyPublic]

@@ -17,10 +17,7 @@ from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from urllib.parse import quote
 
-import orjson
-
-from services.errors import ErrorKind, UpstreamError
-from services.gateway.adapters.access_tokens import ACCESS_TOKENS, exchange
+from services.gateway.adapters.access_tokens import ACCESS_TOKENS, exchange, json_credential
 from services.gateway.adapters.base import Json, Target
 from services.gateway.adapters.cloud_options import DEFAULT_AZURE_API_VERSION, option
 from services.gateway.adapters.openai import OpenAIAdapter
@@ -67,10 +64,4 @@ async def azure_headers(client: UpstreamClient, target: Target) -> dict[str, str
 
 
 def entra_credential(secret: str) -> dict[str, str]:
-    try:
-        fields = orjson.loads(secret)
-    except orjson.JSONDecodeError:
-        fields = None
-    if not isinstance(fields, dict) or not all(isinstance(fields.get(name), str) and fields[name] for name in ENTRA_FIELDS):
-        raise UpstreamError(ErrorKind.AUTH, f"an Entra ID secret is a JSON object with {', '.join(ENTRA_FIELDS)}")
-    return fields
+    return json_credential(secret, ENTRA_FIELDS, f"an Entra ID secret is a JSON object with {', '.join(ENTRA_FIELDS)}")
