@@ -10,11 +10,14 @@ beside it lives in ``options``:
   ``{location}-aiplatform.googleapis.com``, ``aiplatform.googleapis.com`` for the ``global`` location and
   ``aiplatform.{us|eu}.rep.googleapis.com`` for the multi-regions),
   ``token_url`` (default Google's ``DEFAULT_GOOGLE_TOKEN_URL``).
+* ``openai_compatible``: ``preset``, the service it was made from (``services.gateway.presets``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+
+from services.gateway.presets import PRESET_OPTION, PRESETS
 
 DEFAULT_AZURE_API_VERSION = "2024-10-21"
 DEFAULT_GOOGLE_TOKEN_URL = "https://oauth2.googleapis.com/token"
@@ -23,6 +26,7 @@ OPTION_NAMES: dict[str, frozenset[str]] = {
     "azure": frozenset({"api_version", "token_url"}),
     "bedrock": frozenset({"region"}),
     "vertex": frozenset({"project", "location", "token_url"}),
+    "openai_compatible": frozenset({PRESET_OPTION}),
 }
 REQUIRED_OPTIONS: dict[str, tuple[str, ...]] = {"bedrock": ("region",), "vertex": ("project", "location")}
 
@@ -37,6 +41,8 @@ def options_problem(kind: str, options: Mapping[str, str] | None) -> tuple[str, 
     for name in REQUIRED_OPTIONS.get(kind, ()):
         if not given.get(name):
             return f"options.{name}", f"a {kind} provider needs options.{name}"
+    if PRESET_OPTION in given and given[PRESET_OPTION] not in PRESETS:
+        return f"options.{PRESET_OPTION}", f"unknown preset {given[PRESET_OPTION]!r}: one of {', '.join(PRESETS)}"
     return None
 
 
