@@ -34,6 +34,9 @@ class AzureAdapter(OpenAIAdapter):
         version = option(target.options, "api_version", DEFAULT_AZURE_API_VERSION)
         return f"{target.base_url}/openai/deployments/{quote(target.model, safe='')}/{path}?api-version={quote(version, safe='')}"
 
+    async def auth_headers(self, client: UpstreamClient, target: Target) -> dict[str, str]:
+        return await azure_headers(client, target)
+
     async def chat(self, client: UpstreamClient, target: Target, body: Json) -> Json:
         return await self.chat_with(client, target, body, await azure_headers(client, target))
 
