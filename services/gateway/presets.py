@@ -30,22 +30,25 @@ class Preset:
     key_required: bool = True
     refused: tuple[str, ...] = ()
     note: str = ""
+    test_model: str = ""  # what the key Test button asks for when no route names a model yet (a small, cheap one)
 
 
 PRESETS: dict[str, Preset] = {preset.name: preset for preset in (
-    Preset("groq", "Groq", "https://api.groq.com/openai/v1", refused=("logprobs", "top_logprobs", "logit_bias", "n"),
+    Preset("groq", "Groq", "https://api.groq.com/openai/v1", test_model="llama-3.1-8b-instant",
+           refused=("logprobs", "top_logprobs", "logit_bias", "n"),
            note="Refuses logprobs, top_logprobs, logit_bias and n above 1; a temperature of 0 is taken as 1e-8."),
-    Preset("openrouter", "OpenRouter", "https://openrouter.ai/api/v1",
+    Preset("openrouter", "OpenRouter", "https://openrouter.ai/api/v1", test_model="openai/gpt-4o-mini",
            note="Model names carry their vendor (anthropic/claude-sonnet-4.5); HTTP-Referer and X-Title headers are optional."),
-    Preset("mistral", "Mistral", "https://api.mistral.ai/v1"),
-    Preset("deepseek", "DeepSeek", "https://api.deepseek.com/v1",
+    Preset("mistral", "Mistral", "https://api.mistral.ai/v1", test_model="mistral-small-latest"),
+    Preset("deepseek", "DeepSeek", "https://api.deepseek.com/v1", test_model="deepseek-chat",
            note="deepseek-reasoner refuses logprobs and top_logprobs and ignores temperature, top_p and the penalties."),
-    Preset("xai", "xAI (Grok)", "https://api.x.ai/v1",
+    Preset("xai", "xAI (Grok)", "https://api.x.ai/v1", test_model="grok-3-mini",
            note="Grok's reasoning models refuse presence_penalty, frequency_penalty and stop."),
-    Preset("together", "Together AI", "https://api.together.xyz/v1"),
+    Preset("together", "Together AI", "https://api.together.xyz/v1", test_model="meta-llama/Llama-3.3-70B-Instruct-Turbo"),
     Preset("fireworks", "Fireworks AI", "https://api.fireworks.ai/inference/v1",
+           test_model="accounts/fireworks/models/llama-v3p1-8b-instruct",
            note="Model names are paths: accounts/fireworks/models/<model>."),
-    Preset("cerebras", "Cerebras", "https://api.cerebras.ai/v1",
+    Preset("cerebras", "Cerebras", "https://api.cerebras.ai/v1", test_model="llama3.1-8b",
            refused=("frequency_penalty", "presence_penalty", "logit_bias", "parallel_tool_calls", "service_tier"),
            note="Refuses frequency_penalty, presence_penalty, logit_bias, parallel_tool_calls and service_tier."),
     Preset("vllm", "vLLM", "http://localhost:8000/v1", key_required=False,

@@ -139,3 +139,11 @@ async def test_vertex_keys_are_tested_with_a_token_from_their_service_account(
     if error is not None:
         assert error in (result.error or "") and "PRIVATE KEY" not in (result.error or "")
         assert hub.catalog.get_provider(provider.name).keys[0].status == "invalid"
+
+
+async def test_a_preset_provider_is_tested_with_its_presets_model(hub: Hub, emulator: EmulatorHandle) -> None:
+    provider = hub.catalog.create_provider(TEST_ACTOR, {"name": f"groq-{uuid.uuid4().hex[:6]}", "preset": "groq",
+                                                        "base_url": emulator.url + "/v1",
+                                                        "keys": [{"label": "k", "secret": f"ok#{uuid.uuid4().hex}"}]})
+    result = await run_key_test(hub, TEST_ACTOR, provider.keys[0].id)
+    assert result.ok and result.model == "llama-3.1-8b-instant"
