@@ -197,12 +197,13 @@ def test_an_unknown_service_account_is_an_auth_failure_of_the_key_not_a_500(hub_
                                                                             accounts: dict[str, dict[str, str]]) -> None:
     with pytest.raises(openai.APIStatusError) as caught:
         hub_app.sdk().chat.completions.create(model="gemini-stranger", messages=HELLO)
-    assert caught.value.status_code != 500
+    assert (caught.value.status_code, caught.value.code) == (502, "all_upstreams_failed")  # the one route's key failed, not the hub
     body = caught.value.response.text
     assert "BEGIN PRIVATE KEY" not in body and accounts["stranger"]["private_key_id"] not in body
     with hub_app.client() as admin:
         key = admin.get("/api/providers/vertex-stranger").json()["keys"][0]
-    assert key["status"] == "invalid" and "account not found" in key["last_error"]
+    assert key["status"] == "invalid" and key["last_error"].endswith("the token endpoint refused the credential: invalid_grant: "
+                                                                     "Invalid grant: account not found")
     assert key["secret_masked"].count("*") >= 0 and "PRIVATE" not in key["secret_masked"]
 
 
