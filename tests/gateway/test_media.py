@@ -29,6 +29,10 @@ providers:
     kind: openai
     base_url: {url}/v1
     keys: [{{label: main, secret: "rate-limit:30#media-limited"}}]
+  - name: az
+    kind: azure
+    base_url: {url}
+    keys: [{{label: main, secret: ok#media-azure}}]
   - name: claude
     kind: anthropic
     base_url: {url}
@@ -44,6 +48,8 @@ models:
     routes: [{{provider: oa, model: tts-1}}]
   - name: claude-img
     routes: [{{provider: claude, model: claude-haiku-4-5}}]
+  - name: tts-azure
+    routes: [{{provider: az, model: my-tts-deployment}}]
 """
 THREE_SECONDS = silence_wav(3.0, rate=8000)
 
@@ -129,3 +135,10 @@ def test_a_transcriptions_file_is_held_to_its_limit(hub_app: RunningApp) -> None
     assert not_a_form.status_code == 400 and "multipart/form-data" in not_a_form.json()["error"]["message"]
     assert no_file.status_code == 400 and no_file.json()["error"]["param"] == "file"
     assert httpx.post(hub_app.url + "/v1/audio/transcriptions", files={"file": ("a.wav", b"x")}).status_code == 401
+
+
+def test_azure_deployments_serve_speech_with_the_api_key(hub_app: RunningApp, emulator: EmulatorHandle) -> None:
+    speech = hub_app.sdk().audio.speech.create(model="tts-azure", voice="alloy", input="hello azure", response_format="wav")
+    assert speech.response.headers["content-type"] == "audio/wav" and speech.content.startswith(b"RIFF")
+    sent = [r for r in emulator.requests() if r["path"] == "/openai/deployments/my-tts-deployment/audio/speech"][-1]
+    assert sent["headers"]["api-key"] == "ok#media-azure" and sent["query"]["api-version"]
