@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import wave
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +26,7 @@ from services.errors import ErrorKind, GatewayError, UpstreamError
 from services.gateway.adapters.base import Adapter, Json, Target
 from services.gateway.adapters.media import AudioFile, MediaRequest
 from services.gateway.adapters.openai import OpenAIAdapter
+from services.gateway.adapters.wire import parse_answer
 from services.gateway.pricing import MediaUnits
 from services.gateway.validation import Check, count_at_least, invalid, number_between, of_type, validate_fields
 
@@ -72,9 +74,16 @@ async def generate_images(gateway: Gateway, principal: Principal, body: Any, req
     model = validate_fields(body, ("prompt",), IMAGE_RULES, gateway.limits)
     request = MediaRequest("images/generations", _fields(body))
     meta = _begin(gateway, principal, body, model, "images.generations", len(body["prompt"]), request_id)
-    answer = await gateway._execute(meta, _relay(gateway, request, "image generation"))
-    images = orjson.loads(answer.content)
-    count = len(images.get("data") or ()) if isinstance(images, dict) else 0
+    relay = _relay(gateway, request, "image generation")
+
+    async def call(adapter: Adapter, target: Target) -> Json:
+        answer = parse_answer((await relay(adapter, target)).content)  # bad JSON fails the attempt, not the hub
+        if not isinstance(answer, dict):
+            raise UpstreamError(ErrorKind.UPSTREAM_5XX, "the upstream answered an image request with something other than an object")
+        return answer
+
+    images = await gateway._execute(meta, call)
+    count = len(images.get("data") or ())
     logged = {**images, "data": f"[{count} images]"} if meta.logged_request is not None else None
     gateway._record(meta, media=MediaUnits(images=count), logged_response=logged)
     return images, meta
@@ -115,7 +124,7 @@ def _begin(gateway: Gateway, principal: Principal, body: Json, model: str, endpo
                           prompt_chars=lambda _: chars)
 
 
-def _relay(gateway: Gateway, request: MediaRequest, what: str) -> Any:
+def _relay(gateway: Gateway, request: MediaRequest, what: str) -> Callable[[Adapter, Target], Awaitable[MediaAnswer]]:
     async def call(adapter: Adapter, target: Target) -> MediaAnswer:
         if not isinstance(adapter, OpenAIAdapter):
             raise UpstreamError(ErrorKind.BAD_REQUEST, f"{what} is not served on {target.kind} providers: route this model to an "
