@@ -17,6 +17,7 @@ from services.errors import CatalogError, ConfigError
 from services.gateway.presets import PRESETS
 from services.hub import Hub
 from tests.conftest import RunningApp
+from tests.databases import DatabaseUnderTest
 from tests.factories import TEST_ACTOR, hub_process, local_hub
 from tests.upstream_emulator import EmulatorHandle
 
@@ -75,7 +76,9 @@ def test_an_unknown_preset_is_refused_naming_the_known_ones(hub: Hub, tmp_path: 
 
 
 @pytest.fixture(scope="module")
-def hub_app(emulator: EmulatorHandle, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]:
+def hub_app(on_each_database: DatabaseUnderTest, emulator: EmulatorHandle,
+            tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]:
+    """A hub process on the database under test (one per database: it depends on ``on_each_database``)."""
     with hub_process(tmp_path_factory.mktemp("presets"), HUB_CONFIG, emulator) as app:
         yield app
 
