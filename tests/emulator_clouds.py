@@ -32,6 +32,7 @@ from tests.emulator_vertex import (
     VERTEX_GEMINI,
     VERTEX_TOKENS,
     form_of,
+    predictions,
     token_url_of,
     unauthenticated,
 )
@@ -118,6 +119,9 @@ class CloudEndpoints:
         if dialect.api_key(request) is None:
             self.emulator._record(request, dialect.name, None, None)
             return unauthenticated()
+        if method == "predict":
+            admitted = await self.emulator._admit(request, dialect, ("instances",), model=model)
+            return admitted if isinstance(admitted, web.StreamResponse) else json_response(predictions(admitted.body))
         return await self.emulator._chat(request, dialect, stream=lambda _: methods[method], model=model)
 
     async def google_token(self, request: web.Request) -> web.StreamResponse:

@@ -13,7 +13,9 @@ From Google's references:
   ``{"access_token", "expires_in": 3599, "token_type": "Bearer"}``, or ``400 invalid_grant`` with
   Google's descriptions.
 * ``POST /{v1|v1beta1}/projects/{project}/locations/{location}/publishers/google/models/{model}:generateContent``
-  (``:streamGenerateContent?alt=sse``) speak the Gemini API's bodies; ``publishers/anthropic/models/{model}:rawPredict``
+  (``:streamGenerateContent?alt=sse``) speak the Gemini API's bodies, ``:predict`` a text embedding
+  model's (``instances[].content`` in, ``predictions[].embeddings`` with ``values`` and
+  ``statistics.token_count`` out); ``publishers/anthropic/models/{model}:rawPredict``
   (``:streamRawPredict``) speak Anthropic's Messages bodies with ``anthropic_version: "vertex-2023-10-16"``
   in the body (the documented value; anthropic 2.x's client sends its API version date, also taken) and no
   ``model`` (both refused otherwise, as Vertex does). Without a token this endpoint
@@ -39,7 +41,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from tests.upstream_emulator import AnthropicDialect, GeminiDialect, bearer, json_response
+from tests.upstream_emulator import AnthropicDialect, GeminiDialect, bearer, count_words, embedding_for, json_response, text_of
 
 JSON = dict[str, Any]
 GOOGLE_TOKEN_URL = "https://oauth2.googleapis.com/token"
@@ -142,8 +144,16 @@ class VertexClaudeDialect(AnthropicDialect):
 
 
 VERTEX_GEMINI, VERTEX_CLAUDE = VertexGeminiDialect(), VertexClaudeDialect()
-GEMINI_METHODS = {"generateContent": False, "streamGenerateContent": True}
+GEMINI_METHODS = {"generateContent": False, "streamGenerateContent": True, "predict": False}
 CLAUDE_METHODS = {"rawPredict": False, "streamRawPredict": True}
+
+
+def predictions(body: JSON) -> JSON:
+    """``:predict`` of a text embedding model: one prediction per instance, its vector and token count."""
+    instances = [instance for instance in body.get("instances") or () if isinstance(instance, dict)]
+    return {"predictions": [{"embeddings": {"values": embedding_for(text_of(i.get("content"))),
+                                            "statistics": {"token_count": count_words(text_of(i.get("content"))), "truncated": False}}}
+                            for i in instances]}
 
 
 def token_url_of(request: web.Request) -> str:

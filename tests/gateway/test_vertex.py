@@ -55,6 +55,8 @@ models:
     routes: [{{provider: vertex-tools, model: claude-haiku-4-5}}]
   - name: gemini-stranger
     routes: [{{provider: vertex-stranger, model: gemini-2.5-flash}}]
+  - name: embed
+    routes: [{{provider: vertex-main, model: text-embedding-005}}]
 """
 HELLO = [{"role": "user", "content": "hello vertex"}]
 TEXT = {"type": "object", "properties": {"text": {"type": "string"}}}
@@ -97,6 +99,9 @@ def test_google_genai_and_google_auth_speak_to_the_emulators_vertex(emulator: Em
     paths = [r["path"] for r in vertex_calls(emulator, "google")[-2:]]
     assert paths == ["/v1/projects/sdk-project/locations/us-central1/publishers/google/models/gemini-2.5-flash:generateContent",
                      "/v1/projects/sdk-project/locations/us-central1/publishers/google/models/gemini-2.5-flash:streamGenerateContent"]
+    embedded = client.models.embed_content(model="text-embedding-005", contents=["one two", "three"])
+    assert [len(e.values or ()) for e in embedded.embeddings or ()] == [8, 8]
+    assert [e.statistics.token_count for e in embedded.embeddings or () if e.statistics] == [2, 1]
     with pytest.raises(RefreshError, match="account not found"):
         google_credentials(accounts["stranger"], emulator).refresh(google_auth_request())
 
@@ -207,9 +212,14 @@ def test_an_unknown_service_account_is_an_auth_failure_of_the_key_not_a_500(hub_
     assert key["secret_masked"].count("*") >= 0 and "PRIVATE" not in key["secret_masked"]
 
 
-def test_embeddings_on_vertex_are_refused_as_the_callers_request(hub_app: RunningApp) -> None:
-    with pytest.raises(openai.BadRequestError, match="embeddings are not served on vertex providers"):
-        hub_app.sdk().embeddings.create(model="gemini", input="one")
+def test_embeddings_on_vertex_use_predict_and_claude_has_none(hub_app: RunningApp, emulator: EmulatorHandle) -> None:
+    answer = hub_app.sdk().embeddings.create(model="embed", input=["one two", "three"], dimensions=8)
+    assert [len(item.embedding) for item in answer.data] == [8, 8] and answer.usage.prompt_tokens == 3
+    sent = vertex_calls(emulator, "google")[-1]
+    assert sent["path"].endswith("/publishers/google/models/text-embedding-005:predict")
+    assert sent["body"] == {"instances": [{"content": "one two"}, {"content": "three"}], "parameters": {"outputDimensionality": 8}}
+    with pytest.raises(openai.BadRequestError, match="Claude on Vertex has no embeddings"):
+        hub_app.sdk().embeddings.create(model="claude", input="one")
 
 
 def test_vertex_models_price_by_family() -> None:

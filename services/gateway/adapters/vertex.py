@@ -11,8 +11,8 @@
   (RS256) and exchanges it by the JWT bearer grant (RFC 7523) at ``options.token_url`` (default
   Google's; the assertion's audience is Google's either way, as google-auth writes it) for an access
   token, cached until shortly before it expires (``access_tokens``).
-* Embeddings are not served on Vertex (its ``:predict`` text-embedding API is another format): they are
-  refused as the caller's request.
+* Embeddings are Google's text embedding models' ``:predict`` (``instances`` of ``content``, answered as
+  ``predictions[].embeddings`` with ``values`` and ``statistics.token_count``); Claude has none.
 """
 
 from __future__ import annotations
@@ -34,9 +34,10 @@ from services.gateway.adapters.anthropic import AnthropicAdapter
 from services.gateway.adapters.base import Json, Target
 from services.gateway.adapters.cloud_options import DEFAULT_GOOGLE_TOKEN_URL, option
 from services.gateway.adapters.gemini import GeminiAdapter
+from services.gateway.adapters.shapes import embedding_inputs, embedding_list, embedding_usage
 from services.gateway.adapters.tally import StreamTally
 from services.gateway.adapters.transport import UpstreamClient
-from services.gateway.adapters.wire import JSON_CONTENT_TYPE
+from services.gateway.adapters.wire import JSON_CONTENT_TYPE, post_json
 
 SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
@@ -87,8 +88,20 @@ class VertexAdapter:
                 yield chunks
 
     async def embed(self, client: UpstreamClient, target: Target, body: Json) -> Json:
-        refusal = "embeddings are not served on vertex providers: route them to a gemini or openai provider"
-        raise UpstreamError(ErrorKind.BAD_REQUEST, refusal, status=400)
+        """Google's text embedding models by ``:predict`` (one instance per input), as google-genai calls them on Vertex."""
+        if is_claude(target.model):
+            raise UpstreamError(ErrorKind.BAD_REQUEST, "Claude on Vertex has no embeddings: route them to an embedding model", status=400)
+        inputs = embedding_inputs(body)
+        payload: Json = {"instances": [{"content": text} for text in inputs]}
+        if body.get("dimensions"):
+            payload["parameters"] = {"outputDimensionality": body["dimensions"]}
+        url = f"{models_path(target, 'google')}:predict"
+        answer = await post_json(client, url, await vertex_headers(client, target), payload, target.api_key, target.timeout)
+        embeddings = [p.get("embeddings") or {} for p in answer.get("predictions") or () if isinstance(p, dict)]
+        counted = [n for e in embeddings if isinstance(n := (e.get("statistics") or {}).get("token_count"), int)]
+        tokens = sum(counted) if counted and len(counted) == len(embeddings) else None
+        return embedding_list([e.get("values") or [] for e in embeddings], target.model, embedding_usage(tokens, inputs),
+                              body.get("encoding_format"))
 
 
 def is_claude(model: str) -> bool:
