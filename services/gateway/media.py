@@ -73,7 +73,7 @@ class MediaAnswer:
 async def generate_images(gateway: Gateway, principal: Principal, body: Any, request_id: str | None = None) -> tuple[Json, CallMeta]:
     model = validate_fields(body, ("prompt",), IMAGE_RULES, gateway.limits)
     request = MediaRequest("images/generations", _fields(body))
-    meta = _begin(gateway, principal, body, model, "images.generations", len(body["prompt"]), request_id)
+    meta = await _begin(gateway, principal, body, model, "images.generations", len(body["prompt"]), request_id)
     relay = _relay(gateway, request, "image generation")
 
     async def call(adapter: Adapter, target: Target) -> Json:
@@ -91,7 +91,7 @@ async def generate_images(gateway: Gateway, principal: Principal, body: Any, req
 
 async def speak(gateway: Gateway, principal: Principal, body: Any, request_id: str | None = None) -> tuple[MediaAnswer, CallMeta]:
     model = validate_fields(body, ("input", "voice"), SPEECH_RULES, gateway.limits)
-    meta = _begin(gateway, principal, body, model, "audio.speech", len(body["input"]), request_id)
+    meta = await _begin(gateway, principal, body, model, "audio.speech", len(body["input"]), request_id)
     answer = await gateway._execute(meta, _relay(gateway, MediaRequest("audio/speech", _fields(body)), "speech"))
     logged = {"content_type": answer.content_type, "bytes": len(answer.content)} if meta.logged_request is not None else None
     gateway._record(meta, media=MediaUnits(characters=len(body["input"])), logged_response=logged)
@@ -106,7 +106,7 @@ async def transcribe(gateway: Gateway, principal: Principal, form: dict[str, str
     if len(file.content) > MAX_AUDIO_BYTES:
         raise GatewayError(413, "request_too_large", f"The audio file is larger than {MAX_AUDIO_BYTES // (1024 * 1024)} MB.", param="file")
     described = {**form, "file": {"filename": file.filename, "bytes": len(file.content)}}
-    meta = _begin(gateway, principal, described, model, "audio.transcriptions", 0, request_id)
+    meta = await _begin(gateway, principal, described, model, "audio.transcriptions", 0, request_id)
     request = MediaRequest("audio/transcriptions", _fields(form), file)
     answer = await gateway._execute(meta, _relay(gateway, request, "transcription"))
     seconds = answer_seconds(answer) or wav_seconds(file.content)
@@ -119,8 +119,9 @@ def _fields(body: Json) -> Json:
     return {name: value for name, value in body.items() if name not in ("model", "tags", "metadata")}
 
 
-def _begin(gateway: Gateway, principal: Principal, body: Json, model: str, endpoint: str, chars: int, request_id: str | None) -> CallMeta:
-    return gateway._begin(principal, body, model, source="api", endpoint=endpoint, stream=False, request_id=request_id,
+async def _begin(gateway: Gateway, principal: Principal, body: Json, model: str, endpoint: str, chars: int,
+                 request_id: str | None) -> CallMeta:
+    return await gateway._begin(principal, body, model, source="api", endpoint=endpoint, stream=False, request_id=request_id,
                           prompt_chars=lambda _: chars)
 
 
