@@ -77,10 +77,11 @@ end
 return {0}
 """
 
-# A provider key's windows: KEYS rpm set, tpm hash (second → tokens), the UTC day's token counter; ARGV
-# rpm, tpm, daily tokens (0: none), the prompt estimate to hold in the minute, the rpm entry's id, the
-# window's seconds. Answers {0} when the call may go (and counts it), {1, wait} over the rpm,
-# {2, wait} over the tpm, {3} over the day's tokens.
+# A provider key's windows: KEYS rpm set, tpm hash (second → tokens), the UTC day's token counter, the
+# UTC month's spend; ARGV rpm, tpm, daily tokens (0: none), the prompt estimate to hold in the minute, the
+# rpm entry's id, the window's seconds, the monthly limit in micro-dollars (0: none). Answers {0} when the
+# call may go (and counts it), {1, wait} over the rpm, {2, wait} over the tpm, {3} over the day's tokens,
+# {4} over the month's spend.
 KEY_SLOT = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
@@ -108,6 +109,8 @@ if tpm > 0 then
   if total >= tpm then return {2, tostring(oldest + window - now)} end
 end
 if daily > 0 and tonumber(redis.call('GET', KEYS[3]) or '0') >= daily then return {3} end
+local monthly = tonumber(ARGV[7])
+if monthly > 0 and tonumber(redis.call('GET', KEYS[4]) or '0') >= monthly then return {4} end
 if rpm > 0 then
   redis.call('ZADD', KEYS[1], now, ARGV[5])
   redis.call('EXPIRE', KEYS[1], window + 1)
@@ -119,8 +122,9 @@ end
 return {0}
 """
 
-# A metered call through a key: KEYS the tpm hash and the day's counter; ARGV the minute's tokens (0: no
-# tpm), the day's tokens (0: no daily limit), the window's seconds, the day key's seconds.
+# A metered call through a key: KEYS the tpm hash, the day's counter, the month's spend; ARGV the minute's
+# tokens (0: no tpm), the day's tokens (0: no daily limit), the window's seconds, the day key's seconds,
+# the cost in micro-dollars (0: no monthly limit), the month key's seconds.
 KEY_USAGE = """
 local second = tonumber(redis.call('TIME')[1])
 if tonumber(ARGV[1]) > 0 then
@@ -130,6 +134,10 @@ end
 if tonumber(ARGV[2]) > 0 then
   redis.call('INCRBY', KEYS[2], ARGV[2])
   redis.call('EXPIRE', KEYS[2], ARGV[4])
+end
+if tonumber(ARGV[5]) > 0 then
+  redis.call('INCRBY', KEYS[3], ARGV[5])
+  redis.call('EXPIRE', KEYS[3], ARGV[6])
 end
 return 0
 """
@@ -175,14 +183,16 @@ class SharedCounters:
         return Hold(micros=micros, shared_id=hold_id, names=tuple(names)) if holders else NO_HOLD
 
     def _key_windows(self, key_id: int) -> list[str]:
-        day = day_and_month(time.time())[0]
-        return [self.link.key("rpm", "key", key_id), self.link.key("tpm", "key", key_id), self.link.key("day", "key", key_id, day)]
+        day, month = day_and_month(time.time())
+        return [self.link.key("rpm", "key", key_id), self.link.key("tpm", "key", key_id), self.link.key("day", "key", key_id, day),
+                self.link.key("month", "key", key_id, month)]
 
     async def take_key_slot(self, key_id: int, limits: Limits, estimate: Callable[[], int]) -> tuple[SkipReason, float | None] | None:
         """``services.gateway.router.SharedKeyLimits``; without an answer from Redis the key's local windows decide."""
         held = estimate() if limits.tpm is not None else 0
         entry = f"{self.link.instance}:{next(self._serial)}"
-        args: list[int | str] = [limits.rpm or 0, limits.tpm or 0, limits.daily_tokens or 0, held, entry, WINDOW_SECONDS]
+        args: list[int | str] = [limits.rpm or 0, limits.tpm or 0, limits.daily_tokens or 0, held, entry, WINDOW_SECONDS,
+                                 limits.monthly_usd_micros or 0]
         try:
             answer = await self._key_slot(keys=self._key_windows(key_id), args=args)
         except redis.RedisError as exc:
@@ -192,9 +202,10 @@ class SharedCounters:
             return None
         return KEY_LIMIT_REASONS[int(answer[0]) - 1], float(answer[1]) if len(answer) > 1 else None
 
-    def note_key_usage(self, key_id: int, limits: Limits, minute_tokens: int, tokens: int) -> None:
+    def note_key_usage(self, key_id: int, limits: Limits, minute_tokens: int, tokens: int, cost_micros: int) -> None:
         minute, day = (minute_tokens if limits.tpm is not None else 0), (tokens if limits.daily_tokens is not None else 0)
-        args = [minute, day, WINDOW_SECONDS, DAY_KEY_SECONDS]
+        spent = cost_micros if limits.monthly_usd_micros is not None else 0
+        args = [minute, day, WINDOW_SECONDS, DAY_KEY_SECONDS, spent, MONTH_KEY_SECONDS]
         keys = self._key_windows(key_id)[1:]
         self._background(self._key_usage(keys=keys, args=args), f"key {key_id}'s tokens not added in Redis")
 

@@ -28,7 +28,7 @@ from services.gateway.parameters import honoured
 from services.gateway.plan import Candidate
 from services.gateway.pricing import MediaUnits, PriceTable
 from services.gateway.reservation import call_allowance, worst_case_micros
-from services.gateway.router import NO_FACTS, AdapterCall, RequestFacts, Router, counted_in_cluster
+from services.gateway.router import NO_FACTS, AdapterCall, RequestFacts, Router
 from services.gateway.secret_values import SecretValues
 from services.gateway.token_count import estimate_tokens
 from services.gateway.trail import RouteTrail
@@ -325,8 +325,8 @@ class Gateway:
             held = meta.facts.estimate() if meta.facts and (served.key.limits.tpm is not None or route.limits.tpm is not None) else 0
             self.router.states.note_usage(served.key.id, route, prompt + completion, cost, self.router.clock.now(), held)
             shared = self.router.shared_key_limits
-            if shared is not None and counted_in_cluster(served.key.limits):
-                shared.note_key_usage(served.key.id, served.key.limits, max(prompt + completion - held, 0), prompt + completion)
+            if shared is not None and served.key.limits.any:
+                shared.note_key_usage(served.key.id, served.key.limits, max(prompt + completion - held, 0), prompt + completion, cost or 0)
         self.tokens.settle(meta.principal, meta.hold, cost)
         self._queue_row(meta, ended, cost, prompt=prompt, completion=completion, **outcome)
 

@@ -95,19 +95,16 @@ def candidate_skip_reason(states: KeyStateStore, candidate: Candidate, plan: Pla
 
 
 class SharedKeyLimits(Protocol):
-    """A key's rpm, tpm and daily-token windows counted across the instances of a cluster (``services.cluster``)."""
+    """A key's rpm, tpm, daily-token and monthly-spend windows counted across the instances of a cluster
+    (``services.cluster``)."""
 
     async def take_key_slot(self, key_id: int, limits: Limits, estimate: Callable[[], int]) -> tuple[SkipReason, float | None] | None:
         """None when a call through the key may go now (counted, and with a tpm its prompt ``estimate`` held);
         else the limit it is over and, for a minute window, the seconds until it has room."""
 
-    def note_key_usage(self, key_id: int, limits: Limits, minute_tokens: int, tokens: int) -> None:
-        """A metered call: ``minute_tokens`` (beyond its held estimate) into the minute, ``tokens`` into the UTC day."""
-
-
-def counted_in_cluster(limits: Limits) -> bool:
-    """Whether a key's limits take a shared window (rpm, tpm, daily tokens; its monthly spend stays local)."""
-    return limits.any and (limits.rpm is not None or limits.tpm is not None or limits.daily_tokens is not None)
+    def note_key_usage(self, key_id: int, limits: Limits, minute_tokens: int, tokens: int, cost_micros: int) -> None:
+        """A metered call: ``minute_tokens`` (beyond its held estimate) into the minute, ``tokens`` into the UTC day,
+        its cost into the UTC month."""
 
 
 class Router:
@@ -178,7 +175,7 @@ class Router:
                 if candidate.route.context_fallback and not state.too_long:
                     continue  # serves only what did not fit before it; not a skip worth a line
                 reason = self._skip_reason(candidate, plan, request)
-                if reason is None and self.shared_key_limits is not None and counted_in_cluster(candidate.key.limits):
+                if reason is None and self.shared_key_limits is not None and candidate.key.limits.any:
                     reason = await self._shared_limit_reason(self.shared_key_limits, candidate, request, state)
                 if reason is not None:
                     trail.add(candidate, "skipped", reason=reason)
