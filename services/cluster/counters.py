@@ -39,22 +39,32 @@ HOLD_SECONDS = 900  # longer than any call may take (its retries and stream incl
 MONTH_KEY_SECONDS = 40 * 24 * 3600
 DAY_KEY_SECONDS = 2 * 24 * 3600
 
+# The sliding-log rpm window both scripts below keep (a sorted set of the last minute's admissions).
+RPM_WINDOW = """
+local function rpm_wait(key, rpm, window, now)
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+  if redis.call('ZCARD', key) < rpm then return nil end
+  local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+  return tostring(tonumber(oldest[2]) + window - now)
+end
+local function rpm_take(key, window, now, entry)
+  redis.call('ZADD', key, now, entry)
+  redis.call('EXPIRE', key, window + 1)
+end
+"""
+
 # One round trip per admitted call: the token's rpm window (KEYS[1], when ARGV[1] > 0), then every budget
 # holder's hash and holds' set (KEYS[2], KEYS[3], …). ARGV: rpm limit (0: none), window seconds, the hold's
 # id, micros, hold seconds, key seconds, then per holder its budget and its seed spend. Answers {0} when
 # admitted, {1, seconds until a slot frees} over the rpm, {2, holder number} over a budget.
-ADMIT = """
+ADMIT = RPM_WINDOW + """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local rpm, window = tonumber(ARGV[1]), tonumber(ARGV[2])
 if rpm > 0 then
-  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
-  if redis.call('ZCARD', KEYS[1]) >= rpm then
-    local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-    return {1, tostring(tonumber(oldest[2]) + window - now)}
-  end
-  redis.call('ZADD', KEYS[1], now, ARGV[3])
-  redis.call('EXPIRE', KEYS[1], window + 1)
+  local wait = rpm_wait(KEYS[1], rpm, window, now)
+  if wait then return {1, wait} end
+  rpm_take(KEYS[1], window, now, ARGV[3])
 end
 local count = (#KEYS - 1) / 2
 for i = 1, count do
@@ -82,17 +92,14 @@ return {0}
 # rpm entry's id, the window's seconds, the monthly limit in micro-dollars (0: none). Answers {0} when the
 # call may go (and counts it), {1, wait} over the rpm, {2, wait} over the tpm, {3} over the day's tokens,
 # {4} over the month's spend.
-KEY_SLOT = """
+KEY_SLOT = RPM_WINDOW + """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local second = tonumber(t[1])
 local rpm, tpm, daily, window = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[6])
 if rpm > 0 then
-  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
-  if redis.call('ZCARD', KEYS[1]) >= rpm then
-    local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-    return {1, tostring(tonumber(oldest[2]) + window - now)}
-  end
+  local wait = rpm_wait(KEYS[1], rpm, window, now)
+  if wait then return {1, wait} end
 end
 if tpm > 0 then
   local total, oldest = 0, nil
@@ -111,10 +118,7 @@ end
 if daily > 0 and tonumber(redis.call('GET', KEYS[3]) or '0') >= daily then return {3} end
 local monthly = tonumber(ARGV[7])
 if monthly > 0 and tonumber(redis.call('GET', KEYS[4]) or '0') >= monthly then return {4} end
-if rpm > 0 then
-  redis.call('ZADD', KEYS[1], now, ARGV[5])
-  redis.call('EXPIRE', KEYS[1], window + 1)
-end
+if rpm > 0 then rpm_take(KEYS[1], window, now, ARGV[5]) end
 if tpm > 0 and tonumber(ARGV[4]) > 0 then
   redis.call('HINCRBY', KEYS[2], second, ARGV[4])
   redis.call('EXPIRE', KEYS[2], window + 1)
