@@ -112,7 +112,7 @@ class Hub:
             self._join(self.cluster)
         self.recorder = UsageRecorder(self.engine, journal_dir=options.journal_dir)
         self.router = Router(table=lambda: self.table, states=self.states, client=self.client, clock=self.clock, policy=options.policy,
-                             shared_key_limits=self.cluster.counters if self.cluster is not None else None)
+                             shared_limits=self.cluster.counters if self.cluster is not None else None)
         self.gateway = Gateway(router=self.router, tokens=self.tokens, recorder=self.recorder, pricing=self.pricing, engine=self.engine,
                                limits=options.limits, master_key=options.master_key)
         self.discovery = ModelDiscovery(self.client, lambda: self.table, self.clock.now)

@@ -29,7 +29,6 @@ from services.accounts.tokens import NO_HOLD, Hold, MonthSpend, Refusal
 from services.clock import day_and_month
 from services.cluster.link import ClusterLink
 from services.errors import ClusterUnavailable
-from services.gateway.health import KEY_LIMIT_REASONS, SkipReason
 from services.gateway.routing_table import Limits
 
 log = logging.getLogger(__name__)
@@ -87,12 +86,12 @@ end
 return {0}
 """
 
-# A provider key's windows: KEYS rpm set, tpm hash (second → tokens), the UTC day's token counter, the
+# A key's (or a route's, per key) windows: KEYS rpm set, tpm hash (second → tokens), the UTC day's token counter, the
 # UTC month's spend; ARGV rpm, tpm, daily tokens (0: none), the prompt estimate to hold in the minute, the
 # rpm entry's id, the window's seconds, the monthly limit in micro-dollars (0: none). Answers {0} when the
 # call may go (and counts it), {1, wait} over the rpm, {2, wait} over the tpm, {3} over the day's tokens,
 # {4} over the month's spend.
-KEY_SLOT = RPM_WINDOW + """
+SLOT = RPM_WINDOW + """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local second = tonumber(t[1])
@@ -126,10 +125,10 @@ end
 return {0}
 """
 
-# A metered call through a key: KEYS the tpm hash, the day's counter, the month's spend; ARGV the minute's
+# A metered call through a key or route: KEYS the tpm hash, the day's counter, the month's spend; ARGV the minute's
 # tokens (0: no tpm), the day's tokens (0: no daily limit), the window's seconds, the day key's seconds,
 # the cost in micro-dollars (0: no monthly limit), the month key's seconds.
-KEY_USAGE = """
+USAGE = """
 local second = tonumber(redis.call('TIME')[1])
 if tonumber(ARGV[1]) > 0 then
   redis.call('HINCRBY', KEYS[1], second, ARGV[1])
@@ -163,8 +162,8 @@ class SharedCounters:
         self.link = link
         self._admit = link.aio.register_script(ADMIT)
         self._settle = link.aio.register_script(SETTLE)
-        self._key_slot = link.aio.register_script(KEY_SLOT)
-        self._key_usage = link.aio.register_script(KEY_USAGE)
+        self._slot = link.aio.register_script(SLOT)
+        self._usage = link.aio.register_script(USAGE)
         self._serial = itertools.count()
         self._settling: set[asyncio.Task[Any]] = set()
 
@@ -186,32 +185,31 @@ class SharedCounters:
             return Refusal(names[int(answer[1]) - 1])
         return Hold(micros=micros, shared_id=hold_id, names=tuple(names)) if holders else NO_HOLD
 
-    def _key_windows(self, key_id: int) -> list[str]:
+    def _windows(self, window: str) -> list[str]:
         day, month = day_and_month(time.time())
-        return [self.link.key("rpm", "key", key_id), self.link.key("tpm", "key", key_id), self.link.key("day", "key", key_id, day),
-                self.link.key("month", "key", key_id, month)]
+        return [self.link.key("rpm", window), self.link.key("tpm", window), self.link.key("day", window, day),
+                self.link.key("month", window, month)]
 
-    async def take_key_slot(self, key_id: int, limits: Limits, estimate: Callable[[], int]) -> tuple[SkipReason, float | None] | None:
-        """``services.gateway.router.SharedKeyLimits``; without an answer from Redis the key's local windows decide."""
+    async def take_slot(self, window: str, limits: Limits, estimate: Callable[[], int]) -> tuple[int, float | None] | None:
+        """``services.gateway.router.SharedLimitWindows``; without an answer from Redis the local windows decide."""
         held = estimate() if limits.tpm is not None else 0
         entry = f"{self.link.instance}:{next(self._serial)}"
         args: list[int | str] = [limits.rpm or 0, limits.tpm or 0, limits.daily_tokens or 0, held, entry, WINDOW_SECONDS,
                                  limits.monthly_usd_micros or 0]
         try:
-            answer = await self._key_slot(keys=self._key_windows(key_id), args=args)
+            answer = await self._slot(keys=self._windows(window), args=args)
         except redis.RedisError as exc:
             log.warning("shared key limits: Redis did not answer (%s); this instance's windows decide", exc)
             return None
         if answer[0] == 0:
             return None
-        return KEY_LIMIT_REASONS[int(answer[0]) - 1], float(answer[1]) if len(answer) > 1 else None
+        return int(answer[0]) - 1, float(answer[1]) if len(answer) > 1 else None
 
-    def note_key_usage(self, key_id: int, limits: Limits, minute_tokens: int, tokens: int, cost_micros: int) -> None:
+    def note_usage(self, window: str, limits: Limits, minute_tokens: int, tokens: int, cost_micros: int) -> None:
         minute, day = (minute_tokens if limits.tpm is not None else 0), (tokens if limits.daily_tokens is not None else 0)
         spent = cost_micros if limits.monthly_usd_micros is not None else 0
         args = [minute, day, WINDOW_SECONDS, DAY_KEY_SECONDS, spent, MONTH_KEY_SECONDS]
-        keys = self._key_windows(key_id)[1:]
-        self._background(self._key_usage(keys=keys, args=args), f"key {key_id}'s tokens not added in Redis")
+        self._background(self._usage(keys=self._windows(window)[1:], args=args), f"{window}'s usage not added in Redis")
 
     def _budget_keys(self, names: list[str], month: str) -> list[str]:
         return [key for name in names for key in (self.link.key("spend", name, month), self.link.key("holds", name, month))]

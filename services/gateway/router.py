@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
@@ -26,7 +26,7 @@ from services.errors import TRANSIENT_FAILURES, ErrorKind, GatewayError, Upstrea
 from services.gateway.adapters import get_adapter
 from services.gateway.adapters.base import Adapter, Target
 from services.gateway.adapters.transport import UpstreamClient, WireTime
-from services.gateway.health import TIMED_REASONS, SkipReason
+from services.gateway.health import KEY_LIMIT_REASONS, ROUTE_LIMIT_REASONS, TIMED_REASONS, SkipReason
 from services.gateway.key_state import KeyStateStore
 from services.gateway.plan import Candidate, Plan, make_plan, ordered_candidates
 from services.gateway.routing_table import Limits, RoutingTable
@@ -94,17 +94,26 @@ def candidate_skip_reason(states: KeyStateStore, candidate: Candidate, plan: Pla
     return reason
 
 
-class SharedKeyLimits(Protocol):
-    """A key's rpm, tpm, daily-token and monthly-spend windows counted across the instances of a cluster
-    (``services.cluster``)."""
+class SharedLimitWindows(Protocol):
+    """The rpm, tpm, daily-token and monthly-spend windows of keys and routes, counted across the instances of
+    a cluster (``services.cluster``); a window is named by ``shared_windows``."""
 
-    async def take_key_slot(self, key_id: int, limits: Limits, estimate: Callable[[], int]) -> tuple[SkipReason, float | None] | None:
-        """None when a call through the key may go now (counted, and with a tpm its prompt ``estimate`` held);
-        else the limit it is over and, for a minute window, the seconds until it has room."""
+    async def take_slot(self, window: str, limits: Limits, estimate: Callable[[], int]) -> tuple[int, float | None] | None:
+        """None when a call may go now (counted, and with a tpm its prompt ``estimate`` held); else which limit it
+        is over (0 rpm, 1 tpm, 2 daily tokens, 3 monthly spend) and, for a minute window, seconds until it has room."""
 
-    def note_key_usage(self, key_id: int, limits: Limits, minute_tokens: int, tokens: int, cost_micros: int) -> None:
+    def note_usage(self, window: str, limits: Limits, minute_tokens: int, tokens: int, cost_micros: int) -> None:
         """A metered call: ``minute_tokens`` (beyond its held estimate) into the minute, ``tokens`` into the UTC day,
         its cost into the UTC month."""
+
+
+def shared_windows(candidate: Candidate) -> Iterator[tuple[str, Limits, tuple[SkipReason, ...]]]:
+    """The limited windows a call through ``candidate`` counts in: its key's, and its route's (per key)."""
+    if candidate.key.limits.any:
+        yield f"key:{candidate.key.id}", candidate.key.limits, KEY_LIMIT_REASONS
+    route = candidate.route
+    if route.id is not None and route.limits.any:
+        yield f"route:{route.id}:key:{candidate.key.id}", route.limits, ROUTE_LIMIT_REASONS
 
 
 class Router:
@@ -118,10 +127,9 @@ class Router:
         policy: RetryPolicy = RetryPolicy(),
         rng: random.Random | None = None,
         adapter_for: Callable[[str], Adapter] = get_adapter,
-        shared_key_limits: SharedKeyLimits | None = None,
+        shared_limits: SharedLimitWindows | None = None,
     ) -> None:
-        """``shared_key_limits``: with several instances, the cluster's windows of keys that have an rpm, tpm or
-        daily-token limit."""
+        """``shared_limits``: with several instances, the cluster's windows of the keys and routes that have limits."""
         self._table = table
         self.states = states
         self.client = client
@@ -129,7 +137,7 @@ class Router:
         self.policy = policy
         self.rng = rng or random.Random()
         self.adapter_for = adapter_for
-        self.shared_key_limits = shared_key_limits
+        self.shared_limits = shared_limits
         self._plans_of: RoutingTable | None = None
         self._plans: dict[str, Plan] = {}
 
@@ -175,8 +183,8 @@ class Router:
                 if candidate.route.context_fallback and not state.too_long:
                     continue  # serves only what did not fit before it; not a skip worth a line
                 reason = self._skip_reason(candidate, plan, request)
-                if reason is None and self.shared_key_limits is not None and candidate.key.limits.any:
-                    reason = await self._shared_limit_reason(self.shared_key_limits, candidate, request, state)
+                if reason is None and self.shared_limits is not None and (candidate.key.limits.any or candidate.route.limits.any):
+                    reason = await self._shared_limit_reason(self.shared_limits, candidate, request, state)
                 if reason is not None:
                     trail.add(candidate, "skipped", reason=reason)
                     state.too_long |= reason is SkipReason.TOO_LONG
@@ -222,16 +230,18 @@ class Router:
     def _skip_reason(self, candidate: Candidate, plan: Plan, request: RequestFacts) -> SkipReason | None:
         return candidate_skip_reason(self.states, candidate, plan, request, self.clock.now())
 
-    async def _shared_limit_reason(self, shared: SharedKeyLimits, candidate: Candidate, request: RequestFacts,
+    async def _shared_limit_reason(self, shared: SharedLimitWindows, candidate: Candidate, request: RequestFacts,
                                    state: Round) -> SkipReason | None:
-        """Over a key limit counted across the cluster (its local windows count this instance's calls only)."""
-        over = await shared.take_key_slot(candidate.key.id, candidate.key.limits, request.estimate)
-        if over is None:
-            return None
-        reason, wait = over
-        if wait is not None:
-            state.recoveries.append((self.clock.now() + wait, reason))
-        return reason
+        """Over a key or route limit counted across the cluster (the local windows count this instance's calls
+        only). A call the route's window refuses stays counted in the key's minute, as a refused attempt would."""
+        for window, limits, reasons in shared_windows(candidate):
+            over = await shared.take_slot(window, limits, request.estimate)
+            if over is not None:
+                reason, wait = reasons[over[0]], over[1]
+                if wait is not None:
+                    state.recoveries.append((self.clock.now() + wait, reason))
+                return reason
+        return None
 
     def _note_recovery(self, candidate: Candidate, reason: SkipReason, state: Round) -> None:
         if reason in TIMED_REASONS:

@@ -3,7 +3,7 @@ hub: the contract of README "Several instances" checked point by point.
 
 - a deployment cooled by a 429 on A is skipped by B: the emulator sees no call from B to that key;
 - a token's rpm holds across A and B within ±2 of the limit (the shared window is exact: 10 of 10), and
-  so does a provider key's;
+  so do a provider key's and a route's;
 - a token's budget is passed by at most one call in total, then both refuse;
 - one usage export holds the calls of both;
 - a key disabled on A is dropped by B within a second; so is a token revoked on A, and a person's budget
@@ -68,7 +68,28 @@ providers:
       - label: overflow
         secret: ok#{run}-overflow
         priority: 2
+  - name: routed
+    kind: openai
+    base_url: {url}/v1
+    keys:
+      - label: routed
+        secret: ok#{run}-routed
+  - name: routed-spare
+    kind: openai
+    base_url: {url}/v1
+    keys:
+      - label: routed-spare
+        secret: ok#{run}-routed-spare
 models:
+  - name: route-paced
+    routes:
+      - provider: routed
+        model: gpt-4o
+        priority: 1
+        rpm: 3
+      - provider: routed-spare
+        model: gpt-4o
+        priority: 2
   - name: paced
     routes:
       - provider: paced
@@ -180,6 +201,14 @@ def test_a_keys_rpm_holds_across_instances(pair: Pair, emulator: EmulatorHandle)
     assert answers == [200] * 12
     assert calls_to(emulator, f"ok#{pair.run}-paced") == 4  # its rpm, across both; the rest went to the overflow key
     assert calls_to(emulator, f"ok#{pair.run}-overflow") == 8
+
+
+def test_a_routes_rpm_holds_across_instances(pair: Pair, emulator: EmulatorHandle) -> None:
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda i: chat((pair.a, pair.b)[i % 2], "route-paced").status_code, range(9)))
+    assert answers == [200] * 9
+    assert calls_to(emulator, f"ok#{pair.run}-routed") == 3  # the route's rpm, across both
+    assert calls_to(emulator, f"ok#{pair.run}-routed-spare") == 6
 
 
 def test_a_budget_is_passed_by_at_most_one_call_across_instances(pair: Pair) -> None:

@@ -124,36 +124,36 @@ async def test_token_rpm_holds_exactly_across_instances(pair: tuple[Cluster, Clu
 async def test_a_keys_rpm_holds_exactly_across_instances(pair: tuple[Cluster, Cluster, FakeClock]) -> None:
     first, second, _ = pair
     limits = Limits(rpm=3)
-    answers = await asyncio.gather(*(c.counters.take_key_slot(4, limits, lambda: 0) for _ in range(4) for c in (first, second)))
+    answers = await asyncio.gather(*(c.counters.take_slot("key:4", limits, lambda: 0) for _ in range(4) for c in (first, second)))
     assert answers.count(None) == 3
     refused = [answer for answer in answers if answer is not None]
-    assert all(reason is SkipReason.OVER_RPM and wait is not None and 0 < wait <= 60 for reason, wait in refused)
-    assert await first.counters.take_key_slot(5, limits, lambda: 0) is None  # another key, its own window
+    assert all(limit == 0 and wait is not None and 0 < wait <= 60 for limit, wait in refused)  # 0: the rpm
+    assert await first.counters.take_slot("key:5", limits, lambda: 0) is None  # another key, its own window
     assert await first.counters.admit(("token:4", 3), {}, "2026-12", lambda: 0) is NO_HOLD  # a token 4 is not key 4
 
 
 async def test_a_keys_tpm_daily_tokens_and_monthly_spend_hold_across_instances(pair: tuple[Cluster, Cluster, FakeClock]) -> None:
     first, second, _ = pair
     per_minute = Limits(tpm=100)
-    assert await first.counters.take_key_slot(6, per_minute, lambda: 60) is None  # 60 held
-    assert await second.counters.take_key_slot(6, per_minute, lambda: 30) is None  # 90 held
-    second.counters.note_key_usage(6, per_minute, 15, 45, 0)  # that call took 15 more than its estimate: 105 in the minute
+    assert await first.counters.take_slot("key:6", per_minute, lambda: 60) is None  # 60 held
+    assert await second.counters.take_slot("key:6", per_minute, lambda: 30) is None  # 90 held
+    second.counters.note_usage("key:6", per_minute, 15, 45, 0)  # that call took 15 more than its estimate: 105 in the minute
     await second.counters.drain()
-    over = await first.counters.take_key_slot(6, per_minute, lambda: 1)
-    assert over is not None and over[0] is SkipReason.OVER_TPM and over[1] is not None and 0 < over[1] <= 60
+    over = await first.counters.take_slot("key:6", per_minute, lambda: 1)
+    assert over is not None and over[0] == 1 and over[1] is not None and 0 < over[1] <= 60  # 1: the tpm
     per_day = Limits(daily_tokens=50)
-    assert await first.counters.take_key_slot(7, per_day, lambda: 0) is None
-    first.counters.note_key_usage(7, per_day, 0, 50, 0)
+    assert await first.counters.take_slot("key:7", per_day, lambda: 0) is None
+    first.counters.note_usage("key:7", per_day, 0, 50, 0)
     await first.counters.drain()
-    assert await second.counters.take_key_slot(7, per_day, lambda: 0) == (SkipReason.OVER_DAILY_TOKENS, None)
+    assert await second.counters.take_slot("key:7", per_day, lambda: 0) == (2, None)  # 2: the day's tokens
     per_month = Limits(monthly_usd_micros=1000)
-    assert await first.counters.take_key_slot(8, per_month, lambda: 0) is None
-    first.counters.note_key_usage(8, per_month, 0, 10, 999)
+    assert await first.counters.take_slot("key:8", per_month, lambda: 0) is None
+    first.counters.note_usage("key:8", per_month, 0, 10, 999)
     await first.counters.drain()
-    assert await second.counters.take_key_slot(8, per_month, lambda: 0) is None  # 999 of 1000
-    second.counters.note_key_usage(8, per_month, 0, 10, 1)
+    assert await second.counters.take_slot("key:8", per_month, lambda: 0) is None  # 999 of 1000
+    second.counters.note_usage("key:8", per_month, 0, 10, 1)
     await second.counters.drain()
-    assert await first.counters.take_key_slot(8, per_month, lambda: 0) == (SkipReason.OVER_MONTHLY_BUDGET, None)
+    assert await first.counters.take_slot("key:8", per_month, lambda: 0) == (3, None)  # 3: the month's spend
 
 
 async def test_a_budget_is_passed_by_at_most_one_call_across_instances(pair: tuple[Cluster, Cluster, FakeClock]) -> None:
