@@ -19,6 +19,7 @@ from sqlmodel import Session, SQLModel, col, select
 from services.accounts.gateway_tokens import GatewayTokens
 from services.accounts.service import Accounts
 from services.accounts.tokens import TokenRegistry
+from services.cache.service import ResponseCache
 from services.catalog.discovery import ModelDiscovery
 from services.catalog.service import Catalog
 from services.clock import Clock, SystemClock
@@ -91,6 +92,7 @@ class Hub:
                                limits=options.limits, master_key=options.master_key)
         self.discovery = ModelDiscovery(self.client, lambda: self.table, self.clock.now)
         self.responses = ResponseStore(self.engine)
+        self.cache = ResponseCache(self.engine, lambda: self.table, self.gateway, self.clock)
 
     def session_secret(self) -> str:
         """The console's session-signing secret, persisted so sign-ins survive a restart."""
@@ -135,6 +137,7 @@ class Hub:
 
     async def start(self) -> None:
         self.recorder.start()
+        await self.cache.start()
         for routes in self.table.models.values():  # the compare page counts first turns with these
             for route in routes:
                 TOKENIZERS.encoding(route.upstream_model)
@@ -142,6 +145,7 @@ class Hub:
     async def stop(self) -> None:
         await self.recorder.stop()
         await self.responses.settle()
+        await self.cache.stop()
         await self.mirror_states()
         await self.client.aclose()
         self.engine.dispose()

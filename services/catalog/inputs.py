@@ -27,6 +27,7 @@ from pydantic import (
     model_validator,
 )
 
+from services.cache.policy import CacheInput
 from services.errors import CatalogError, RequestError
 from services.tables import ProviderKind
 
@@ -273,6 +274,7 @@ class ModelCreate(Input):
     stream_timeout: Seconds | None = Field(None, description="the same for streamed answers")
     drop_params: bool = Field(False, description="drop parameters a route cannot honour (n > 1, logprobs, non-function tools) "
                               "instead of refusing the request with 400 unsupported_parameter")
+    cache: CacheInput = Field(None, description="the response cache: true (exact, with the defaults), or its settings")
     routes: list[RouteIn] = Field(min_length=1)
 
     @field_validator("routes")

@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from sqlmodel import Session, col, delete, select
 
+from services.cache.policy import settings_of, stored_form
 from services.catalog.inputs import (
     KeyCreate,
     KeyUpdate,
@@ -71,6 +72,7 @@ def _model_values(data: ModelCreate) -> dict[str, Any]:
     return {
         "description": data.description, "enabled": data.enabled, "num_retries": data.num_retries,
         "timeout_seconds": data.timeout, "stream_timeout_seconds": data.stream_timeout, "drop_params": data.drop_params,
+        "cache": stored_form(data.cache),
     }
 
 
@@ -326,7 +328,8 @@ class CatalogSession:
         return ModelPublic(
             id=model.id or 0, name=model.name, description=model.description, enabled=model.enabled,
             aliases=aliases_of(self.session, model.id or 0), num_retries=model.num_retries, timeout=model.timeout_seconds,
-            stream_timeout=model.stream_timeout_seconds, drop_params=model.drop_params, routes=routes, created_at=model.created_at,
+            stream_timeout=model.stream_timeout_seconds, drop_params=model.drop_params, cache=settings_of(model.cache),
+            routes=routes, created_at=model.created_at,
             updated_at=model.updated_at,
         )
 
