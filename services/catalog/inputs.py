@@ -300,6 +300,28 @@ class ModelCreate(Input):
         return self
 
 
+class ModelPatch(Input):
+    """``PATCH /api/models/{name}``: the model's own settings, only those sent change. Its name and
+    route list change with ``PUT`` (a route list is validated whole, against the name)."""
+
+    description: Annotated[str, StringConstraints(max_length=1000)] | None = None
+    enabled: bool | None = None
+    aliases: list[Name] | None = None
+    num_retries: Annotated[int, Field(ge=0, le=20), BeforeValidator(_not_bool)] | None = None
+    timeout: Seconds | None = None
+    stream_timeout: Seconds | None = None
+    drop_params: bool | None = None
+    cache: CacheInput = None
+
+    _not_null = field_validator("enabled", "aliases", "drop_params")(_refuse_null)
+
+    @field_validator("aliases")
+    @classmethod
+    def _unique_aliases(cls, aliases: list[str]) -> list[str]:
+        _refuse_duplicates(aliases, "alias")
+        return aliases
+
+
 def _refuse_duplicates(names: list[str], what: str) -> None:
     seen: set[str] = set()
     for name in names:
