@@ -22,6 +22,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from sqlalchemy.engine import Engine
 
 from services.accounts.audit import Actor, record_event
@@ -29,8 +30,18 @@ from services.accounts.tokens import Principal
 from services.cache import keys
 from services.cache.policy import CacheSettings
 from services.cache.replay import Batches, recorded
+from services.cache.semantic import Question, SemanticIndex, embed_question, normalized
 from services.cache.stats import CACHE_STATS
-from services.cache.store import AnswerStore, CachedAnswer, delete_entries, evict_entries, load_index, read_entry, write_entries
+from services.cache.store import (
+    AnswerStore,
+    CachedAnswer,
+    delete_entries,
+    evict_entries,
+    load_index,
+    load_vectors,
+    read_entry,
+    write_entries,
+)
 from services.clock import Clock
 from services.gateway.calls import CallMeta, Gateway, MeteredStream
 from services.gateway.routing_table import RoutingTable
@@ -54,6 +65,7 @@ class CachePlan:
     status: str  # "hit" | "miss" | "skip"
     store: bool  # keep the answer of a miss
     found: CachedAnswer | None = None
+    question: Question | None = None  # the semantic cache's view of the call (its models only)
 
     @property
     def wants_usage(self) -> bool:
@@ -81,6 +93,7 @@ class ResponseCache:
         self.gateway = gateway
         self.clock = clock
         self.answers = AnswerStore()
+        self.semantic = SemanticIndex()
         self._pending: list[CachedAnswer] = []
         self._writer: asyncio.Task[None] | None = None
 
@@ -106,14 +119,40 @@ class ResponseCache:
         model, settings = found
         control = directives(headers.get("cache-control"))
         form = "stream" if body.get("stream") is True else "json"
-        key = keys.request_key(endpoint, form, keys.scope_of(principal, settings.scope), body)
+        scope = keys.scope_of(principal, settings.scope)
         eligible = not settings.only_deterministic or deterministic(body)
-        plan = CachePlan(principal, endpoint, model, body, settings, key, "skip", eligible and "no-store" not in control)
-        if eligible and "no-cache" not in control:
-            plan.found = await self._find(key)
+        plan = CachePlan(principal, endpoint, model, body, settings, keys.request_key(endpoint, form, scope, body), "skip",
+                         eligible and "no-store" not in control)
+        looks_up = eligible and "no-cache" not in control
+        if looks_up:
+            plan.found = await self._find(plan.key)
+        if plan.found is None and (looks_up or plan.store) and settings.semantic and settings.embedding_model:
+            plan.question = await self._question(plan, form, scope)
+            if looks_up and plan.question is not None:
+                plan.found = await self._similar(plan.question, settings.threshold)
+        if looks_up:
             plan.status = "hit" if plan.found is not None else "miss"
             CACHE_STATS.looked_up(model, plan.found)
         return plan
+
+    async def _question(self, plan: CachePlan, form: str, scope: str) -> Question | None:
+        """The call's last user turn in its context, embedded; None when it has none (or it is not a conversation)."""
+        text = keys.last_user_text(plan.endpoint, plan.body) if plan.endpoint != "embeddings" else None
+        if text is None or plan.settings.embedding_model is None:
+            return None
+        vector = await embed_question(self.gateway, plan.settings.embedding_model, text)
+        return Question(keys.context_key(plan.endpoint, form, scope, plan.body), vector)
+
+    async def _similar(self, question: Question, threshold: float) -> CachedAnswer | None:
+        if question.vector is None:
+            return None
+        key = self.semantic.nearest(question.context, question.vector, threshold)
+        if key is None:
+            return None
+        found = await self._find(key)
+        if found is None:
+            self.semantic.forget([key])
+        return found
 
     async def _find(self, key: str) -> CachedAnswer | None:
         now = self.clock.now()
@@ -154,6 +193,10 @@ class ResponseCache:
         form = "json" if not meta.stream else ("chunks" if plan.endpoint == "chat" else "events")
         answer = CachedAnswer(plan.key, plan.model, plan.endpoint, form, content, now, now + plan.settings.ttl_seconds,
                               plan.principal.token_id, plan.principal.user_id, prompt, completion, cost)
+        question = plan.question
+        if question is not None and question.vector is not None:
+            answer.context_key, answer.vector = question.context, question.vector.tobytes()
+            self.semantic.add(question.context, plan.key, question.vector)
         self.answers.keep(answer)
         self._pending.append(answer)
 
@@ -170,6 +213,10 @@ class ResponseCache:
 
     async def start(self) -> None:
         self.answers.known = await asyncio.to_thread(load_index, self.engine, self.clock.now())
+        for entry in await asyncio.to_thread(load_vectors, self.engine, self.clock.now()):
+            vector = normalized(np.frombuffer(entry.vector or b"", dtype=np.float32))
+            if entry.context_key is not None and vector is not None:
+                self.semantic.add(entry.context_key, entry.key, vector)
         self._writer = asyncio.create_task(self._write_loop())
 
     async def stop(self) -> None:
@@ -204,7 +251,7 @@ class ResponseCache:
             return deleted
 
         deleted = await asyncio.to_thread(purge)
-        self.answers.forget(deleted)
+        self._forget(deleted)
         return len(deleted)
 
     async def evict(self) -> int:
@@ -212,6 +259,9 @@ class ResponseCache:
         await self.flush()
         limits = {name: (s.cache.max_entries, s.cache.max_bytes) for name, s in self.table().settings.items() if s.cache is not None}
         deleted = await asyncio.to_thread(evict_entries, self.engine, self.clock.now(), limits)
-        self.answers.forget(deleted)
+        self._forget(deleted)
         return len(deleted)
 
+    def _forget(self, deleted: list[str]) -> None:
+        self.answers.forget(deleted)
+        self.semantic.forget(deleted)
