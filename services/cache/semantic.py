@@ -29,6 +29,9 @@ Vector = npt.NDArray[np.float32]
 EMBEDDING_CALLER = Principal(user_id=None, role="admin")
 """Who the question embeddings are metered to: the hub itself (the master key's rows)."""
 FIRST_CAPACITY = 16
+SKETCHED_FROM = 8192
+SKETCH_DIMENSIONS = 64
+SKETCH_CANDIDATES = 64
 
 
 def normalized(values: object) -> Vector | None:
@@ -39,31 +42,55 @@ def normalized(values: object) -> Vector | None:
 
 
 class VectorBucket:
-    """The questions stored in one context: their unit vectors as rows of a matrix that grows by doubling."""
+    """The questions stored in one context: their unit vectors as rows of a matrix that grows by doubling.
+
+    A lookup is memory-bound (every stored float is read once), so a bucket past ``SKETCHED_FROM`` rows
+    is searched in two steps: a random projection of every row to ``SKETCH_DIMENSIONS`` (a sixth of the
+    bytes of a MiniLM-sized vector) ranks the rows, and the ``SKETCH_CANDIDATES`` best are scored exactly.
+    A projection keeps cosine similarity to within about 1/√64 for each row, so a question near enough
+    to pass a threshold of 0.9 lands among the candidates unless dozens of others rank as high.
+    """
 
     def __init__(self, dimensions: int) -> None:
         self.keys: list[str] = []
         self.matrix: Vector = np.zeros((FIRST_CAPACITY, dimensions), dtype=np.float32)
+        self.projection: Vector = np.random.default_rng(dimensions).standard_normal((dimensions, SKETCH_DIMENSIONS), dtype=np.float32)
+        self.sketches: Vector = np.zeros((FIRST_CAPACITY, SKETCH_DIMENSIONS), dtype=np.float32)
 
     def add(self, key: str, vector: Vector) -> None:
         if len(self.keys) == len(self.matrix):
             self.matrix = np.concatenate([self.matrix, np.zeros_like(self.matrix)])
+            self.sketches = np.concatenate([self.sketches, np.zeros_like(self.sketches)])
         self.matrix[len(self.keys)] = vector
+        self.sketches[len(self.keys)] = vector @ self.projection
         self.keys.append(key)
 
     def nearest(self, vector: Vector) -> tuple[str, float] | None:
-        if not self.keys or vector.shape[0] != self.matrix.shape[1]:
+        count = len(self.keys)
+        if not count or vector.shape[0] != self.matrix.shape[1]:
             return None
-        scores = self.matrix[: len(self.keys)] @ vector
+        if count < SKETCHED_FROM:
+            scores = self.matrix[:count] @ vector
+            best = int(np.argmax(scores))
+            return self.keys[best], float(scores[best])
+        rough = self.sketches[:count] @ (vector @ self.projection)
+        candidates = np.argpartition(rough, -SKETCH_CANDIDATES)[-SKETCH_CANDIDATES:]
+        scores = self.matrix[candidates] @ vector
         best = int(np.argmax(scores))
-        return self.keys[best], float(scores[best])
+        return self.keys[int(candidates[best])], float(scores[best])
 
     def remove(self, doomed: set[str]) -> None:
         kept = [index for index, key in enumerate(self.keys) if key not in doomed]
         self.keys = [self.keys[index] for index in kept]
-        rows = self.matrix[kept]
-        self.matrix = np.zeros((max(FIRST_CAPACITY, len(rows) * 2), self.matrix.shape[1]), dtype=np.float32)
-        self.matrix[: len(rows)] = rows
+        capacity = max(FIRST_CAPACITY, len(kept) * 2)
+        self.matrix = _resized(self.matrix[kept], capacity)
+        self.sketches = _resized(self.sketches[kept], capacity)
+
+
+def _resized(rows: Vector, capacity: int) -> Vector:
+    grown = np.zeros((capacity, rows.shape[1]), dtype=np.float32)
+    grown[: len(rows)] = rows
+    return grown
 
 
 @dataclass(slots=True)

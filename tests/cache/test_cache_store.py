@@ -5,8 +5,11 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import numpy as np
+
 from services.accounts.tokens import Principal
 from services.cache.keys import context_key, last_user_text, request_key, scope_of
+from services.cache.semantic import SKETCHED_FROM, SemanticIndex, normalized
 from services.cache.store import AnswerStore, CachedAnswer, evict_entries, load_index, read_entry, write_entries
 from tests.factories import fresh_engine
 
@@ -67,3 +70,23 @@ def test_the_memory_tier_is_bounded_and_knows_what_the_table_holds() -> None:
     assert store.recent("a", now) is None and store.stored("a", now), "evicted from memory, still in the table"
     assert store.recent("c", now) is not None
     assert store.recent("c", now + 61) is None and not store.stored("c", now + 61)
+
+
+def test_a_large_context_finds_a_near_duplicate_among_many_through_its_sketches() -> None:
+    rng = np.random.default_rng(3)
+    index = SemanticIndex()
+    shared = rng.standard_normal(384, dtype=np.float32)  # questions of one context look alike: a common component
+    rows = [normalized(shared + rng.standard_normal(384, dtype=np.float32)) for _ in range(SKETCHED_FROM + 2000)]
+    for number, row in enumerate(rows):
+        assert row is not None
+        index.add("ctx", f"k{number}", row)
+    for planted in (17, 5000, SKETCHED_FROM + 1999):
+        target = rows[planted]
+        assert target is not None
+        query = normalized(target + 0.3 * normalized(rng.standard_normal(384, dtype=np.float32)))  # cosine ≈ 0.96
+        assert query is not None
+        assert index.nearest("ctx", query, 0.9) == f"k{planted}"
+    assert index.nearest("other", rows[0], 0.9) is None  # type: ignore[arg-type]
+    index.forget(["k17"])
+    query = normalized(rows[17])
+    assert query is not None and index.nearest("ctx", query, 0.99) is None
