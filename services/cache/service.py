@@ -96,14 +96,20 @@ class ResponseCache:
         self.semantic = SemanticIndex()
         self._pending: list[CachedAnswer] = []
         self._writer: asyncio.Task[None] | None = None
+        self._table_seen: RoutingTable | None = None
+        self._any_cache = False
 
     # -- the request path --------------------------------------------------------------------------
 
     def settings_for(self, requested: Any) -> tuple[str, CacheSettings] | None:
         """The logical model and its cache settings, when a requested name has a cache that is on."""
-        if not isinstance(requested, str):
+        table = self.table()
+        if table is not self._table_seen:  # a new routing snapshot: does any model cache at all?
+            self._table_seen = table
+            self._any_cache = any(settings.cache is not None and settings.cache.enabled for settings in table.settings.values())
+        if not self._any_cache or not isinstance(requested, str):
             return None
-        resolved = self.table().resolve(requested)
+        resolved = table.resolve(requested)
         if resolved is None or resolved.model is None or resolved.settings.cache is None or not resolved.settings.cache.enabled:
             return None
         return resolved.model, resolved.settings.cache
@@ -113,7 +119,7 @@ class ResponseCache:
         """The cache's plan for a call (None when its model has no cache); ``validate`` runs first, so a
         bad request is refused as it would be without a cache."""
         found = self.settings_for(body.get("model")) if isinstance(body, dict) and endpoint in CACHED_ENDPOINTS else None
-        if found is None:
+        if found is None or not principal.may_use(body["model"]):  # a model the token may not use is refused by admission
             return None
         validate(body)
         model, settings = found

@@ -176,11 +176,16 @@ def test_another_token_misses_unless_the_scope_is_widened(hub_app: RunningApp, e
     with hub_app.client() as admin:
         second = admin.post("/api/tokens", json={"name": "alice-2", "user_email": alice.email})
         assert second.status_code == 201, second.text
+        limited = admin.post("/api/tokens", json={"name": "alice-limited", "user_email": alice.email, "allowed_models": ["cached"]})
+        assert limited.status_code == 201, limited.text
     alice_2 = second.json()["token"]
     for model, answers in (("cached", ["miss", "miss", "miss"]), ("personal", ["miss", "hit", "miss"]), ("shared", ["miss", "hit", "hit"])):
         body = {"model": model, "messages": [{"role": "user", "content": marker()}]}
         seen = [chat(hub_app, token, body).headers["x-llmhub-cache"] for token in (alice.token, alice_2, MASTER_KEY)]
         assert seen == answers, model
+    with hub_app.client(limited.json()["token"]) as client:
+        refused = client.post("/v1/chat/completions", json=body)  # the last question is cached for everyone, but not its model
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "model_not_allowed"
 
 
 def test_a_hit_is_metered_at_no_cost_and_says_what_it_saved(hub_app: RunningApp, alice: TokenHolder) -> None:
