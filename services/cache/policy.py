@@ -33,7 +33,7 @@ class CacheSettings(BaseModel):
     max_entries: int | None = Field(None, ge=1, description="entries kept for the model (the oldest go first)")
     max_bytes: int | None = Field(None, ge=1024, description="stored answer bytes kept for the model (the oldest go first)")
     embedding_model: str | None = Field(None, max_length=200, description="the model behind this hub that embeds last user "
-                                                                          "turns for the semantic cache")
+                                        "turns for the semantic cache, or `local`: all-MiniLM-L6-v2 in this process (the `semantic` extra)")
 
 
 CacheInput = bool | CacheSettings | None

@@ -28,6 +28,7 @@ from sqlalchemy.engine import Engine
 from services.accounts.audit import Actor, record_event
 from services.accounts.tokens import Principal
 from services.cache import keys
+from services.cache.local_model import LOCAL_MODEL, LocalEmbedder
 from services.cache.policy import CacheSettings
 from services.cache.replay import Batches, recorded
 from services.cache.semantic import Question, SemanticIndex, embed_question, normalized
@@ -94,6 +95,7 @@ class ResponseCache:
         self.clock = clock
         self.answers = AnswerStore()
         self.semantic = SemanticIndex()
+        self.local = LocalEmbedder()
         self._pending: list[CachedAnswer] = []
         self._writer: asyncio.Task[None] | None = None
         self._table_seen: RoutingTable | None = None
@@ -146,7 +148,8 @@ class ResponseCache:
         text = keys.last_user_text(plan.endpoint, plan.body) if plan.endpoint != "embeddings" else None
         if text is None or plan.settings.embedding_model is None:
             return None
-        vector = await embed_question(self.gateway, plan.settings.embedding_model, text)
+        model = plan.settings.embedding_model
+        vector = await (self.local.embed(text) if model == LOCAL_MODEL else embed_question(self.gateway, model, text))
         return Question(keys.context_key(plan.endpoint, form, scope, plan.body), vector)
 
     async def _similar(self, question: Question, threshold: float) -> CachedAnswer | None:
@@ -224,6 +227,8 @@ class ResponseCache:
             if entry.context_key is not None and vector is not None:
                 self.semantic.add(entry.context_key, entry.key, vector)
         self._writer = asyncio.create_task(self._write_loop())
+        if any(s.cache is not None and s.cache.semantic and s.cache.embedding_model == LOCAL_MODEL for s in self.table().settings.values()):
+            self.local.start_loading()
 
     async def stop(self) -> None:
         if self._writer is not None:
