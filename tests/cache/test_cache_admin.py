@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import sqlite3
+import time
 import uuid
 from collections.abc import Iterator
 
@@ -127,3 +128,15 @@ def test_usage_filter_export_and_metrics_tell_hits_apart(hub_app: RunningApp) ->
         metrics = admin.get("/metrics").text
     assert 'llmhub_cache_hits_total{model="alpha"}' in metrics and 'llmhub_cache_misses_total{model="alpha"}' in metrics
     assert 'llmhub_cache_saved_usd_total{model="alpha"}' in metrics
+
+
+def test_an_answer_past_its_ttl_is_not_served(hub_app: RunningApp) -> None:
+    text = f"ttl {uuid.uuid4().hex}"
+    with hub_app.client() as admin:
+        assert admin.patch("/api/models/alpha", json={"cache": {"ttl_seconds": 1}}).status_code == 200
+        try:
+            assert [cache_of(hub_app, "alpha", text) for _ in range(2)] == ["miss", "hit"]
+            time.sleep(1.2)
+            assert [cache_of(hub_app, "alpha", text) for _ in range(2)] == ["miss", "hit"]
+        finally:
+            admin.patch("/api/models/alpha", json={"cache": True})
