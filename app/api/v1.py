@@ -25,7 +25,7 @@ from app.api.deps import HubDep, PrincipalDep, bearer_token, error_response, jso
 from app.api.event_stream import EventStreamResponse, FramedEventStream
 from app.runtime import get_hub
 from services.accounts.tokens import Principal
-from services.cache.replay import replayed
+from services.cache.replay import replay_form, replayed
 from services.cache.service import CachePlan
 from services.errors import GatewayError
 from services.gateway.calls import NO_HEADERS, CallMeta
@@ -69,11 +69,11 @@ def meta_headers(meta: CallMeta) -> list[tuple[bytes, bytes]]:
 def cached_answer(hub: Hub, plan: CachePlan, request_id: str, stream_class: type[EventStreamResponse]) -> Response:
     """A call answered from the response cache (``services.cache``), metered as a hit."""
     meta = hub.cache.meter_hit(plan, request_id)
-    answer = plan.found
-    assert answer is not None
-    if answer.form == "json":
-        return GatewayAnswer(answer.content, meta_headers(meta))
-    return stream_class(replayed(answer, plan.wants_usage), meta_headers(meta))
+    assert plan.found is not None
+    form, content = replay_form(plan.found, plan.streams)
+    if form == "json":
+        return GatewayAnswer(content, meta_headers(meta))
+    return stream_class(replayed(form, content, plan.wants_usage), meta_headers(meta))
 
 
 class GatewayAnswer(Response):

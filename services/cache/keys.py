@@ -4,8 +4,9 @@ Everything that can change the answer is in the key: the endpoint, the model as 
 messages (or input), tools and every parameter, with object keys sorted so the order a client wrote
 them in does not matter. Left out are the fields that do not change it: ``stream_options`` (a chat
 stream's usage chunk is added or dropped on replay), ``user`` (an end-user id for abuse tracking) and
-routing ``tags``. Whether the answer is a stream stays in the key (``form``): a stream is replayed
-as it was recorded, chunk for chunk.
+routing ``tags``. For chat completions ``stream`` is left out too (``form`` "any"): a whole answer is
+replayed as a stream and a recorded stream put back together (``services.cache.replay``). The other
+APIs keep it in the key (``form``): their streams are replayed as recorded, event for event.
 
 The scope (``scope_of``) goes into the key too, so an entry of one token is not even addressable by
 another unless the model's scope was widened.

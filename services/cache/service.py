@@ -69,6 +69,10 @@ class CachePlan:
     question: Question | None = None  # the semantic cache's view of the call (its models only)
 
     @property
+    def streams(self) -> bool:
+        return self.body.get("stream") is True
+
+    @property
     def wants_usage(self) -> bool:
         options = self.body.get("stream_options")
         return isinstance(options, dict) and bool(options.get("include_usage"))
@@ -126,7 +130,7 @@ class ResponseCache:
         validate(body)
         model, settings = found
         control = directives(headers.get("cache-control"))
-        form = "stream" if body.get("stream") is True else "json"
+        form = "any" if endpoint == "chat" else "stream" if body.get("stream") is True else "json"  # a chat answer serves both
         scope = keys.scope_of(principal, settings.scope)
         eligible = not settings.only_deterministic or deterministic(body)
         plan = CachePlan(principal, endpoint, model, body, settings, keys.request_key(endpoint, form, scope, body), "skip",

@@ -6,9 +6,11 @@ import time
 from pathlib import Path
 
 import numpy as np
+import orjson
 
 from services.accounts.tokens import Principal
 from services.cache.keys import context_key, last_user_text, request_key, scope_of
+from services.cache.replay import answer_of_chunks, chunks_of_answer
 from services.cache.semantic import SKETCHED_FROM, SemanticIndex, normalized
 from services.cache.store import AnswerStore, CachedAnswer, evict_entries, load_index, read_entry, write_entries
 from tests.factories import fresh_engine
@@ -90,3 +92,18 @@ def test_a_large_context_finds_a_near_duplicate_among_many_through_its_sketches(
     index.forget(["k17"])
     query = normalized(rows[17])
     assert query is not None and index.nearest("ctx", query, 0.99) is None
+
+
+def test_a_chat_answer_and_its_stream_are_made_from_each_other() -> None:
+    calls = [{"id": "call_1", "type": "function", "function": {"name": "look", "arguments": '{"q": "x"}'}}]
+    answer = {"id": "chatcmpl-1", "object": "chat.completion", "created": 5, "model": "m",
+              "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hello there,  you", "tool_calls": calls},
+                           "finish_reason": "tool_calls"}],
+              "usage": {"prompt_tokens": 4, "completion_tokens": 3, "total_tokens": 7}}
+    streamed = chunks_of_answer(orjson.dumps(answer))
+    lines = [orjson.loads(line) for line in streamed.split(b"\n")]
+    assert all(line["object"] == "chat.completion.chunk" and line["id"] == "chatcmpl-1" for line in lines)
+    assert "".join(line["choices"][0]["delta"].get("content") or "" for line in lines[:-1]) == "Hello there,  you"
+    assert lines[-1]["choices"] == [] and lines[-1]["usage"]["total_tokens"] == 7
+    rebuilt = orjson.loads(answer_of_chunks(streamed))
+    assert rebuilt == answer

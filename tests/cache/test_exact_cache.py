@@ -131,13 +131,24 @@ def test_a_stream_is_replayed_as_the_same_stream(hub_app: RunningApp, emulator: 
     assert upstream_calls(emulator, text) == 1, "stream_options is not part of the key: the usage chunk is added on replay"
 
 
-def test_a_stream_and_a_whole_answer_are_cached_apart(hub_app: RunningApp, emulator: EmulatorHandle) -> None:
-    text = marker()
-    messages = [{"role": "user", "content": text}]
-    whole = chat(hub_app, MASTER_KEY, {"model": "cached", "messages": messages})
-    streamed = chat(hub_app, MASTER_KEY, {"model": "cached", "messages": messages, "stream": True})
-    assert whole.headers["x-llmhub-cache"] == streamed.headers["x-llmhub-cache"] == "miss"
-    assert upstream_calls(emulator, text) == 2
+def test_a_chat_answer_serves_both_forms(hub_app: RunningApp, emulator: EmulatorHandle) -> None:
+    sdk = hub_app.sdk()
+    for first_streams in (False, True):
+        text = marker()
+        messages = [{"role": "user", "content": text}]
+        kept = chat(hub_app, MASTER_KEY, {"model": "cached", "messages": messages, "stream": first_streams})
+        assert kept.headers["x-llmhub-cache"] == "miss"
+        whole = sdk.chat.completions.with_raw_response.create(model="cached", messages=messages)  # type: ignore[arg-type]
+        chunks = list(sdk.chat.completions.create(model="cached", messages=messages, stream=True,  # type: ignore[arg-type]
+                                                  stream_options={"include_usage": True}))
+        assert whole.headers["x-llmhub-cache"] == "hit"
+        completion = whole.parse()
+        assert completion.choices[0].message.content == f"Echo: {text}" and completion.choices[0].finish_reason == "stop"
+        assert completion.usage is not None and completion.usage.completion_tokens == 3 and completion.model == "cached"
+        assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == f"Echo: {text}"
+        assert chunks[-1].usage is not None and chunks[-1].usage.prompt_tokens == completion.usage.prompt_tokens
+        assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
+        assert upstream_calls(emulator, text) == 1, first_streams
 
 
 def test_parameters_that_change_the_answer_are_part_of_the_key(hub_app: RunningApp, emulator: EmulatorHandle) -> None:
