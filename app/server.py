@@ -21,6 +21,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 from nicegui import app as nicegui_app
+from sqlalchemy.engine import make_url
 
 from app import auth
 from app.api import accounts, budgets, cache, catalog, errors, health, leaderboard, metrics, routing, spec, usage, v1
@@ -34,7 +35,7 @@ from app.settings import Settings, SettingsError
 from services.accounts.sessions import any_user_exists
 from services.catalog.config_file import apply_config_file
 from services.crypto import SECRET_FILE_NAME
-from services.db import init_schema, make_engine
+from services.db import DATABASE_FILE_NAME, init_schema, make_engine, one_at_a_time, shown_url
 from services.errors import GatewayError, UserError
 from services.gateway.router import RetryPolicy
 from services.gateway.validation import RequestLimits
@@ -46,8 +47,10 @@ log = logging.getLogger("llmhub")
 def hub_options(settings: Settings) -> HubOptions:
     return HubOptions(
         data_dir=settings.data_dir,
+        database_url=settings.database_url,
         master_key=settings.master_key,
         secret_key=settings.secret_key,
+        session_secret=settings.session_secret,
         upstream_timeout=settings.upstream_timeout,
         upstream_connect_timeout=settings.upstream_connect_timeout,
         policy=RetryPolicy(
@@ -99,12 +102,12 @@ def build_api_app() -> FastAPI:
 
 def migrate_database(settings: Settings) -> None:
     """``python run.py --migrate``: bring the database to this release's schema and say what ran."""
-    engine = make_engine(settings.database_path)
+    engine = make_engine(settings.database)
     try:
         applied = init_schema(engine)
+        log.info("database %s: %s", shown_url(engine), f"migrated through {', '.join(applied)}" if applied else "already up to date")
     finally:
         engine.dispose()
-    log.info("database %s: %s", settings.database_path, f"migrated through {', '.join(applied)}" if applied else "already up to date")
 
 
 def build(settings: Settings) -> Hub:
@@ -127,8 +130,14 @@ def build(settings: Settings) -> Hub:
 
 
 def apply_startup_config(hub: Hub, path: Path) -> None:
-    """LLMHUB_CONFIG / --config, applied at every start; a LiteLLM file's migration report goes to the log."""
-    report = apply_config_file(path, hub=hub)
+    """LLMHUB_CONFIG / --config, applied at every start; a LiteLLM file's migration report goes to the log.
+
+    One instance at a time: several started together on one database apply it in turn, the later ones finding
+    it applied already. Each then reloads what another may have written (its routes, the master keys)."""
+    with one_at_a_time(hub.engine, "config"):
+        report = apply_config_file(path, hub=hub)
+    hub.reload_routing()
+    hub.tokens.invalidate()
     log.info("config %s (%s) applied: %s", path, report.format, report)
     if report.migration is not None:
         log.info("config %s: %s", path, report.migration.summary())
@@ -183,12 +192,19 @@ def ready_message(settings: Settings, *, needs_setup: bool) -> str:
     lines = [
         f"LLM Hub is ready. Console: {', '.join(urls)}",
         f"  OpenAI-compatible API: {first}/v1 · API docs: {first}{API_DOCS_URL}",
-        f"  Data: {settings.database_path.resolve()} (SQLite) · provider secrets encrypted with "
+        f"  Data: {shown_database(settings)} · provider secrets encrypted with "
         + ("LLMHUB_SECRET_KEY" if settings.secret_key else str((settings.data_dir / SECRET_FILE_NAME).resolve())),
     ]
     if needs_setup:
         lines.append(f"  First visit: open {first}/setup to create the administrator account")
     return "\n".join(lines)
+
+
+def shown_database(settings: Settings) -> str:
+    """Where the data lives, for the start-up line: the SQLite file, or the PostgreSQL URL without its password."""
+    if settings.database_url is None:
+        return f"{(settings.data_dir / DATABASE_FILE_NAME).resolve()} (SQLite)"
+    return make_url(settings.database_url).render_as_string(hide_password=True)
 
 
 def freeze_startup_heap() -> None:

@@ -11,6 +11,8 @@ from typing import Any, Literal
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.db import DATABASE_FILE_NAME, database_url, sqlite_url
+from services.errors import StartupError
 from services.gateway.reservation import DEFAULT_RESERVED_COMPLETION_TOKENS
 from services.gateway.validation import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_DEPTH, DEFAULT_MAX_MESSAGES
 
@@ -24,8 +26,10 @@ class Settings(BaseSettings):
     port: int = Field(8080, ge=1, le=65535)
     data_dir: Path = Path("data")
     config: Path | None = None
+    database_url: str | None = Field(None, description="sqlite:///<file> or postgresql+psycopg://…; default: data dir/llmhub.db")
     master_key: str | None = Field(None, min_length=8)
     secret_key: str | None = None
+    session_secret: str | None = Field(None, min_length=16, description="the console's session-signing secret, shared by every instance")
     log_level: LogLevel = "info"
     admin_email: str | None = None
     admin_password: str | None = None
@@ -51,13 +55,24 @@ class Settings(BaseSettings):
     def _lower(cls, value: object) -> object:
         return value.lower() if isinstance(value, str) else value
 
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str | None) -> str | None:
+        if value:
+            try:
+                return database_url(value).render_as_string(hide_password=False)
+            except StartupError as exc:
+                raise ValueError(exc.message) from None
+        return None
+
     @property
-    def database_path(self) -> Path:
-        return self.data_dir / "llmhub.db"
+    def database(self) -> str:
+        """The database URL the hub opens (the SQLite file in the data dir unless ``LLMHUB_DATABASE_URL`` names one)."""
+        return self.database_url or sqlite_url(self.data_dir / DATABASE_FILE_NAME)
 
 
 def _is_secret(name: str) -> bool:
-    return any(word in name for word in ("KEY", "PASSWORD", "SECRET"))
+    return any(word in name for word in ("KEY", "PASSWORD", "SECRET", "URL"))  # a database URL may hold a password
 
 
 class SettingsError(Exception):

@@ -18,13 +18,15 @@ from sqlmodel import Session, SQLModel, col, select
 
 from services.accounts.gateway_tokens import GatewayTokens
 from services.accounts.service import Accounts
+from services.accounts.session_secret import console_session_secret
 from services.accounts.tokens import TokenRegistry
 from services.cache.service import ResponseCache
 from services.catalog.discovery import ModelDiscovery
 from services.catalog.service import Catalog
 from services.clock import Clock, SystemClock
-from services.crypto import SecretBox, read_or_create_key_file
-from services.db import init_schema, make_engine, session_scope
+from services.crypto import SECRET_FILE_NAME, SecretBox
+from services.db import DATABASE_FILE_NAME, init_schema, make_engine, session_scope, sqlite_url
+from services.errors import SecretKeyError
 from services.gateway.adapters.transport import upstream_client
 from services.gateway.calls import Gateway
 from services.gateway.key_state import KeyStateStore, StateRows
@@ -45,8 +47,12 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True, slots=True)
 class HubOptions:
     data_dir: Path
+    database_url: str | None = None
+    """``sqlite:///…`` or ``postgresql+psycopg://…``; none: the SQLite file in ``data_dir``."""
     master_key: str | None = None
     secret_key: str | None = None
+    session_secret: str | None = field(default=None, repr=False)
+    """The console's session-signing secret (``LLMHUB_SESSION_SECRET``); none: the one kept in the database."""
     upstream_timeout: float = 60.0
     upstream_connect_timeout: float = 5.0
     policy: RetryPolicy = field(default_factory=RetryPolicy)
@@ -56,8 +62,8 @@ class HubOptions:
     limits: RequestLimits = field(default_factory=RequestLimits)
 
     @property
-    def database_path(self) -> Path:
-        return self.data_dir / "llmhub.db"
+    def database(self) -> str:
+        return self.database_url or sqlite_url(self.data_dir / DATABASE_FILE_NAME)
 
 
 class Hub:
@@ -65,11 +71,12 @@ class Hub:
         self.options = options
         self.clock = clock or SystemClock()
         options.data_dir.mkdir(parents=True, exist_ok=True)
-        self.engine = make_engine(options.database_path)
+        self.engine = make_engine(options.database)
         applied = init_schema(self.engine)
         if applied:
             log.info("database schema migrated through %s", ", ".join(applied))
         self.box = SecretBox.load(options.data_dir, options.secret_key)
+        self._check_secret_key()
         self.pricing = PriceTable.load()
         self.states = KeyStateStore(
             self.clock,
@@ -94,9 +101,26 @@ class Hub:
         self.responses = ResponseStore(self.engine)
         self.cache = ResponseCache(self.engine, lambda: self.table, self.gateway, self.clock)
 
+    def _check_secret_key(self) -> None:
+        """Refuse to start on stored provider keys this instance's key cannot decrypt: instances on one
+        database must share ``LLMHUB_SECRET_KEY``, and a wrong key found now beats every call failing later."""
+        with Session(self.engine) as session:
+            sample = session.exec(select(ProviderKey.secret_enc).limit(1)).first()
+        if sample is None:
+            return
+        try:
+            self.box.decrypt(sample)
+        except SecretKeyError:
+            used = "LLMHUB_SECRET_KEY" if self.options.secret_key else f"the key in {self.options.data_dir / SECRET_FILE_NAME}"
+            raise SecretKeyError(
+                f"the provider keys in the database were encrypted with another key than {used}: set LLMHUB_SECRET_KEY "
+                "to the key they were stored with (every instance on one database must share it)"
+            ) from None
+
     def session_secret(self) -> str:
-        """The console's session-signing secret, persisted so sign-ins survive a restart."""
-        return read_or_create_key_file(self.options.data_dir / "session.key").decode()
+        """The console's session-signing secret, the same for every instance on this database (so sign-ins
+        survive a restart and hold on every instance)."""
+        return console_session_secret(self.engine, self.box, self.options.data_dir, self.options.session_secret)
 
     def replay_policy(self) -> ReplayPolicy:
         """The router's settings, for the routing what-if to replay calls the way this hub routes them."""

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 import httpx
 import pytest
 
+from tests import databases
+
 if TYPE_CHECKING:
     import openai
 
@@ -66,7 +68,8 @@ class RunningApp:
 def start_app(data_dir: Path, *, config: Path | None = None, env: dict[str, str] | None = None, wait: bool = True) -> RunningApp:
     port = free_port()
     log_path = data_dir.parent / f"app-{port}.log"
-    variables = child_env(LLMHUB_PORT=str(port), LLMHUB_DATA_DIR=str(data_dir), LLMHUB_MASTER_KEY=MASTER_KEY, **(env or {}))
+    variables = child_env(LLMHUB_PORT=str(port), LLMHUB_DATA_DIR=str(data_dir), LLMHUB_MASTER_KEY=MASTER_KEY,
+                          **databases.CURRENT.env(), **(env or {}))
     if config is not None:
         variables["LLMHUB_CONFIG"] = str(config)
     with log_path.open("wb") as log:
@@ -103,6 +106,15 @@ def emulator():  # type: ignore[no-untyped-def]
     handle = start_emulator()
     yield handle
     handle.stop()
+
+
+@pytest.fixture(scope="module", params=databases.BACKENDS)
+def database_backend(request: pytest.FixtureRequest) -> Iterator[databases.DatabaseUnderTest]:
+    """Runs a module's tests once on SQLite and once on PostgreSQL (a scratch database for the module): the
+    hubs, engines and hub processes ``tests.factories`` makes open it. A domain's conftest uses it
+    autouse to run its whole suite on both."""
+    with databases.test_database(request.param) as database:
+        yield database
 
 
 @pytest.fixture

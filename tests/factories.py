@@ -33,6 +33,7 @@ from services.db import init_schema, make_engine
 from services.hub import Hub, HubOptions
 from services.tables import GatewayToken, Provider, ProviderKey, User
 from services.usage.recorder import UsageRecorder
+from tests import databases
 from tests.conftest import RunningApp, start_app
 
 if TYPE_CHECKING:
@@ -123,10 +124,11 @@ def emulator_config(config: str, emulator: EmulatorHandle, **fields: object) -> 
 
 
 @contextmanager
-def local_hub(data_dir: Path, **options: Any) -> Iterator[Hub]:
-    """A bare in-process Hub (empty catalog, no background work) on ``data_dir``, for catalog and account
-    tests; ``options`` go to ``Hub`` (e.g. ``clock``). Its database engine is disposed afterwards."""
-    hub = Hub(HubOptions(data_dir=data_dir), **options)
+def local_hub(data_dir: Path, *, database_url: str | None = None, **options: Any) -> Iterator[Hub]:
+    """A bare in-process Hub (empty catalog, no background work) on ``data_dir`` and the test's database (emptied;
+    ``database_url`` names another), for catalog and account tests; ``options`` go to ``Hub`` (e.g. ``clock``).
+    Its database engine is disposed afterwards."""
+    hub = Hub(HubOptions(data_dir=data_dir, database_url=database_url or databases.CURRENT.fresh()), **options)
     try:
         yield hub
     finally:
@@ -140,7 +142,7 @@ async def emulated_hub(data_dir: Path, emulator: EmulatorHandle, config: str | N
     for tests that call upstream. ``start`` runs its usage writer (otherwise tests flush the recorder
     themselves); ``master_key`` lets the token registry accept that key. Stopped afterwards: usage
     flushed, upstream pool closed, engine disposed."""
-    hub = Hub(HubOptions(data_dir=data_dir, master_key=master_key))
+    hub = Hub(HubOptions(data_dir=data_dir, database_url=databases.CURRENT.fresh(), master_key=master_key))
     try:
         if config is not None:
             apply_config_text(emulator_config(config, emulator, **fields), catalog=hub.catalog, source="test", actor=TEST_ACTOR)
@@ -161,6 +163,7 @@ def hub_process(folder: Path, config: str | None = None, emulator: EmulatorHandl
         assert emulator is not None, "a config text is pointed at the emulator: pass it too"
         path = folder / "llmhub.yaml"
         path.write_text(emulator_config(config, emulator, **fields))
+    databases.CURRENT.fresh()
     app = start_app(folder / "data", config=path, env=env)
     try:
         yield app
@@ -221,9 +224,17 @@ _request_ids = itertools.count(1)
 
 
 def fresh_engine(tmp_path: Path) -> Engine:
-    engine = make_engine(tmp_path / "usage.db")
+    """An engine on an empty database at this release's schema: a SQLite file in ``tmp_path``, or the test
+    module's PostgreSQL database, emptied (``tests.databases``)."""
+    databases.CURRENT.fresh()
+    engine = make_engine(databases.CURRENT.url_for(tmp_path, "usage.db"))
     init_schema(engine)
     return engine
+
+
+def open_database(data_dir: Path) -> Engine:
+    """An engine on the database of the hub (a subprocess) whose data dir is ``data_dir``, as it is: nothing emptied."""
+    return make_engine(databases.CURRENT.url_for(data_dir))
 
 
 def add_people(engine: Engine) -> dict[str, int]:

@@ -45,6 +45,7 @@ from services.cache.store import (
 )
 from services.clock import Clock
 from services.gateway.calls import CallMeta, Gateway, MeteredStream
+from services.gateway.long_requests import is_long, prepared
 from services.gateway.routing_table import RoutingTable
 
 log = logging.getLogger(__name__)
@@ -127,14 +128,15 @@ class ResponseCache:
         found = self.settings_for(body.get("model")) if isinstance(body, dict) and endpoint in CACHED_ENDPOINTS else None
         if found is None or not principal.may_use(body["model"]):  # a model the token may not use is refused by admission
             return None
-        validate(body)
+        long = is_long(body)  # a long conversation is validated and hashed off the event loop
+        await prepared(long, validate, body)
         model, settings = found
         control = directives(headers.get("cache-control"))
         form = "any" if endpoint == "chat" else "stream" if body.get("stream") is True else "json"  # a chat answer serves both
         scope = keys.scope_of(principal, settings.scope)
         eligible = not settings.only_deterministic or deterministic(body)
-        plan = CachePlan(principal, endpoint, model, body, settings, keys.request_key(endpoint, form, scope, body), "skip",
-                         eligible and "no-store" not in control)
+        key = await prepared(long, keys.request_key, endpoint, form, scope, body)
+        plan = CachePlan(principal, endpoint, model, body, settings, key, "skip", eligible and "no-store" not in control)
         looks_up = eligible and "no-cache" not in control
         if looks_up:
             plan.found = await self._find(plan.key)

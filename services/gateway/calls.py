@@ -23,6 +23,7 @@ from services.gateway.adapters.tally import StreamTally
 from services.gateway.body_log import BodyLog, loggable_answer
 from services.gateway.dialects.base import InboundDialect
 from services.gateway.dialects.relay import relay_answer, relay_stream, translated_answer, translated_events
+from services.gateway.long_requests import is_long, prepared
 from services.gateway.parameters import honoured
 from services.gateway.plan import Candidate
 from services.gateway.pricing import PriceTable
@@ -176,7 +177,7 @@ class Gateway:
     async def chat(
         self, principal: Principal, body: Json, *, source: CallSource = "api", request_id: str | None = None
     ) -> tuple[Json, CallMeta]:
-        model = validate_chat_body(body, self.limits)
+        model = await prepared(is_long(body), validate_chat_body, body, self.limits)
         forwarded = without_tags(body) if "tags" in body or "metadata" in body else body
 
         def call_for(meta: CallMeta) -> AdapterCall[Json]:
@@ -190,7 +191,7 @@ class Gateway:
     async def embed(
         self, principal: Principal, body: Json, *, source: CallSource = "api", request_id: str | None = None
     ) -> tuple[Json, CallMeta]:
-        model = validate_embedding_body(body, self.limits)
+        model = await prepared(is_long(body), validate_embedding_body, body, self.limits)
         forwarded = without_tags(body) if "tags" in body or "metadata" in body else body
 
         async def call(adapter: Adapter, target: Target) -> Json:
@@ -214,14 +215,16 @@ class Gateway:
         self, principal: Principal, body: Json, *, source: CallSource = "api", request_id: str | None = None
     ) -> ChatStream:
         """Open a stream: failover happens here, before the first chunk is handed out."""
-        model = validate_chat_body(body, self.limits)
+        long = is_long(body)
+        model = await prepared(long, validate_chat_body, body, self.limits)
         meta = self._begin(principal, body, model, source=source, endpoint="chat", stream=True, request_id=request_id)
         forwarded = without_tags(body) if "tags" in body or "metadata" in body else body
 
         async def call(adapter: Adapter, target: Target) -> tuple[list[bytes], ChunkBatches, StreamTally]:
             tally = StreamTally(model, keep_text=meta.logged_request is not None)
             chat_body = self._honoured(meta, with_defaults(forwarded, target), target)
-            return await _first_batch(adapter.stream_chat(self.router.client, target, chat_body, tally), tally)
+            chat = await prepared(long, adapter.stream_chat, self.router.client, target, chat_body, tally)
+            return await _first_batch(chat, tally)
 
         first, rest, tally = await self._execute(meta, call)
         meta.first_byte = time.perf_counter()
@@ -232,7 +235,8 @@ class Gateway:
                            source: CallSource = "api", request_id: str | None = None) -> tuple[bytes, CallMeta]:
         """A whole answer in an inbound dialect (``services.gateway.dialects``) as JSON text: relayed as
         the provider wrote it on routes that speak the dialect, translated on the others."""
-        model = dialect.validate(body)
+        long = is_long(body)
+        model = await prepared(long, dialect.validate, body)
         meta = self._begin(principal, body, model, source=source, endpoint=dialect.endpoint, stream=False, request_id=request_id,
                            prompt_chars=dialect.prompt_chars)
         forwarded = without_tags(body) if "tags" in body or "metadata" in body else body
@@ -243,7 +247,8 @@ class Gateway:
         async def call(adapter: Adapter, target: Target) -> tuple[bytes, int, int]:
             if dialect.is_native(target.kind):
                 return await relay_answer(client, target, dialect, forwarded, headers)
-            chat_body = self._honoured(meta, with_defaults(dialect.to_chat(forwarded, target.kind), target), target)
+            translated = await prepared(long, dialect.to_chat, forwarded, target.kind)
+            chat_body = self._honoured(meta, with_defaults(translated, target), target)
             return await translated_answer(client, adapter, target, dialect, chat_body, model)
 
         content, prompt, completion = await self._execute(meta, call)
@@ -266,7 +271,8 @@ class Gateway:
     async def stream_dialect(self, principal: Principal, body: Json, dialect: InboundDialect, *, headers: Mapping[str, str] = NO_HEADERS,
                              source: CallSource = "api", request_id: str | None = None) -> DialectStream:
         """A stream in an inbound dialect, as framed events; failover happens here, before the first one."""
-        model = dialect.validate(body)
+        long = is_long(body)
+        model = await prepared(long, dialect.validate, body)
         meta = self._begin(principal, body, model, source=source, endpoint=dialect.endpoint, stream=True, request_id=request_id,
                            prompt_chars=dialect.prompt_chars)
         forwarded = without_tags(body) if "tags" in body or "metadata" in body else body
@@ -276,9 +282,10 @@ class Gateway:
             if dialect.is_native(target.kind):
                 watcher = dialect.native_watcher(target.api_key)
                 return await _first_batch(relay_stream(client, target, dialect, forwarded, headers, watcher), watcher)
-            chat_body = {**self._honoured(meta, with_defaults(dialect.to_chat(forwarded, target.kind), target), target), "stream": True}
+            translated = await prepared(long, dialect.to_chat, forwarded, target.kind)
+            chat_body = {**self._honoured(meta, with_defaults(translated, target), target), "stream": True}
             tally = StreamTally(model, keep_text=meta.logged_request is not None)
-            chat = adapter.stream_chat(client, target, chat_body, tally)
+            chat = await prepared(long, adapter.stream_chat, client, target, chat_body, tally)
             events = translated_events(chat, dialect.stream_translator(model, forwarded), tally, prompt_chars(chat_body))
             return await _first_batch(events, tally)
 
@@ -327,8 +334,7 @@ class Gateway:
         self._queue_row(meta, ended, cost, prompt=prompt, completion=completion, **outcome)
 
     def record_hit(self, meta: CallMeta, prompt: int, completion: int) -> None:
-        """Meter an answer the response cache served (``services.cache``): no route, no cost, nothing
-        charged to a budget; the row says what it saved."""
+        """Meter a response cache hit (``services.cache``): no route, no cost, no budget; the row says what it saved."""
         self._queue_row(meta, time.perf_counter(), 0, prompt=prompt, completion=completion)
 
     def _queue_row(self, meta: CallMeta, ended: float, cost: int | None, *, prompt: int, completion: int,
@@ -471,7 +477,6 @@ class ChatStream(MeteredStream):
         return [self.usage_chunk()] if self._wants_usage else None
 
     def usage_chunk(self) -> bytes:
-        """The stream's closing usage chunk (``choices: []``), sent when the client asked for it."""
         return self.tally.usage_chunk(self._prompt_chars)
 
     async def __aiter__(self) -> AsyncGenerator[Json, None]:

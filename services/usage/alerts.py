@@ -17,11 +17,11 @@ from typing import Any, Literal, TypedDict
 
 import httpx
 from sqlalchemy import func
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from services.accounts.audit import Actor, record_event
+from services.db import insert_unless_present
 from services.tables import (
     ATTEMPT_ROLLUP_HOUR,
     USAGE_ROLLUP_DAY,
@@ -33,6 +33,7 @@ from services.usage.budgets import BudgetKind, budget_lines
 from services.usage.queries import ADMIN, Viewer
 from services.usage.rollups import DAY, HOUR
 from services.usage.settings import AlertSettings, alert_settings
+from services.usage.tables import ALERT_EVENT
 
 log = logging.getLogger(__name__)
 MONITOR = Actor(None, "alert monitor")
@@ -145,9 +146,10 @@ class _AlertValues(TypedDict):
 
 
 def _insert_once(session: Session, values: _AlertValues) -> bool:
-    """Insert an alert unless its (kind, subject, level, period) exists; True if inserted."""
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    return bool(session.exec(dialect.insert(AlertEvent).values(**values).on_conflict_do_nothing()).rowcount)
+    """Insert an alert unless its (kind, subject, level, period) exists; True if inserted. (Whether a row came
+    back tells, not ``rowcount``: psycopg's is -1 for this statement through the ORM.)"""
+    statement = insert_unless_present(session.get_bind(), ALERT_EVENT).values(**values).returning(ALERT_EVENT.c.id)
+    return session.execute(statement).first() is not None
 
 
 def check_alerts(engine: Engine, now: datetime, settings: AlertSettings | None = None) -> list[AlertEvent]:

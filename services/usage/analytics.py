@@ -41,6 +41,8 @@ STACK_DIMENSIONS = {"model": "model", "provider": "provider", "key": "key_id", "
 MAX_STACKS = 8
 OTHER = "other"
 BREAKDOWN_SORTS = ("requests", "tokens", "cost", "errors", "user", "model")
+EXPORT_BATCH = 2000
+"""Breakdown rows an export fetches at a time."""
 
 
 # -- time ranges ---------------------------------------------------------------------------------
@@ -352,11 +354,13 @@ def breakdown(
 
 
 def iter_breakdown(engine: Engine, filters: UsageFilter, viewer: Viewer, window: TimeRange) -> Iterator[dict[str, Any]]:
-    """Every user × model row, biggest spend first (for exports)."""
+    """Every user × model row, biggest spend first (for exports), fetched in batches (on PostgreSQL through a
+    server-side cursor: psycopg would otherwise load the whole result before the first row)."""
     inner = _breakdown_query(USAGE_TABLES[window.width], filters, viewer, window).subquery()
     labels = load_labels(engine)
+    query = core_select(inner).order_by(inner.c.cost.desc(), inner.c.user_id, inner.c.model).execution_options(yield_per=EXPORT_BATCH)
     with Session(engine) as session:
-        for row in session.execute(core_select(inner).order_by(inner.c.cost.desc(), inner.c.user_id, inner.c.model)):
+        for row in session.execute(query):
             yield _breakdown_row(row, labels)
 
 

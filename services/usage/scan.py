@@ -16,7 +16,7 @@ from datetime import UTC, date, datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import String, func, select, type_coerce
+from sqlalchemy import String, cast, func, select, type_coerce
 from sqlalchemy.engine import Engine, Row
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -27,8 +27,9 @@ RAW = USAGE_RECORD.c
 CREATED_TEXT = type_coerce(RAW.created_at, String)
 """``created_at`` as stored (read as text and parsed by ``epoch_of``: the column type's own processing
 costs a regular expression a row)."""
-ATTEMPTS_TEXT = type_coerce(RAW.attempts, String)
-"""The attempt trail as its stored JSON text (for orjson)."""
+ATTEMPTS_TEXT = cast(RAW.attempts, String)
+"""The attempt trail as its stored JSON text (for orjson, and for ``LIKE``): a cast, because PostgreSQL's
+``json`` type has no ``LIKE`` and psycopg would hand it back parsed."""
 
 
 def epoch_of(value: str | datetime) -> float:

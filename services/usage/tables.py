@@ -10,7 +10,7 @@ from __future__ import annotations
 from sqlalchemy import Table
 from sqlmodel import SQLModel
 
-from services.tables import AppSetting, StoredResponse, UsageBody, UsageRecord
+from services.tables import AlertEvent, AppSetting, StoredResponse, UsageBody, UsageRecord
 
 
 def core_table(model: type[SQLModel]) -> Table:
@@ -25,3 +25,4 @@ USAGE_RECORD = core_table(UsageRecord)
 USAGE_BODY = core_table(UsageBody)
 APP_SETTING = core_table(AppSetting)
 STORED_RESPONSE = core_table(StoredResponse)
+ALERT_EVENT = core_table(AlertEvent)

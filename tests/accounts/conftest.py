@@ -1,5 +1,6 @@
 """What the account tests share: a real Hub on a temporary data dir with a hand-moved clock, its
-first admin, and helpers to add people and read what they did from the audit log."""
+first admin, and helpers to add people and read what they did from the audit log. Every test here runs on
+SQLite and on PostgreSQL (``database_backend`` in ``tests/conftest.py``)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from services.accounts import users
 from services.accounts.audit import Actor, AuditFilter, list_events
 from services.hub import Hub
 from services.tables import User
+from tests.databases import on_each_database  # noqa: F401  (autouse: the suite runs on both databases)
 from tests.factories import FakeClock, local_hub
 
 PASSWORD = "a long enough password"

@@ -19,6 +19,7 @@ from services.errors import GatewayError
 from services.tables import AppSetting, User
 from services.usage.budgets import set_user_budget
 from services.usage.settings import note_settings_write
+from tests.databases import DatabaseUnderTest
 from tests.factories import FakeClock, fresh_engine, usage_row, write_rows
 
 ADMIN = Actor(None, "test")
@@ -26,8 +27,8 @@ PEOPLE = itertools.count(1)
 
 
 @pytest.fixture(scope="module")
-def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
-    engine = fresh_engine(tmp_path_factory.mktemp("budgets"))
+def engine(tmp_path_factory: pytest.TempPathFactory, database_backend: DatabaseUnderTest) -> Iterator[Engine]:
+    engine = fresh_engine(tmp_path_factory.mktemp("budgets"))  # on database_backend's database (one per module and database)
     yield engine
     engine.dispose()
 

@@ -15,6 +15,7 @@ from services.accounts.tokens import TokenRegistry, hash_token, issue_token
 from services.clock import to_datetime
 from services.errors import GatewayError
 from services.tables import GatewayToken, User
+from tests.databases import DatabaseUnderTest
 from tests.factories import FakeClock, fresh_engine
 
 MASTER = "sk-master-for-admission-tests"
@@ -22,9 +23,9 @@ PEOPLE = itertools.count(1)
 
 
 @pytest.fixture(scope="module")
-def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+def engine(tmp_path_factory: pytest.TempPathFactory, database_backend: DatabaseUnderTest) -> Iterator[Engine]:
     """One database for the module (migrating one takes most of a second): every test adds its own people."""
-    engine = fresh_engine(tmp_path_factory.mktemp("admission"))
+    engine = fresh_engine(tmp_path_factory.mktemp("admission"))  # on database_backend's database (one per module and database)
     yield engine
     engine.dispose()
 

@@ -31,4 +31,4 @@ def test_the_data_dir_and_everything_in_it_are_private(tmp_path: Path) -> None:
                            "the database's WAL and SHM files")
     loose = {name: oct(mode) for name, mode in found.items() if mode != (0o700 if (data / name).is_dir() else 0o600)}
     assert not loose, f"readable by others: {loose}"
-    assert {".", "llmhub.db", "secret.key", "session.key", "storage"} <= found.keys()
+    assert {".", "llmhub.db", "llmhub.db.migrate.lock", "secret.key", "storage"} <= found.keys()  # the session secret is in the database

@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
-import sqlite3
+import json
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 from sqlmodel import Session, select
 
 from services.catalog.config_export import export_config, secret_variable
 from services.catalog.config_file import apply_config_file
+from services.db import sqlite_url
 from services.errors import ConfigError
 from services.hub import Hub
 from services.tables import LogicalModel, ModelRoute, Provider, ProviderKey
+from tests import databases
 from tests.conftest import ROOT, child_env
-from tests.factories import TEST_ACTOR, local_hub
+from tests.factories import TEST_ACTOR, local_hub, open_database
 
 CONFIG = """
 providers:
@@ -187,8 +190,8 @@ def test_master_keys_are_set_hashed_and_a_second_apply_changes_nothing(hub: Hub,
     assert (report.master_keys.created, report.changes) == (1, 7) and "master keys 1 created" in str(report)
     assert hub.tokens.authenticate("sk-ci-master-000111").role == "admin"
     assert apply_config_file(path, hub=hub).changes == 0
-    with sqlite3.connect(hub.engine.url.database or "") as db:
-        stored = db.execute("select value from appsetting where key = 'master_keys'").fetchone()[0]
+    with hub.engine.connect() as db:
+        stored = json.dumps(db.execute(text("select value from appsetting where key = 'master_keys'")).scalar_one())
     assert "sk-ci-master-000111" not in stored and "0111" in stored  # hashed, with its last four for the console
 
 
@@ -209,7 +212,7 @@ def test_export_reimports_without_leaking_secrets(hub: Hub, tmp_path: Path, monk
         monkeypatch.setenv(secret_variable(key.provider, key.label), secret)
     path = write(tmp_path, exported, "exported.yaml")
     assert apply_config_file(path, hub=hub).changes == 0
-    with local_hub(tmp_path / "fresh") as fresh:
+    with local_hub(tmp_path / "fresh", database_url=sqlite_url(tmp_path / "fresh.db")) as fresh:  # its own, empty
         apply_config_file(path, hub=fresh)
         assert export_config(fresh, TEST_ACTOR) == exported
         assert [m.model_dump(exclude={"id", "created_at", "updated_at"}) for m in fresh.catalog.list_models()] == [
@@ -220,12 +223,15 @@ def test_export_reimports_without_leaking_secrets(hub: Hub, tmp_path: Path, monk
 def test_run_py_exits_2_with_one_line_on_a_bad_config(tmp_path: Path) -> None:
     path = write(tmp_path, CONFIG.replace("kind: anthropic", "kind: anthropix"), "bad.yaml")
     data_dir = tmp_path / "data"
+    databases.CURRENT.fresh()
     result = subprocess.run(
         [sys.executable, str(ROOT / "run.py")], cwd=ROOT, capture_output=True, text=True, timeout=60,
-        env=child_env(LLMHUB_CONFIG=str(path), LLMHUB_DATA_DIR=str(data_dir), LLMHUB_PORT="9", **SECRETS),
+        env=child_env(LLMHUB_CONFIG=str(path), LLMHUB_DATA_DIR=str(data_dir), LLMHUB_PORT="9", **SECRETS, **databases.CURRENT.env()),
     )
     assert result.returncode == 2, result.stderr
     problems = [line for line in result.stderr.splitlines() if " INFO " not in line]  # start-up log lines aside
     assert len(problems) == 1 and problems[0].startswith(f"llmhub: {path}: providers[1] \"anthropic-main\": kind:"), result.stderr
-    with sqlite3.connect(data_dir / "llmhub.db") as db:
-        assert db.execute("select count(*) from provider").fetchone() == (0,)
+    engine = open_database(data_dir)
+    with engine.connect() as db:
+        assert db.execute(text("select count(*) from provider")).scalar_one() == 0
+    engine.dispose()

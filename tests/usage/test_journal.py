@@ -7,7 +7,6 @@ have its usage row then, bar at most two (calls whose answer was out while their
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from sqlmodel import Session, select
 from services.tables import UsageRecord
 from services.usage.recorder import UsageRecorder
 from tests.conftest import MASTER_KEY, start_app
-from tests.factories import fresh_engine, hub_process, usage_row, wait_until
+from tests.factories import fresh_engine, hub_process, open_database, usage_row, wait_until
 from tests.upstream_emulator import EmulatorHandle
 
 CONFIG = """
@@ -51,8 +50,12 @@ def hammer(url: str, answered: list[str], stop: threading.Event) -> None:
 
 
 def stored_request_ids(data_dir: Path) -> set[str]:
-    with sqlite3.connect(data_dir / "llmhub.db") as db:
-        return {row[0] for row in db.execute("SELECT request_id FROM usagerecord")}
+    engine = open_database(data_dir)
+    try:
+        with Session(engine) as session:
+            return set(session.exec(select(UsageRecord.request_id)))
+    finally:
+        engine.dispose()
 
 
 def test_sigkill_under_load_loses_at_most_two_answered_calls(tmp_path: Path, emulator: EmulatorHandle) -> None:

@@ -42,6 +42,7 @@ from services.gateway.adapters.tally import StreamTally
 from services.gateway.adapters.translated import translated_stream
 from services.gateway.adapters.transport import UpstreamClient
 from services.gateway.adapters.wire import JSON_CONTENT_TYPE, post_json
+from services.gateway.long_requests import is_long, prepared
 
 ANTHROPIC_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 4096
@@ -310,7 +311,7 @@ class _StreamTranslator:
 
 class AnthropicAdapter:
     async def chat(self, client: UpstreamClient, target: Target, body: Json) -> Json:
-        payload = build_request(body, target.model)
+        payload = await prepared(is_long(body), build_request, body, target.model)
         answer = await post_json(client, f"{target.base_url}/v1/messages", _headers(target), payload, target.api_key, target.timeout)
         return to_completion(answer, target.model, has_json_tool(payload))
 

@@ -48,6 +48,7 @@ from services.gateway.adapters.tally import StreamTally
 from services.gateway.adapters.translated import translated_stream
 from services.gateway.adapters.transport import UpstreamClient
 from services.gateway.adapters.wire import JSON_CONTENT_TYPE, post_json
+from services.gateway.long_requests import is_long, prepared
 
 DEFAULT_API_VERSION = "v1beta"
 VERSION_SEGMENT = re.compile(r"/v\d+(?:alpha|beta)?\d*$")
@@ -294,7 +295,8 @@ class _StreamTranslator:
 class GeminiAdapter:
     async def chat(self, client: UpstreamClient, target: Target, body: Json) -> Json:
         url = _url(target, "generateContent")
-        answer = await post_json(client, url, _headers(target), build_request(body, target.model), target.api_key, target.timeout)
+        payload = await prepared(is_long(body), build_request, body, target.model)
+        answer = await post_json(client, url, _headers(target), payload, target.api_key, target.timeout)
         return to_completion(answer, target.model)
 
     def stream_chat(self, client: UpstreamClient, target: Target, body: Json, tally: StreamTally) -> AsyncGenerator[list[bytes], None]:
