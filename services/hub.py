@@ -167,9 +167,9 @@ class Hub:
                 TOKENIZERS.encoding(route.upstream_model)
 
     async def stop(self) -> None:
+        await self.cache.stop()
         await self.recorder.stop()
         await self.responses.settle()
-        await self.cache.stop()
         await self.mirror_states()
         await self.client.aclose()
         self.engine.dispose()

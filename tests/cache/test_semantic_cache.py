@@ -4,6 +4,7 @@ emulator's bag-of-words ``bow-embed``, whose cosine similarity follows the words
 from __future__ import annotations
 
 import math
+import sqlite3
 import uuid
 from collections.abc import Iterator
 
@@ -11,7 +12,7 @@ import httpx
 import pytest
 
 from tests.conftest import MASTER_KEY, RunningApp
-from tests.factories import hub_process, user_with_token, wait_for_usage
+from tests.factories import hub_process, user_with_token, wait_for_usage, wait_until
 from tests.upstream_emulator import EmulatorHandle, bag_of_words_for
 
 CONFIG = """
@@ -45,6 +46,11 @@ models:
 def hub_app(emulator: EmulatorHandle, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]:
     with hub_process(tmp_path_factory.mktemp("semantic"), CONFIG, emulator) as app:
         yield app
+
+
+def stored_vectors(app: RunningApp) -> int:
+    with sqlite3.connect(app.data_dir / "llmhub.db") as db:
+        return int(db.execute("SELECT count(*) FROM cacheentry WHERE vector IS NOT NULL").fetchone()[0])
 
 
 def cosine(a: str, b: str) -> float:
@@ -106,7 +112,7 @@ def test_entries_and_their_vectors_survive_a_restart(emulator: EmulatorHandle, t
     folder = tmp_path_factory.mktemp("semantic-restart")
     with hub_process(folder, CONFIG, emulator) as app:
         first = ask(app, "sem", f"what is the capital of france {word}")
-        wait_for_usage(app, request_id=first.headers["x-llmhub-request-id"])
+        wait_until(lambda: stored_vectors(app), "the entry to be written (a batch every half second)")
     with hub_process(folder, CONFIG, emulator) as app:
         again = ask(app, "sem", f"{word} what is the capital of france please")
     assert again.headers["x-llmhub-cache"] == "hit" and again.content == first.content
