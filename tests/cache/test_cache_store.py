@@ -1,4 +1,5 @@
-"""The cache key's canonical form and the table's eviction, on their own."""
+"""The cache key's canonical form, the table's eviction and the semantic index, on their own; the table's
+queries on SQLite and on PostgreSQL (``tests.databases``)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from services.cache.keys import context_key, last_user_text, request_key, scope_
 from services.cache.replay import answer_of_chunks, chunks_of_answer
 from services.cache.semantic import SKETCHED_FROM, SemanticIndex, normalized
 from services.cache.store import AnswerStore, CachedAnswer, evict_entries, load_index, read_entry, write_entries
+from tests.databases import on_each_database  # noqa: F401  (autouse: every test here runs on both databases)
 from tests.factories import fresh_engine
 
 
