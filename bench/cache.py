@@ -11,7 +11,9 @@ canonical key hashed, then the in-memory LRU) and the semantic lookup (one conte
 first CPU; driven by ``wrk``, one connection per concurrent client): ``no cache`` posts the same chat body
 to a model without a cache (every call goes upstream), ``miss`` posts a new question each time to a model
 with the cache on (an upstream call, the key, the answer kept), ``hit`` posts the same question again
-and again (answered from memory). ``× no cache`` divides the row's p50 latency (and requests/s) by the
+and again (answered from memory), ``semantic hit`` a new question each time that is one word away from the
+ones stored (the emulator's bag-of-words ``bow-embed`` embeds it: one embedding call, one index lookup,
+then the stored answer). ``× no cache`` divides the row's p50 latency (and requests/s) by the
 uncached row's of the same mode and concurrency.
 """
 
@@ -21,6 +23,7 @@ import argparse
 import json
 import os
 import random
+import re
 import secrets
 import subprocess
 import sys
@@ -30,6 +33,7 @@ from pathlib import Path
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # as run.py sets it for the server
 
+import httpx
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -113,8 +117,13 @@ def lookup_rows() -> list[str]:
 def start_hub(workdir: Path, emulator: Server) -> Server:
     provider = {"name": "emu", "kind": "openai", "base_url": emulator.url + "/v1", "keys": [{"label": "bench", "secret": "ok#bench"}]}
     route = [{"provider": "emu", "model": "gpt-4o", "price": {"input": "2.5", "output": "10"}}]
-    config = {"providers": [provider], "models": [{"name": "bench", "routes": route},
-                                                  {"name": "bench-cached", "cache": {"only_deterministic": False}, "routes": route}]}
+    semantic = {"only_deterministic": False, "semantic": True, "threshold": 0.9, "embedding_model": "bench-embed"}
+    config = {"providers": [provider], "models": [
+        {"name": "bench", "routes": route},
+        {"name": "bench-cached", "cache": {"only_deterministic": False}, "routes": route},
+        {"name": "bench-semantic", "cache": semantic, "routes": route},
+        {"name": "bench-embed", "routes": [{"provider": "emu", "model": "bow-embed"}]},
+    ]}
     path = workdir / "llmhub.yaml"
     path.write_text(json.dumps(config))
     port = free_port()
@@ -125,9 +134,10 @@ def start_hub(workdir: Path, emulator: Server) -> Server:
 
 
 def wrk_script(row: str, stream: bool) -> str:
-    if row == "miss":
+    if row in ("miss", "semantic hit"):
         numbered = f"{PROMPT} {secrets.token_hex(4)} %d"  # a new question each request (string.format fills in the counter)
-        template = chat_body("bench-cached", stream=stream).decode().replace("%", "%%").replace(PROMPT, numbered)
+        model = "bench-cached" if row == "miss" else "bench-semantic"  # one word apart: near enough (cosine 0.92)
+        template = chat_body(model, stream=stream).decode().replace("%", "%%").replace(PROMPT, numbered)
         return MISS_SCRIPT % {"template": template, "token": MASTER_KEY} + SUMMARY
     model = "bench" if row == "no cache" else "bench-cached"
     return SAME_SCRIPT % {"body": chat_body(model, stream=stream).decode(), "token": MASTER_KEY} + SUMMARY
@@ -154,7 +164,7 @@ def load_rows(duration: int) -> list[str]:
             for concurrency in CONCURRENCIES:
                 for stream in (False, True):
                     measured: dict[str, tuple[float, float, float, int]] = {}
-                    for row in ("no cache", "miss", "hit"):
+                    for row in ("no cache", "miss", "hit", "semantic hit"):
                         script = wrk_script(row, stream)
                         run_wrk(hub.url, script, concurrency, 1, workdir)  # warm-up (and the hit row's one miss)
                         measured[row] = run_wrk(hub.url, script, concurrency, duration, workdir)
@@ -164,10 +174,19 @@ def load_rows(duration: int) -> list[str]:
                         rows.append(f"| {row} | {mode} | {concurrency} | {rps:,.0f} | {p50:.2f} | {p99:.2f} | {errors} "
                                     f"| {p50 / base_p50:.2f} | {rps / base_rps:.2f} |")
                         print(f"  {row:8} {mode:10} c={concurrency:<3} {rps:7.0f} req/s p50 {p50:.2f} ms", file=sys.stderr, flush=True)
+            rows.append("")
+            rows.append(f"Lookups over the whole run ({cache_counts(hub)}).")
         finally:
             hub.stop()
             emulator.stop()
     return rows
+
+
+def cache_counts(hub: Server) -> str:
+    """The hub's own count of hits and misses per cached model (``/metrics``): what the rows above really were."""
+    text = httpx.get(hub.url + "/metrics", headers={"Authorization": f"Bearer {MASTER_KEY}"}, timeout=10).text
+    counts = re.findall(r'^llmhub_cache_(hits|misses)_total\{model="([^"]+)"\} ([0-9.e+]+)$', text, re.MULTILINE)
+    return ", ".join(f"{model}: {float(value):,.0f} {kind}" for kind, model, value in sorted(counts, key=lambda c: (c[1], c[0])))
 
 
 def main() -> None:
