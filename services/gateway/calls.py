@@ -26,7 +26,7 @@ from services.gateway.dialects.relay import relay_answer, relay_stream, translat
 from services.gateway.long_requests import is_long, prepared
 from services.gateway.parameters import honoured
 from services.gateway.plan import Candidate
-from services.gateway.pricing import PriceTable
+from services.gateway.pricing import MediaUnits, PriceTable
 from services.gateway.reservation import call_allowance, worst_case_micros
 from services.gateway.router import NO_FACTS, AdapterCall, RequestFacts, Router
 from services.gateway.secret_values import SecretValues
@@ -308,7 +308,8 @@ class Gateway:
             self._record(meta, error=error)
             raise
 
-    def _record(self, meta: CallMeta, *, prompt: int = 0, completion: int = 0, **outcome: Unpack[CallOutcome]) -> None:
+    def _record(self, meta: CallMeta, *, prompt: int = 0, completion: int = 0, media: MediaUnits | None = None,
+                **outcome: Unpack[CallOutcome]) -> None:
         """Meter a call once its answer is ready to go out.
 
         Its cost goes on the key's and the token's counters at once (the next call's admission must
@@ -322,11 +323,9 @@ class Gateway:
         cost = None
         if served is not None:
             route = served.route
-            price = route.price
+            price = route.price or self.pricing.price(route.provider.kind, route.upstream_model)
             if price is not None:
-                cost = price.cost_micros(prompt, completion)
-            else:
-                cost = self.pricing.cost_micros(route.provider.kind, route.upstream_model, prompt, completion)
+                cost = price.cost_micros(prompt, completion) if media is None else price.media_cost_micros(media)
             held = meta.facts.estimate() if meta.facts and (served.key.limits.tpm is not None or route.limits.tpm is not None) else 0
             self.router.states.note_usage(served.key.id, route, prompt + completion, cost, self.router.clock.now(), held)
         self.tokens.settle(meta.principal, meta.hold, cost)
