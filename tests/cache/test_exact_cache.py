@@ -293,3 +293,13 @@ def test_bad_requests_are_refused_as_without_a_cache(hub_app: RunningApp) -> Non
     assert response.status_code == 400 and response.json()["error"]["param"] == "messages"
     with pytest.raises(openai.BadRequestError):
         hub_app.sdk().chat.completions.create(model="cached", messages=[{"role": "user", "content": "x"}], temperature=5)
+
+
+def test_legacy_completions_are_cached(hub_app: RunningApp, emulator: EmulatorHandle) -> None:
+    text = marker()
+    sdk = hub_app.sdk()
+    first = sdk.completions.with_raw_response.create(model="cached", prompt=text, max_tokens=20)
+    second = sdk.completions.with_raw_response.create(model="cached", prompt=text, max_tokens=20)
+    assert (first.headers["x-llmhub-cache"], second.headers["x-llmhub-cache"]) == ("miss", "hit")
+    assert second.http_response.content == first.http_response.content and text in second.parse().choices[0].text
+    assert upstream_calls(emulator, text) == 1
