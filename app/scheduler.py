@@ -1,4 +1,4 @@
-"""APScheduler jobs: clear expired cooldowns, mirror key state to the database, prune raw usage, check alerts."""
+"""APScheduler jobs: clear expired cooldowns, mirror key state to the database, prune raw usage, evict cache entries, check alerts."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from services.usage.retention import prune_raw_usage
 
 log = logging.getLogger(__name__)
 ALERT_CHECK_SECONDS = 20
+CACHE_EVICTION_SECONDS = 60
 
 
 async def clear_expired_cooldowns(hub: Hub) -> None:
@@ -28,6 +29,13 @@ async def prune_usage(hub: Hub) -> None:
         log.info("retention: %d raw usage records pruned", removed)
 
 
+async def evict_cache(hub: Hub) -> None:
+    """Delete response cache entries past their TTL, and each model's oldest beyond its size limits."""
+    removed = await hub.cache.evict()
+    if removed:
+        log.info("response cache: %d entries evicted", removed)
+
+
 async def check_alerts(hub: Hub) -> None:
     await run_alert_check(hub.engine, hub.client)
 
@@ -40,6 +48,7 @@ def start_scheduler(hub: Hub) -> AsyncIOScheduler:
     scheduler.add_job(
         prune_usage, "interval", hours=1, args=[hub], id="prune-usage", next_run_time=datetime.now(UTC) + timedelta(minutes=1)
     )
+    scheduler.add_job(evict_cache, "interval", seconds=CACHE_EVICTION_SECONDS, args=[hub], id="evict-cache")
     scheduler.add_job(check_alerts, "interval", seconds=ALERT_CHECK_SECONDS, args=[hub], id="check-alerts")
     scheduler.start()
     return scheduler

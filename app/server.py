@@ -24,7 +24,7 @@ from nicegui import app as nicegui_app
 from sqlalchemy.engine import make_url
 
 from app import auth
-from app.api import accounts, budgets, catalog, errors, health, leaderboard, media, metrics, routing, spec, usage, v1
+from app.api import accounts, budgets, cache, catalog, errors, health, leaderboard, media, metrics, routing, spec, usage, v1
 from app.api.body_limit import BodyLimitMiddleware
 from app.api.middleware import RequestIdMiddleware
 from app.internals import install_fast_lane, open_front_door, same_origin_socket, skip_fastapi_telemetry
@@ -92,6 +92,7 @@ def build_api_app() -> FastAPI:
     api.include_router(accounts.router)
     api.include_router(leaderboard.router)
     api.include_router(routing.router)
+    api.include_router(cache.router)
     errors.install(api)
     spec.install(api)
     api.add_exception_handler(GatewayError, v1.gateway_error_handler)

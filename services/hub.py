@@ -20,6 +20,7 @@ from services.accounts.gateway_tokens import GatewayTokens
 from services.accounts.service import Accounts
 from services.accounts.session_secret import console_session_secret
 from services.accounts.tokens import TokenRegistry
+from services.cache.service import ResponseCache
 from services.catalog.discovery import ModelDiscovery
 from services.catalog.service import Catalog
 from services.clock import Clock, SystemClock
@@ -98,6 +99,7 @@ class Hub:
                                limits=options.limits, master_key=options.master_key)
         self.discovery = ModelDiscovery(self.client, lambda: self.table, self.clock.now)
         self.responses = ResponseStore(self.engine)
+        self.cache = ResponseCache(self.engine, lambda: self.table, self.gateway, self.clock)
 
     def _check_secret_key(self) -> None:
         """Refuse to start on stored provider keys this instance's key cannot decrypt: instances on one
@@ -159,11 +161,13 @@ class Hub:
 
     async def start(self) -> None:
         self.recorder.start()
+        await self.cache.start()
         for routes in self.table.models.values():  # the compare page counts first turns with these
             for route in routes:
                 TOKENIZERS.encoding(route.upstream_model)
 
     async def stop(self) -> None:
+        await self.cache.stop()
         await self.recorder.stop()
         await self.responses.settle()
         await self.mirror_states()
