@@ -60,7 +60,8 @@ def database_url(database: str | Path) -> URL:
         url = make_url(database)
     except ArgumentError:
         raise StartupError(f"not a database URL: use {SUPPORTED_DATABASES}") from None
-    if url.get_backend_name() in ("postgres", "postgresql") and url.get_driver_name() in ("psycopg", "psycopg2", ""):
+    backend, _, driver = url.drivername.partition("+")
+    if backend in ("postgres", "postgresql") and driver in ("psycopg", "psycopg2", ""):
         return url.set(drivername="postgresql+psycopg")
     if url.drivername == "sqlite" and url.database:
         return url
