@@ -22,7 +22,7 @@ from sqlalchemy import Table, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, Connection, Dialect, Engine, make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.sql.dml import Insert
 from sqlmodel import Session, create_engine, select
@@ -115,9 +115,14 @@ def _configure_sqlite(dbapi_connection: DBAPIConnection, _record: ConnectionPool
 
 def init_schema(engine: Engine) -> list[str]:
     """Bring the database to this release's schema (``services.migrations``); the revisions applied.
-    One instance at a time: another starting at the same moment waits, then finds nothing left to do."""
-    with one_at_a_time(engine, "migrate"):
-        return migrate(engine)
+    One instance at a time: another starting at the same moment waits, then finds nothing left to do.
+    A database that cannot be reached stops the start with a ``StartupError`` naming it (never its password)."""
+    try:
+        with one_at_a_time(engine, "migrate"):
+            return migrate(engine)
+    except OperationalError as exc:
+        reason = str(exc.orig or exc).strip().splitlines()[0]
+        raise StartupError(f"cannot open the database {shown_url(engine)}: {reason}") from None
 
 
 @contextmanager

@@ -8,7 +8,9 @@ import pytest
 
 from app.server import reachable_urls, ready_message
 from app.settings import SettingsError, load_settings
-from tests.conftest import RunningApp
+from services.errors import StartupError
+from services.hub import Hub, HubOptions
+from tests.conftest import RunningApp, free_port
 from tests.factories import wait_until
 
 
@@ -41,3 +43,11 @@ def test_the_database_url_is_checked_and_its_password_never_shown(tmp_path: Path
             load_settings(data_dir=tmp_path, database_url=wrong)
         assert "LLMHUB_DATABASE_URL" in str(refused.value) and problem in str(refused.value)
         assert "hunter2" not in str(refused.value)  # the value is hidden: a URL may hold a password
+
+
+def test_a_database_that_cannot_be_reached_stops_the_start_naming_it(tmp_path: Path) -> None:
+    url = f"postgresql+psycopg://llmhub:hunter2-secret@127.0.0.1:{free_port()}/llmhub"  # nothing listens there
+    shown = r"postgresql\+psycopg://llmhub:\*\*\*@127.0.0.1:\d+/llmhub"
+    with pytest.raises(StartupError, match=rf"cannot open the database {shown}: ") as refused:
+        Hub(HubOptions(data_dir=tmp_path, database_url=url))
+    assert "hunter2" not in refused.value.message
