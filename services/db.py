@@ -2,8 +2,8 @@
 (``postgresql+psycopg://…``: several instances on one database); the schema migrated at start
 (``services.migrations``).
 
-What differs between the two databases is decided here or next to the query that needs it
-(``is_postgresql``), never by string-building SQL for one of them only."""
+What differs between the two databases is decided in one place each, here (``insert_unless_present``,
+``insert_rows``, ``one_at_a_time``) or next to the one query that needs it (``is_postgresql``)."""
 
 from __future__ import annotations
 
