@@ -24,7 +24,7 @@ from nicegui import app as nicegui_app
 from sqlalchemy.engine import make_url
 
 from app import auth
-from app.api import accounts, budgets, catalog, errors, health, leaderboard, metrics, routing, spec, usage, v1
+from app.api import accounts, budgets, catalog, errors, health, leaderboard, media, metrics, routing, spec, usage, v1
 from app.api.body_limit import BodyLimitMiddleware
 from app.api.middleware import RequestIdMiddleware
 from app.internals import install_fast_lane, open_front_door, same_origin_socket, skip_fastapi_telemetry
@@ -83,6 +83,7 @@ def build_api_app() -> FastAPI:
         swagger_ui_oauth2_redirect_url="/api/docs/oauth2-redirect",
     )
     api.include_router(v1.router)
+    api.include_router(media.router)
     api.include_router(health.router)
     api.include_router(usage.router)
     api.include_router(budgets.router)

@@ -43,6 +43,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.conftest import child_env, free_port  # noqa: E402  (no pytest, NiceGUI or LLM Hub variables leak into a server)
+from tests.emulator_vertex import throwaway_service_account  # noqa: E402
 
 CHAT_PATH = "/v1/chat/completions"
 MESSAGES_PATH = "/v1/messages"
@@ -50,6 +51,7 @@ RESPONSES_PATH = "/v1/responses"
 STREAM_ENDS = {CHAT_PATH: b"data: [DONE]", MESSAGES_PATH: b"event: message_stop", RESPONSES_PATH: b"event: response.completed"}
 """How a whole stream of each API ends (the bench body is both a chat and a Messages body; a Responses one of its own)."""
 PROMPT = "Hello there, please tell me a short story about a fox"
+BEDROCK_MODEL = "anthropic.claude-3-5-haiku-20241022-v1:0"
 STREAM_PROMPT = " ".join(["word"] * 40)
 CONCURRENCIES = (1, 32)
 MODES = ("non-stream", "stream")
@@ -70,12 +72,15 @@ MESSAGES_ROWS = {HUB_NATIVE: DIRECT_MESSAGES, HUB_TRANSLATED: DIRECT}
 (the API their upstream answers); both are paired with the messages passthrough."""
 RESPONSES_ROWS = {HUB_RESPONSES_NATIVE: DIRECT_RESPONSES, HUB_RESPONSES_TRANSLATED: DIRECT_MESSAGES}
 """The same for /v1/responses, paired with the responses passthrough."""
+CLOUD_ROWS = {f"LLM Hub chat (→ {kind})": f"bench-{kind}" for kind in ("azure", "bedrock", "vertex")}
+"""Chat completions translated to each cloud kind (Azure's deployment paths, Bedrock's Converse with SigV4
+and its binary event stream, Gemini on Vertex with a service-account token), and the model each asks for."""
 MESSAGES_TARGETS = {BASELINE: (BASELINE_MESSAGES, BASELINE_RESPONSES),
-                    HUB: (HUB_NATIVE, HUB_TRANSLATED, HUB_RESPONSES_NATIVE, HUB_RESPONSES_TRANSLATED)}
-"""The rows of another API (/v1/messages, /v1/responses) a started server also serves."""
+                    HUB: (HUB_NATIVE, HUB_TRANSLATED, HUB_RESPONSES_NATIVE, HUB_RESPONSES_TRANSLATED, *CLOUD_ROWS)}
+"""The rows of another API (/v1/messages, /v1/responses) or another upstream (the clouds) a started server also serves."""
 ROW_PATHS = {**dict.fromkeys((BASELINE_MESSAGES, HUB_NATIVE, HUB_TRANSLATED), MESSAGES_PATH),
              **dict.fromkeys((BASELINE_RESPONSES, HUB_RESPONSES_NATIVE, HUB_RESPONSES_TRANSLATED), RESPONSES_PATH)}
-ROW_MODELS = {HUB_NATIVE: "bench-claude", HUB_RESPONSES_TRANSLATED: "bench-claude"}
+ROW_MODELS = {HUB_NATIVE: "bench-claude", HUB_RESPONSES_TRANSLATED: "bench-claude", **CLOUD_ROWS}
 """The model a row asks for where it is not its server's usual one."""
 PASSTHROUGHS = {  # row name → bench/passthrough.py --client
     BASELINE: "hub",
@@ -251,9 +256,25 @@ def llmhub_config(emulator: Server, slow_key: str) -> dict[str, object]:
 
     anthropic = {"name": "emu-anthropic", "kind": "anthropic", "base_url": emulator.url, "keys": [{"label": "bench", "secret": "ok#bench"}]}
     return {
-        "providers": [provider("emu", "ok#bench"), provider("emu-slow", slow_key + "#bench"), anthropic],
-        "models": [model("bench", "emu"), model("bench-slow", "emu-slow"), model("bench-claude", "emu-anthropic", "claude-sonnet-4-5")],
+        "providers": [provider("emu", "ok#bench"), provider("emu-slow", slow_key + "#bench"), anthropic, *cloud_providers(emulator)],
+        "models": [model("bench", "emu"), model("bench-slow", "emu-slow"), model("bench-claude", "emu-anthropic", "claude-sonnet-4-5"),
+                   model("bench-azure", "emu-azure", "gpt-4o"), model("bench-bedrock", "emu-bedrock", BEDROCK_MODEL),
+                   model("bench-vertex", "emu-vertex", "gemini-2.5-flash")],
     }
+
+
+def cloud_providers(emulator: Server) -> list[dict[str, object]]:
+    """Azure (api-key), Bedrock (SigV4: the emulator knows ``secret-<access key id>``) and Vertex (a throwaway
+    service account, registered with the emulator, whose token the hub mints at the emulator's /token)."""
+    account = throwaway_service_account("bench@bench-project.iam.gserviceaccount.com", emulator.url)
+    return [
+        {"name": "emu-azure", "kind": "azure", "base_url": emulator.url, "keys": [{"label": "bench", "secret": "ok#bench-azure"}]},
+        {"name": "emu-bedrock", "kind": "bedrock", "base_url": emulator.url, "options": {"region": "us-east-1"},
+         "keys": [{"label": "bench", "secret": "AKIDBENCH:secret-AKIDBENCH"}]},
+        {"name": "emu-vertex", "kind": "vertex", "base_url": emulator.url,
+         "options": {"project": "bench-project", "location": "us-central1", "token_url": emulator.url + "/token"},
+         "keys": [{"label": "bench", "secret": json.dumps(account)}]},
+    ]
 
 
 def start_llmhub(workdir: Path, emulator: Server, slow_key: str, master_key: str) -> Server:
@@ -730,7 +751,7 @@ def messages_targets(started: Target, wanted: set[str] | None, skipped: list[str
     """The /v1/messages and /v1/responses rows a started server also serves: the passthrough's, and LLM Hub's native and translated."""
     chosen = []
     for name in MESSAGES_TARGETS.get(started.name, ()):
-        target = replace(started, name=name, model=ROW_MODELS.get(name, started.model), path=ROW_PATHS[name])
+        target = replace(started, name=name, model=ROW_MODELS.get(name, started.model), path=ROW_PATHS.get(name, CHAT_PATH))
         if wanted is None or name in wanted:
             with skipped_on_failure(skipped, target.name):
                 smoke(target)
@@ -782,7 +803,7 @@ def turn_order(targets: list[Target], round_number: int) -> list[Target]:
 
 
 def check_streams(targets: list[Target], emulator_pid: int, args: argparse.Namespace, skipped: list[str], findings: Findings) -> None:
-    for target in [t for t in targets if t.path == CHAT_PATH]:
+    for target in [t for t in targets if t.path == CHAT_PATH and t.name not in CLOUD_ROWS]:
         with skipped_on_failure(skipped, target.name, targets, target):
             wait_for_quiet(args.wait_quiet)
             pin_tree(target.pid, SUT_CPUS)

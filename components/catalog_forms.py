@@ -17,6 +17,7 @@ from components.dialogs import transient_dialog
 from services.errors import CatalogError
 from services.gateway.adapters import DEFAULT_BASE_URLS
 from services.gateway.adapters.cloud_options import DEFAULT_AZURE_API_VERSION, OPTION_NAMES
+from services.gateway.presets import PRESETS, Preset
 
 PROVIDER_KINDS = {
     "openai": "OpenAI",
@@ -26,12 +27,17 @@ PROVIDER_KINDS = {
     "openai_compatible": "OpenAI-compatible (Groq, OpenRouter, Mistral, vLLM…)",
     "azure": "Azure OpenAI",
     "bedrock": "AWS Bedrock",
+    "vertex": "Google Vertex AI",
 }
 OPTION_FIELDS = {  # a cloud kind's options (cloud_options.OPTION_NAMES): label, hint
     "api_version": ("API version", f"Leave empty for {DEFAULT_AZURE_API_VERSION}"),
     "region": ("Region (required)", "e.g. us-east-1"),
+    "project": ("Project (required)", "Your Google Cloud project id"),
+    "location": ("Location (required)", "e.g. us-central1, europe-west4 or global"),
     "token_url": ("Token URL", "Entra ID only; leave empty for Microsoft's"),
 }
+TOKEN_URL_HINTS = {"vertex": "Leave empty for Google's (oauth2.googleapis.com)"}
+PRESET_CHOICES = {"": "None: choose the kind below", **{name: preset.label for name, preset in PRESETS.items()}}
 BASE_URL_REQUIRED = ("openai_compatible", "azure")
 Submit = Callable[[dict[str, Any]], Awaitable[None]]
 
@@ -60,35 +66,61 @@ def whole(value: float | None) -> int | float | None:
 def base_url_hint(kind: str) -> str:
     if kind == "azure":
         return "Required: your resource, e.g. https://contoso.openai.azure.com"
-    if kind in OPTION_NAMES:
+    if kind == "vertex":
+        return "Leave empty for the default of the location below"
+    if "region" in OPTION_NAMES.get(kind, ()):
         return "Leave empty for the default of the region below"
     default = DEFAULT_BASE_URLS.get(kind)
     return f"Leave empty for the default: {default}" if default else "Required, e.g. https://api.groq.com/openai/v1"
+
+
+def preset_summary(preset: Preset) -> str:
+    key = "Needs an API key." if preset.key_required else "No key needed."
+    return " ".join(part for part in (key, preset.note) if part)
 
 
 def open_provider_dialog(submit: Submit) -> None:
     """Kind, name and base URL; ``submit`` raises CatalogError to keep the dialog open with errors."""
     with transient_dialog() as dialog, ui.card().classes("w-full max-w-lg gap-3").props("data-testid=provider-dialog"):
         ui.label("Add a provider").classes("text-lg font-medium")
+        preset = ui.select(PRESET_CHOICES, value="", label="Service").classes("w-full").props("data-testid=provider-preset")
+        preset.props.set_optional("hint", "Fills the form for a known OpenAI-compatible service")
         kind = ui.select(PROVIDER_KINDS, value="openai", label="Kind").classes("w-full")
         name = ui.input("Name", placeholder="e.g. openai-main").classes("w-full").props("autofocus")
         base_url = ui.input("Base URL", placeholder=DEFAULT_BASE_URLS["openai"]).classes("w-full")
         base_url.props.set_optional("hint", base_url_hint("openai"))
         options = _option_inputs()
-        fields: dict[str, ValidationElement[Any]] = {"kind": kind, "name": name, "base_url": base_url, **options}
+        quirks = ui.label().classes("text-sm opacity-70").props("data-testid=preset-note")
+        fields: dict[str, ValidationElement[Any]] = {"preset": preset, "kind": kind, "name": name, "base_url": base_url, **options}
 
         def on_kind(_: Any) -> None:
             base_url.props.update(hint=base_url_hint(kind.value), placeholder=DEFAULT_BASE_URLS.get(kind.value, "https://…"))
             base_url.label = "Base URL (required)" if kind.value in BASE_URL_REQUIRED else "Base URL"
             for option_name, field in options.items():
                 field.set_visibility(option_name in OPTION_NAMES.get(kind.value, ()))
+            options["token_url"].props.update(hint=TOKEN_URL_HINTS.get(kind.value, OPTION_FIELDS["token_url"][1]))
+            if kind.value != "openai_compatible":
+                preset.value = ""
+
+        def on_preset(_: Any) -> None:
+            chosen = PRESETS.get(preset.value or "")
+            quirks.text = preset_summary(chosen) if chosen is not None else ""
+            if chosen is None:
+                return
+            kind.value = "openai_compatible"
+            base_url.value = chosen.base_url
+            if not (name.value or "").strip():
+                name.value = chosen.name
 
         kind.on_value_change(on_kind)
+        preset.on_value_change(on_preset)
 
         async def save() -> None:
             clear_errors(fields)
             chosen = {n: text for n, field in options.items() if field.visible and (text := (field.value or "").strip())}
             data = {"kind": kind.value, "name": name.value, "base_url": (base_url.value or "").strip() or None, "options": chosen or None}
+            if preset.value:
+                data["preset"] = preset.value
             await _submit_and_close(dialog, fields, submit, data)
 
         _dialog_buttons(dialog, "Add provider", save)

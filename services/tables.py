@@ -23,7 +23,7 @@ from sqlmodel import Field, SQLModel
 
 from services.clock import utcnow
 
-ProviderKind = Literal["openai", "anthropic", "gemini", "ollama", "openai_compatible", "azure", "bedrock"]
+ProviderKind = Literal["openai", "anthropic", "gemini", "ollama", "openai_compatible", "azure", "bedrock", "vertex"]
 PROVIDER_KINDS: tuple[str, ...] = get_args(ProviderKind)
 
 

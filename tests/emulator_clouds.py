@@ -1,9 +1,10 @@
 """The emulator's cloud providers: Azure OpenAI (and its Entra ID token endpoint); AWS Bedrock
-(``emulator_bedrock``).
+(``emulator_bedrock``); Google Vertex AI and its service-account token endpoint (``emulator_vertex``).
 
-Azure OpenAI (from Microsoft's REST reference): ``POST /openai/deployments/{deployment}/chat/completions``
-and ``/embeddings`` with an ``api-version`` query parameter (missing or unknown: 404 "Resource not
-found"); the key in an ``api-key`` header, or an Entra ID bearer token from the fake token endpoint
+Azure OpenAI (from Microsoft's REST reference): ``POST /openai/deployments/{deployment}/chat/completions``,
+``/embeddings``, ``/images/generations``, ``/audio/speech`` and ``/audio/transcriptions`` with an
+``api-version`` query parameter (missing or unknown: 404 "Resource not found"); the key in an
+``api-key`` header, or an Entra ID bearer token from the fake token endpoint
 ``POST /{tenant}/oauth2/v2.0/token`` (client-credentials grant, scope
 ``https://cognitiveservices.azure.com/.default``; a client secret ``wrong…`` is refused with
 ``invalid_client``). Bodies and streams are OpenAI's; the deployment is the model. A bearer token
@@ -23,6 +24,17 @@ from urllib.parse import parse_qs
 from aiohttp import web
 
 from tests.emulator_bedrock import BEDROCK, refused_signature
+from tests.emulator_media import MediaEndpoints
+from tests.emulator_vertex import (
+    CLAUDE_METHODS,
+    GEMINI_METHODS,
+    VERTEX_CLAUDE,
+    VERTEX_GEMINI,
+    VERTEX_TOKENS,
+    form_of,
+    token_url_of,
+    unauthenticated,
+)
 from tests.upstream_emulator import OPENAI, OpenAIDialect, as_texts, bearer, json_response
 
 if TYPE_CHECKING:
@@ -31,6 +43,8 @@ if TYPE_CHECKING:
 JSON = dict[str, Any]
 AZURE_API_VERSIONS = frozenset({"2024-02-01", "2024-06-01", "2024-10-21", "2024-12-01-preview", "2025-01-01-preview", "2025-04-01-preview"})
 ENTRA_SCOPE = "https://cognitiveservices.azure.com/.default"
+MEDIA_OPERATIONS = {"images/generations": "images", "audio/speech": "speech", "audio/transcriptions": "transcriptions"}
+"""A deployment's image and audio operations: OpenAI's bodies and answers (``emulator_media``)."""
 CONTENT_FILTER_MESSAGE = (
     "The response was filtered due to the prompt triggering Azure OpenAI's content management policy. "
     "Please modify your prompt and retry."
@@ -84,10 +98,38 @@ class CloudEndpoints:
 
     def routes(self) -> list[web.RouteDef]:
         return [
-            web.post("/openai/deployments/{deployment}/{operation:chat/completions|embeddings}", self.azure),
+            web.post("/openai/deployments/{deployment}/{operation:chat/completions|embeddings|images/generations|audio/speech|audio/transcriptions}",
+                     self.azure),
             web.post("/{tenant}/oauth2/v2.0/token", self.entra_token),
             web.post("/model/{model}/{action:converse|converse-stream}", self.bedrock),
+            web.post("/token", self.google_token),
+            web.post("/_emulator/service-accounts", self.register_service_account),
+            web.post("/{version:v1|v1beta1}/projects/{project}/locations/{location}/publishers/{publisher:google|anthropic}/models/{target}",
+                     self.vertex),
         ]
+
+    async def vertex(self, request: web.Request) -> web.StreamResponse:
+        model, _, method = request.match_info["target"].rpartition(":")
+        claude = request.match_info["publisher"] == "anthropic"
+        methods = CLAUDE_METHODS if claude else GEMINI_METHODS
+        if method not in methods:
+            return await self.emulator.unknown(request)
+        dialect = VERTEX_CLAUDE if claude else VERTEX_GEMINI
+        if dialect.api_key(request) is None:
+            self.emulator._record(request, dialect.name, None, None)
+            return unauthenticated()
+        return await self.emulator._chat(request, dialect, stream=lambda _: methods[method], model=model)
+
+    async def google_token(self, request: web.Request) -> web.StreamResponse:
+        form = await form_of(request)
+        status, answer = VERTEX_TOKENS.grant(form, token_url_of(request))
+        self.emulator._record(request, "google-oauth", None, {"grant_type": form.get("grant_type")})
+        return json_response(answer, status)
+
+    async def register_service_account(self, request: web.Request) -> web.StreamResponse:
+        account = await request.json()
+        VERTEX_TOKENS.register(account["client_email"], account["public_key"])
+        return json_response({"registered": account["client_email"]})
 
     async def bedrock(self, request: web.Request) -> web.StreamResponse:
         if (refused := await refused_signature(request)) is not None:
@@ -104,6 +146,8 @@ class CloudEndpoints:
             return json_response(AZURE.error("unauthorized", 0)[1], 401)
         if deployment.endswith("@content-filter"):
             return content_filter_error()
+        if (media := MEDIA_OPERATIONS.get(operation)) is not None:
+            return await getattr(MediaEndpoints(self.emulator), media)(request)
         if operation == "chat/completions":
             return await self.emulator._chat(request, AZURE, stream=lambda body: body.get("stream") is True, model=deployment)
         admitted = await self.emulator._admit(request, AZURE, ("input",), model=deployment)

@@ -1,5 +1,6 @@
 """Upstream emulator: one aiohttp server speaking the OpenAI (chat completions, Responses, legacy completions), Anthropic,
-Gemini and Ollama wire formats, and the cloud providers' (``emulator_clouds``).
+Gemini and Ollama wire formats, the cloud providers' (``emulator_clouds``) and OpenAI's image and audio
+endpoints (``emulator_media``).
 
 The API key picks the behaviour (`<behaviour>[:<param>][#<anything>]`; `#...` only makes keys
 distinct), so one server plays a healthy upstream, a rate-limited one, a dead one and a flaky
@@ -985,6 +986,7 @@ class Emulator:
 
     def app(self) -> web.Application:
         from tests.emulator_clouds import CloudEndpoints  # it builds on this module's dialects
+        from tests.emulator_media import MediaEndpoints
 
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.add_routes(
@@ -1003,6 +1005,7 @@ class Emulator:
                 web.get("/_emulator/requests", self.get_requests),
                 web.delete("/_emulator/requests", self.delete_requests),
                 *CloudEndpoints(self).routes(),
+                *MediaEndpoints(self).routes(),
                 web.route("*", "/{tail:.*}", self.unknown),
             ]
         )

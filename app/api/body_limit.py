@@ -1,5 +1,6 @@
 """The request body limit (``LLMHUB_MAX_BODY_BYTES``) for every API path: a body announced or read
-past it is answered 413 in the API's error shape, and no more of it is read.
+past it is answered 413 in the API's error shape, and no more of it is read. A transcription's upload
+may be as large as its audio file may (``services.gateway.media.MAX_AUDIO_BYTES``, OpenAI's limit).
 
 The fast path reads its bodies with ``read_limited_body``; the FastAPI routes get ``BodyLimitMiddleware``,
 which refuses on ``Content-Length`` at once and otherwise stops a chunked body at the byte that
@@ -14,6 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.api.deps import error_response
 from app.runtime import get_hub
 from services.errors import GatewayError
+from services.gateway.media import MAX_AUDIO_BYTES
 
 
 def too_large(limit: int) -> GatewayError:
@@ -52,6 +54,15 @@ async def read_limited_body(scope: Scope, receive: Receive, limit: int) -> bytes
     return b"".join(parts)
 
 
+UPLOAD_PATHS = {"/v1/audio/transcriptions": MAX_AUDIO_BYTES + 1024 * 1024}
+"""Paths whose bodies are files, with the most they may carry: the file's limit and room for the form's fields."""
+
+
+def body_limit(path: str, limit: int) -> int:
+    """The limit for a request to ``path``: the configured one, raised for a file upload up to the file's own limit."""
+    return max(limit, UPLOAD_PATHS.get(path, 0))
+
+
 class BodyLimitMiddleware:
     """The limit for the FastAPI app's routes (the fast path checks its own)."""
 
@@ -62,7 +73,7 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = get_hub().gateway.limits.max_body_bytes
+        limit = body_limit(scope["path"], get_hub().gateway.limits.max_body_bytes)
         length = announced_length(scope)
         if length is not None and length > limit:
             await error_response(too_large(limit))(scope, receive, send)

@@ -19,7 +19,7 @@ from app.api.deps import ActorDep, AdminDep, HubDep, PathId
 from services.catalog.config_export import export_config
 from services.catalog.config_file import ConfigReport, apply_config_text
 from services.catalog.inputs import KeyCreate, KeyUpdate, ModelCreate, ProviderCreate, ProviderUpdate, Secret
-from services.catalog.views import KeyPublic, ModelPublic, ProviderPublic
+from services.catalog.views import KeyPublic, ModelPublic, PresetPublic, ProviderPublic, preset_views
 from services.errors import ConfigError, GatewayError
 
 router = APIRouter(prefix="/api")
@@ -45,6 +45,11 @@ def list_providers(hub: HubDep, _: AdminDep) -> list[ProviderPublic]:
 @router.post("/providers", tags=["providers"], status_code=201, summary="Create a provider (optionally with keys)")
 def create_provider(hub: HubDep, actor: ActorDep, body: ProviderCreate) -> ProviderPublic:
     return hub.catalog.create_provider(actor, body)
+
+
+@router.get("/presets", tags=["providers"], summary="The OpenAI-compatible services a provider can be made from")
+def list_presets(_: AdminDep) -> list[PresetPublic]:
+    return preset_views()
 
 
 @router.get("/providers/{name}", tags=["providers"], summary="One provider with its keys")

@@ -50,6 +50,9 @@ MEDIA_TYPES = {  # path → the media types its 200 answers in, besides or inste
     "/api/config/export": {"application/yaml": {"schema": {"type": "object"}}},
     "/api/usage/export": {"text/csv": {"schema": {"type": "string"}}, "application/json": {"schema": {}}},
     "/metrics": {"text/plain": {"schema": {"type": "string"}}},
+    "/v1/audio/speech": {kind: {"schema": {"type": "string", "format": "binary"}} for kind in (
+        "audio/mpeg", "audio/ogg", "audio/aac", "audio/flac", "audio/wav", "audio/pcm", "application/octet-stream")},
+    "/v1/audio/transcriptions": {"application/json": {"schema": {"type": "object"}}, "text/plain": {"schema": {"type": "string"}}},
 }
 
 

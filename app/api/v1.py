@@ -31,6 +31,7 @@ from services.gateway.dialects.anthropic_messages import ANTHROPIC_MESSAGES, ANT
 from services.gateway.dialects.base import InboundDialect
 from services.gateway.dialects.openai_completions import OPENAI_COMPLETIONS
 from services.gateway.dialects.openai_responses import OPENAI_RESPONSES
+from services.gateway.long_requests import LONG_BODY_BYTES, prepared
 from services.hub import Hub
 
 router = APIRouter(prefix="/v1", tags=["gateway"])
@@ -162,7 +163,8 @@ async def answer_endpoint(path: str, headers: Mapping[str, str], raw: bytes, req
     """Authenticate, parse, answer (a 401 before a 400): for the fast path and the FastAPI routes alike."""
     hub = get_hub()
     principal = hub.tokens.authenticate(bearer_token(headers))
-    return await ENDPOINTS[path].answer(hub, principal, parse_json(raw), request_id, headers)
+    body = await prepared(len(raw) >= LONG_BODY_BYTES, parse_json, raw)
+    return await ENDPOINTS[path].answer(hub, principal, body, request_id, headers)
 
 
 async def framework_answer(request: Request) -> Response:

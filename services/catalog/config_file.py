@@ -3,9 +3,9 @@
 ```yaml
 providers:
   - name: openai-main
-    kind: openai                # openai | anthropic | gemini | ollama | openai_compatible | azure | bedrock
+    kind: openai                # openai | anthropic | gemini | ollama | openai_compatible | azure | bedrock | vertex
     base_url: https://api.openai.com/v1   # optional except for openai_compatible and azure
-    options: {}                 # kind-specific (azure: api_version, token_url; bedrock: region)
+    options: {}                 # kind-specific (azure: api_version, token_url; bedrock: region; vertex: project, location, token_url)
     enabled: true               # optional
     keys:
       - label: primary

@@ -166,7 +166,8 @@ class ModelDiscovery:
             raise CatalogError(f"no provider named {provider!r}", field="provider", status=404)
         if entry.kind not in LISTERS:
             raise CatalogError(f"{entry.kind} providers have no models list to discover from: add their models by name "
-                               "(an Azure deployment name, a Bedrock model id or inference profile)", field="provider", status=400)
+                               "(an Azure deployment name, a Bedrock model id or inference profile, "
+                               "a Vertex model such as gemini-2.5-flash or claude-sonnet-4-5@20250929)", field="provider", status=400)
         secret = _listing_secret(entry, table.keys_of(entry.id))
         models = await LISTERS[entry.kind](self._getter(secret), entry.base_url, secret)
         unique = {model.id: model for model in models}

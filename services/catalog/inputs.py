@@ -28,6 +28,7 @@ from pydantic import (
 )
 
 from services.errors import CatalogError, RequestError
+from services.gateway.presets import PRESETS, known_preset, with_preset
 from services.tables import ProviderKind
 
 MICROS_PER_USD = 1_000_000
@@ -166,13 +167,21 @@ class KeyUpdate(Input):
 
 class ProviderCreate(Input):
     name: Name
+    preset: Annotated[str, AfterValidator(known_preset)] | None = Field(
+        None, description=f"an OpenAI-compatible service ({', '.join(PRESETS)}): fills kind, base_url and options.preset "
+                          "where they are left out")
     kind: Kind
     base_url: BaseUrl | None = Field(None, description="required for openai_compatible and azure; a default for the others")
     options: Options | None = Field(
-        None, description="kind-specific: azure api_version, token_url; bedrock region"
+        None, description="kind-specific: azure api_version, token_url; bedrock region; vertex project, location, token_url"
     )
     enabled: bool = True
     keys: list[KeyCreate] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fill_from_preset(cls, data: Any) -> Any:
+        return with_preset(data) if isinstance(data, dict) and "preset" in data else data
 
     @field_validator("keys")
     @classmethod

@@ -16,6 +16,7 @@ from services.accounts.audit import Actor, record_event
 from services.errors import CatalogError, UpstreamError
 from services.gateway.adapters import get_adapter
 from services.gateway.adapters.base import Target
+from services.gateway.presets import preset_of
 from services.gateway.routing_table import KeyEntry, ProviderEntry, RoutingTable
 
 if TYPE_CHECKING:
@@ -30,6 +31,7 @@ DEFAULT_TEST_MODELS: dict[str, str] = {
     "ollama": "llama3.2",
     "azure": "gpt-4o-mini",  # a deployment named after its model, the usual habit
     "bedrock": "anthropic.claude-3-haiku-20240307-v1:0",
+    "vertex": "gemini-2.5-flash",
 }
 PING = "ping"
 
@@ -61,12 +63,13 @@ def find_key(table: RoutingTable, key_id: int) -> KeyEntry:
 
 
 def model_for_test(table: RoutingTable, provider: ProviderEntry) -> str:
-    """The upstream model of the first route that uses this provider, else the kind's default."""
+    """The upstream model of the first route that uses this provider, else its preset's or its kind's default."""
     for routes in table.models.values():
         for route in routes:
             if route.provider.id == provider.id:
                 return route.upstream_model
-    return DEFAULT_TEST_MODELS.get(provider.kind, DEFAULT_TEST_MODELS["openai"])
+    preset = preset_of(provider.options)
+    return (preset.test_model if preset else "") or DEFAULT_TEST_MODELS.get(provider.kind, DEFAULT_TEST_MODELS["openai"])
 
 
 async def run_key_test(hub: Hub, actor: Actor, key_id: int, *, model: str | None = None) -> KeyTestResult:

@@ -22,36 +22,30 @@ from urllib.parse import urlsplit
 from pydantic import TypeAdapter, ValidationError
 
 from services.catalog.inputs import DEFAULTABLE_PARAMS, HEADER_NAME, RESERVED_HEADERS, BaseUrl, ModelName, clean_message
+from services.catalog.litellm_clouds import (
+    CLOUD_OPTIONS,
+    CLOUD_PROVIDERS,
+    ENV_PREFIX,
+    KEY_PARTS,
+    OPTION_VARIABLES,
+    cloud_key_reference,
+    vertex_problem,
+)
 from services.catalog.litellm_fields import context_window, default_params, limits, number, order_and_weight, price, tags
 from services.catalog.litellm_report import EntryReport, MigrationReport
 from services.gateway.adapters import DEFAULT_BASE_URLS
+from services.gateway.presets import PRESETS
 
-ENV_PREFIX = "os.environ/"
 NATIVE_KINDS = {
     "openai": "openai", "anthropic": "anthropic", "gemini": "gemini", "ollama": "ollama", "ollama_chat": "ollama",
-    "azure": "azure", "bedrock": "bedrock",
+    "azure": "azure", "bedrock": "bedrock", "vertex_ai": "vertex", "vertex_ai_beta": "vertex",
 }
-COMPATIBLE_BASE_URLS = {
-    "groq": "https://api.groq.com/openai/v1",
-    "openrouter": "https://openrouter.ai/api/v1",
-    "mistral": "https://api.mistral.ai/v1",
-    "deepseek": "https://api.deepseek.com/v1",
-    "together_ai": "https://api.together.xyz/v1",
-    "fireworks_ai": "https://api.fireworks.ai/inference/v1",
-    "perplexity": "https://api.perplexity.ai",
-    "xai": "https://api.x.ai/v1",
-    "deepinfra": "https://api.deepinfra.com/v1/openai",
-    "cerebras": "https://api.cerebras.ai/v1",
-}
+LITELLM_PRESETS = {"groq": "groq", "openrouter": "openrouter", "mistral": "mistral", "deepseek": "deepseek", "together_ai": "together",
+                   "fireworks_ai": "fireworks", "xai": "xai", "cerebras": "cerebras", "hosted_vllm": "vllm", "lm_studio": "lmstudio"}
+"""LiteLLM's prefixes of the services the hub has presets for (``services.gateway.presets``): their providers name the preset."""
+COMPATIBLE_BASE_URLS = {**{prefix: PRESETS[name].base_url for prefix, name in LITELLM_PRESETS.items() if PRESETS[name].key_required},
+                        "perplexity": "https://api.perplexity.ai", "deepinfra": "https://api.deepinfra.com/v1/openai"}
 """OpenAI-compatible services LiteLLM knows by prefix, with their public base URLs."""
-CLOUD_PROVIDERS = {
-    "azure_ai": "Azure AI", "sagemaker": "AWS SageMaker", "vertex_ai": "Google Vertex AI", "vertex_ai_beta": "Google Vertex AI",
-}
-CLOUD_OPTIONS = {"azure": {"api_version": "api_version"}, "bedrock": {"aws_region_name": "region"}}
-"""litellm_params that become a cloud provider's options (``cloud_options``), by kind."""
-AWS_KEY_PARAMS = (("aws_access_key_id", "AWS_ACCESS_KEY_ID"), ("aws_secret_access_key", "AWS_SECRET_ACCESS_KEY"), ("aws_session_token", ""))
-"""A Bedrock key's parts with the variable LiteLLM reads when one is left out (none for the optional token)."""
-KEY_PARTS = "\n"  # joins the references of a key made of several (Bedrock's); its secret joins their values with ':'
 NO_ADAPTER = {"watsonx": "IBM watsonx", "cohere": "Cohere", "huggingface": "Hugging Face", "replicate": "Replicate"}
 """Prefixes whose wire format no adapter speaks, even with an api_base."""
 BARE_NAME_KINDS = (("gpt-", "openai"), ("o1", "openai"), ("o3", "openai"), ("o4", "openai"), ("chatgpt", "openai"),
@@ -64,7 +58,7 @@ ROUTE_PARAMS = frozenset({
     "model", "api_key", "api_base", "custom_llm_provider", "litellm_credential_name", "rpm", "tpm", "order", "weight",
     "tags", "organization", "extra_headers", "headers", "input_cost_per_token", "output_cost_per_token",
     "num_retries", "max_retries", "timeout", "stream_timeout", "api_version", "aws_region_name",
-    "aws_access_key_id", "aws_secret_access_key", "aws_session_token",
+    "aws_access_key_id", "aws_secret_access_key", "aws_session_token", "vertex_project", "vertex_location", "vertex_credentials",
 })
 """litellm_params an entry may carry that are translated (besides the default request parameters)."""
 INFORMATIONAL_MODEL_INFO = frozenset({
@@ -244,11 +238,12 @@ class _EntryReader:
 
     def _with_options(self, target: Target, params: Mapping[str, Any], report: EntryReport) -> Target | None:
         """A cloud entry's target with its provider's options; None (skipped) when a required one is missing."""
-        options: dict[str, str] = {}
+        options: dict[str, str] = dict(target.options)
         for param, name in CLOUD_OPTIONS.get(target.kind, {}).items():
             raw = params.get(param)
-            if raw is None and param == "aws_region_name":
-                raw = self.env.variables.get("AWS_REGION_NAME")  # what LiteLLM reads when it is left out
+            if raw is None and param in OPTION_VARIABLES:
+                variable, default = OPTION_VARIABLES[param]
+                raw = self.env.variables.get(variable) or default or None
             try:
                 value = self.env.value(raw)
             except UnsetVariable as unset:
@@ -258,6 +253,9 @@ class _EntryReader:
                 options[name] = value
         if target.kind == "bedrock" and "region" not in options:
             report.skip("a bedrock/ entry needs aws_region_name (or AWS_REGION_NAME in the environment)")
+            return None
+        if target.kind == "vertex" and (problem := vertex_problem(params, options)):
+            report.skip(problem)
             return None
         return replace(target, options=tuple(sorted(options.items())))
 
@@ -419,7 +417,7 @@ def find_target(model: str, base_url: str | None, custom_provider: str = "") -> 
         if not prefix:
             return f"cannot tell the provider of {model!r} (no prefix and no api_base)"
     if prefix in CLOUD_PROVIDERS:
-        return f"{CLOUD_PROVIDERS[prefix]} ({prefix}/) entries are not imported yet: of the clouds, Azure OpenAI and Bedrock are"
+        return f"{CLOUD_PROVIDERS[prefix]} ({prefix}/) entries are not imported yet: of the clouds, Azure OpenAI, Bedrock and Vertex AI are"
     if prefix in NO_ADAPTER:
         return f"{NO_ADAPTER[prefix]} ({prefix}/) is not supported: no adapter speaks its wire format"
     if not rest.strip():
@@ -438,7 +436,8 @@ def find_target(model: str, base_url: str | None, custom_provider: str = "") -> 
     base_url = base_url or COMPATIBLE_BASE_URLS.get(prefix)
     if base_url is None:
         return f"unknown provider prefix {prefix!r} and no api_base"
-    return Target("openai_compatible", prefix, rest, base_url)
+    preset = (("preset", LITELLM_PRESETS[prefix]),) if prefix in LITELLM_PRESETS else ()
+    return Target("openai_compatible", prefix, rest, base_url, preset)
 
 
 def route_identity(route: Mapping[str, Any]) -> tuple[object, ...]:
@@ -462,14 +461,13 @@ def _bare_kind(model: str, base_url: str | None) -> str:
 
 def _key_reference(params: Mapping[str, Any], target: Target) -> str:
     """The key's identity: ``os.environ/NAME``, the literal key, LiteLLM's default variable, or '' (none);
-    for a Bedrock entry without an ``api_key``, its AWS credentials' references joined by ``KEY_PARTS``."""
+    for a Bedrock or Vertex entry without an ``api_key``, its cloud credentials' (``litellm_clouds``)."""
     api_key = params.get("api_key")
     text = "" if api_key is None else str(api_key).strip()
     if text:
         return text
-    if target.kind == "bedrock":
-        parts = [str(params.get(name) or (ENV_PREFIX + variable if variable else "")).strip() for name, variable in AWS_KEY_PARAMS]
-        return KEY_PARTS.join(part for part in parts if part)
+    if target.kind in ("bedrock", "vertex"):
+        return cloud_key_reference(target.kind, params)
     if target.kind == "ollama" or (target.kind == "openai_compatible" and target.prefix not in COMPATIBLE_BASE_URLS):
         return ""
     return ENV_PREFIX + f"{target.prefix}_API_KEY".upper()  # what LiteLLM reads when api_key is left out

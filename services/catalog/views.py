@@ -16,6 +16,7 @@ from pydantic import (
 from services.catalog.inputs import UtcTime, micros_to_usd
 from services.clock import to_datetime
 from services.gateway.key_state import KeyStateStore
+from services.gateway.presets import PRESETS
 from services.tables import (
     ProviderKey,
 )
@@ -50,7 +51,7 @@ class ProviderPublic(BaseModel):
     name: str
     kind: str
     base_url: str | None
-    options: dict[str, str] = Field(default_factory=dict, description="kind-specific settings (azure, bedrock)")
+    options: dict[str, str] = Field(default_factory=dict, description="kind-specific settings (azure, bedrock, vertex)")
     effective_base_url: str
     enabled: bool
     keys: list[KeyPublic]
@@ -139,3 +140,20 @@ def deployments_public(states: KeyStateStore, key_id: int) -> list[DeploymentPub
         )
         for d in states.deployment_statuses(key_id, states.clock.now())
     ]
+
+
+class PresetPublic(BaseModel):
+    """An OpenAI-compatible service the catalog knows (``services.gateway.presets``): ``preset: <name>`` fills the rest."""
+
+    name: str
+    label: str
+    kind: str = "openai_compatible"
+    base_url: str
+    key_required: bool
+    refused: list[str] = Field(description="chat parameters the service refuses: the gateway refuses (or drops) them itself")
+    note: str
+
+
+def preset_views() -> list[PresetPublic]:
+    return [PresetPublic(name=p.name, label=p.label, base_url=p.base_url, key_required=p.key_required, refused=list(p.refused), note=p.note)
+            for p in PRESETS.values()]

@@ -23,9 +23,10 @@ from services.gateway.adapters.tally import StreamTally
 from services.gateway.body_log import BodyLog, loggable_answer
 from services.gateway.dialects.base import InboundDialect
 from services.gateway.dialects.relay import relay_answer, relay_stream, translated_answer, translated_events
+from services.gateway.long_requests import is_long, prepared
 from services.gateway.parameters import honoured
 from services.gateway.plan import Candidate
-from services.gateway.pricing import PriceTable
+from services.gateway.pricing import MediaUnits, PriceTable
 from services.gateway.reservation import call_allowance, worst_case_micros
 from services.gateway.router import NO_FACTS, AdapterCall, RequestFacts, Router
 from services.gateway.secret_values import SecretValues
@@ -172,7 +173,7 @@ class Gateway:
     async def chat(
         self, principal: Principal, body: Json, *, source: CallSource = "api", request_id: str | None = None
     ) -> tuple[Json, CallMeta]:
-        model = validate_chat_body(body, self.limits)
+        model = await prepared(is_long(body), validate_chat_body, body, self.limits)
         forwarded = without_tags(body) if "tags" in body or "metadata" in body else body
 
         def call_for(meta: CallMeta) -> AdapterCall[Json]:
@@ -186,7 +187,7 @@ class Gateway:
     async def embed(
         self, principal: Principal, body: Json, *, source: CallSource = "api", request_id: str | None = None
     ) -> tuple[Json, CallMeta]:
-        model = validate_embedding_body(body, self.limits)
+        model = await prepared(is_long(body), validate_embedding_body, body, self.limits)
         forwarded = without_tags(body) if "tags" in body or "metadata" in body else body
 
         async def call(adapter: Adapter, target: Target) -> Json:
@@ -210,14 +211,16 @@ class Gateway:
         self, principal: Principal, body: Json, *, source: CallSource = "api", request_id: str | None = None
     ) -> ChatStream:
         """Open a stream: failover happens here, before the first chunk is handed out."""
-        model = validate_chat_body(body, self.limits)
+        long = is_long(body)
+        model = await prepared(long, validate_chat_body, body, self.limits)
         meta = self._begin(principal, body, model, source=source, endpoint="chat", stream=True, request_id=request_id)
         forwarded = without_tags(body) if "tags" in body or "metadata" in body else body
 
         async def call(adapter: Adapter, target: Target) -> tuple[list[bytes], ChunkBatches, StreamTally]:
             tally = StreamTally(model, keep_text=meta.logged_request is not None)
             chat_body = self._honoured(meta, with_defaults(forwarded, target), target)
-            return await _first_batch(adapter.stream_chat(self.router.client, target, chat_body, tally), tally)
+            chat = await prepared(long, adapter.stream_chat, self.router.client, target, chat_body, tally)
+            return await _first_batch(chat, tally)
 
         first, rest, tally = await self._execute(meta, call)
         meta.first_byte = time.perf_counter()
@@ -228,7 +231,8 @@ class Gateway:
                            source: CallSource = "api", request_id: str | None = None) -> tuple[bytes, CallMeta]:
         """A whole answer in an inbound dialect (``services.gateway.dialects``) as JSON text: relayed as
         the provider wrote it on routes that speak the dialect, translated on the others."""
-        model = dialect.validate(body)
+        long = is_long(body)
+        model = await prepared(long, dialect.validate, body)
         meta = self._begin(principal, body, model, source=source, endpoint=dialect.endpoint, stream=False, request_id=request_id,
                            prompt_chars=dialect.prompt_chars)
         forwarded = without_tags(body) if "tags" in body or "metadata" in body else body
@@ -239,7 +243,8 @@ class Gateway:
         async def call(adapter: Adapter, target: Target) -> tuple[bytes, int, int]:
             if dialect.is_native(target.kind):
                 return await relay_answer(client, target, dialect, forwarded, headers)
-            chat_body = self._honoured(meta, with_defaults(dialect.to_chat(forwarded, target.kind), target), target)
+            translated = await prepared(long, dialect.to_chat, forwarded, target.kind)
+            chat_body = self._honoured(meta, with_defaults(translated, target), target)
             return await translated_answer(client, adapter, target, dialect, chat_body, model)
 
         content, prompt, completion = await self._execute(meta, call)
@@ -262,7 +267,8 @@ class Gateway:
     async def stream_dialect(self, principal: Principal, body: Json, dialect: InboundDialect, *, headers: Mapping[str, str] = NO_HEADERS,
                              source: CallSource = "api", request_id: str | None = None) -> DialectStream:
         """A stream in an inbound dialect, as framed events; failover happens here, before the first one."""
-        model = dialect.validate(body)
+        long = is_long(body)
+        model = await prepared(long, dialect.validate, body)
         meta = self._begin(principal, body, model, source=source, endpoint=dialect.endpoint, stream=True, request_id=request_id,
                            prompt_chars=dialect.prompt_chars)
         forwarded = without_tags(body) if "tags" in body or "metadata" in body else body
@@ -272,9 +278,10 @@ class Gateway:
             if dialect.is_native(target.kind):
                 watcher = dialect.native_watcher(target.api_key)
                 return await _first_batch(relay_stream(client, target, dialect, forwarded, headers, watcher), watcher)
-            chat_body = {**self._honoured(meta, with_defaults(dialect.to_chat(forwarded, target.kind), target), target), "stream": True}
+            translated = await prepared(long, dialect.to_chat, forwarded, target.kind)
+            chat_body = {**self._honoured(meta, with_defaults(translated, target), target), "stream": True}
             tally = StreamTally(model, keep_text=meta.logged_request is not None)
-            chat = adapter.stream_chat(client, target, chat_body, tally)
+            chat = await prepared(long, adapter.stream_chat, client, target, chat_body, tally)
             events = translated_events(chat, dialect.stream_translator(model, forwarded), tally, prompt_chars(chat_body))
             return await _first_batch(events, tally)
 
@@ -297,7 +304,8 @@ class Gateway:
             self._record(meta, error=error)
             raise
 
-    def _record(self, meta: CallMeta, *, prompt: int = 0, completion: int = 0, **outcome: Unpack[CallOutcome]) -> None:
+    def _record(self, meta: CallMeta, *, prompt: int = 0, completion: int = 0, media: MediaUnits | None = None,
+                **outcome: Unpack[CallOutcome]) -> None:
         """Meter a call once its answer is ready to go out.
 
         Its cost goes on the key's and the token's counters at once (the next call's admission must
@@ -311,11 +319,9 @@ class Gateway:
         cost = None
         if served is not None:
             route = served.route
-            price = route.price
+            price = route.price or self.pricing.price(route.provider.kind, route.upstream_model)
             if price is not None:
-                cost = price.cost_micros(prompt, completion)
-            else:
-                cost = self.pricing.cost_micros(route.provider.kind, route.upstream_model, prompt, completion)
+                cost = price.cost_micros(prompt, completion) if media is None else price.media_cost_micros(media)
             held = meta.facts.estimate() if meta.facts and (served.key.limits.tpm is not None or route.limits.tpm is not None) else 0
             self.router.states.note_usage(served.key.id, route, prompt + completion, cost, self.router.clock.now(), held)
         self.tokens.settle(meta.principal, meta.hold, cost)

@@ -242,3 +242,14 @@ def validate_embedding_body(body: Any, limits: RequestLimits) -> str:
     _apply(body, EMBEDDING_RULES)
     check_depth(body, limits.max_depth)
     return model
+
+
+def validate_fields(body: Any, required: tuple[str, ...], rules: dict[str, Check], limits: RequestLimits) -> str:
+    """The requested model of a body checked against ``rules`` (the image and audio endpoints'), with
+    ``required`` present; GatewayError 400 naming the first bad parameter otherwise."""
+    model = _model(body)
+    if missing := next((name for name in required if name not in body), None):
+        raise invalid(missing, "is required")
+    _apply(body, rules)
+    check_depth(body, limits.max_depth)
+    return model

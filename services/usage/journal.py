@@ -12,15 +12,19 @@ Segments: rows go to ``usage-journal/NNNNNNNN.jsonl``. When a batch takes every 
 recorder starts a new segment before writing it and deletes the older ones once that batch has
 committed, so the journal holds about one batch, not the history.
 
-Durability: each line is one ``write`` to a file opened ``O_APPEND``, with no ``fsync`` per call: the
-kernel keeps what was written when the process is killed (SIGKILL, the OOM killer, a crash), which is
-what this guards against. A power loss or kernel crash can still lose the rows of the last few seconds
-the kernel had not yet flushed; an ``fsync`` per answer would cost a disk round trip on every call.
+Durability: a segment is a file of ``SEGMENT_BYTES`` mapped into memory (``mmap``, shared), and a row
+is copied into the mapping: the kernel's page cache holds it from that moment, so a killed process
+(SIGKILL, the OOM killer, a crash) loses nothing written, and the page is written back to the file
+afterwards. No system call per answer: a ``write`` would also hand the GIL to the usage writer's
+thread on every call, and the event loop would wait for it to come back. There is no ``fsync`` per
+call either: a power loss or kernel crash can still lose the rows of the last few seconds the kernel
+had not yet written back. A segment's unused tail is zeros, which the replay ignores.
 """
 
 from __future__ import annotations
 
 import logging
+import mmap
 import os
 from collections.abc import Iterator
 from datetime import datetime
@@ -38,6 +42,7 @@ log = logging.getLogger(__name__)
 JOURNAL_FOLDER = "usage-journal"  # in the data dir
 SUFFIX = ".jsonl"
 REPLAY_CHUNK = 500
+SEGMENT_BYTES = 4 << 20  # a few thousand rows; a row that does not fit starts the next segment
 
 
 class UsageJournal:
@@ -48,25 +53,44 @@ class UsageJournal:
         folder.mkdir(parents=True, exist_ok=True)
         self.leftovers = sorted(folder.glob(f"*{SUFFIX}"))  # a previous process's segments, to replay
         self._number = max((int(path.stem) for path in self.leftovers if path.stem.isdigit()), default=0)
-        self._fd = -1
+        self._segment: mmap.mmap | None = None
+        self._used = 0
         self.rotate()
 
     def _path(self, number: int) -> Path:
         return self.folder / f"{number:08d}{SUFFIX}"
 
     def append(self, row: dict[str, Any]) -> None:
-        if self._fd < 0:  # closed at a stop, and the recorder took a row after it
-            self.rotate()
-        os.write(self._fd, orjson.dumps(row, default=str) + b"\n")
+        line = orjson.dumps(row, default=str) + b"\n"
+        if self._segment is None or self._used + len(line) > len(self._segment):
+            self._open_next(len(line))  # closed at a stop and a row came after it, or this segment is full
+        assert self._segment is not None
+        self._segment[self._used : self._used + len(line)] = line
+        self._used += len(line)
 
     def rotate(self) -> int:
-        """Start a new segment for the rows queued from now on; returns the number of the one closed."""
+        """Start a new segment for the rows queued from now on; returns the number of the one closed
+        (every segment up to it holds only rows queued before this call)."""
         closed = self._number
-        self._number += 1
-        if self._fd >= 0:
-            os.close(self._fd)
-        self._fd = os.open(self._path(self._number), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        self._open_next(0)
         return closed
+
+    def _open_next(self, needed: int) -> None:
+        self._close_segment()
+        self._number += 1
+        size = max(SEGMENT_BYTES, needed)
+        fd = os.open(self._path(self._number), os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.ftruncate(fd, size)
+            self._segment = mmap.mmap(fd, size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+        finally:
+            os.close(fd)  # the mapping keeps the file
+        self._used = 0
+
+    def _close_segment(self) -> None:
+        if self._segment is not None:
+            self._segment.close()
+            self._segment = None
 
     def drop_through(self, number: int) -> None:
         """Delete the segments up to ``number``: every row in them is committed."""
@@ -76,16 +100,14 @@ class UsageJournal:
 
     def clear(self) -> None:
         """Close the segment and delete them all: every row is committed (a clean stop)."""
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
+        self._close_segment()
         self.drop_through(self._number)
 
 
 def read_rows(paths: list[Path]) -> Iterator[dict[str, Any]]:
     """The rows of some segments; a line cut short by the kill (the last one) is skipped."""
     for path in paths:
-        for line in path.read_bytes().splitlines():
+        for line in path.read_bytes().rstrip(b"\0").splitlines():
             try:
                 row = orjson.loads(line)
             except orjson.JSONDecodeError:

@@ -101,3 +101,12 @@ async def test_add_these_as_models_creates_one_model_per_upstream_model_and_skip
 def test_suggested_names_fit_the_catalog() -> None:
     assert [suggested_name(m) for m in ("models/gemini-2.5-pro", "llama3.2:latest", "qwen/qwen3:8b", "::")] == [
         "gemini-2.5-pro", "llama3.2", "qwen-qwen3-8b", "model"]
+
+
+async def test_cloud_kinds_without_a_list_say_how_to_add_their_models(hub: Hub, emulator: EmulatorHandle) -> None:
+    options = {"project": "p", "location": "us-central1"}
+    hub.catalog.create_provider(TEST_ACTOR, {"name": "vertex-eu", "kind": "vertex", "options": options,
+                                             "keys": [{"label": "sa", "secret": '{"client_email": "a@b", "private_key": "k"}'}]})
+    with pytest.raises(CatalogError) as caught:
+        await hub.discovery.fetch("vertex-eu")
+    assert caught.value.status == 400 and "a Vertex model such as gemini-2.5-flash" in caught.value.message

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
+import orjson
 import pytest
 
 from services.catalog.key_test import DEFAULT_TEST_MODELS, run_key_test
 from services.errors import CatalogError
 from services.hub import Hub
+from tests.emulator_vertex import throwaway_service_account
 from tests.factories import TEST_ACTOR, emulated_hub
 from tests.upstream_emulator import EmulatorHandle
 
@@ -116,3 +118,32 @@ async def test_cloud_keys_are_tested_with_their_options_and_signature(hub: Hub, 
     assert result.ok is ("wrong" not in secret)
     if not result.ok:
         assert result.status == 403 and "signature" in (result.error or "")
+
+
+@pytest.mark.parametrize(("registered", "secret_of", "error"), [
+    (True, lambda account: account, None),
+    (False, lambda account: account, "account not found"),
+    (True, lambda account: {**account, "private_key": "not a key"}, "not an unencrypted PEM RSA private key"),
+    (True, lambda account: "AIza-not-a-service-account", "service account's JSON key file"),
+])
+async def test_vertex_keys_are_tested_with_a_token_from_their_service_account(
+        hub: Hub, emulator: EmulatorHandle, registered: bool, secret_of: Callable[[dict[str, str]], object], error: str | None) -> None:
+    account = throwaway_service_account(f"t{uuid.uuid4().hex[:8]}@p.iam.gserviceaccount.com", emulator.url if registered else None)
+    secret = secret_of(account)
+    options = {"project": "p", "location": "us-central1", "token_url": f"{emulator.url}/token"}
+    provider = hub.catalog.create_provider(TEST_ACTOR, {
+        "name": f"vertex-{uuid.uuid4().hex[:6]}", "kind": "vertex", "base_url": emulator.url, "options": options,
+        "keys": [{"label": "sa", "secret": secret if isinstance(secret, str) else orjson.dumps(secret).decode()}]})
+    result = await run_key_test(hub, TEST_ACTOR, provider.keys[0].id)
+    assert result.model == DEFAULT_TEST_MODELS["vertex"] and result.ok is (error is None)
+    if error is not None:
+        assert error in (result.error or "") and "PRIVATE KEY" not in (result.error or "")
+        assert hub.catalog.get_provider(provider.name).keys[0].status == "invalid"
+
+
+async def test_a_preset_provider_is_tested_with_its_presets_model(hub: Hub, emulator: EmulatorHandle) -> None:
+    provider = hub.catalog.create_provider(TEST_ACTOR, {"name": f"groq-{uuid.uuid4().hex[:6]}", "preset": "groq",
+                                                        "base_url": emulator.url + "/v1",
+                                                        "keys": [{"label": "k", "secret": f"ok#{uuid.uuid4().hex}"}]})
+    result = await run_key_test(hub, TEST_ACTOR, provider.keys[0].id)
+    assert result.ok and result.model == "llama-3.1-8b-instant"

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 import yaml
 
@@ -228,7 +229,8 @@ def test_a_bad_entry_is_skipped_and_the_rest_imported() -> None:
         ("azure/gpt-4/x", "https://example.openai.azure.com", "an azure/ entry needs api_base (the resource) and a deployment name"),
         ("azure_ai/mistral-large", "https://example.services.ai.azure.com", "Azure AI (azure_ai/) entries are not imported yet"),
         ("bedrock/anthropic.claude-instant-v1", None, "a bedrock/ entry needs aws_region_name"),
-        ("vertex_ai/gemini-pro", None, "Google Vertex AI (vertex_ai/) entries are not imported yet"),
+        ("sagemaker/jumpstart-llama", None, "AWS SageMaker (sagemaker/) entries are not imported yet"),
+        ("vertex_ai/gemini-pro", None, "a vertex_ai/ entry needs vertex_project"),
         ("cohere/command-r", "https://api.cohere.com", "Cohere (cohere/) is not supported"),
         ("openai/", "https://llm.example.com/v1", "no model name after openai/"),
         ("someservice/model-x", None, "unknown provider prefix 'someservice' and no api_base"),
@@ -580,3 +582,25 @@ def test_azure_and_bedrock_entries_become_cloud_providers_with_their_options(mon
     assert routes_of(translation, "claude")[0]["model"] == "us.anthropic.claude-3-5-haiku-20241022-v1:0"
     assert routes_of(translation, "gpt")[0] == {"provider": "azure", "model": "gpt4o-prod", "keys": ["key-1"]}
     assert {e.outcome for e in translation.report.entries} == {"imported"}
+
+
+def test_vertex_and_preset_entries_keep_their_project_credentials_and_preset(monkeypatch: pytest.MonkeyPatch) -> None:
+    account = {"type": "service_account", "client_email": "hub@acme.iam.gserviceaccount.com", "private_key": "-----BEGIN…"}
+    monkeypatch.setenv("VERTEX_SA", orjson.dumps(account).decode())
+    monkeypatch.setenv("VERTEXAI_PROJECT", "acme-from-env")
+    translation = translate_entries(
+        {"model_name": "gemini", "litellm_params": {"model": "vertex_ai/gemini-2.5-pro", "vertex_project": "acme-ml",
+                                                    "vertex_location": "europe-west4", "vertex_credentials": "os.environ/VERTEX_SA"}},
+        {"model_name": "claude", "litellm_params": {"model": "vertex_ai/claude-sonnet-4-5@20250929", "vertex_credentials": account}},
+        {"model_name": "on-disk", "litellm_params": {"model": "vertex_ai/gemini-2.5-flash", "vertex_project": "p",
+                                                     "vertex_credentials": "/secrets/sa.json"}},
+        {"model_name": "fast", "litellm_params": {"model": "groq/llama-3.3-70b-versatile", "api_key": "gsk-groq-0001"}},
+    )
+    providers = {p["name"]: p for p in translation.config["providers"]}
+    assert providers["vertex"]["options"] == {"project": "acme-ml", "location": "europe-west4"}
+    assert orjson.loads(providers["vertex"]["keys"][0]["secret"]) == account
+    assert providers["vertex-2"]["options"] == {"project": "acme-from-env", "location": "us-central1"}  # LiteLLM's fallbacks
+    assert routes_of(translation, "claude")[0]["model"] == "claude-sonnet-4-5@20250929"
+    assert providers["groq"]["options"] == {"preset": "groq"} and providers["groq"]["base_url"] == "https://api.groq.com/openai/v1"
+    skipped = [e for e in translation.report.entries if e.outcome == "skipped"]
+    assert len(skipped) == 1 and "vertex_credentials is a file path" in skipped[0].notes[0]

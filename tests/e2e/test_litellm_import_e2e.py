@@ -81,7 +81,7 @@ def test_the_preview_shows_the_migration_report_and_apply_writes_it(browser: Bro
     entries = dialog.get_by_test_id("migration-entries")
     expect(entries.locator(".q-badge").nth(3)).to_have_text("skipped")
     expect(entries).to_contain_text('model_list[3] "vertex-gemini"')
-    expect(entries).to_contain_text("Google Vertex AI (vertex_ai/) entries are not imported yet")
+    expect(entries).to_contain_text("a vertex_ai/ entry needs vertex_credentials")
     expect(entries.locator(".q-badge").nth(2)).to_have_text("imported with changes")
     expect(entries).to_contain_text("LLMHUB_E2E_NEVER_SET is not set")
     settings = dialog.get_by_test_id("migration-settings")

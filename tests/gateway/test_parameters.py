@@ -37,3 +37,14 @@ def test_dropped_when_the_model_says_so() -> None:
     body = {"model": "m", "n": 2, "logprobs": True, "top_logprobs": 2, "tools": [FUNCTION, WEB], "temperature": 0.1}
     kept, dropped = honoured(body, Target("anthropic", "http://x", "k", "claude-x", drop_params=True))
     assert kept == {"model": "m", "tools": [FUNCTION], "temperature": 0.1} and dropped == ["n", "logprobs", "tools"]
+
+
+def test_a_presets_refused_parameters_are_refused_naming_the_service() -> None:
+    groq = Target("openai_compatible", "http://x", "k", "llama-3.3-70b", options={"preset": "groq"})
+    assert honoured({"model": "m", "n": 1, "logprobs": False, "temperature": 0}, groq)[1] == []
+    with pytest.raises(GatewayError) as caught:
+        honoured({"model": "m", "logit_bias": {"1": 5}}, groq)
+    assert caught.value.param == "logit_bias" and "Groq, an openai_compatible provider" in caught.value.message
+    kept, dropped = honoured({"model": "m", "n": 2, "top_logprobs": 2, "logprobs": True}, Target(
+        "openai_compatible", "http://x", "k", "m", options={"preset": "groq"}, drop_params=True))
+    assert kept == {"model": "m"} and dropped == ["logprobs", "top_logprobs", "n"]

@@ -131,3 +131,19 @@ def test_redact_masks_secret_fields_and_secret_looking_strings() -> None:
     clean = redact(body, known_secrets=secret_pattern(["custom-secret-value"]))
     assert clean["max_tokens"] == 5 and clean["api_key"] == "[redacted]" and clean["headers"]["Authorization"] == "[redacted]"
     assert clean["messages"][0]["content"] == "my key is [redacted] ok" and clean["note"] == "[redacted]"
+
+
+def test_a_service_accounts_private_key_is_masked_alone_and_piecewise() -> None:
+    import orjson
+
+    from services.gateway.secret_values import secret_parts
+    from tests.emulator_vertex import throwaway_service_account
+
+    account = throwaway_service_account("hub@p.iam.gserviceaccount.com")
+    pattern = secret_pattern(secret_parts(orjson.dumps(account).decode()))
+    body_lines = account["private_key"].splitlines()[1:-1]
+    pasted = {"messages": [{"role": "user", "content": f"here: {account['private_key']} and {body_lines[3]}"},
+                           {"role": "user", "content": f"email {account['client_email']} stays"}]}
+    clean = redact(pasted, known_secrets=pattern)
+    assert not any(line in clean["messages"][0]["content"] for line in body_lines)
+    assert clean["messages"][1]["content"] == f"email {account['client_email']} stays"

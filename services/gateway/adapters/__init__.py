@@ -11,6 +11,8 @@ Base URL conventions (``resolve_base_url`` returns them without a trailing slash
   ``{base}/openai/deployments/{deployment}/chat/completions?api-version=…``.
 * ``bedrock``: the host, by default ``bedrock-runtime.{options.region}.amazonaws.com``
   (``cloud_options``); calls ``{base}/model/{model}/converse`` and ``/converse-stream``.
+* ``vertex``: the host, by default ``{options.location}-aiplatform.googleapis.com``; calls
+  ``{base}/v1/projects/{project}/locations/{location}/publishers/{google|anthropic}/models/{model}:…``.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from services.gateway.adapters.cloud_options import cloud_base_url
 from services.gateway.adapters.gemini import GeminiAdapter
 from services.gateway.adapters.ollama import OllamaAdapter
 from services.gateway.adapters.openai import OpenAIAdapter
+from services.gateway.adapters.vertex import VertexAdapter
 
 DEFAULT_BASE_URLS: dict[str, str] = {
     "openai": "https://api.openai.com/v1",
@@ -42,6 +45,7 @@ ADAPTERS: dict[str, Adapter] = {
     "ollama": OllamaAdapter(),
     "azure": AzureAdapter(),
     "bedrock": BedrockAdapter(),
+    "vertex": VertexAdapter(),
 }
 
 

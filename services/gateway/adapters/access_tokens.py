@@ -58,6 +58,18 @@ ACCESS_TOKENS = AccessTokens()
 """The process's tokens: shared by every adapter call, like the upstream client."""
 
 
+def json_credential(secret: str, required: tuple[str, ...], refusal: str) -> dict[str, str]:
+    """A credential kept as a JSON object (an Entra ID app, a service account's key file), with each of
+    ``required`` a non-empty string; else the key's ``AUTH`` failure saying ``refusal``."""
+    try:
+        fields = orjson.loads(secret)
+    except orjson.JSONDecodeError:
+        fields = None
+    if not isinstance(fields, dict) or not all(isinstance(fields.get(name), str) and fields[name] for name in required):
+        raise UpstreamError(ErrorKind.AUTH, refusal)
+    return fields
+
+
 async def exchange(client: UpstreamClient, url: str, fields: dict[str, str], secret: str) -> tuple[str, float]:
     """POST an OAuth 2.0 token request (form-encoded) and read ``access_token`` and ``expires_in``."""
     headers = {"content-type": "application/x-www-form-urlencoded", "accept": "application/json"}

@@ -42,6 +42,7 @@ from services.gateway.adapters.tally import StreamTally
 from services.gateway.adapters.translated import translated_stream
 from services.gateway.adapters.transport import UpstreamClient
 from services.gateway.adapters.wire import JSON_CONTENT_TYPE, post_json
+from services.gateway.long_requests import is_long, prepared
 
 ANTHROPIC_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 4096
@@ -309,17 +310,33 @@ class _StreamTranslator:
 
 
 class AnthropicAdapter:
+    """Calls ``{base}/v1/messages`` with the key in ``x-api-key``; ``url``, ``payload`` and the ``*_with``
+    methods let a kind that takes the same bodies elsewhere (Claude on Vertex AI) reuse it."""
+
+    def url(self, target: Target, stream: bool) -> str:
+        return f"{target.base_url}/v1/messages"
+
+    def payload(self, body: Json, target: Target) -> Json:
+        return build_request(body, target.model)
+
     async def chat(self, client: UpstreamClient, target: Target, body: Json) -> Json:
-        payload = build_request(body, target.model)
-        answer = await post_json(client, f"{target.base_url}/v1/messages", _headers(target), payload, target.api_key, target.timeout)
-        return to_completion(answer, target.model, has_json_tool(payload))
+        return await self.chat_with(client, target, body, _headers(target))
 
     def stream_chat(self, client: UpstreamClient, target: Target, body: Json, tally: StreamTally) -> AsyncGenerator[list[bytes], None]:
-        payload = {**build_request(body, target.model), "stream": True}
-        url = f"{target.base_url}/v1/messages"
+        return self.stream_with(client, target, body, tally, _headers(target))
+
+    async def chat_with(self, client: UpstreamClient, target: Target, body: Json, headers: dict[str, str]) -> Json:
+        payload = await prepared(is_long(body), self.payload, body, target)
+        answer = await post_json(client, self.url(target, False), headers, payload, target.api_key, target.timeout)
+        return to_completion(answer, target.model, has_json_tool(payload))
+
+    def stream_with(
+        self, client: UpstreamClient, target: Target, body: Json, tally: StreamTally, headers: dict[str, str]
+    ) -> AsyncGenerator[list[bytes], None]:
+        payload = {**self.payload(body, target), "stream": True}
         translator = _StreamTranslator(target.model, has_json_tool(payload))
         return translated_stream(
-            client, url, _headers(target), payload, target.api_key, translator, tally, read_timeout=target.stream_timeout
+            client, self.url(target, True), headers, payload, target.api_key, translator, tally, read_timeout=target.stream_timeout
         )
 
     async def embed(self, client: UpstreamClient, target: Target, body: Json) -> Json:

@@ -17,10 +17,7 @@ from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from urllib.parse import quote
 
-import orjson
-
-from services.errors import ErrorKind, UpstreamError
-from services.gateway.adapters.access_tokens import ACCESS_TOKENS, exchange
+from services.gateway.adapters.access_tokens import ACCESS_TOKENS, exchange, json_credential
 from services.gateway.adapters.base import Json, Target
 from services.gateway.adapters.cloud_options import DEFAULT_AZURE_API_VERSION, option
 from services.gateway.adapters.openai import OpenAIAdapter
@@ -36,6 +33,9 @@ class AzureAdapter(OpenAIAdapter):
     def endpoint(self, target: Target, path: str) -> str:
         version = option(target.options, "api_version", DEFAULT_AZURE_API_VERSION)
         return f"{target.base_url}/openai/deployments/{quote(target.model, safe='')}/{path}?api-version={quote(version, safe='')}"
+
+    async def auth_headers(self, client: UpstreamClient, target: Target) -> dict[str, str]:
+        return await azure_headers(client, target)
 
     async def chat(self, client: UpstreamClient, target: Target, body: Json) -> Json:
         return await self.chat_with(client, target, body, await azure_headers(client, target))
@@ -67,10 +67,4 @@ async def azure_headers(client: UpstreamClient, target: Target) -> dict[str, str
 
 
 def entra_credential(secret: str) -> dict[str, str]:
-    try:
-        fields = orjson.loads(secret)
-    except orjson.JSONDecodeError:
-        fields = None
-    if not isinstance(fields, dict) or not all(isinstance(fields.get(name), str) and fields[name] for name in ENTRA_FIELDS):
-        raise UpstreamError(ErrorKind.AUTH, f"an Entra ID secret is a JSON object with {', '.join(ENTRA_FIELDS)}")
-    return fields
+    return json_credential(secret, ENTRA_FIELDS, f"an Entra ID secret is a JSON object with {', '.join(ENTRA_FIELDS)}")

@@ -53,6 +53,7 @@ from services.gateway.adapters.shapes import (
 from services.gateway.adapters.tally import StreamTally
 from services.gateway.adapters.transport import UpstreamClient
 from services.gateway.adapters.wire import post_bytes
+from services.gateway.long_requests import is_long, prepared
 
 FINISH_REASONS = {
     "end_turn": "stop", "stop_sequence": "stop", "tool_use": "tool_calls", "max_tokens": "length",
@@ -242,7 +243,7 @@ def _url(target: Target, action: str) -> str:
 
 class BedrockAdapter:
     async def chat(self, client: UpstreamClient, target: Target, body: Json) -> Json:
-        url, payload = _url(target, "converse"), orjson.dumps(build_request(body))
+        url, payload = _url(target, "converse"), orjson.dumps(await prepared(is_long(body), build_request, body))
         headers = signed_headers(target, url, payload, "application/json")
         answer = orjson.loads(await post_bytes(client, url, headers, payload, target.api_key, target.timeout))
         return to_completion(answer, target.model)

@@ -94,14 +94,15 @@ class ErrorInfo:
 def read_error(payload: Any) -> ErrorInfo:
     """Read OpenAI ``{"error": {message, type, code}}``, Anthropic ``{"type": "error", "error":
     {type, message, details}}``, Gemini ``{"error": {code, message, status, details}}`` (or a list of
-    them) and Ollama ``{"error": "text"}`` bodies."""
+    them), Ollama ``{"error": "text"}`` and OAuth 2.0 ``{"error": "code", "error_description": "text"}`` bodies."""
     if isinstance(payload, list) and payload:
         payload = payload[0]
     if not isinstance(payload, dict):
         return ErrorInfo("", frozenset())
     error = payload.get("error")
-    if isinstance(error, str):
-        return ErrorInfo(error, frozenset())
+    if isinstance(error, str):  # Ollama's text, or an OAuth 2.0 token endpoint's code with its description
+        description = payload.get("error_description")
+        return ErrorInfo(f"{error}: {description}" if isinstance(description, str) and description else error, frozenset())
     if not isinstance(error, dict):
         fallback = payload.get("message") or payload.get("detail")
         return ErrorInfo(fallback if isinstance(fallback, str) else "", frozenset())

@@ -48,6 +48,7 @@ from services.gateway.adapters.tally import StreamTally
 from services.gateway.adapters.translated import translated_stream
 from services.gateway.adapters.transport import UpstreamClient
 from services.gateway.adapters.wire import JSON_CONTENT_TYPE, post_json
+from services.gateway.long_requests import is_long, prepared
 
 DEFAULT_API_VERSION = "v1beta"
 VERSION_SEGMENT = re.compile(r"/v\d+(?:alpha|beta)?\d*$")
@@ -292,17 +293,31 @@ class _StreamTranslator:
 
 
 class GeminiAdapter:
+    """Calls ``{base}/v1beta/models/{model}:…`` with the key in ``x-goog-api-key``; ``url`` and the
+    ``*_with`` methods let a kind that speaks the same bodies elsewhere (Vertex AI) reuse it."""
+
+    def url(self, target: Target, method: str) -> str:
+        return _url(target, method)
+
     async def chat(self, client: UpstreamClient, target: Target, body: Json) -> Json:
-        url = _url(target, "generateContent")
-        answer = await post_json(client, url, _headers(target), build_request(body, target.model), target.api_key, target.timeout)
-        return to_completion(answer, target.model)
+        return await self.chat_with(client, target, body, _headers(target))
 
     def stream_chat(self, client: UpstreamClient, target: Target, body: Json, tally: StreamTally) -> AsyncGenerator[list[bytes], None]:
-        url = _url(target, "streamGenerateContent") + "?alt=sse"
+        return self.stream_with(client, target, body, tally, _headers(target))
+
+    async def chat_with(self, client: UpstreamClient, target: Target, body: Json, headers: dict[str, str]) -> Json:
+        url = self.url(target, "generateContent")
+        payload = await prepared(is_long(body), build_request, body, target.model)
+        answer = await post_json(client, url, headers, payload, target.api_key, target.timeout)
+        return to_completion(answer, target.model)
+
+    def stream_with(
+        self, client: UpstreamClient, target: Target, body: Json, tally: StreamTally, headers: dict[str, str]
+    ) -> AsyncGenerator[list[bytes], None]:
+        url = self.url(target, "streamGenerateContent") + "?alt=sse"
         translator = _StreamTranslator(target.model)
         return translated_stream(
-            client, url, _headers(target), build_request(body, target.model), target.api_key, translator, tally,
-            read_timeout=target.stream_timeout
+            client, url, headers, build_request(body, target.model), target.api_key, translator, tally, read_timeout=target.stream_timeout
         )
 
     async def embed(self, client: UpstreamClient, target: Target, body: Json) -> Json:

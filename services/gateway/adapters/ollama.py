@@ -35,6 +35,7 @@ from services.gateway.adapters.tally import StreamTally
 from services.gateway.adapters.translated import translated_stream
 from services.gateway.adapters.transport import UpstreamClient
 from services.gateway.adapters.wire import NdjsonFraming, post_json
+from services.gateway.long_requests import is_long, prepared
 
 # OpenAI name → Ollama option name, copied as they are.
 OPTION_FIELDS = (
@@ -166,7 +167,7 @@ class _StreamTranslator:
 
 class OllamaAdapter:
     async def chat(self, client: UpstreamClient, target: Target, body: Json) -> Json:
-        payload = build_request(body, target.model, stream=False)
+        payload = await prepared(is_long(body), build_request, body, target.model, stream=False)
         answer = await post_json(client, f"{target.base_url}/api/chat", target.bearer_headers(), payload, target.api_key, target.timeout)
         return to_completion(answer, target.model)
 

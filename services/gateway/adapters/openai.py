@@ -15,10 +15,11 @@ import orjson
 
 from services.gateway.adapters.base import Json, Target
 from services.gateway.adapters.errors import stream_ended_early
+from services.gateway.adapters.media import MediaRequest
 from services.gateway.adapters.shapes import embedding_usage, estimated_usage, input_list, prompt_chars
 from services.gateway.adapters.tally import StreamTally
 from services.gateway.adapters.transport import UpstreamClient
-from services.gateway.adapters.wire import SseFraming, parse_event, post_json, stream_events
+from services.gateway.adapters.wire import SseFraming, parse_event, post_for_answer, post_json, stream_events
 
 PLAIN_TAIL = b'"finish_reason":null}],"usage":null}'
 """How an OpenAI content chunk ends when usage was asked for (as the gateway always does): its choice
@@ -78,7 +79,19 @@ class _Relay:
 
 class OpenAIAdapter:
     """Calls ``{base}/chat/completions`` and ``{base}/embeddings`` with the key as a bearer token;
-    ``endpoint`` and the ``*_with`` methods let a kind that speaks the same format elsewhere (Azure) reuse it."""
+    ``endpoint`` and the ``*_with`` methods let a kind that speaks the same format elsewhere (Azure) reuse it.
+    The image and audio endpoints (``media``) are relayed as they are, with ``auth_headers``."""
+
+    async def auth_headers(self, client: UpstreamClient, target: Target) -> dict[str, str]:
+        """The key's headers for a call the adapter does not build itself (image and audio)."""
+        return target.bearer_headers()
+
+    async def media(self, client: UpstreamClient, target: Target, request: MediaRequest) -> tuple[bytes, str]:
+        """Relay an image or audio request (``path`` under the base, its body already encoded); the
+        answer's bytes and content type."""
+        body, content_type = request.encoded(target.model)
+        headers = {**await self.auth_headers(client, target), "content-type": content_type}
+        return await post_for_answer(client, self.endpoint(target, request.path), headers, body, target.api_key, target.timeout)
 
     def endpoint(self, target: Target, path: str) -> str:
         return f"{target.base_url}/{path}"

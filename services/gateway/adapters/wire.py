@@ -31,6 +31,14 @@ async def post_bytes(
     """POST ``payload`` as JSON (or its JSON text already encoded, when it was signed) and return the
     successful answer's body as it came; every failure comes out classified."""
     body = payload if isinstance(payload, bytes) else orjson.dumps(payload)
+    return (await post_for_answer(client, url, headers, body, secret, read_timeout))[0]
+
+
+async def post_for_answer(
+    client: UpstreamClient, url: str, headers: Mapping[str, str], body: bytes, secret: str, read_timeout: float | None = None
+) -> tuple[bytes, str]:
+    """POST ``body`` as it is and return the successful answer's body and content type (audio, text or
+    JSON alike); every failure comes out classified."""
     try:
         async with client.open(url, headers, body, read_timeout) as response:
             content = await response.aread()
@@ -38,7 +46,7 @@ async def post_bytes(
         raise transport_error(exc, secret) from None
     if not response.is_success:
         raise classify_response(response.status_code, content, response.headers, secret)
-    return content
+    return content, response.headers.get("content-type", "application/octet-stream")
 
 
 def parse_answer(content: bytes) -> Any:
