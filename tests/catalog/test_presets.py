@@ -17,6 +17,7 @@ from services.errors import CatalogError, ConfigError
 from services.gateway.presets import PRESETS
 from services.hub import Hub
 from tests.conftest import RunningApp
+from tests.databases import DatabaseUnderTest
 from tests.factories import TEST_ACTOR, hub_process, local_hub
 from tests.upstream_emulator import EmulatorHandle
 
@@ -75,7 +76,9 @@ def test_an_unknown_preset_is_refused_naming_the_known_ones(hub: Hub, tmp_path: 
 
 
 @pytest.fixture(scope="module")
-def hub_app(emulator: EmulatorHandle, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]:
+def hub_app(emulator: EmulatorHandle, tmp_path_factory: pytest.TempPathFactory,
+            database_backend: DatabaseUnderTest) -> Iterator[RunningApp]:
+    """One hub process per module and database (naming ``database_backend`` makes pytest start another for each)."""
     with hub_process(tmp_path_factory.mktemp("presets"), HUB_CONFIG, emulator) as app:
         yield app
 
