@@ -24,12 +24,12 @@ from sqlalchemy import MetaData, Table, select, text
 from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
-from app.server import apply_startup_config
+from app.server import apply_startup_config, create_env_admin
 from services.db import init_schema, make_engine
 from services.errors import SchemaTooNew
 from services.hub import Hub, HubOptions
 from services.migrations import BASELINE, alembic_config
-from services.tables import LogicalModel, Provider, ProviderKey
+from services.tables import LogicalModel, Provider, ProviderKey, User
 from tests import databases
 from tests.conftest import ROOT, child_env
 from tests.factories import rows_of
@@ -178,8 +178,9 @@ models:
 
 @pytest.mark.parametrize("backend", databases.BACKENDS)
 def test_instances_starting_together_migrate_and_apply_the_config_once(tmp_path: Path, backend: str) -> None:
-    """Three hubs (threads, each its own engine) start on one empty database with one config file at the same
-    moment: each migrates and applies the config in turn, and every one ends serving the same catalog."""
+    """Three hubs (threads, each its own engine) start on one empty database with one config file and one
+    environment admin at the same moment: each migrates, applies the config and looks for the admin in turn,
+    and every one ends serving the same catalog, with one admin."""
     with databases.test_database(backend) as database:
         url = database.url_for(tmp_path)
         config = tmp_path / "llmhub.yaml"
@@ -194,6 +195,7 @@ def test_instances_starting_together_migrate_and_apply_the_config_once(tmp_path:
                 hub = Hub(HubOptions(data_dir=tmp_path / f"instance{number}", database_url=url, secret_key=RELEASE_010_SECRET_KEY))
                 hubs.append(hub)
                 apply_startup_config(hub, config)
+                create_env_admin(hub, "admin@example.com", "a long enough password")
             except BaseException as exc:
                 failures.append(exc)
 
@@ -207,6 +209,7 @@ def test_instances_starting_together_migrate_and_apply_the_config_once(tmp_path:
             assert [p.name for p in rows_of(hubs[0], Provider)] == ["emu"]
             assert sorted(k.label for k in rows_of(hubs[0], ProviderKey)) == ["backup", "main"]
             assert [m.name for m in rows_of(hubs[0], LogicalModel)] == ["smart"]
+            assert [(u.email, u.role) for u in rows_of(hubs[0], User)] == [("admin@example.com", "admin")]
             assert all([r.upstream_model for r in hub.table.models["smart"]] == ["gpt-4o"] for hub in hubs)
         finally:
             for hub in hubs:
