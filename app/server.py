@@ -147,9 +147,12 @@ def apply_startup_config(hub: Hub, path: Path) -> None:
 
 
 def create_env_admin(hub: Hub, email: str, password: str) -> None:
-    """The admin named by LLMHUB_ADMIN_EMAIL / LLMHUB_ADMIN_PASSWORD, if that e-mail has no account yet."""
+    """The admin named by LLMHUB_ADMIN_EMAIL / LLMHUB_ADMIN_PASSWORD, if that e-mail has no account yet (one
+    instance at a time: of several started together, the first creates it, the others find it)."""
     try:
-        if hub.accounts.bootstrap_admin(email, password):
+        with one_at_a_time(hub.engine, "admin"):
+            created = hub.accounts.bootstrap_admin(email, password)
+        if created:
             log.info("admin %s created from LLMHUB_ADMIN_EMAIL", email)
     except UserError as exc:
         raise SettingsError(f"LLMHUB_ADMIN_EMAIL / LLMHUB_ADMIN_PASSWORD: {exc.message}") from None

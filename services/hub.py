@@ -47,10 +47,10 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True, slots=True)
 class HubOptions:
     data_dir: Path
-    database_url: str | None = None
+    database_url: str | None = field(default=None, repr=False)  # may hold a password
     """``sqlite:///…`` or ``postgresql+psycopg://…``; none: the SQLite file in ``data_dir``."""
-    master_key: str | None = None
-    secret_key: str | None = None
+    master_key: str | None = field(default=None, repr=False)
+    secret_key: str | None = field(default=None, repr=False)
     session_secret: str | None = field(default=None, repr=False)
     """The console's session-signing secret (``LLMHUB_SESSION_SECRET``); none: the one kept in the database."""
     upstream_timeout: float = 60.0
