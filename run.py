@@ -25,6 +25,9 @@ def parse_flags(argv: list[str]) -> dict[str, object]:
 
 
 def main(argv: list[str]) -> None:
+    # One BLAS thread (before numpy is first imported): the semantic cache's matrix products run on the
+    # event loop's thread, and a pool of BLAS threads spinning beside it only competes with the loop.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     from app.settings import SettingsError, load_settings
     from services.errors import ConfigError, StartupError
 

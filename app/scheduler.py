@@ -1,7 +1,7 @@
-"""APScheduler jobs: clear expired cooldowns, mirror key state to the database, prune raw usage, check alerts.
+"""APScheduler jobs: clear expired cooldowns, mirror key state to the database, prune raw usage, evict cache entries, check alerts.
 
 With several instances (``LLMHUB_REDIS_URL``) the jobs that write shared state (the mirror, retention,
-alerts) run once per period in the cluster: every instance schedules them, and the first to take the
+cache eviction, alerts) run once per period in the cluster: every instance schedules them, and the first to take the
 period's lock (``Cluster.run_once``) runs it. An instance killed while holding one costs that period
 only. Clearing expired cooldowns tidies this process's memory, so every instance does it.
 """
@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 ALERT_CHECK_SECONDS = 20
 MIRROR_SECONDS = 2
 PRUNE_SECONDS = 3600
+CACHE_EVICTION_SECONDS = 60
 
 
 async def clear_expired_cooldowns(hub: Hub) -> None:
@@ -35,6 +36,13 @@ async def prune_usage(hub: Hub) -> None:
     removed = await asyncio.to_thread(prune_raw_usage, hub.engine, datetime.now(UTC))
     if removed:
         log.info("retention: %d raw usage records pruned", removed)
+
+
+async def evict_cache(hub: Hub) -> None:
+    """Delete response cache entries past their TTL, and each model's oldest beyond its size limits."""
+    removed = await hub.cache.evict()
+    if removed:
+        log.info("response cache: %d entries evicted", removed)
 
 
 async def check_alerts(hub: Hub) -> None:
@@ -62,6 +70,8 @@ def start_scheduler(hub: Hub) -> AsyncIOScheduler:
                       id="mirror-key-state")
     scheduler.add_job(once_per_cluster(hub, "prune-usage", PRUNE_SECONDS, prune_usage), "interval", seconds=PRUNE_SECONDS,
                       id="prune-usage", next_run_time=datetime.now(UTC) + timedelta(minutes=1))
+    scheduler.add_job(once_per_cluster(hub, "evict-cache", CACHE_EVICTION_SECONDS, evict_cache), "interval",
+                      seconds=CACHE_EVICTION_SECONDS, id="evict-cache")
     scheduler.add_job(once_per_cluster(hub, "check-alerts", ALERT_CHECK_SECONDS, check_alerts), "interval", seconds=ALERT_CHECK_SECONDS,
                       id="check-alerts")
     scheduler.start()

@@ -24,7 +24,7 @@ from nicegui import app as nicegui_app
 from sqlalchemy.engine import make_url
 
 from app import auth
-from app.api import accounts, budgets, catalog, errors, health, leaderboard, media, metrics, routing, spec, usage, v1
+from app.api import accounts, budgets, cache, catalog, errors, health, leaderboard, media, metrics, routing, spec, usage, v1
 from app.api.body_limit import BodyLimitMiddleware
 from app.api.middleware import RequestIdMiddleware
 from app.internals import install_fast_lane, open_front_door, same_origin_socket, skip_fastapi_telemetry
@@ -95,6 +95,7 @@ def build_api_app() -> FastAPI:
     api.include_router(accounts.router)
     api.include_router(leaderboard.router)
     api.include_router(routing.router)
+    api.include_router(cache.router)
     errors.install(api)
     spec.install(api)
     api.add_exception_handler(GatewayError, v1.gateway_error_handler)
@@ -149,9 +150,12 @@ def apply_startup_config(hub: Hub, path: Path) -> None:
 
 
 def create_env_admin(hub: Hub, email: str, password: str) -> None:
-    """The admin named by LLMHUB_ADMIN_EMAIL / LLMHUB_ADMIN_PASSWORD, if that e-mail has no account yet."""
+    """The admin named by LLMHUB_ADMIN_EMAIL / LLMHUB_ADMIN_PASSWORD, if that e-mail has no account yet (one
+    instance at a time: of several started together, the first creates it, the others find it)."""
     try:
-        if hub.accounts.bootstrap_admin(email, password):
+        with one_at_a_time(hub.engine, "admin"):
+            created = hub.accounts.bootstrap_admin(email, password)
+        if created:
             log.info("admin %s created from LLMHUB_ADMIN_EMAIL", email)
     except UserError as exc:
         raise SettingsError(f"LLMHUB_ADMIN_EMAIL / LLMHUB_ADMIN_PASSWORD: {exc.message}") from None

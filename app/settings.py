@@ -26,13 +26,14 @@ class Settings(BaseSettings):
     port: int = Field(8080, ge=1, le=65535)
     data_dir: Path = Path("data")
     config: Path | None = None
-    database_url: str | None = Field(None, description="sqlite:///<file> or postgresql+psycopg://…; default: data dir/llmhub.db")
-    master_key: str | None = Field(None, min_length=8)
-    secret_key: str | None = None
-    session_secret: str | None = Field(None, min_length=16, description="the console's session-signing secret, shared by every instance")
+    database_url: str | None = Field(None, repr=False,  # may hold a password
+                                      description="sqlite:///<file> or postgresql+psycopg://…; default: <data dir>/llmhub.db")
+    master_key: str | None = Field(None, min_length=8, repr=False)
+    secret_key: str | None = Field(None, repr=False)
+    session_secret: str | None = Field(None, min_length=16, repr=False, description="signs console sessions; shared by every instance")
     log_level: LogLevel = "info"
     admin_email: str | None = None
-    admin_password: str | None = None
+    admin_password: str | None = Field(None, repr=False)
     upstream_timeout: float = Field(60.0, gt=0, description="seconds to wait for an upstream byte")
     upstream_connect_timeout: float = Field(5.0, gt=0)
     max_attempts: int = Field(5, ge=1, le=20)

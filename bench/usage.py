@@ -1,13 +1,14 @@
 """Usage analytics at scale: seed a million usage records, time the usage page's data and the
 export, and show that export memory stays flat.
 
-    python bench/usage.py [--rows 1000000] [--keep DIR]
+    python bench/usage.py [--rows 1000000] [--keep DIR] [--postgres]
 
 Records are spread over the last 90 days across 24 people (two tokens each), 3 providers with
-2 keys each and 6 models; about 3% are errors and 5% failovers. They are loaded with executemany
-in batches of 20,000 (straight to the driver, values in the form SQLAlchemy stores them) into a
-temporary data dir, each batch's rollups built in the same transaction by
-``services.usage.rollups.apply_rollups`` — exactly what the usage recorder does.
+2 keys each and 6 models; about 3% are errors and 5% failovers. They are loaded in batches of
+20,000 through ``services.db.insert_rows`` (straight to the driver, values in the form SQLAlchemy
+stores them: ``executemany`` on SQLite, ``COPY`` on PostgreSQL) into a temporary data dir's SQLite
+file or, with ``--postgres``, a scratch PostgreSQL database, each batch's rollups built in the same
+transaction by ``services.usage.rollups.apply_rollups`` — exactly what the usage recorder does.
 
 Page data = the service calls the usage page makes for one filter state (``usage_overview``:
 KPIs, stacked series, latency, provider error rates, first breakdown page; plus budgets and the
@@ -19,7 +20,6 @@ process RSS growth (sampled every 10 ms during the timed pass).
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import shutil
 import sys
@@ -28,6 +28,7 @@ import threading
 import time
 import tracemalloc
 from collections.abc import Callable, Iterator
+from contextlib import nullcontext
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -35,11 +36,12 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from sqlalchemy import text  # noqa: E402
 from sqlalchemy.engine import Engine  # noqa: E402
 from sqlmodel import Session  # noqa: E402
 
-from services.db import init_schema, make_engine  # noqa: E402
-from services.tables import GatewayToken, Provider, ProviderKey, UsageRecord, User  # noqa: E402
+from services.db import init_schema, insert_rows, is_postgresql, make_engine  # noqa: E402
+from services.tables import GatewayToken, Provider, ProviderKey, User  # noqa: E402
 from services.usage.analytics import (  # noqa: E402
     TimeRange,
     filter_options,
@@ -50,6 +52,8 @@ from services.usage.budgets import budget_lines  # noqa: E402
 from services.usage.exports import count_records, export_stream  # noqa: E402
 from services.usage.queries import ADMIN, UsageFilter, Viewer  # noqa: E402
 from services.usage.rollups import apply_rollups, mark_rollups_current  # noqa: E402
+from services.usage.tables import USAGE_RECORD  # noqa: E402
+from tests.databases import scratch_postgres  # noqa: E402
 
 BATCH = 20_000
 DAYS = 90
@@ -120,26 +124,13 @@ def generate(count: int, catalog: dict[str, Any], now: datetime, rng: random.Ran
         yield batch
 
 
-RAW_COLUMNS = [c.name for c in UsageRecord.__table__.columns if c.name != "id"]
-RAW_INSERT = f"INSERT INTO usagerecord ({', '.join(RAW_COLUMNS)}) VALUES ({', '.join('?' * len(RAW_COLUMNS))})"
-
-
-def _stored(name: str, value: Any) -> Any:
-    """A value as SQLAlchemy stores it in SQLite (naive UTC datetime text, JSON text)."""
-    if name == "created_at":
-        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-    if name == "attempts":
-        return json.dumps(value)
-    return value
-
-
 def load(engine: Engine, count: int, now: datetime) -> float:
     catalog = seed_catalog(engine)
     rng = random.Random(42)
     began = time.perf_counter()
     for batch in generate(count, catalog, now, rng):
         with engine.begin() as connection:
-            connection.exec_driver_sql(RAW_INSERT, [tuple(_stored(c, row[c]) for c in RAW_COLUMNS) for row in batch])
+            insert_rows(connection, USAGE_RECORD, batch)
             apply_rollups(connection, batch)
     with engine.begin() as connection:
         mark_rollups_current(connection)
@@ -210,16 +201,32 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--keep", type=Path, help="use (and keep) this data dir instead of a temporary one")
+    parser.add_argument("--postgres", action="store_true",
+                        help="a scratch PostgreSQL database (LLMHUB_TEST_POSTGRES's server) instead of a SQLite file, dropped after")
     args = parser.parse_args()
     folder = args.keep or Path(tempfile.mkdtemp(prefix="llmhub-bench-usage-"))
+    with scratch_postgres() if args.postgres else nullcontext() as postgres:
+        run(make_engine(postgres.render_as_string(hide_password=False) if postgres else folder / "llmhub.db"), args.rows)
+    if args.keep is None:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def database_mb(engine: Engine) -> float:
+    if is_postgresql(engine):
+        with engine.connect() as connection:
+            return float(connection.execute(text("SELECT pg_database_size(current_database())")).scalar_one()) / 1e6
+    return Path(engine.url.database or "").stat().st_size / 1e6
+
+
+def run(engine: Engine, count: int) -> None:
+    """Load ``count`` records into ``engine``'s empty database, then time the page data and the exports."""
     now = datetime.now(UTC)
-    engine = make_engine(folder / "llmhub.db")
     init_schema(engine)
     try:
-        seconds = load(engine, args.rows, now)
-        size_mb = (folder / "llmhub.db").stat().st_size / 1e6
-        rate = args.rows / seconds
-        print(f"loaded {args.rows:,} records (+ rollups) in {seconds:.1f} s ({rate:,.0f} rows/s); database {size_mb:,.0f} MB\n")
+        seconds = load(engine, count, now)
+        size_mb = database_mb(engine)
+        rate = count / seconds
+        print(f"loaded {count:,} records (+ rollups) in {seconds:.1f} s ({rate:,.0f} rows/s); database {size_mb:,.0f} MB\n")
         user = Viewer(5, False)
         print("| usage page data | admin (everyone) | one user | target |")
         print("|---|---|---|---|")
@@ -231,7 +238,7 @@ def main() -> None:
         print("\n| CSV export (records) | rows | time | MB out | peak RSS growth | peak Python allocations |")
         print("|---|---|---|---|---|---|")
         everything = preset_range("90d", now)
-        recent = TimeRange(now - timedelta(days=DAYS * min(1.0, 100_000 / args.rows)), everything.until, everything.width)
+        recent = TimeRange(now - timedelta(days=DAYS * min(1.0, 100_000 / count)), everything.until, everything.width)
         for label, window in (("~100k rows", recent), ("all rows", everything)):
             rows = count_records(engine, UsageFilter(), ADMIN, window)
             export_s, cpu_s, size, rss = export_run(engine, window)
@@ -240,8 +247,6 @@ def main() -> None:
                   f"| {rss / 1e6:,.1f} MB | {python_peak / 1e6:,.1f} MB |")
     finally:
         engine.dispose()
-        if args.keep is None:
-            shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":

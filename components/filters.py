@@ -34,6 +34,8 @@ from services.usage.queries import UsageFilter, Viewer
 ALL = ""
 CUSTOM = "custom"
 STATUSES = {ALL: "Any status", "ok": "ok", "error": "error", "cancelled": "cancelled"}
+CACHE_ANSWERS = {ALL: "Cached or not", "hit": "Cache hits", "miss": "Not from the cache"}
+CACHE_HIT = {"hit": True, "miss": False}
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +115,7 @@ class FilterBar:
                 self.key = self._select("Key", _choices("All keys", options.keys), query, visible=not status)
                 self.token = self._select("Token", _choices("All tokens", options.tokens), query, visible=not status)
                 self.status = self._select("Status", STATUSES, query, visible=status)
+                self.cache = self._select("Cache", CACHE_ANSWERS, query, visible=status)  # the raw records' filter, with status
                 self.search = ui.input("Search", placeholder="request id, model, error text", value=query.get("q", ""))
                 self.search.props("outlined dense clearable debounce=400").classes("w-full").set_visibility(search)
         for element in (self.range, self.days, self.stack_by, self.search):
@@ -130,7 +133,7 @@ class FilterBar:
         custom = self.range.value == CUSTOM and " - " in str(self.days.value or "")
         first, last = sorted(part.strip() for part in str(self.days.value).split(" - ", 1)) if custom else (None, None)
         selects = {"user": self.user, "provider": self.provider, "model": self.model, "key": self.key, "token": self.token,
-                   "status": self.status}
+                   "status": self.status, "cache": self.cache}
         return {
             "range": self.range.value, "from": first, "to": last, **{name: _picked(s.value) for name, s in selects.items()},
             "q": (self.search.value or "").strip() or None, "stack": None if self.stack_by.value == "model" else self.stack_by.value,
@@ -157,5 +160,5 @@ class FilterBar:
         return UsageFilter(
             user_id=_picked(self.user.value), provider=_picked(self.provider.value), model=_picked(self.model.value),  # type: ignore[arg-type]
             key_id=_picked(self.key.value), token_id=_picked(self.token.value), status=_picked(self.status.value),  # type: ignore[arg-type]
-            search=(self.search.value or "").strip() or None,
+            search=(self.search.value or "").strip() or None, cache_hit=CACHE_HIT.get(self.cache.value),
         )

@@ -15,6 +15,7 @@ from typing import Any
 from nicegui import ui
 
 from app.runtime import get_hub
+from components.cache_settings import CacheSettingsForm
 from components.dialogs import transient_dialog
 from components.route_editor import RouteEditor, Suggestions
 from components.secret_dialogs import confirm
@@ -36,6 +37,7 @@ class ModelActions:
 
     save: Callable[[str | None, dict[str, Any]], Awaitable[ModelPublic]]  # (the model's current name or None, data)
     delete: Callable[[str], Awaitable[None]]
+    purge_cache: Callable[[str], Awaitable[int]]  # the model's cached answers deleted; how many
 
 
 def section(title: str, hint: str | None = None) -> None:
@@ -77,6 +79,8 @@ class ModelDrawer:
                                              "them (the call's record says so), instead of a 400 unsupported_parameter.")
                 section("Routes", "Tried by priority (1 first); weight splits traffic within a priority.")
                 self.editor = RouteEditor(model.routes if model else [], providers, suggestions)
+                section("Response cache", "A repeated question is answered from the cache: no upstream call, no cost.")
+                self.cache = CacheSettingsForm(model.cache if model else None, self.purge_cache if model else None)
                 with ui.row().classes("w-full items-center gap-2"):
                     ui.button("Save" if model else "Create model", icon="save", on_click=self.save).props("no-caps color=primary")
                     if model:
@@ -96,7 +100,8 @@ class ModelDrawer:
         kept = {} if self.model is None else self.model.model_dump(include=KEPT_ON_SAVE)
         return {
             **kept, "name": self.name.value, "description": (self.description.value or "").strip() or None,
-            "enabled": self.enabled.value, "drop_params": self.drop_params.value, "routes": self.editor.routes(),
+            "enabled": self.enabled.value, "drop_params": self.drop_params.value, "cache": self.cache.value(),
+            "routes": self.editor.routes(),
         }
 
     async def save(self) -> None:
@@ -119,8 +124,15 @@ class ModelDrawer:
             self.name.error = message
         elif error.field == "description":
             self.description.error = message
+        elif (error.field or "").startswith("cache"):
+            ui.notify(f"Response cache: {message}", type="negative")
         elif not (route and self.editor.show_error(int(route[1]), route[2], message)):
             ui.notify(error.message, type="negative")
+
+    async def purge_cache(self) -> None:
+        assert self.model is not None
+        purged = await self.actions.purge_cache(self.model.name)
+        ui.notify(f"{purged:,} cached answers of {self.model.name} purged", type="positive")
 
     async def delete(self) -> None:
         assert self.model is not None

@@ -134,7 +134,7 @@ class ModelsPage:
         return Suggestions(cached, fetch)
 
     def _drawer(self, model: ModelPublic | None) -> ModelDrawer:
-        return ModelDrawer(self.user, model, self.providers, ModelActions(self.save, self.delete), self.suggestions())
+        return ModelDrawer(self.user, model, self.providers, ModelActions(self.save, self.delete, self.purge_cache), self.suggestions())
 
     async def show_model(self, name: str) -> ui.dialog | None:
         model = self.models.get(name)
@@ -157,6 +157,9 @@ class ModelsPage:
             saved = await io_bound(catalog.replace_model, actor, current, data)
         await self.reload()
         return saved
+
+    async def purge_cache(self, name: str) -> int:
+        return await self.hub.cache.purge(acting(self.user), model=name)
 
     async def delete(self, name: str) -> None:
         await io_bound(self.hub.catalog.delete_model, acting(self.user), name)

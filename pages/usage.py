@@ -39,6 +39,7 @@ from services.usage.analytics import (
     usage_overview,
 )
 from services.usage.budgets import BudgetLine, budget_lines, set_user_budget
+from services.usage.cache_report import CacheReport, cache_report
 from services.usage.failover import failover_report
 from services.usage.queries import Viewer
 from services.usage.settings import (
@@ -97,9 +98,10 @@ class UsageView:
         opening = suggested_range(options.first_used, datetime.now(UTC))
         self.bar = FilterBar(options, is_admin=user.is_admin, on_change=self.reload, path="/usage", stack=True, default_range=opening)
         self.range_note = ui.label("").classes("text-xs text-grey-7 -mt-2").props("data-testid=range-note")
-        with ui.element("div").classes("w-full grid gap-3 grid-cols-2 md:grid-cols-3 xl:grid-cols-5"):
+        with ui.element("div").classes("w-full grid gap-3 grid-cols-2 md:grid-cols-3 xl:grid-cols-6"):
             self.kpis = {name: kpi_card(label, testid=f"kpi-{name}") for name, label in (
-                ("requests", "Requests"), ("tokens", "Tokens"), ("cost", "Cost"), ("errors", "Error rate"), ("latency", "Median latency"))}
+                ("requests", "Requests"), ("tokens", "Tokens"), ("cost", "Cost"), ("errors", "Error rate"), ("latency", "Median latency"),
+                ("cache", "Cache hit rate"))}
         with ui.element("div").classes("w-full grid gap-3 grid-cols-1 lg:grid-cols-2"):
             self.charts = {
                 "requests": chart_card("Requests", placeholder_figure(), testid="chart-requests"),
@@ -136,6 +138,7 @@ class UsageView:
         overview = await io_bound(usage_overview, self.engine, state.filters, self.viewer, state.window,
                                       stack_by=state.stack_by, page_size=PAGE_SIZE)
         self._show(overview, state)
+        self._show_cache(await io_bound(cache_report, self.engine, state.filters, self.viewer, state.window.since, state.window.until))
         await self.load_budgets()
         if self.failover is not None:  # last: it scans the window's troubled records, the rest is read from rollups
             self.failover.show(await io_bound(failover_report, self.engine, state.window))
@@ -154,6 +157,10 @@ class UsageView:
         self.charts["latency"].update_figure(latency_chart(overview.latency, self.zone, width))
         self.charts["errors"].update_figure(error_rate_chart(overview.provider_errors))
         self.table.show([_table_row(r) for r in overview.table.rows], overview.table.total, sort_by="cost_usd", descending=True)
+
+    def _show_cache(self, report: CacheReport) -> None:
+        rate = "—" if report.hit_rate is None else f"{report.hit_rate:.1%}"
+        self.kpis["cache"].show(rate, f"{format_usd(report.saved_micros)} saved · {report.hits:,} hits")
 
     async def fetch_breakdown(self, limit: int, offset: int, sort_by: str | None, descending: bool) -> tuple[list[dict[str, Any]], int]:
         state = await self.bar.state()

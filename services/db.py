@@ -2,8 +2,8 @@
 (``postgresql+psycopg://…``: several instances on one database); the schema migrated at start
 (``services.migrations``).
 
-What differs between the two databases is decided here or next to the query that needs it
-(``is_postgresql``), never by string-building SQL for one of them only."""
+What differs between the two databases is decided in one place each, here (``insert_unless_present``,
+``insert_rows``, ``one_at_a_time``) or next to the one query that needs it (``is_postgresql``)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from sqlalchemy import Table, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, Connection, Dialect, Engine, make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.sql.dml import Insert
 from sqlmodel import Session, create_engine, select
@@ -60,7 +60,8 @@ def database_url(database: str | Path) -> URL:
         url = make_url(database)
     except ArgumentError:
         raise StartupError(f"not a database URL: use {SUPPORTED_DATABASES}") from None
-    if url.get_backend_name() in ("postgres", "postgresql") and url.get_driver_name() in ("psycopg", "psycopg2", ""):
+    backend, _, driver = url.drivername.partition("+")
+    if backend in ("postgres", "postgresql") and driver in ("psycopg", "psycopg2", ""):
         return url.set(drivername="postgresql+psycopg")
     if url.drivername == "sqlite" and url.database:
         return url
@@ -114,9 +115,14 @@ def _configure_sqlite(dbapi_connection: DBAPIConnection, _record: ConnectionPool
 
 def init_schema(engine: Engine) -> list[str]:
     """Bring the database to this release's schema (``services.migrations``); the revisions applied.
-    One instance at a time: another starting at the same moment waits, then finds nothing left to do."""
-    with one_at_a_time(engine, "migrate"):
-        return migrate(engine)
+    One instance at a time: another starting at the same moment waits, then finds nothing left to do.
+    A database that cannot be reached stops the start with a ``StartupError`` naming it (never its password)."""
+    try:
+        with one_at_a_time(engine, "migrate"):
+            return migrate(engine)
+    except OperationalError as exc:
+        reason = str(exc.orig or exc).strip().splitlines()[0]
+        raise StartupError(f"cannot open the database {shown_url(engine)}: {reason}") from None
 
 
 @contextmanager

@@ -24,6 +24,7 @@ from services.accounts.gateway_tokens import GatewayTokens
 from services.accounts.service import Accounts
 from services.accounts.session_secret import console_session_secret
 from services.accounts.tokens import TokenRegistry
+from services.cache.service import ResponseCache
 from services.catalog.discovery import ModelDiscovery
 from services.catalog.service import Catalog
 from services.clock import Clock, SystemClock
@@ -52,10 +53,10 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True, slots=True)
 class HubOptions:
     data_dir: Path
-    database_url: str | None = None
+    database_url: str | None = field(default=None, repr=False)  # may hold a password
     """``sqlite:///…`` or ``postgresql+psycopg://…``; none: the SQLite file in ``data_dir``."""
-    master_key: str | None = None
-    secret_key: str | None = None
+    master_key: str | None = field(default=None, repr=False)
+    secret_key: str | None = field(default=None, repr=False)
     session_secret: str | None = field(default=None, repr=False)
     """The console's session-signing secret (``LLMHUB_SESSION_SECRET``); none: the one kept in the database."""
     upstream_timeout: float = 60.0
@@ -117,6 +118,7 @@ class Hub:
                                limits=options.limits, master_key=options.master_key)
         self.discovery = ModelDiscovery(self.client, lambda: self.table, self.clock.now)
         self.responses = ResponseStore(self.engine)
+        self.cache = ResponseCache(self.engine, lambda: self.table, self.gateway, self.clock)
 
     def _check_secret_key(self) -> None:
         """Refuse to start on stored provider keys this instance's key cannot decrypt: instances on one
@@ -200,11 +202,13 @@ class Hub:
         self.recorder.start()
         if self.cluster is not None:
             await self.cluster.start()
+        await self.cache.start()
         for routes in self.table.models.values():  # the compare page counts first turns with these
             for route in routes:
                 TOKENIZERS.encoding(route.upstream_model)
 
     async def stop(self) -> None:
+        await self.cache.stop()
         await self.recorder.stop()
         await self.responses.settle()
         await self.mirror_states()

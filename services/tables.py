@@ -15,6 +15,7 @@ from sqlalchemy import (
     Float,
     Index,
     Integer,
+    LargeBinary,
     String,
     Table,
     UniqueConstraint,
@@ -123,6 +124,7 @@ class LogicalModel(SQLModel, table=True):
     timeout_seconds: float | None = None  # longest wait for an upstream byte (non-stream calls)
     stream_timeout_seconds: float | None = None  # the same for streams
     drop_params: bool = False  # parameters a route cannot honour (n, logprobs, tool types) are dropped, not refused
+    cache: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))  # response cache settings (services.cache.policy); None: off
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 
@@ -251,6 +253,8 @@ class UsageRecord(SQLModel, table=True):
     overhead_ms: float | None = None
     stream: bool = False
     attempts: list[dict[str, Any]] | None = Field(default=None, sa_column=Column(JSON))
+    cache_hit: bool = False  # answered from the response cache (services.cache): no upstream, cost 0
+    cost_saved_micros: int | None = None  # a cache hit's: what the call it replays cost
 
 
 # -- usage analytics: rollups, user budgets, alerts, logged bodies -----------------------------
@@ -351,3 +355,28 @@ class StoredResponse(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     items: list[Any] = Field(default_factory=list, sa_column=Column(JSON))
     response: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+
+
+class CacheEntry(SQLModel, table=True):
+    """One answer in the response cache (``services.cache``): found by ``key`` (the request's canonical
+    form and its scope), replayed as ``content`` (a JSON answer, or a stream's chunks or events), until
+    ``expires_at``. The semantic cache also finds it by ``context_key`` (the conversation but its last
+    user turn) and ``vector`` (that turn's embedding, float32)."""
+
+    __table_args__ = (Index("ix_cacheentry_model_created", "model", "created_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(index=True, unique=True)
+    model: str  # the logical model (purges and size limits go by it)
+    endpoint: str
+    form: str  # "json" | "chunks" (chat chunks as JSON texts) | "events" (framed server-sent events)
+    token_id: int | None = Field(default=None, index=True)
+    user_id: int | None = None
+    content: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_micros: int | None = None
+    size: int = 0
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime = Field(index=True)
+    context_key: str | None = Field(default=None, index=True)
+    vector: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))

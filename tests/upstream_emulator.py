@@ -37,7 +37,8 @@ model name in the answer.
 
 Answers are deterministic (`"Echo: " + <last user text>`, one word per stream frame) and token
 counts are whitespace-word counts (prompt: all message texts incl. system), so tests can assert
-exact text and usage. Embeddings are `embedding_for(text)`.
+exact text and usage. Embeddings are `embedding_for(text)`; OpenAI embedding models named `bow-*` answer
+`bag_of_words_for(text)` instead, whose cosine similarity follows the words two texts share (the semantic cache's tests).
 
 Run alone: `python -m tests.upstream_emulator --port 9100 [--host 127.0.0.1]`.
 In tests: `handle = start_emulator()`; `handle.url`, `handle.requests()`, `handle.reset()`, `handle.stop()`.
@@ -168,6 +169,17 @@ def _embedding(text: str) -> tuple[float, ...]:
 def embedding_for(text: str) -> list[float]:
     """The deterministic embedding (length 8, values in [-1, 1)) every dialect returns for `text`."""
     return list(_embedding(text))
+
+
+BOW_SIZE = 256
+
+
+def bag_of_words_for(text: str) -> list[float]:
+    """A `bow-*` model's embedding: the count of each lower-cased word, hashed into one of `BOW_SIZE` slots."""
+    vector = [0.0] * BOW_SIZE
+    for word in re.findall(r"[a-z0-9]+", text.lower()):
+        vector[int.from_bytes(hashlib.blake2b(word.encode(), digest_size=4).digest(), "big") % BOW_SIZE] += 1.0
+    return vector
 
 
 def text_of(content: Any) -> str:
@@ -395,7 +407,12 @@ class OpenAIDialect(Dialect):
         return status, {"error": {"message": message or text, "type": error_type, "param": None, "code": code}}
 
     def embed_json(self, model: str, texts: list[str], encoding_format: str) -> JSON:
-        encode = _base64_floats if encoding_format == "base64" else embedding_for
+        vector = bag_of_words_for if model.startswith("bow-") else embedding_for
+
+        def encode(text: str) -> Any:
+            values = vector(text)
+            return _base64_floats(values) if encoding_format == "base64" else values
+
         data = [{"object": "embedding", "index": i, "embedding": encode(text)} for i, text in enumerate(texts)]
         tokens = sum(count_words(text) for text in texts)
         return {"object": "list", "data": data, "model": model, "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
@@ -426,9 +443,9 @@ class OpenAIDialect(Dialect):
         return sse(chunk)
 
 
-def _base64_floats(text: str) -> str:
+def _base64_floats(values: list[float]) -> str:
     """OpenAI's `encoding_format: base64`: little-endian float32 values, base64-encoded."""
-    return base64.b64encode(struct.pack(f"<{EMBEDDING_SIZE}f", *_embedding(text))).decode()
+    return base64.b64encode(struct.pack(f"<{len(values)}f", *values)).decode()
 
 
 class AnthropicDialect(Dialect):

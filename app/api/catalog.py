@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from app.api.deps import ActorDep, AdminDep, HubDep, PathId
 from services.catalog.config_export import export_config
 from services.catalog.config_file import ConfigReport, apply_config_text
-from services.catalog.inputs import KeyCreate, KeyUpdate, ModelCreate, ProviderCreate, ProviderUpdate, Secret
+from services.catalog.inputs import KeyCreate, KeyUpdate, ModelCreate, ModelPatch, ProviderCreate, ProviderUpdate, Secret
 from services.catalog.views import KeyPublic, ModelPublic, PresetPublic, ProviderPublic, preset_views
 from services.errors import ConfigError, GatewayError
 
@@ -133,6 +133,11 @@ def get_model(hub: HubDep, _: AdminDep, name: str) -> ModelPublic:
 @router.put("/models/{name}", tags=["models"], summary="Replace a logical model (fields and all routes)")
 def replace_model(hub: HubDep, actor: ActorDep, name: str, body: ModelCreate) -> ModelPublic:
     return hub.catalog.replace_model(actor, name, body)
+
+
+@router.patch("/models/{name}", tags=["models"], summary="Change some of a logical model's settings (cache, retries…); routes stay")
+def patch_model(hub: HubDep, actor: ActorDep, name: str, body: ModelPatch) -> ModelPublic:
+    return hub.catalog.update_model(actor, name, body)
 
 
 @router.delete("/models/{name}", tags=["models"], status_code=204, summary="Delete a logical model")

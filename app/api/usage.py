@@ -55,10 +55,11 @@ class FilterParams:
     model: str | None = Query(None, description="the requested (logical or provider/model) name")
     key_id: int | None = Query(None, ge=1, le=MAX_ROW_ID)
     status: Literal["ok", "error", "cancelled"] | None = None
+    cache_hit: bool | None = Query(None, description="only calls answered from the response cache (true), or only the others")
 
     def filter(self, **extra: object) -> UsageFilter:
         return UsageFilter(user_id=self.user_id, token_id=self.token_id, provider=self.provider, model=self.model,
-                           key_id=self.key_id, status=self.status, **extra)  # type: ignore[arg-type]
+                           key_id=self.key_id, status=self.status, cache_hit=self.cache_hit, **extra)  # type: ignore[arg-type]
 
 
 Filters = Annotated[FilterParams, Depends()]

@@ -25,6 +25,8 @@ from app.api.deps import HubDep, PrincipalDep, bearer_token, error_response, jso
 from app.api.event_stream import EventStreamResponse, FramedEventStream
 from app.runtime import get_hub
 from services.accounts.tokens import Principal
+from services.cache.replay import replay_form, replayed
+from services.cache.service import CachePlan
 from services.errors import GatewayError
 from services.gateway.calls import NO_HEADERS, CallMeta
 from services.gateway.dialects.anthropic_messages import ANTHROPIC_MESSAGES, ANTHROPIC_TOKEN_COUNT
@@ -32,6 +34,7 @@ from services.gateway.dialects.base import InboundDialect
 from services.gateway.dialects.openai_completions import OPENAI_COMPLETIONS
 from services.gateway.dialects.openai_responses import OPENAI_RESPONSES
 from services.gateway.long_requests import LONG_BODY_BYTES, prepared
+from services.gateway.validation import validate_chat_body, validate_embedding_body
 from services.hub import Hub
 
 router = APIRouter(prefix="/v1", tags=["gateway"])
@@ -57,7 +60,21 @@ def meta_headers(meta: CallMeta) -> list[tuple[bytes, bytes]]:
     served = meta.served
     if served is not None:
         headers.append((b"x-llmhub-route", f"{served.route.provider.name}/{served.route.upstream_model}".encode()))
+    if meta.cache is not None:
+        headers.append((b"x-llmhub-cache", meta.cache.encode()))
+        if meta.cache_age is not None:
+            headers.append((b"x-llmhub-cache-age", b"%d" % meta.cache_age))
     return headers
+
+
+def cached_answer(hub: Hub, plan: CachePlan, request_id: str, stream_class: type[EventStreamResponse]) -> Response:
+    """A call answered from the response cache (``services.cache``), metered as a hit."""
+    meta = hub.cache.meter_hit(plan, request_id)
+    assert plan.found is not None
+    form, content = replay_form(plan.found, plan.streams)
+    if form == "json":
+        return GatewayAnswer(content, meta_headers(meta))
+    return stream_class(replayed(form, content, plan.wants_usage), meta_headers(meta))
 
 
 class GatewayAnswer(Response):
@@ -73,33 +90,40 @@ class GatewayAnswer(Response):
 
 @router.post("/chat/completions", openapi_extra=CHAT_BODY, summary="Create a chat completion (OpenAI-compatible)")
 async def chat_completions(request: Request, hub: HubDep, principal: PrincipalDep) -> Response:
-    return await chat_answer(hub, principal, parse_json(await request.body()), request.state.request_id)
+    return await chat_answer(hub, principal, parse_json(await request.body()), request.state.request_id, request.headers)
 
 
 async def chat_answer(hub: Hub, principal: Principal, body: Any, request_id: str, headers: Mapping[str, str] = NO_HEADERS) -> Response:
     """The answer to ``POST /v1/chat/completions``, for this route and the raw fast path alike."""
+    plan = await hub.cache.consult(principal, "chat", body, headers, lambda chat: validate_chat_body(chat, hub.gateway.limits))
+    if plan is not None and plan.found is not None:
+        return cached_answer(hub, plan, request_id, EventStreamResponse)
     if isinstance(body, dict) and body.get("stream") is True:
         stream = await hub.gateway.stream_chat(principal, body, request_id=request_id)
-        return EventStreamResponse(stream.batches(), meta_headers(stream.meta))
+        return EventStreamResponse(hub.cache.recorded(plan, stream), meta_headers(stream.meta))
     response, meta = await hub.gateway.chat(principal, body, request_id=request_id)
-    return GatewayAnswer(orjson.dumps(response), meta_headers(meta))
+    return GatewayAnswer(hub.cache.kept(plan, orjson.dumps(response), meta), meta_headers(meta))
 
 
 @router.post("/embeddings", openapi_extra=EMBED_BODY, summary="Create embeddings (OpenAI-compatible)")
 async def embeddings(request: Request, hub: HubDep, principal: PrincipalDep) -> Response:
-    return await embeddings_answer(hub, principal, parse_json(await request.body()), request.state.request_id)
+    return await embeddings_answer(hub, principal, parse_json(await request.body()), request.state.request_id, request.headers)
 
 
 async def embeddings_answer(hub: Hub, principal: Principal, body: Any, request_id: str,
                             headers: Mapping[str, str] = NO_HEADERS) -> Response:
     """The answer to ``POST /v1/embeddings``, for this route and the raw fast path alike."""
+    plan = await hub.cache.consult(principal, "embeddings", body, headers, lambda embed: validate_embedding_body(embed, hub.gateway.limits))
+    if plan is not None and plan.found is not None:
+        return cached_answer(hub, plan, request_id, EventStreamResponse)
     response, meta = await hub.gateway.embed(principal, body, request_id=request_id)
-    return GatewayAnswer(orjson.dumps(response), meta_headers(meta))
+    return GatewayAnswer(hub.cache.kept(plan, orjson.dumps(response), meta), meta_headers(meta))
 
 
 Answer = Callable[[Hub, Principal, Any, str, Mapping[str, str]], Awaitable[Response]]
 ErrorAnswer = Callable[[GatewayError, "dict[str, str] | None"], Response]
-CREDENTIAL_HEADERS = frozenset({b"authorization", b"x-api-key"})
+CREDENTIAL_HEADERS = frozenset({b"authorization", b"x-api-key", b"cache-control"})
+"""The headers every endpoint reads: the credentials, and the client's say on the response cache."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,11 +139,14 @@ def dialect_endpoint(dialect: InboundDialect) -> GatewayEndpoint:
     """The endpoint of an inbound dialect: its answers, its errors, and its forwarded headers besides the credentials."""
 
     async def answer(hub: Hub, principal: Principal, body: Any, request_id: str, headers: Mapping[str, str]) -> Response:
+        plan = await hub.cache.consult(principal, dialect.endpoint, body, headers, dialect.validate)
+        if plan is not None and plan.found is not None:
+            return cached_answer(hub, plan, request_id, FramedEventStream)
         if isinstance(body, dict) and body.get("stream") is True:
             stream = await hub.gateway.stream_dialect(principal, body, dialect, headers=headers, request_id=request_id)
-            return FramedEventStream(stream.batches(), meta_headers(stream.meta))
+            return FramedEventStream(hub.cache.recorded(plan, stream), meta_headers(stream.meta))
         content, meta = await hub.gateway.dialect_call(principal, body, dialect, headers=headers, request_id=request_id)
-        return GatewayAnswer(content, meta_headers(meta))
+        return GatewayAnswer(hub.cache.kept(plan, content, meta), meta_headers(meta))
 
     def error(error: GatewayError, headers: dict[str, str] | None = None) -> Response:
         status, body = dialect.error_status_and_body(error)
@@ -139,12 +166,16 @@ def responses_endpoint() -> GatewayEndpoint:
     async def answer(hub: Hub, principal: Principal, body: Any, request_id: str, headers: Mapping[str, str]) -> Response:
         store = hub.responses
         forwarded, items = await store.conversation(principal, body)
+        plan = await hub.cache.consult(principal, OPENAI_RESPONSES.endpoint, forwarded, headers, OPENAI_RESPONSES.validate)
+        if plan is not None and plan.found is not None:  # its response was stored when it was first answered
+            return cached_answer(hub, plan, request_id, FramedEventStream)
         if isinstance(forwarded, dict) and forwarded.get("stream") is True:
             stream = await hub.gateway.stream_dialect(principal, forwarded, OPENAI_RESPONSES, headers=headers, request_id=request_id)
-            return FramedEventStream(store.kept_stream(principal, body, items, stream.batches()), meta_headers(stream.meta))
+            batches = hub.cache.recorded(plan, stream)
+            return FramedEventStream(store.kept_stream(principal, body, items, batches), meta_headers(stream.meta))
         content, meta = await hub.gateway.dialect_call(principal, forwarded, OPENAI_RESPONSES, headers=headers, request_id=request_id)
         store.keep_answer(principal, body, items, content)
-        return GatewayAnswer(content, meta_headers(meta))
+        return GatewayAnswer(hub.cache.kept(plan, content, meta), meta_headers(meta))
 
     return GatewayEndpoint(answer, plain.error, plain.headers)
 

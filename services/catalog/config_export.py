@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from services.accounts.audit import Actor, record_event
+from services.cache.policy import CacheSettings
 from services.catalog.views import ModelPublic, ProviderPublic, RoutePublic
 
 if TYPE_CHECKING:
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
 EXPORT_FILE_NAME = "llmhub-config.yaml"
 KEY_DEFAULTS = {"priority": 1, "weight": 1, "enabled": True}
 ROUTE_DEFAULTS = {"priority": 1, "weight": 1, "context_fallback": False}
-MODEL_DEFAULTS = {"enabled": True, "aliases": [], "drop_params": False}
+MODEL_DEFAULTS = {"enabled": True, "aliases": [], "drop_params": False, "cache": None}
 
 
 def variable_name(*parts: str) -> str:
@@ -78,9 +79,15 @@ def _model_item(model: ModelPublic) -> dict[str, Any]:
     item = {
         "name": model.name, "description": model.description, "enabled": model.enabled, "aliases": model.aliases,
         "num_retries": model.num_retries, "timeout": model.timeout, "stream_timeout": model.stream_timeout,
-        "drop_params": model.drop_params, "routes": [_route_item(model.name, index, route) for index, route in enumerate(model.routes)],
+        "drop_params": model.drop_params, "cache": _cache_item(model.cache),
+        "routes": [_route_item(model.name, index, route) for index, route in enumerate(model.routes)],
     }
     return _without_defaults(item, MODEL_DEFAULTS)
+
+
+def _cache_item(cache: CacheSettings | None) -> dict[str, Any] | None:
+    """A model's cache settings without the fields left at their defaults."""
+    return cache.model_dump(exclude_defaults=True) if cache is not None else None
 
 
 def _route_item(model: str, index: int, route: RoutePublic) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from pydantic import (
     model_validator,
 )
 
+from services.cache.policy import CacheInput
 from services.errors import CatalogError, RequestError
 from services.gateway.presets import PRESETS, known_preset, with_preset
 from services.tables import ProviderKind
@@ -282,6 +283,7 @@ class ModelCreate(Input):
     stream_timeout: Seconds | None = Field(None, description="the same for streamed answers")
     drop_params: bool = Field(False, description="drop parameters a route cannot honour (n > 1, logprobs, non-function tools) "
                               "instead of refusing the request with 400 unsupported_parameter")
+    cache: CacheInput = Field(None, description="the response cache: true (exact, with the defaults), or its settings")
     routes: list[RouteIn] = Field(min_length=1)
 
     @field_validator("routes")
@@ -305,6 +307,28 @@ class ModelCreate(Input):
         if self.name in self.aliases:
             raise ValueError("aliases: a model's alias cannot be its own name")
         return self
+
+
+class ModelPatch(Input):
+    """``PATCH /api/models/{name}``: the model's own settings, only those sent change. Its name and
+    route list change with ``PUT`` (a route list is validated whole, against the name)."""
+
+    description: Annotated[str, StringConstraints(max_length=1000)] | None = None
+    enabled: bool | None = None
+    aliases: list[Name] | None = None
+    num_retries: Annotated[int, Field(ge=0, le=20), BeforeValidator(_not_bool)] | None = None
+    timeout: Seconds | None = None
+    stream_timeout: Seconds | None = None
+    drop_params: bool | None = None
+    cache: CacheInput = None
+
+    _not_null = field_validator("enabled", "aliases", "drop_params")(_refuse_null)
+
+    @field_validator("aliases")
+    @classmethod
+    def _unique_aliases(cls, aliases: list[str]) -> list[str]:
+        _refuse_duplicates(aliases, "alias")
+        return aliases
 
 
 def _refuse_duplicates(names: list[str], what: str) -> None:

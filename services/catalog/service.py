@@ -24,6 +24,7 @@ from services.catalog.inputs import (
     KeyCreate,
     KeyUpdate,
     ModelCreate,
+    ModelPatch,
     ProviderCreate,
     ProviderUpdate,
     parse,
@@ -205,6 +206,13 @@ class Catalog:
         renamed = {"renamed_to": model.name} if model.name != name else {}
         self._audit(actor, "model.update", name, routes=len(model.routes), **renamed)
         return model
+
+    def update_model(self, actor: Actor, name: str, data: ModelPatch | Mapping[str, Any]) -> ModelPublic:
+        """Change some of a model's settings (``ModelPatch``); its routes stay as they are."""
+        patch = parse(ModelPatch, data)
+        self._write(lambda cs: cs.patch_model(name, patch))
+        self._audit(actor, "model.update", name, fields=sorted(patch.model_fields_set))
+        return self.get_model(name)
 
     def delete_model(self, actor: Actor, name: str) -> None:
         self._write(lambda cs: cs.delete_model(name))

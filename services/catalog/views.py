@@ -13,6 +13,7 @@ from pydantic import (
     Field,
 )
 
+from services.cache.policy import CacheSettings
 from services.catalog.inputs import UtcTime, micros_to_usd
 from services.clock import to_datetime
 from services.gateway.key_state import KeyStateStore
@@ -88,6 +89,7 @@ class ModelPublic(BaseModel):
     timeout: float | None = None
     stream_timeout: float | None = None
     drop_params: bool = False
+    cache: CacheSettings | None = None
     routes: list[RoutePublic]
     created_at: UtcTime
     updated_at: UtcTime

@@ -12,10 +12,12 @@ from typing import Any, Literal
 
 from sqlmodel import Session, col, delete, select
 
+from services.cache.policy import settings_of, stored_form
 from services.catalog.inputs import (
     KeyCreate,
     KeyUpdate,
     ModelCreate,
+    ModelPatch,
     ProviderCreate,
     ProviderUpdate,
     clean_secret,
@@ -71,6 +73,17 @@ def _model_values(data: ModelCreate) -> dict[str, Any]:
     return {
         "description": data.description, "enabled": data.enabled, "num_retries": data.num_retries,
         "timeout_seconds": data.timeout, "stream_timeout_seconds": data.stream_timeout, "drop_params": data.drop_params,
+        "cache": stored_form(data.cache),
+    }
+
+
+def _patched_values(patch: ModelPatch) -> dict[str, tuple[str, Any]]:
+    """Each patchable field's column and value."""
+    return {
+        "description": ("description", patch.description), "enabled": ("enabled", patch.enabled),
+        "num_retries": ("num_retries", patch.num_retries), "timeout": ("timeout_seconds", patch.timeout),
+        "stream_timeout": ("stream_timeout_seconds", patch.stream_timeout), "drop_params": ("drop_params", patch.drop_params),
+        "cache": ("cache", stored_form(patch.cache)),
     }
 
 
@@ -269,6 +282,22 @@ class CatalogSession:
             changed = True
         return model, changed
 
+    def patch_model(self, name: str, patch: ModelPatch) -> bool:
+        """Change the model's settings that ``patch`` sends; whether anything changed."""
+        model = self.model(name)
+        sent = patch.model_fields_set
+        values = {column: value for field, (column, value) in _patched_values(patch).items() if field in sent}
+        changed = _assign(model, values)
+        if patch.aliases is not None:
+            if name in patch.aliases:
+                raise CatalogError("aliases: a model's alias cannot be its own name", field="aliases")
+            for alias in patch.aliases:
+                self._free_model_name(alias, model.id, field="aliases")
+            if save_aliases(self.session, model.id or 0, patch.aliases):
+                model.updated_at = utcnow()
+                changed = True
+        return changed
+
     def upsert_model(self, data: ModelCreate) -> Change:
         if self.find_model(data.name) is None:
             self.create_model(data)
@@ -326,7 +355,8 @@ class CatalogSession:
         return ModelPublic(
             id=model.id or 0, name=model.name, description=model.description, enabled=model.enabled,
             aliases=aliases_of(self.session, model.id or 0), num_retries=model.num_retries, timeout=model.timeout_seconds,
-            stream_timeout=model.stream_timeout_seconds, drop_params=model.drop_params, routes=routes, created_at=model.created_at,
+            stream_timeout=model.stream_timeout_seconds, drop_params=model.drop_params, cache=settings_of(model.cache),
+            routes=routes, created_at=model.created_at,
             updated_at=model.updated_at,
         )
 

@@ -85,6 +85,10 @@ class CallMeta:
     facts: RequestFacts | None = None  # what routing needs besides the model: the request's tags and size
     dropped: list[str] = field(default_factory=list)  # parameters the serving route could not honour, dropped (``drop_params``)
     hold: Hold = NO_HOLD  # the call's reservation on its budgets, until it is metered
+    metered: tuple[int, int, int | None] | None = None  # prompt and completion tokens and cost (micro-USD), once metered
+    cache: str | None = None  # what the response cache did: "hit", "miss" or "skip" (``services.cache``); None: no cache
+    cache_age: int | None = None  # a hit's: seconds since the answer was stored
+    saved_micros: int | None = None  # a hit's: what the call it replays cost
 
     @property
     def elapsed_ms(self) -> float:
@@ -329,21 +333,16 @@ class Gateway:
                 for window, limits, _ in shared_windows(served):
                     shared.note_usage(window, limits, max(prompt + completion - held, 0), prompt + completion, cost or 0)
         self.tokens.settle(meta.principal, meta.hold, cost)
+        meta.metered = (prompt, completion, cost)
         self._queue_row(meta, ended, cost, prompt=prompt, completion=completion, **outcome)
 
-    def _queue_row(
-        self,
-        meta: CallMeta,
-        ended: float,
-        cost: int | None,
-        *,
-        prompt: int,
-        completion: int,
-        error: GatewayError | None = None,
-        error_code: str | None = None,
-        status: str | None = None,
-        logged_response: Json | None = None,
-    ) -> None:
+    def record_hit(self, meta: CallMeta, prompt: int, completion: int) -> None:
+        """Meter a response cache hit (``services.cache``): no route, no cost, no budget; the row says what it saved."""
+        self._queue_row(meta, time.perf_counter(), 0, prompt=prompt, completion=completion)
+
+    def _queue_row(self, meta: CallMeta, ended: float, cost: int | None, *, prompt: int, completion: int,
+                   error: GatewayError | None = None, error_code: str | None = None, status: str | None = None,
+                   logged_response: Json | None = None) -> None:
         served = meta.served
         ttft = (meta.first_byte - meta.started) * 1000 if meta.first_byte is not None else None
         row: dict[str, Any] = {
@@ -369,6 +368,9 @@ class Gateway:
             "stream": meta.stream,
             "attempts": _attempt_lines(meta),
         }
+        if meta.cache == "hit":
+            row["cache_hit"] = True
+            row["cost_saved_micros"] = meta.saved_micros
         if meta.logged_request is not None:
             row["request_body"] = meta.logged_request
             row["response_body"] = redact(error.body() if error is not None else logged_response, self.secrets.pattern())
@@ -396,6 +398,7 @@ class MeteredStream:
         self._first = first
         self._rest = rest
         self._prompt_chars = prompt_chars
+        self.completed = False  # the upstream's stream ended as it should, and all of it went out
 
     async def batches(self) -> ChunkBatches:
         outcome: dict[str, str] = {"status": "cancelled", "error_code": "client_closed"}
@@ -406,6 +409,7 @@ class MeteredStream:
             outcome = {}
             if (tail := self._tail()) is not None:
                 yield tail
+            self.completed = True
         except UpstreamError as error:
             served = self.meta.served
             if served is not None:  # always set: the stream was opened on the candidate that served it
@@ -473,7 +477,10 @@ class ChatStream(MeteredStream):
         self._wants_usage = wants_usage
 
     def _tail(self) -> list[bytes] | None:
-        return [self.tally.usage_chunk(self._prompt_chars)] if self._wants_usage else None
+        return [self.usage_chunk()] if self._wants_usage else None
+
+    def usage_chunk(self) -> bytes:
+        return self.tally.usage_chunk(self._prompt_chars)
 
     async def __aiter__(self) -> AsyncGenerator[Json, None]:
         batches = self.batches()

@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 from sqlmodel import Session, col, select
 
+from services.cache.policy import CacheSettings, settings_of
 from services.crypto import SecretBox
 from services.gateway.adapters import resolve_base_url
 from services.gateway.model_limits import default_limits
@@ -100,6 +101,7 @@ class ModelSettings:
     timeout: float | None = None
     stream_timeout: float | None = None
     drop_params: bool = False  # parameters a route cannot honour are dropped instead of refused (services.gateway.parameters)
+    cache: CacheSettings | None = None  # the model's response cache (services.cache); None: off
 
 
 DEFAULT_SETTINGS = ModelSettings()
@@ -155,7 +157,8 @@ class RoutingTable:
             {p.name: p for p in providers.values()},
             {pid: tuple(ks) for pid, ks in keys.items()},
             {name: tuple(routes) for name, routes in models.items()},
-            {m.name: ModelSettings(m.num_retries, m.timeout_seconds, m.stream_timeout_seconds, m.drop_params) for m in enabled},
+            {m.name: ModelSettings(m.num_retries, m.timeout_seconds, m.stream_timeout_seconds, m.drop_params, settings_of(m.cache))
+             for m in enabled},
             aliases,
             tuple(sorted((name for name in models if name.endswith("*")), key=len, reverse=True)),
         )

@@ -49,7 +49,7 @@ Progress = Callable[[int], None]
 RECORD_COLUMNS = (
     "id", "created_at", "request_id", "source", "user_id", "user", "token_id", "token", "endpoint", "model", "provider",
     "upstream_model", "key_id", "key", "status", "http_status", "error_code", "prompt_tokens", "completion_tokens",
-    "total_tokens", "cost_usd", "latency_ms", "ttft_ms", "overhead_ms", "stream", "attempts", "route",
+    "total_tokens", "cost_usd", "latency_ms", "ttft_ms", "overhead_ms", "stream", "attempts", "route", "cache_hit", "cost_saved_usd",
 )
 BODY_COLUMNS = ("request_body", "response_body")
 AGGREGATE_COLUMNS = (
@@ -60,6 +60,7 @@ _SELECTED = (
     _RAW.id, _RAW.created_at, _RAW.request_id, _RAW.source, _RAW.user_id, _RAW.token_id, _RAW.endpoint, _RAW.requested_model,
     _RAW.provider_name, _RAW.upstream_model, _RAW.key_id, _RAW.status, _RAW.http_status, _RAW.error_code, _RAW.prompt_tokens,
     _RAW.completion_tokens, _RAW.cost_micros, _RAW.latency_ms, _RAW.ttft_ms, _RAW.overhead_ms, _RAW.stream, _RAW.attempts,
+    _RAW.cache_hit, _RAW.cost_saved_micros,
 )
 _BODY = USAGE_BODY.c
 _REQUEST_ID = RECORD_COLUMNS.index("request_id")
@@ -88,15 +89,20 @@ def route_summary(attempts: Iterable[dict[str, Any]]) -> str:
 def _record(row: Any, labels: Labels) -> tuple[Any, ...]:
     """One export row, in RECORD_COLUMNS order."""
     (record_id, created_at, request_id, source, user_id, token_id, endpoint, model, provider, upstream_model, key_id, status,
-     http_status, error_code, prompt_tokens, completion_tokens, cost_micros, latency_ms, ttft_ms, overhead_ms, stream, attempts) = row
+     http_status, error_code, prompt_tokens, completion_tokens, cost_micros, latency_ms, ttft_ms, overhead_ms, stream, attempts,
+     cache_hit, saved_micros) = row
     attempts = attempts or []
     return (
         record_id, _iso(created_at), request_id, source, user_id, labels.user(user_id), token_id, labels.token(token_id, source), endpoint,
         model, provider, upstream_model, key_id, labels.key(key_id) if key_id else None, status, http_status, error_code,
         prompt_tokens, completion_tokens, prompt_tokens + completion_tokens,
-        None if cost_micros is None else str(Decimal(cost_micros) / 1_000_000), latency_ms, ttft_ms, overhead_ms, bool(stream),
-        sum(1 for a in attempts if a.get("outcome") in ("served", "failed")), route_summary(attempts),
+        _usd(cost_micros), latency_ms, ttft_ms, overhead_ms, bool(stream),
+        sum(1 for a in attempts if a.get("outcome") in ("served", "failed")), route_summary(attempts), bool(cache_hit), _usd(saved_micros),
     )
+
+
+def _usd(micros: int | None) -> str | None:
+    return None if micros is None else str(Decimal(micros) / 1_000_000)
 
 
 def _window_filter(filters: UsageFilter, window: TimeRange) -> UsageFilter:

@@ -45,6 +45,7 @@ class UsageFilter:
     provider: str | None = None
     key_id: int | None = None
     search: str | None = None  # request id, model or error text (request log only)
+    cache_hit: bool | None = None  # answered from the response cache, or not (raw records only: the rollups do not split them)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +79,8 @@ def record_conditions(filters: UsageFilter) -> list[ColumnElement[bool]]:
         )
         if value is not None
     ]
+    if filters.cache_hit is not None:
+        conditions.append(col(UsageRecord.cache_hit).is_(filters.cache_hit))
     if filters.since is not None:
         conditions.append(col(UsageRecord.created_at) >= filters.since)
     if filters.until is not None:

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from app.server import reachable_urls, ready_message
-from app.settings import load_settings
-from tests.conftest import RunningApp
+from app.settings import SettingsError, load_settings
+from services.errors import StartupError
+from services.hub import Hub, HubOptions
+from tests.conftest import RunningApp, free_port
 from tests.factories import wait_until
 
 
@@ -26,3 +30,24 @@ def test_a_wildcard_bind_lists_loopback_first_and_a_named_host_as_it_is(tmp_path
     message = ready_message(settings, needs_setup=False)
     assert "Console: http://hub.example.internal:8443\n" in message
     assert "encrypted with LLMHUB_SECRET_KEY" in message and "First visit" not in message
+
+
+def test_the_database_url_is_checked_and_its_password_never_shown(tmp_path: Path) -> None:
+    settings = load_settings(data_dir=tmp_path, database_url="postgres://llmhub:hunter2-secret@db.internal:5432/llmhub")
+    assert settings.database == "postgresql+psycopg://llmhub:hunter2-secret@db.internal:5432/llmhub"  # psycopg 3 always
+    message = ready_message(settings, needs_setup=False)
+    assert "Data: postgresql+psycopg://llmhub:***@db.internal:5432/llmhub" in message and "hunter2" not in message
+    assert load_settings(data_dir=tmp_path).database == f"sqlite:///{tmp_path / 'llmhub.db'}"
+    for wrong, problem in (("mysql://root:hunter2-secret@db/llmhub", "unsupported database 'mysql'"), ("not a url", "not a database URL")):
+        with pytest.raises(SettingsError) as refused:
+            load_settings(data_dir=tmp_path, database_url=wrong)
+        assert "LLMHUB_DATABASE_URL" in str(refused.value) and problem in str(refused.value)
+        assert "hunter2" not in str(refused.value)  # the value is hidden: a URL may hold a password
+
+
+def test_a_database_that_cannot_be_reached_stops_the_start_naming_it(tmp_path: Path) -> None:
+    url = f"postgresql+psycopg://llmhub:hunter2-secret@127.0.0.1:{free_port()}/llmhub"  # nothing listens there
+    shown = r"postgresql\+psycopg://llmhub:\*\*\*@127.0.0.1:\d+/llmhub"
+    with pytest.raises(StartupError, match=rf"cannot open the database {shown}: ") as refused:
+        Hub(HubOptions(data_dir=tmp_path, database_url=url))
+    assert "hunter2" not in refused.value.message

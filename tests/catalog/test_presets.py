@@ -76,9 +76,9 @@ def test_an_unknown_preset_is_refused_naming_the_known_ones(hub: Hub, tmp_path: 
 
 
 @pytest.fixture(scope="module")
-def hub_app(on_each_database: DatabaseUnderTest, emulator: EmulatorHandle,
-            tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]:
-    """A hub process on the database under test (one per database: it depends on ``on_each_database``)."""
+def hub_app(emulator: EmulatorHandle, tmp_path_factory: pytest.TempPathFactory,
+            database_backend: DatabaseUnderTest) -> Iterator[RunningApp]:
+    """One hub process per module and database (naming ``database_backend`` makes pytest start another for each)."""
     with hub_process(tmp_path_factory.mktemp("presets"), HUB_CONFIG, emulator) as app:
         yield app
 

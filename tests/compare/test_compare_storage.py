@@ -34,13 +34,13 @@ from services.compare.templates import (
     update_template,
     variables_of,
 )
-from services.db import init_schema, make_engine
 from services.errors import (
     CompareError,
     ConversationNotFound,
     TemplateError,
     TemplateNotAllowed,
 )
+from tests.factories import fresh_engine
 
 ALICE = TemplateActor(user_id=1, is_admin=False, name="Alice")
 BOB = TemplateActor(user_id=2, is_admin=False, name="Bob")
@@ -49,8 +49,7 @@ ADMIN = TemplateActor(user_id=3, is_admin=True, name="Ada")
 
 @pytest.fixture
 def engine(tmp_path: Path) -> Iterator[Engine]:
-    engine = make_engine(tmp_path / "compare.db")
-    init_schema(engine)
+    engine = fresh_engine(tmp_path)
     yield engine
     engine.dispose()
 

@@ -1,0 +1,1 @@
+"""The response cache: exact and semantic, scoped per token by default (``service.py``)."""
