@@ -28,7 +28,7 @@ from services.gateway.parameters import honoured
 from services.gateway.plan import Candidate
 from services.gateway.pricing import MediaUnits, PriceTable
 from services.gateway.reservation import call_allowance, worst_case_micros
-from services.gateway.router import NO_FACTS, AdapterCall, RequestFacts, Router, shared_windows
+from services.gateway.router import NO_FACTS, AdapterCall, RequestFacts, Router
 from services.gateway.secret_values import SecretValues
 from services.gateway.token_count import estimate_tokens
 from services.gateway.trail import RouteTrail
@@ -328,10 +328,7 @@ class Gateway:
                 cost = price.cost_micros(prompt, completion) if media is None else price.media_cost_micros(media)
             held = meta.facts.estimate() if meta.facts and (served.key.limits.tpm is not None or route.limits.tpm is not None) else 0
             self.router.states.note_usage(served.key.id, route, prompt + completion, cost, self.router.clock.now(), held)
-            shared = self.router.shared_limits
-            if shared is not None:
-                for window, limits, _ in shared_windows(served):
-                    shared.note_usage(window, limits, max(prompt + completion - held, 0), prompt + completion, cost or 0)
+            self.router.note_shared_usage(served, max(prompt + completion - held, 0), prompt + completion, cost or 0)
         self.tokens.settle(meta.principal, meta.hold, cost)
         meta.metered = (prompt, completion, cost)
         self._queue_row(meta, ended, cost, prompt=prompt, completion=completion, **outcome)

@@ -243,6 +243,12 @@ class Router:
                 return reason
         return None
 
+    def note_shared_usage(self, served: Candidate, minute_tokens: int, tokens: int, cost_micros: int) -> None:
+        """A metered call, into the cluster's windows of its key and route (when they have limits)."""
+        if self.shared_limits is not None:
+            for window, limits, _ in shared_windows(served):
+                self.shared_limits.note_usage(window, limits, minute_tokens, tokens, cost_micros)
+
     def _note_recovery(self, candidate: Candidate, reason: SkipReason, state: Round) -> None:
         if reason in TIMED_REASONS:
             moment = self.states.recovery_time(candidate.key, candidate.route, candidate.deployment, reason)
