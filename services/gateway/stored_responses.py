@@ -8,8 +8,10 @@ items). A stored response is the token's own: any other token (and the master ke
 and the other way round) gets a 404, as for an id that never existed.
 
 The request path stays off the database: an answer is kept in memory at once (the latest
-``RECENT_LIMIT``, which is what a conversation continues from) and written in a worker thread;
-only an id missing from memory (older, or answered by another instance) is read from the table.
+``RECENT_LIMIT``, which is what a conversation continues from) and queued; the queue is written
+in one transaction every ``WRITE_INTERVAL`` seconds by a worker thread (a transaction per answer cost
+more than the rest of the call). Only an id missing from memory (older, or answered by another
+instance) is read from the table.
 Rows go with the raw usage records (``services.usage.retention``).
 """
 
@@ -34,6 +36,7 @@ from services.tables import StoredResponse
 
 log = logging.getLogger(__name__)
 RECENT_LIMIT = 2048
+WRITE_INTERVAL = 0.25  # seconds an answer waits in the queue at most
 FINAL_MARKS = (b"event: response.completed\n", b"event: response.incomplete\n")
 
 
@@ -66,7 +69,9 @@ class ResponseStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._recent: OrderedDict[str, Kept] = OrderedDict()
-        self._writes: set[asyncio.Future[None]] = set()
+        self._queued: list[tuple[str, Kept]] = []
+        self._writer: asyncio.Task[None] | None = None  # set while it waits to write the queue
+        self._writing = asyncio.Lock()
 
     async def conversation(self, principal: Principal, body: Any) -> tuple[Any, list[Json]]:
         """The body to answer (a ``previous_response_id`` replaced by the conversation it names) and that
@@ -92,9 +97,9 @@ class ResponseStore:
             response = {**response, "previous_response_id": body["previous_response_id"]}
         kept = Kept(principal.token_id, items, response)
         self._remember(response["id"], kept)
-        write = asyncio.get_running_loop().run_in_executor(None, self._insert, response["id"], kept)
-        self._writes.add(write)
-        write.add_done_callback(self._written)
+        self._queued.append((response["id"], kept))
+        if self._writer is None:
+            self._writer = asyncio.get_running_loop().create_task(self._write_soon(), name="stored-responses")
 
     def keep_answer(self, principal: Principal, body: Any, items: list[Json], content: bytes) -> None:
         self.keep(principal, body, items, orjson.loads(content))
@@ -121,9 +126,11 @@ class ResponseStore:
         return {"id": response_id, "object": "response", "deleted": True}
 
     async def settle(self) -> None:
-        """Wait for the writes under way (before a delete, and at shutdown)."""
-        if self._writes:
-            await asyncio.gather(*self._writes, return_exceptions=True)
+        """Write what is queued now, after any write under way (before a delete, and at shutdown)."""
+        if self._writer is not None:  # still waiting: nothing of it is under way
+            self._writer.cancel()
+            self._writer = None
+        await self._write_queued()
 
     async def _find(self, principal: Principal, response_id: str) -> Kept:
         kept = self._recent.get(response_id)
@@ -138,14 +145,27 @@ class ResponseStore:
         if len(self._recent) > RECENT_LIMIT:
             self._recent.popitem(last=False)
 
-    def _written(self, write: asyncio.Future[None]) -> None:
-        self._writes.discard(write)
-        if not write.cancelled() and (error := write.exception()) is not None:
-            log.warning("a stored response could not be written: %s", error)
+    async def _write_soon(self) -> None:
+        try:
+            await asyncio.sleep(WRITE_INTERVAL)
+        finally:
+            self._writer = None
+        await self._write_queued()
 
-    def _insert(self, response_id: str, kept: Kept) -> None:
+    async def _write_queued(self) -> None:
+        async with self._writing:
+            queued, self._queued = self._queued, []
+            if not queued:
+                return
+            try:
+                await asyncio.to_thread(self._insert, queued)
+            except Exception as error:  # the answers stay in memory; only a restart forgets them
+                log.warning("%d stored responses could not be written: %s", len(queued), error)
+
+    def _insert(self, queued: list[tuple[str, Kept]]) -> None:
         with Session(self.engine) as session:
-            session.add(StoredResponse(response_id=response_id, token_id=kept.token_id, items=kept.items, response=kept.response))
+            session.add_all(StoredResponse(response_id=response_id, token_id=kept.token_id, items=kept.items, response=kept.response)
+                            for response_id, kept in queued)
             session.commit()
 
     def _read(self, response_id: str) -> Kept | None:
