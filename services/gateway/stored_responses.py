@@ -29,12 +29,14 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, delete, select
 
 from services.accounts.tokens import Principal
+from services.db import insert_rows
 from services.errors import GatewayError
 from services.gateway.adapters.base import Json
 from services.gateway.dialects.openai_responses import input_items
 from services.tables import StoredResponse
 
 log = logging.getLogger(__name__)
+STORED_RESPONSE = StoredResponse.__table__  # type: ignore[attr-defined]
 RECENT_LIMIT = 2048
 WRITE_INTERVAL = 0.25  # seconds an answer waits in the queue at most
 FINAL_MARKS = (b"event: response.completed\n", b"event: response.incomplete\n")
@@ -163,10 +165,10 @@ class ResponseStore:
                 log.warning("%d stored responses could not be written: %s", len(queued), error)
 
     def _insert(self, queued: list[tuple[str, Kept]]) -> None:
-        with Session(self.engine) as session:
-            session.add_all(StoredResponse(response_id=response_id, token_id=kept.token_id, items=kept.items, response=kept.response)
-                            for response_id, kept in queued)
-            session.commit()
+        rows = [{"response_id": response_id, "token_id": kept.token_id, "items": kept.items, "response": kept.response}
+                for response_id, kept in queued]
+        with self.engine.begin() as connection:
+            insert_rows(connection, STORED_RESPONSE, rows)
 
     def _read(self, response_id: str) -> Kept | None:
         with Session(self.engine) as session:
