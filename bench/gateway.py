@@ -46,6 +46,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import uvloop
+from cryptography.fernet import Fernet
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -306,8 +307,13 @@ def start_llmhub(workdir: Path, emulator: Server, slow_key: str, master_key: str
     return server
 
 
+CLUSTER_SECRET_KEY = Fernet.generate_key().decode()
+"""The several-instance rows' shared secret key: with ``--database-url`` their hubs open one database, and
+an instance whose key cannot decrypt the stored provider keys refuses to start (as the README says)."""
+
+
 def cluster_env(args: argparse.Namespace, prefix: str, **more: str) -> dict[str, str]:
-    env = {"LLMHUB_REDIS_URL": args.redis_url, "LLMHUB_REDIS_PREFIX": prefix, **more}
+    env = {"LLMHUB_REDIS_URL": args.redis_url, "LLMHUB_REDIS_PREFIX": prefix, "LLMHUB_SECRET_KEY": CLUSTER_SECRET_KEY, **more}
     return {**env, "LLMHUB_DATABASE_URL": args.database_url} if args.database_url else env
 
 
